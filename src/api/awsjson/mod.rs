@@ -1,0 +1,178 @@
+//! The AWS JSON 1.1 protocol shared by the JSON faces: `POST /` with `X-Amz-Target`
+//! picking the action, body limits, SigV4, JSON decoding and model validation, and
+//! error rendering (`__type` in the body, `x-amzn-ErrorType` in a header).
+
+mod error;
+pub mod spec;
+
+use std::future::Future;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use error::ApiError;
+use spec::{ServiceSpec, Violation};
+
+use crate::auth::{Credentials, SigV4Error};
+use crate::service::{Caller, Service};
+
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// What a handler gets: the service and the authenticated caller.
+#[derive(Clone)]
+pub struct Ctx {
+    pub service: Service,
+    pub caller: Caller,
+}
+
+pub type Handler = fn(Ctx, Value) -> LocalBoxFuture<'static, Result<Value, ApiError>>;
+
+/// One JSON face: its model, signing name and dispatch table.
+pub struct Face {
+    pub spec: &'static ServiceSpec,
+    pub signing_name: &'static str,
+    pub actions: &'static [(&'static str, Handler)],
+    /// Largest body per action, for the few that need more than the default.
+    pub body_limits: &'static [(&'static str, usize)],
+}
+
+const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Decodes a validated body into the action's input, runs `f`, encodes its output.
+pub async fn run<I, O, F, Fut>(ctx: Ctx, body: Value, f: F) -> Result<Value, ApiError>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    F: FnOnce(Ctx, I) -> Fut,
+    Fut: Future<Output = Result<O, ApiError>>,
+{
+    let input: I =
+        serde_json::from_value(body).map_err(|e| ApiError::serialization(e.to_string()))?;
+    let output = f(ctx, input).await?;
+    serde_json::to_value(output).map_err(|e| ApiError::internal(anyhow::Error::new(e)))
+}
+
+fn faces() -> [&'static Face; 1] {
+    [crate::api::ecr::face()]
+}
+
+/// `POST /`: every JSON action of every face.
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    service: web::Data<Service>,
+    credentials: web::Data<Credentials>,
+) -> HttpResponse {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let result = dispatch(&req, payload, service.get_ref().clone(), &credentials).await;
+    let mut response = match result {
+        Ok(body) => HttpResponse::Ok()
+            .content_type(CONTENT_TYPE)
+            .body(body.to_string()),
+        Err(e) => e.render(),
+    };
+    if let Ok(value) = request_id.parse() {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-amzn-requestid"),
+            value,
+        );
+    }
+    response
+}
+
+async fn dispatch(
+    req: &HttpRequest,
+    payload: web::Payload,
+    service: Service,
+    credentials: &Credentials,
+) -> Result<Value, ApiError> {
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let unknown = || {
+        ApiError::client(
+            "UnknownOperationException",
+            format!("The operation '{target}' is not known"),
+        )
+    };
+    let (prefix, action) = target.split_once('.').ok_or_else(unknown)?;
+    let face = faces()
+        .into_iter()
+        .find(|f| f.spec.target_prefix() == prefix)
+        .ok_or_else(unknown)?;
+    if !face.spec.is_modelled(action) {
+        return Err(unknown());
+    }
+    let limit = face
+        .body_limits
+        .iter()
+        .find(|(a, _)| *a == action)
+        .map_or(DEFAULT_BODY_LIMIT, |(_, l)| *l);
+    let body = read_body(payload, limit).await?;
+    let verified = credentials
+        .verify(req, &body, face.signing_name)
+        .map_err(auth_error)?;
+    let Some((_, handler)) = face.actions.iter().find(|(a, _)| *a == action) else {
+        return Err(ApiError::client(
+            "UnsupportedOperationException",
+            format!("berth does not implement {action} yet"),
+        ));
+    };
+    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::serialization(format!("The request body is not valid JSON: {e}"))
+        })?
+    };
+    face.spec
+        .validate_input(action, &value)
+        .map_err(|v| match v {
+            Violation::Serialization(m) => ApiError::serialization(m),
+            Violation::InvalidParameter(m) => ApiError::invalid_parameter(m),
+        })?;
+    let caller = Caller {
+        account: service.settings().account.clone(),
+        region: verified.region,
+    };
+    handler(Ctx { service, caller }, value).await
+}
+
+/// Reads the body up to `limit` bytes, refusing (without reading on) past it.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::serialization(format!("The request body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::invalid_parameter(format!(
+                "The request body exceeds the limit of {limit} bytes for this action"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn auth_error(e: SigV4Error) -> ApiError {
+    let (kind, message) = match &e {
+        SigV4Error::Missing => (
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token".to_owned(),
+        ),
+        SigV4Error::Incomplete(m) => ("IncompleteSignatureException", m.clone()),
+        SigV4Error::UnknownKey(_) => (
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.".to_owned(),
+        ),
+        SigV4Error::Invalid(m) => ("InvalidSignatureException", m.clone()),
+    };
+    ApiError::client(kind, message)
+}

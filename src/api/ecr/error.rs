@@ -1,0 +1,46 @@
+//! The service's errors in ECR's wire form: one exhaustive match.
+
+use crate::api::awsjson::ApiError;
+use crate::service::Error;
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        let client = |kind| ApiError::client(kind, message.clone());
+        match e {
+            Error::InvalidParameter(_) | Error::InvalidManifest(_) => {
+                client("InvalidParameterException")
+            }
+            Error::InvalidTagParameter(_) => client("InvalidTagParameterException"),
+            Error::TooManyTags => client("TooManyTagsException"),
+            Error::RepositoryNotFound { .. } => client("RepositoryNotFoundException"),
+            Error::RepositoryAlreadyExists { .. } => client("RepositoryAlreadyExistsException"),
+            Error::RepositoryNotEmpty { .. } => client("RepositoryNotEmptyException"),
+            Error::ImageNotFound(_) => client("ImageNotFoundException"),
+            Error::ImageAlreadyExists { .. } => client("ImageAlreadyExistsException"),
+            Error::ImageTagAlreadyExists { .. } => client("ImageTagAlreadyExistsException"),
+            Error::ImageDigestDoesNotMatch { .. } => client("ImageDigestDoesNotMatchException"),
+            Error::LayersNotFound(_) => client("LayersNotFoundException"),
+            Error::ReferencedImagesNotFound(_) => client("ReferencedImagesNotFoundException"),
+            Error::LayerInaccessible(_) => client("LayerInaccessibleException"),
+            Error::UploadNotFound(_) => client("UploadNotFoundException"),
+            Error::InvalidLayerPart {
+                registry,
+                name,
+                upload,
+                last_valid_byte,
+                ..
+            } => client("InvalidLayerPartException")
+                .with("registryId", registry.as_str())
+                .with("repositoryName", name.as_str())
+                .with("uploadId", upload.as_str())
+                .with("lastValidByteReceived", last_valid_byte),
+            Error::EmptyUpload(_) => client("EmptyUploadException"),
+            Error::LayerPartTooSmall => client("LayerPartTooSmallException"),
+            Error::InvalidLayer(_) => client("InvalidLayerException"),
+            Error::LayerAlreadyExists(_) => client("LayerAlreadyExistsException"),
+            Error::LimitExceeded(_) => client("LimitExceededException"),
+            Error::Internal(cause) => ApiError::internal(cause),
+        }
+    }
+}

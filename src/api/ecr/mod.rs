@@ -1,0 +1,110 @@
+//! The ECR face: `AmazonEC2ContainerRegistry_V20150921.*` over AWS JSON 1.1. Each
+//! handler parses its input into domain types, calls one service method and shapes
+//! the answer; the rules are the service's.
+
+mod error;
+mod images;
+mod layers;
+mod registry;
+mod repositories;
+mod shapes;
+
+use std::sync::LazyLock;
+
+use super::awsjson::{run, ApiError, Face, Handler};
+use crate::domain::{Digest, ImageTag, RegistryId, RepositoryName, UploadId};
+
+static SPEC: LazyLock<super::awsjson::spec::ServiceSpec> = LazyLock::new(|| {
+    super::awsjson::spec::ServiceSpec::parse(include_str!("../../../api-spec/ecr.json"))
+        .expect("api-spec/ecr.json is checked by the test suite")
+});
+
+/// Routes one action to its handler through `run`, which decodes and encodes.
+macro_rules! action {
+    ($name:literal, $handler:path) => {
+        (
+            $name,
+            (|ctx, body| Box::pin(run(ctx, body, $handler))) as Handler,
+        )
+    };
+}
+
+/// The dispatch table: every action this face implements.
+pub const ACTIONS: &[(&str, Handler)] = &[
+    action!(
+        "BatchCheckLayerAvailability",
+        layers::batch_check_layer_availability
+    ),
+    action!("BatchDeleteImage", images::batch_delete_image),
+    action!("BatchGetImage", images::batch_get_image),
+    action!("CompleteLayerUpload", layers::complete_layer_upload),
+    action!("CreateRepository", repositories::create_repository),
+    action!("DeleteRepository", repositories::delete_repository),
+    action!("DescribeImages", images::describe_images),
+    action!("DescribeRegistry", registry::describe_registry),
+    action!("DescribeRepositories", repositories::describe_repositories),
+    action!("GetAuthorizationToken", registry::get_authorization_token),
+    action!("GetDownloadUrlForLayer", layers::get_download_url_for_layer),
+    action!("InitiateLayerUpload", layers::initiate_layer_upload),
+    action!("ListImages", images::list_images),
+    action!("ListTagsForResource", repositories::list_tags_for_resource),
+    action!("PutImage", images::put_image),
+    action!(
+        "PutImageScanningConfiguration",
+        repositories::put_image_scanning_configuration
+    ),
+    action!(
+        "PutImageTagMutability",
+        repositories::put_image_tag_mutability
+    ),
+    action!("TagResource", repositories::tag_resource),
+    action!("UntagResource", repositories::untag_resource),
+    action!("UploadLayerPart", layers::upload_layer_part),
+];
+
+static FACE: LazyLock<Face> = LazyLock::new(|| Face {
+    spec: &SPEC,
+    signing_name: "ecr",
+    actions: ACTIONS,
+    // A 4 MiB manifest inside JSON, and a 20 MiB part as base64 (4/3 larger).
+    body_limits: &[
+        ("PutImage", 16 * 1024 * 1024),
+        ("UploadLayerPart", 28 * 1024 * 1024 + 64 * 1024),
+    ],
+});
+
+pub fn face() -> &'static Face {
+    &FACE
+}
+
+/// The spec this face answers to, for tests comparing it with the dispatch table.
+pub fn spec() -> &'static super::awsjson::spec::ServiceSpec {
+    &SPEC
+}
+
+fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid_parameter(format!(
+        "Invalid parameter at '{field}' failed to satisfy constraint: '{why}'"
+    ))
+}
+
+fn repository_name(s: &str) -> Result<RepositoryName, ApiError> {
+    RepositoryName::parse(s).map_err(|e| invalid("repositoryName", e))
+}
+
+fn registry_id(s: Option<&str>) -> Result<Option<RegistryId>, ApiError> {
+    s.map(|s| RegistryId::parse(s).map_err(|e| invalid("registryId", e)))
+        .transpose()
+}
+
+fn image_tag(s: &str) -> Result<ImageTag, ApiError> {
+    ImageTag::parse(s).map_err(|e| invalid("imageTag", e))
+}
+
+fn digest(field: &str, s: &str) -> Result<Digest, ApiError> {
+    Digest::parse(s).map_err(|e| invalid(field, e))
+}
+
+fn upload_id(s: &str) -> Result<UploadId, ApiError> {
+    UploadId::parse(s).map_err(|e| invalid("uploadId", e))
+}

@@ -1,0 +1,83 @@
+//! Settings: flags, then environment (`BERTH_*`, `DATABASE_URL`), then defaults.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::auth::Credentials;
+use crate::domain::RegistryId;
+
+/// Where the metadata lives.
+#[derive(Debug, Clone, Args)]
+pub struct StoreConfig {
+    /// Directory for the embedded SQLite database and the blobs.
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = "./berth-data")]
+    pub data_dir: PathBuf,
+    /// Postgres URL (`postgres://...`); without it berth uses SQLite in the data dir.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:5000")]
+    pub listen: String,
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// The 12-digit account id that owns the registry.
+    #[arg(long, env = "BERTH_ACCOUNT_ID", default_value = "000000000000", value_parser = parse_account)]
+    pub account_id: RegistryId,
+    /// The URL clients reach berth at (repository URIs, proxy endpoint, download
+    /// URLs); defaults to http://<listen address>.
+    #[arg(long, env = "BERTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Access key id of the one configured credential pair.
+    #[arg(long, env = "BERTH_ACCESS_KEY_ID", requires = "secret_access_key")]
+    pub access_key_id: Option<String>,
+    /// Its secret.
+    #[arg(
+        long,
+        env = "BERTH_SECRET_ACCESS_KEY",
+        requires = "access_key_id",
+        hide_env_values = true
+    )]
+    pub secret_access_key: Option<String>,
+    /// A file of further credentials, one `ACCESS_KEY_ID SECRET` pair a line.
+    #[arg(long, env = "BERTH_CREDENTIALS_FILE")]
+    pub credentials_file: Option<PathBuf>,
+}
+
+fn parse_account(s: &str) -> Result<RegistryId, String> {
+    RegistryId::parse(s).map_err(|_| "the account id must be 12 digits".to_owned())
+}
+
+impl Config {
+    /// Every configured credential pair; none means open mode.
+    pub fn credentials(&self) -> anyhow::Result<Credentials> {
+        let mut pairs = Vec::new();
+        if let (Some(key), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
+            pairs.push((key.clone(), secret.clone()));
+        }
+        if let Some(path) = &self.credentials_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read credentials file {}: {e}", path.display())
+            })?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                match line.split_whitespace().collect::<Vec<_>>()[..] {
+                    [key, secret] => pairs.push((key.to_owned(), secret.to_owned())),
+                    _ => anyhow::bail!(
+                        "{}:{}: expected `ACCESS_KEY_ID SECRET`",
+                        path.display(),
+                        n + 1
+                    ),
+                }
+            }
+        }
+        Ok(Credentials::new(pairs))
+    }
+}

@@ -1,0 +1,12 @@
+//! Newtypes and parsing, no I/O. Once a value has one of these types it is valid:
+//! the faces parse wire strings into them, the service and store trust them.
+
+mod digest;
+mod manifest;
+mod mutability;
+mod names;
+
+pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind};
+pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
+pub use names::{ImageTag, NameError, RegistryId, RepositoryName, UploadId};

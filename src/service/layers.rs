@@ -1,0 +1,271 @@
+//! Layer uploads in ECR's style (initiate, parts, complete), availability checks and
+//! download URLs.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::{now, Caller, Error, Result, Service, MIN_PART_SIZE, PART_SIZE};
+use crate::domain::{Digest, RegistryId, RepositoryName, UploadId};
+use crate::service::BlobReader;
+use crate::store::Upload;
+
+/// The most parts one upload may have.
+const MAX_PARTS: i64 = 4200;
+/// How long an upload may sit before it is unknown.
+const UPLOAD_TTL: Duration = Duration::hours(24);
+/// How long a download URL works.
+const DOWNLOAD_TTL: Duration = Duration::hours(1);
+const DOWNLOAD_PURPOSE: &str = "download";
+
+#[derive(Debug, Clone)]
+pub struct LayerAvailability {
+    pub digest: Digest,
+    pub size: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerFailure {
+    pub digest: String,
+    /// `InvalidLayerDigest` or `MissingLayerDigest`.
+    pub code: &'static str,
+    pub reason: String,
+}
+
+/// What a download URL grants: one blob of one repository until it expires.
+#[derive(Serialize, Deserialize)]
+struct DownloadGrant {
+    r: i64,
+    d: String,
+    e: i64,
+}
+
+impl Service {
+    pub async fn initiate_layer_upload(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+    ) -> Result<(RegistryId, UploadId, i64)> {
+        let registry = self.registry(caller, registry)?;
+        let repo = self.repository(&registry, name).await?;
+        let id = UploadId::new();
+        self.store().create_upload(&id, repo.id, now()).await?;
+        Ok((registry, id, PART_SIZE))
+    }
+
+    /// The upload, if it exists for this repository and has not expired.
+    async fn upload(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        id: &UploadId,
+    ) -> Result<(RegistryId, Upload)> {
+        let registry = self.registry(caller, registry)?;
+        let repo = self.repository(&registry, name).await?;
+        match self.store().upload(id).await? {
+            Some(u) if u.repository_id == repo.id && u.created_at + UPLOAD_TTL > now() => {
+                Ok((registry, u))
+            }
+            _ => Err(Error::UploadNotFound(id.clone())),
+        }
+    }
+
+    /// Appends one part. Parts must follow each other exactly; returns the last byte
+    /// received so far.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_layer_part(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        id: &UploadId,
+        first_byte: i64,
+        last_byte: i64,
+        bytes: &[u8],
+    ) -> Result<(RegistryId, i64)> {
+        let (registry, upload) = self.upload(caller, registry, name, id).await?;
+        let received = upload.bytes_received;
+        let invalid = |message: String| Error::InvalidLayerPart {
+            registry: registry.clone(),
+            name: name.clone(),
+            upload: id.clone(),
+            last_valid_byte: (received - 1).max(0),
+            message,
+        };
+        let len = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+        if first_byte != received {
+            return Err(invalid(format!("The part's first byte {first_byte} must follow the last byte received: it should be {received}")));
+        }
+        if last_byte < first_byte || last_byte - first_byte + 1 != len {
+            return Err(invalid(format!(
+                "The part's byte range {first_byte}-{last_byte} does not match the {len} bytes sent"
+            )));
+        }
+        if upload.parts >= MAX_PARTS {
+            return Err(Error::LimitExceeded(format!(
+                "An upload may have at most {MAX_PARTS} parts"
+            )));
+        }
+        let offset = u64::try_from(received).unwrap_or(0);
+        self.blobs().write_upload(id, offset, bytes).await?;
+        // Only the part that moves the row forward counts; a concurrent duplicate
+        // loses here (and the digest check at completion catches any mixed bytes).
+        if !self
+            .store()
+            .advance_upload(id, received, len, MIN_PART_SIZE)
+            .await?
+        {
+            return Err(invalid(
+                "Another part was received for the same bytes".into(),
+            ));
+        }
+        Ok((registry, last_byte))
+    }
+
+    /// Joins the parts, checks the digest and makes the layer part of the repository.
+    pub async fn complete_layer_upload(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        id: &UploadId,
+        digests: &[Digest],
+    ) -> Result<(RegistryId, Digest)> {
+        let (registry, upload) = self.upload(caller, registry, name, id).await?;
+        let Some(expected) = digests.first() else {
+            return Err(Error::InvalidParameter(
+                "Invalid parameter at 'layerDigests': at least one digest is required".into(),
+            ));
+        };
+        if upload.parts == 0 {
+            return Err(Error::EmptyUpload(id.clone()));
+        }
+        if upload.small_inner_part {
+            return Err(Error::LayerPartTooSmall);
+        }
+        let len = u64::try_from(upload.bytes_received).unwrap_or(0);
+        let actual = self
+            .blobs()
+            .hash_upload(id, len, expected.algorithm())
+            .await?;
+        if digests.iter().any(|d| *d != actual) {
+            return Err(Error::InvalidLayer(format!(
+                "The calculated digest {actual} does not match the layer digest given, {expected}"
+            )));
+        }
+        let repo_id = upload.repository_id;
+        if self
+            .store()
+            .blob_in_repository(repo_id, &actual)
+            .await?
+            .is_some()
+        {
+            self.store().delete_upload(id).await?;
+            self.blobs().discard_upload(id).await?;
+            return Err(Error::LayerAlreadyExists(actual));
+        }
+        // Bytes first, then the rows that make them visible.
+        self.blobs().commit_upload(id, len, &actual).await?;
+        self.store()
+            .link_blob(repo_id, &actual, upload.bytes_received, now())
+            .await?;
+        self.store().delete_upload(id).await?;
+        Ok((registry, actual))
+    }
+
+    /// Which layers the repository holds; malformed digests are per-item failures.
+    pub async fn batch_check_layer_availability(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        digests: &[String],
+    ) -> Result<(Vec<LayerAvailability>, Vec<LayerFailure>)> {
+        let registry = self.registry(caller, registry)?;
+        let repo = self.repository(&registry, name).await?;
+        let (mut layers, mut failures) = (Vec::new(), Vec::new());
+        for raw in digests {
+            let digest = match Digest::parse(raw) {
+                Ok(d) => d,
+                Err(e) => {
+                    failures.push(LayerFailure {
+                        digest: raw.clone(),
+                        code: "InvalidLayerDigest",
+                        reason: format!("Invalid layer digest: {e}"),
+                    });
+                    continue;
+                }
+            };
+            match self.store().blob_in_repository(repo.id, &digest).await? {
+                Some(size) => layers.push(LayerAvailability { digest, size }),
+                None => failures.push(LayerFailure {
+                    digest: raw.clone(),
+                    code: "MissingLayerDigest",
+                    reason: "Requested layer digest is not available in the repository".into(),
+                }),
+            }
+        }
+        Ok((layers, failures))
+    }
+
+    /// A URL on berth itself that serves the layer without credentials for an hour.
+    pub async fn layer_download_url(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<String> {
+        let registry = self.registry(caller, registry)?;
+        let repo = self.repository(&registry, name).await?;
+        if self
+            .store()
+            .blob_in_repository(repo.id, digest)
+            .await?
+            .is_none()
+        {
+            return Err(Error::LayersNotFound(vec![digest.clone()]));
+        }
+        if !self.store().blob_referenced(repo.id, digest).await? {
+            return Err(Error::LayerInaccessible(digest.clone()));
+        }
+        let grant = DownloadGrant {
+            r: repo.id,
+            d: digest.to_string(),
+            e: (now() + DOWNLOAD_TTL).timestamp(),
+        };
+        let payload = serde_json::to_vec(&grant).map_err(anyhow::Error::from)?;
+        let token = self.inner.signer.seal(DOWNLOAD_PURPOSE, &payload);
+        Ok(format!(
+            "{}/_berth/download/{token}",
+            self.settings().public_url.trim_end_matches('/')
+        ))
+    }
+
+    /// Opens the blob a download token grants; `None` when the token is forged,
+    /// expired, or the blob has left the repository since.
+    pub async fn download(&self, token: &str) -> Result<Option<BlobReader>> {
+        let Some(grant) = self
+            .inner
+            .signer
+            .open(DOWNLOAD_PURPOSE, token)
+            .and_then(|p| serde_json::from_slice::<DownloadGrant>(&p).ok())
+        else {
+            return Ok(None);
+        };
+        let Ok(digest) = Digest::parse(&grant.d) else {
+            return Ok(None);
+        };
+        if grant.e < now().timestamp()
+            || self
+                .store()
+                .blob_in_repository(grant.r, &digest)
+                .await?
+                .is_none()
+        {
+            return Ok(None);
+        }
+        Ok(Some(self.blobs().read(&digest).await?))
+    }
+}

@@ -1,0 +1,142 @@
+//! Use cases: the only API the faces call. Every rule of the registry lives here once
+//! (tag immutability, digest matching, reference checks), whichever face asked.
+
+mod error;
+mod images;
+mod layers;
+mod pagination;
+mod repositories;
+mod signing;
+mod tokens;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::blob::BlobStore;
+use crate::domain::{RegistryId, RepositoryName};
+use crate::store::Store;
+
+pub use crate::blob::BlobReader;
+pub use crate::store::{Image, Repository, TagStatus};
+pub use error::{Error, Result};
+pub use images::{ImageDetail, ImageFailure, ImageSelector, PutImage, StoredImage};
+pub use layers::{LayerAvailability, LayerFailure};
+pub use pagination::{Page, PageRequest};
+pub use repositories::{CreateRepository, Encryption};
+pub use tokens::{AuthorizationData, PasswordCheck, TOKEN_USER};
+
+/// ECR's part size hint, and the smallest a part may be unless it is the last.
+pub const PART_SIZE: i64 = 10 * 1024 * 1024;
+pub const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
+
+/// Who is calling, as established by the face's authentication.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The account whose registry the caller owns.
+    pub account: RegistryId,
+    /// The region the request was signed for; ARNs and URIs name it.
+    pub region: String,
+}
+
+/// Service-wide settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub account: RegistryId,
+    /// The address clients reach berth at, e.g. `http://localhost:5000`.
+    pub public_url: String,
+}
+
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    blobs: BlobStore,
+    settings: Settings,
+    signer: signing::Signer,
+}
+
+impl Service {
+    pub async fn new(store: Store, blobs: BlobStore, settings: Settings) -> anyhow::Result<Self> {
+        let signer = signing::Signer::load(&store).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                blobs,
+                settings,
+                signer,
+            }),
+        })
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn blobs(&self) -> &BlobStore {
+        &self.inner.blobs
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Whether the metadata store answers.
+    pub async fn healthy(&self) -> bool {
+        self.store().ping().await.is_ok()
+    }
+
+    /// The registry a request is about: the caller's own unless it names another,
+    /// which berth does not hold.
+    fn registry(&self, caller: &Caller, requested: Option<&RegistryId>) -> Result<RegistryId> {
+        match requested {
+            Some(r) if *r != caller.account => Err(Error::InvalidParameter(format!(
+                "Invalid parameter at 'registryId' failed to satisfy constraint: 'the registry {r} is not this registry ({})'",
+                caller.account
+            ))),
+            _ => Ok(caller.account.clone()),
+        }
+    }
+
+    async fn repository(&self, registry: &RegistryId, name: &RepositoryName) -> Result<Repository> {
+        self.store()
+            .repository(registry, name)
+            .await?
+            .ok_or_else(|| Error::RepositoryNotFound {
+                registry: registry.clone(),
+                name: name.clone(),
+            })
+    }
+
+    /// `arn:aws:ecr:<region>:<account>:repository/<name>`
+    pub fn repository_arn(&self, caller: &Caller, repo: &Repository) -> String {
+        format!(
+            "arn:aws:ecr:{}:{}:repository/{}",
+            caller.region, repo.registry_id, repo.name
+        )
+    }
+
+    /// The address docker pushes to: berth's public host, then the name.
+    pub fn repository_uri(&self, repo: &Repository) -> String {
+        let url = &self.settings().public_url;
+        let host = url
+            .split_once("://")
+            .map_or(url.as_str(), |(_, rest)| rest)
+            .trim_end_matches('/');
+        format!("{host}/{}", repo.name)
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+impl Service {
+    /// Closes the store's connections.
+    pub async fn close(&self) {
+        self.store().close().await;
+    }
+}

@@ -1,0 +1,227 @@
+use super::{now, Caller, Error, Page, PageRequest, Repository, Result, Service};
+use crate::domain::{RegistryId, RepositoryName, TagMutability};
+use crate::store::{self, NewRepository, MAX_RESOURCE_TAGS};
+
+#[derive(Debug, Clone)]
+pub struct Encryption {
+    pub encryption_type: String,
+    pub kms_key: Option<String>,
+}
+
+impl Default for Encryption {
+    fn default() -> Self {
+        Self {
+            encryption_type: "AES256".into(),
+            kms_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateRepository {
+    pub registry: Option<RegistryId>,
+    pub name: RepositoryName,
+    pub mutability: TagMutability,
+    pub scan_on_push: bool,
+    pub encryption: Encryption,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Resource tags: keys 1 to 128 characters, values up to 256, `aws:` reserved.
+fn check_resource_tags(tags: &[(String, String)]) -> Result<()> {
+    if i64::try_from(tags.len()).unwrap_or(i64::MAX) > MAX_RESOURCE_TAGS {
+        return Err(Error::TooManyTags);
+    }
+    for (key, value) in tags {
+        let key_len = key.chars().count();
+        if !(1..=128).contains(&key_len) || value.chars().count() > 256 {
+            return Err(Error::InvalidTagParameter(format!(
+                "The tag '{key}' is not valid: keys are 1 to 128 characters, values at most 256"
+            )));
+        }
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(Error::InvalidTagParameter(format!(
+                "The tag key '{key}' uses the reserved prefix 'aws:'"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Service {
+    pub async fn create_repository(
+        &self,
+        caller: &Caller,
+        req: CreateRepository,
+    ) -> Result<Repository> {
+        let registry = self.registry(caller, req.registry.as_ref())?;
+        check_resource_tags(&req.tags)?;
+        if req.encryption.encryption_type == "AES256" && req.encryption.kms_key.is_some() {
+            return Err(Error::InvalidParameter(
+                "Invalid parameter at 'encryptionConfiguration.kmsKey' failed to satisfy constraint: 'kmsKey is only allowed with KMS encryption'".into(),
+            ));
+        }
+        let new = NewRepository {
+            registry_id: registry.clone(),
+            name: req.name.clone(),
+            mutability: req.mutability,
+            scan_on_push: req.scan_on_push,
+            encryption_type: req.encryption.encryption_type,
+            kms_key: req.encryption.kms_key,
+            tags: req.tags,
+        };
+        match self.store().create_repository(&new, now()).await {
+            Err(store::Error::AlreadyExists) => Err(Error::RepositoryAlreadyExists {
+                registry,
+                name: req.name,
+            }),
+            other => Ok(other?),
+        }
+    }
+
+    /// Named repositories (all must exist), or every repository a page at a time.
+    pub async fn describe_repositories(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        names: Option<Vec<RepositoryName>>,
+        page: PageRequest,
+    ) -> Result<Page<Repository>> {
+        let registry = self.registry(caller, registry)?;
+        if let Some(names) = names {
+            if page.next_token.is_some() || page.max_results.is_some() {
+                return Err(Error::InvalidParameter(
+                    "Invalid parameter: nextToken and maxResults cannot be used with repositoryNames".into(),
+                ));
+            }
+            let found = self.store().repositories_named(&registry, &names).await?;
+            if let Some(absent) = names.iter().find(|n| !found.iter().any(|r| &r.name == *n)) {
+                return Err(Error::RepositoryNotFound {
+                    registry,
+                    name: absent.clone(),
+                });
+            }
+            return Ok(Page {
+                items: found,
+                next_token: None,
+            });
+        }
+        let scope = format!("DescribeRepositories:{registry}");
+        let after: Option<String> = self.resume(&scope, &page)?;
+        let limit = page.limit();
+        let repos = self
+            .store()
+            .repositories(&registry, after.as_deref(), limit + 1)
+            .await?;
+        Ok(self.paginate(&scope, repos, limit, |r| r.name.to_string()))
+    }
+
+    pub async fn delete_repository(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        force: bool,
+    ) -> Result<Repository> {
+        let registry = self.registry(caller, registry)?;
+        let repo = self.repository(&registry, name).await?;
+        match self.store().delete_repository(repo.id, force).await {
+            Err(store::Error::NotEmpty) => Err(Error::RepositoryNotEmpty {
+                registry,
+                name: name.clone(),
+            }),
+            other => Ok(other.map(|()| repo)?),
+        }
+    }
+
+    pub async fn put_tag_mutability(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        mutability: TagMutability,
+    ) -> Result<Repository> {
+        let registry = self.registry(caller, registry)?;
+        let mut repo = self.repository(&registry, name).await?;
+        self.store()
+            .set_tag_mutability(repo.id, &mutability)
+            .await?;
+        repo.mutability = mutability;
+        Ok(repo)
+    }
+
+    pub async fn put_scan_on_push(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        scan_on_push: bool,
+    ) -> Result<Repository> {
+        let registry = self.registry(caller, registry)?;
+        let mut repo = self.repository(&registry, name).await?;
+        self.store().set_scan_on_push(repo.id, scan_on_push).await?;
+        repo.scan_on_push = scan_on_push;
+        Ok(repo)
+    }
+
+    /// The repository an ARN names, in the caller's registry.
+    async fn repository_by_arn(&self, caller: &Caller, arn: &str) -> Result<Repository> {
+        let invalid = || {
+            Error::InvalidParameter(format!(
+                "Invalid parameter at 'resourceArn' failed to satisfy constraint: '{arn} is not a repository ARN'"
+            ))
+        };
+        let rest = arn.strip_prefix("arn:aws:ecr:").ok_or_else(invalid)?;
+        let mut parts = rest.splitn(3, ':');
+        let (_region, account, resource) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(r), Some(a), Some(res)) => (r, a, res),
+            _ => return Err(invalid()),
+        };
+        let account = RegistryId::parse(account).map_err(|_| invalid())?;
+        let name = resource.strip_prefix("repository/").ok_or_else(invalid)?;
+        let name = RepositoryName::parse(name).map_err(|_| invalid())?;
+        let registry = self.registry(caller, Some(&account))?;
+        self.repository(&registry, &name).await
+    }
+
+    pub async fn tag_resource(
+        &self,
+        caller: &Caller,
+        arn: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<()> {
+        check_resource_tags(&tags)?;
+        let repo = self.repository_by_arn(caller, arn).await?;
+        match self.store().put_resource_tags(repo.id, &tags).await {
+            Err(store::Error::TooManyTags) => Err(Error::TooManyTags),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn untag_resource(
+        &self,
+        caller: &Caller,
+        arn: &str,
+        keys: Vec<String>,
+    ) -> Result<()> {
+        if let Some(key) = keys
+            .iter()
+            .find(|k| !(1..=128).contains(&k.chars().count()))
+        {
+            return Err(Error::InvalidTagParameter(format!(
+                "The tag key '{key}' is not valid: 1 to 128 characters"
+            )));
+        }
+        let repo = self.repository_by_arn(caller, arn).await?;
+        Ok(self.store().remove_resource_tags(repo.id, &keys).await?)
+    }
+
+    pub async fn list_tags_for_resource(
+        &self,
+        caller: &Caller,
+        arn: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let repo = self.repository_by_arn(caller, arn).await?;
+        Ok(self.store().resource_tags(repo.id).await?)
+    }
+}

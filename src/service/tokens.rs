@@ -1,0 +1,88 @@
+//! Registry credentials: GetAuthorizationToken mints a password that `docker login -u
+//! AWS` presents to the registry face. It is sealed with the registry's secret (so it
+//! cannot be forged), names the account, and expires after 12 hours.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{now, Caller, Result, Service};
+use crate::domain::RegistryId;
+
+const TOKEN_TTL: Duration = Duration::hours(12);
+const PURPOSE: &str = "registry-password";
+/// The user name ECR's tokens carry.
+pub const TOKEN_USER: &str = "AWS";
+
+#[derive(Debug, Clone)]
+pub struct AuthorizationData {
+    /// `base64("AWS:" + password)`
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub proxy_endpoint: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    a: String,
+    e: i64,
+}
+
+/// What checking a registry password found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Valid(RegistryId),
+    Expired,
+    Invalid,
+}
+
+impl Service {
+    pub fn get_authorization_token(
+        &self,
+        caller: &Caller,
+        registries: Option<&[RegistryId]>,
+    ) -> Result<Vec<AuthorizationData>> {
+        let registries = match registries {
+            Some(ids) => ids
+                .iter()
+                .map(|r| self.registry(caller, Some(r)))
+                .collect::<Result<Vec<_>>>()?,
+            None => vec![caller.account.clone()],
+        };
+        let expires_at = now() + TOKEN_TTL;
+        Ok(registries
+            .into_iter()
+            .map(|account| {
+                let claims = Claims {
+                    a: account.to_string(),
+                    e: expires_at.timestamp(),
+                };
+                let payload = serde_json::to_vec(&claims).unwrap_or_default();
+                let password = self.inner.signer.seal(PURPOSE, &payload);
+                AuthorizationData {
+                    token: STANDARD.encode(format!("{TOKEN_USER}:{password}")),
+                    expires_at,
+                    proxy_endpoint: self.settings().public_url.trim_end_matches('/').to_owned(),
+                }
+            })
+            .collect())
+    }
+
+    /// Checks a password minted by `get_authorization_token`.
+    pub fn check_registry_password(&self, password: &str) -> PasswordCheck {
+        let claims = self
+            .inner
+            .signer
+            .open(PURPOSE, password)
+            .and_then(|p| serde_json::from_slice::<Claims>(&p).ok());
+        let Some(claims) = claims else {
+            return PasswordCheck::Invalid;
+        };
+        match RegistryId::parse(&claims.a) {
+            Err(_) => PasswordCheck::Invalid,
+            Ok(_) if claims.e < now().timestamp() => PasswordCheck::Expired,
+            Ok(account) => PasswordCheck::Valid(account),
+        }
+    }
+}

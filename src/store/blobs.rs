@@ -1,0 +1,66 @@
+use sqlx::Row;
+
+use super::{millis, Result, Store};
+use crate::domain::Digest;
+
+impl Store {
+    /// Records a blob whose bytes are already in place and links it to the
+    /// repository. Returns false when the repository already had it.
+    pub async fn link_blob(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+        size: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+            .bind(digest.as_str())
+            .bind(size)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        let linked = sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repository_id)
+        .bind(digest.as_str())
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(linked == 1)
+    }
+
+    /// The size of a blob if the repository may see it.
+    pub async fn blob_in_repository(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repository_id = $1 AND rb.digest = $2",
+        )
+        .bind(repository_id)
+        .bind(digest.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Whether an image in the repository references the blob.
+    pub async fn blob_referenced(&self, repository_id: i64, digest: &Digest) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 FROM manifest_references r JOIN manifests m ON m.id = r.manifest_id \
+             WHERE r.child_digest = $1 AND r.is_manifest = 0 AND m.repository_id = $2 LIMIT 1",
+        )
+        .bind(digest.as_str())
+        .bind(repository_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
+    }
+}

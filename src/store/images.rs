@@ -1,0 +1,466 @@
+use std::collections::{HashMap, HashSet};
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{
+    from_millis, millis, on_unique, placeholders, Deleted, Error, Image, ImageListing, NewImage,
+    Result, Store, TagStatus, TagWrite,
+};
+use crate::domain::{Digest, ImageTag};
+
+const COLUMNS: &str =
+    "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at";
+
+fn bad(what: &str) -> Error {
+    Error::Database(sqlx::Error::Decode(
+        format!("stored {what} is invalid").into(),
+    ))
+}
+
+fn digest(s: &str) -> Result<Digest> {
+    Digest::parse(s).map_err(|_| bad("digest"))
+}
+
+fn image(row: &AnyRow) -> Result<Image> {
+    Ok(Image {
+        id: row.try_get("id")?,
+        digest: digest(&row.try_get::<String, _>("digest")?)?,
+        media_type: row.try_get("media_type")?,
+        artifact_type: row.try_get("artifact_type")?,
+        subject: row
+            .try_get::<Option<String>, _>("subject_digest")?
+            .as_deref()
+            .map(digest)
+            .transpose()?,
+        size: row.try_get("image_size")?,
+        pushed_at: from_millis(row.try_get("pushed_at")?),
+        last_pulled_at: row
+            .try_get::<Option<i64>, _>("last_pulled_at")?
+            .map(from_millis),
+    })
+}
+
+/// The subset of `wanted` that is absent from `found`, in request order.
+fn missing(wanted: &[Digest], found: &HashSet<String>) -> Vec<Digest> {
+    let mut seen = HashSet::new();
+    wanted
+        .iter()
+        .filter(|d| !found.contains(d.as_str()) && seen.insert(d.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// `(digest, size)` of those of `digests` present in `table` for the repository.
+async fn present(
+    tx: &mut Transaction<'_, Any>,
+    table: &str,
+    size: &str,
+    repository_id: i64,
+    digests: &[Digest],
+) -> Result<HashMap<String, i64>> {
+    let mut out = HashMap::new();
+    // Chunked so no statement exceeds the parameter limits of either database.
+    for chunk in digests.chunks(500) {
+        let sql = format!(
+            "SELECT t.digest, {size} FROM {table} t WHERE t.repository_id = $1 AND t.digest IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(repository_id);
+        for d in chunk {
+            q = q.bind(d.as_str());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            out.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Registers a manifest and places its tag, in one transaction: every referenced
+    /// blob and child must be in the repository; a tag marked immutable may not exist
+    /// yet at all (the primary key on tags settles races); a mutable one moves.
+    pub async fn put_image(
+        &self,
+        repository_id: i64,
+        new: &NewImage,
+        tag: Option<&TagWrite>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Image> {
+        let mut tx = self.write.begin().await?;
+        let blobs = present(
+            &mut tx,
+            "repository_blobs",
+            "(SELECT b.size FROM blobs b WHERE b.digest = t.digest)",
+            repository_id,
+            &new.blobs,
+        )
+        .await?;
+        let absent = missing(&new.blobs, &blobs.keys().cloned().collect());
+        if !absent.is_empty() {
+            return Err(Error::MissingBlobs(absent));
+        }
+        let children = present(
+            &mut tx,
+            "manifests",
+            "t.image_size",
+            repository_id,
+            &new.children,
+        )
+        .await?;
+        let absent = missing(&new.children, &children.keys().cloned().collect());
+        if !absent.is_empty() {
+            return Err(Error::MissingImages(absent));
+        }
+        let size = new
+            .size
+            .unwrap_or_else(|| children.values().copied().max().unwrap_or(0));
+
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
+        ))
+        .bind(repository_id)
+        .bind(new.digest.as_str())
+        .bind(&new.media_type)
+        .bind(new.artifact_type.clone())
+        .bind(new.subject.as_ref().map(|d| d.to_string()))
+        .bind(&new.body)
+        .bind(size)
+        .bind(millis(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let created = inserted.is_some();
+        let image = match inserted {
+            Some(row) => image(&row)?,
+            None => image(
+                &sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM manifests WHERE repository_id = $1 AND digest = $2"
+                ))
+                .bind(repository_id)
+                .bind(new.digest.as_str())
+                .fetch_one(&mut *tx)
+                .await?,
+            )?,
+        };
+        if created {
+            let refs = new
+                .blobs
+                .iter()
+                .map(|d| (d, 0_i64))
+                .chain(new.children.iter().map(|d| (d, 1)));
+            for (child, is_manifest) in refs {
+                sqlx::query(
+                    "INSERT INTO manifest_references (manifest_id, child_digest, is_manifest) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(image.id)
+                .bind(child.as_str())
+                .bind(is_manifest)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+
+        match tag {
+            Some(TagWrite {
+                tag,
+                immutable: true,
+            }) => {
+                // Plain insert: the primary key refuses an existing tag, whichever
+                // racing transaction commits first.
+                sqlx::query("INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4)")
+                    .bind(repository_id)
+                    .bind(tag.as_str())
+                    .bind(image.id)
+                    .bind(millis(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| on_unique(e, Error::TagAlreadyExists))?;
+            }
+            Some(TagWrite {
+                tag,
+                immutable: false,
+            }) => {
+                let current: Option<i64> = sqlx::query(
+                    "SELECT manifest_id FROM tags WHERE repository_id = $1 AND tag = $2",
+                )
+                .bind(repository_id)
+                .bind(tag.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+                if current == Some(image.id) {
+                    return Err(Error::ImageAlreadyExists);
+                }
+                sqlx::query(
+                    "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+                )
+                .bind(repository_id)
+                .bind(tag.as_str())
+                .bind(image.id)
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            None if !created => return Err(Error::ImageAlreadyExists),
+            None => {}
+        }
+        tx.commit().await?;
+        Ok(image)
+    }
+
+    pub async fn image_by_digest(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> Result<Option<Image>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM manifests WHERE repository_id = $1 AND digest = $2"
+        ))
+        .bind(repository_id)
+        .bind(digest.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(image).transpose()
+    }
+
+    pub async fn image_by_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Image>> {
+        let cols = COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = sqlx::query(&format!(
+            "SELECT {cols} FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.tag = $2"
+        ))
+        .bind(repository_id)
+        .bind(tag.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(image).transpose()
+    }
+
+    /// The exact manifest bytes.
+    pub async fn manifest_body(&self, image_id: i64) -> Result<Vec<u8>> {
+        Ok(sqlx::query("SELECT body FROM manifests WHERE id = $1")
+            .bind(image_id)
+            .fetch_one(&self.read)
+            .await?
+            .try_get(0)?)
+    }
+
+    /// Tags of each image, in tag order.
+    pub async fn tags_of(&self, image_ids: &[i64]) -> Result<HashMap<i64, Vec<ImageTag>>> {
+        let mut out: HashMap<i64, Vec<ImageTag>> = HashMap::new();
+        for chunk in image_ids.chunks(500) {
+            let sql = format!(
+                "SELECT manifest_id, tag FROM tags WHERE manifest_id IN ({}) ORDER BY manifest_id, tag",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                let tag = ImageTag::parse(&row.try_get::<String, _>(1)?).map_err(|_| bad("tag"))?;
+                out.entry(row.try_get(0)?).or_default().push(tag);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Images in push order after image id `after`; at most `limit`.
+    pub async fn images(
+        &self,
+        repository_id: i64,
+        status: TagStatus,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Image>> {
+        let filter = match status {
+            TagStatus::Any => "",
+            TagStatus::Tagged => "AND EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)",
+            TagStatus::Untagged => {
+                "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)"
+            }
+        };
+        let cols = COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT {cols} FROM manifests m WHERE m.repository_id = $1 AND m.id > $2 {filter} ORDER BY m.id LIMIT $3"
+        ))
+        .bind(repository_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(image).collect()
+    }
+
+    /// ListImages entries ordered by (image id, tag), after `(after_id, after_tag)`:
+    /// one per tag, and one without a tag for an untagged image.
+    pub async fn image_listings(
+        &self,
+        repository_id: i64,
+        status: TagStatus,
+        after: (i64, &str),
+        limit: i64,
+    ) -> Result<Vec<ImageListing>> {
+        let (join, filter) = match status {
+            TagStatus::Any => ("LEFT JOIN", ""),
+            TagStatus::Tagged => ("JOIN", ""),
+            TagStatus::Untagged => ("LEFT JOIN", "AND t.tag IS NULL"),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT m.id, m.digest, t.tag FROM manifests m {join} tags t ON t.manifest_id = m.id \
+             WHERE m.repository_id = $1 {filter} AND (m.id > $2 OR (m.id = $2 AND COALESCE(t.tag, '') > $3)) \
+             ORDER BY m.id, COALESCE(t.tag, '') LIMIT $4"
+        ))
+        .bind(repository_id)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let tag: Option<String> = r.try_get(2)?;
+                Ok(ImageListing {
+                    image_id: r.try_get(0)?,
+                    digest: digest(&r.try_get::<String, _>(1)?)?,
+                    tag: tag
+                        .map(|t| ImageTag::parse(&t).map_err(|_| bad("tag")))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn record_pull(
+        &self,
+        image_ids: &[i64],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        if image_ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "UPDATE manifests SET last_pulled_at = $1 WHERE id IN ({})",
+            placeholders(2, image_ids.len())
+        );
+        let mut q = sqlx::query(&sql).bind(millis(now));
+        for id in image_ids {
+            q = q.bind(*id);
+        }
+        q.execute(&self.write).await?;
+        Ok(())
+    }
+
+    /// Removes a tag; when it was the image's last tag the image goes too, unless an
+    /// index still refers to it (then nothing changes).
+    pub async fn delete_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Deleted>> {
+        let mut tx = self.write.begin().await?;
+        let Some(row) = sqlx::query(
+            "SELECT m.id, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.tag = $2",
+        )
+        .bind(repository_id)
+        .bind(tag.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let (image_id, image_digest): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+        sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND tag = $2")
+            .bind(repository_id)
+            .bind(tag.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let remaining: i64 = sqlx::query("SELECT COUNT(*) FROM tags WHERE manifest_id = $1")
+            .bind(image_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if remaining == 0 {
+            remove_image(&mut tx, repository_id, image_id, &image_digest).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(Deleted {
+            digest: digest(&image_digest)?,
+            tags: vec![tag.clone()],
+        }))
+    }
+
+    /// Removes an image and all its tags, unless an index still refers to it.
+    pub async fn delete_image(
+        &self,
+        repository_id: i64,
+        image_digest: &Digest,
+    ) -> Result<Option<Deleted>> {
+        let mut tx = self.write.begin().await?;
+        let Some(row) =
+            sqlx::query("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
+                .bind(repository_id)
+                .bind(image_digest.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let image_id: i64 = row.try_get(0)?;
+        let tags = sqlx::query("SELECT tag FROM tags WHERE manifest_id = $1 ORDER BY tag")
+            .bind(image_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| ImageTag::parse(&r.try_get::<String, _>(0)?).map_err(|_| bad("tag")))
+            .collect::<Result<Vec<_>>>()?;
+        sqlx::query("DELETE FROM tags WHERE manifest_id = $1")
+            .bind(image_id)
+            .execute(&mut *tx)
+            .await?;
+        remove_image(&mut tx, repository_id, image_id, image_digest.as_str()).await?;
+        tx.commit().await?;
+        Ok(Some(Deleted {
+            digest: image_digest.clone(),
+            tags,
+        }))
+    }
+}
+
+/// Deletes one manifest row and its references, refusing while an index in the same
+/// repository lists it.
+async fn remove_image(
+    tx: &mut Transaction<'_, Any>,
+    repository_id: i64,
+    image_id: i64,
+    image_digest: &str,
+) -> Result<()> {
+    let referenced = sqlx::query(
+        "SELECT 1 FROM manifest_references r JOIN manifests m ON m.id = r.manifest_id \
+         WHERE r.child_digest = $1 AND r.is_manifest = 1 AND m.repository_id = $2 LIMIT 1",
+    )
+    .bind(image_digest)
+    .bind(repository_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if referenced.is_some() {
+        return Err(Error::ReferencedByIndex);
+    }
+    sqlx::query("DELETE FROM manifest_references WHERE manifest_id = $1")
+        .bind(image_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM manifests WHERE id = $1")
+        .bind(image_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

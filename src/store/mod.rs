@@ -1,0 +1,159 @@
+//! The metadata store: the only module that speaks SQL.
+//!
+//! One implementation over sqlx's `Any` driver serves both SQLite (the embedded
+//! default) and Postgres: the SQL is written in the dialect both share (`$N`
+//! parameters, `ON CONFLICT`, `RETURNING`, row-value comparison), timestamps are epoch
+//! milliseconds and booleans 0/1, so only the migrations differ per dialect.
+//! Every state change is one transaction; races are settled by constraints.
+
+mod blobs;
+mod images;
+mod records;
+mod repositories;
+mod settings;
+mod uploads;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::domain::Digest;
+
+pub use records::*;
+pub use repositories::MAX_RESOURCE_TAGS;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("the repository still holds images")]
+    NotEmpty,
+    #[error("referenced blobs are missing")]
+    MissingBlobs(Vec<Digest>),
+    #[error("referenced images are missing")]
+    MissingImages(Vec<Digest>),
+    #[error("the image already exists")]
+    ImageAlreadyExists,
+    #[error("the tag already exists and is immutable")]
+    TagAlreadyExists,
+    #[error("the image is referenced by an index")]
+    ReferencedByIndex,
+    #[error("too many resource tags")]
+    TooManyTags,
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Turns a unique-constraint violation into `err`; other failures stay database errors.
+fn on_unique(e: sqlx::Error, err: Error) -> Error {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => err,
+        _ => Error::Database(e),
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    /// Writes go here. For SQLite this pool has one connection, so write
+    /// transactions queue in-process instead of failing with SQLITE_BUSY.
+    write: AnyPool,
+    read: AnyPool,
+    postgres: bool,
+}
+
+impl Store {
+    /// Connects to `database_url`, or to the embedded SQLite file in `data_dir`, and
+    /// applies the migrations.
+    pub async fn connect(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let store = match database_url {
+            Some(url) if url.starts_with("postgres") => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                Self {
+                    write: pool.clone(),
+                    read: pool,
+                    postgres: true,
+                }
+            }
+            other => {
+                let url = match other {
+                    Some(url) => url.to_owned(),
+                    None => format!("sqlite://{}?mode=rwc", data_dir.join("berth.db").display()),
+                };
+                let options = AnyConnectOptions::from_str(&url)?;
+                let pool = |max| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(Duration::from_secs(60))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                // WAL lets readers run beside the writer; FULL syncs every
+                                // commit so a crash or power loss keeps what was answered.
+                                conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                                    .await?;
+                                Ok(())
+                            })
+                        })
+                        .connect_with(options.clone())
+                };
+                let write = pool(1).await?;
+                let read = pool(8).await?;
+                Self {
+                    write,
+                    read,
+                    postgres: false,
+                }
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        if self.postgres {
+            sqlx::migrate!("migrations/postgres")
+                .run(&self.write)
+                .await?;
+        } else {
+            sqlx::migrate!("migrations/sqlite").run(&self.write).await?;
+        }
+        Ok(())
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Epoch milliseconds, the store's timestamp representation.
+fn millis(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// `$from, $from+1, ...` for an IN list of `n` parameters.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

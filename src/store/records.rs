@@ -1,0 +1,100 @@
+//! What the store hands back: plain data in domain types, never a sqlx row.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Digest, ImageTag, RegistryId, RepositoryName, TagMutability, UploadId};
+
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub id: i64,
+    pub registry_id: RegistryId,
+    pub name: RepositoryName,
+    pub created_at: DateTime<Utc>,
+    pub mutability: TagMutability,
+    pub scan_on_push: bool,
+    pub encryption_type: String,
+    pub kms_key: Option<String>,
+}
+
+/// The settings a new repository starts with.
+#[derive(Debug, Clone)]
+pub struct NewRepository {
+    pub registry_id: RegistryId,
+    pub name: RepositoryName,
+    pub mutability: TagMutability,
+    pub scan_on_push: bool,
+    pub encryption_type: String,
+    pub kms_key: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// One stored manifest (image or index), without its bytes.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub id: i64,
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    pub size: i64,
+    pub pushed_at: DateTime<Utc>,
+    pub last_pulled_at: Option<DateTime<Utc>>,
+}
+
+/// A manifest to register, already parsed and checked by the service.
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    pub body: Vec<u8>,
+    /// For an image, config plus layers; `None` for an index, sized by its largest child.
+    pub size: Option<i64>,
+    /// Blobs that must be in the repository.
+    pub blobs: Vec<Digest>,
+    /// Manifests that must be in the repository (an index's children).
+    pub children: Vec<Digest>,
+}
+
+/// Where a tag goes in `put_image`, and whether an existing one may move.
+#[derive(Debug, Clone)]
+pub struct TagWrite {
+    pub tag: ImageTag,
+    pub immutable: bool,
+}
+
+/// Which images a listing includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagStatus {
+    Tagged,
+    Untagged,
+    Any,
+}
+
+/// One ListImages entry: an image under one of its tags, or untagged.
+#[derive(Debug, Clone)]
+pub struct ImageListing {
+    pub image_id: i64,
+    pub digest: Digest,
+    pub tag: Option<ImageTag>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub id: UploadId,
+    pub repository_id: i64,
+    pub bytes_received: i64,
+    pub parts: i64,
+    pub last_part_size: i64,
+    /// A part before the last was smaller than the minimum part size.
+    pub small_inner_part: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What deleting by tag or digest removed.
+#[derive(Debug, Clone)]
+pub struct Deleted {
+    pub digest: Digest,
+    pub tags: Vec<ImageTag>,
+}

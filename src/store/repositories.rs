@@ -1,0 +1,254 @@
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{
+    from_millis, millis, on_unique, placeholders, Error, NewRepository, Repository, Result, Store,
+};
+use crate::domain::{RegistryId, RepositoryName, TagMutability, WildcardFilter};
+
+const COLUMNS: &str = "id, registry_id, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key";
+
+fn repository(row: &AnyRow) -> Result<Repository> {
+    let bad = |what: &str| {
+        Error::Database(sqlx::Error::Decode(
+            format!("stored {what} is invalid").into(),
+        ))
+    };
+    let filters: Vec<String> =
+        serde_json::from_str(&row.try_get::<String, _>("mutability_filters")?)
+            .map_err(|_| bad("filters"))?;
+    let filters = filters
+        .iter()
+        .map(|f| WildcardFilter::parse(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad("filter"))?;
+    let mode: String = row.try_get("tag_mutability")?;
+    let filters = (!filters.is_empty()).then_some(filters);
+    Ok(Repository {
+        id: row.try_get("id")?,
+        registry_id: RegistryId::parse(&row.try_get::<String, _>("registry_id")?)
+            .map_err(|_| bad("registry id"))?,
+        name: RepositoryName::parse(&row.try_get::<String, _>("name")?).map_err(|_| bad("name"))?,
+        created_at: from_millis(row.try_get("created_at")?),
+        mutability: TagMutability::parse(&mode, filters).map_err(|_| bad("tag mutability"))?,
+        scan_on_push: row.try_get::<i64, _>("scan_on_push")? != 0,
+        encryption_type: row.try_get("encryption_type")?,
+        kms_key: row.try_get("kms_key")?,
+    })
+}
+
+fn filters_json(m: &TagMutability) -> String {
+    serde_json::Value::from(m.filters().iter().map(|f| f.as_str()).collect::<Vec<_>>()).to_string()
+}
+
+/// The most resource tags one repository may carry.
+pub const MAX_RESOURCE_TAGS: i64 = 50;
+
+impl Store {
+    pub async fn create_repository(
+        &self,
+        new: &NewRepository,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Repository> {
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO repositories (registry_id, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        ))
+        .bind(new.registry_id.as_str())
+        .bind(new.name.as_str())
+        .bind(millis(now))
+        .bind(new.mutability.mode())
+        .bind(filters_json(&new.mutability))
+        .bind(i64::from(new.scan_on_push))
+        .bind(&new.encryption_type)
+        .bind(new.kms_key.clone())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| on_unique(e, Error::AlreadyExists))?;
+        let repo = repository(&row)?;
+        for (key, value) in &new.tags {
+            upsert_tag(&mut tx, repo.id, key, value).await?;
+        }
+        tx.commit().await?;
+        Ok(repo)
+    }
+
+    pub async fn repository(
+        &self,
+        registry: &RegistryId,
+        name: &RepositoryName,
+    ) -> Result<Option<Repository>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND name = $2"
+        ))
+        .bind(registry.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(repository).transpose()
+    }
+
+    /// Repositories in name order, after `after` when given; at most `limit`.
+    pub async fn repositories(
+        &self,
+        registry: &RegistryId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Repository>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND name > $2 ORDER BY name LIMIT $3"
+        ))
+        .bind(registry.as_str())
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(repository).collect()
+    }
+
+    pub async fn repositories_named(
+        &self,
+        registry: &RegistryId,
+        names: &[RepositoryName],
+    ) -> Result<Vec<Repository>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND name IN ({}) ORDER BY name",
+            placeholders(2, names.len())
+        );
+        let mut q = sqlx::query(&sql).bind(registry.as_str());
+        for n in names {
+            q = q.bind(n.as_str());
+        }
+        q.fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(repository)
+            .collect()
+    }
+
+    /// Deletes the repository with everything in it; without `force` only when it
+    /// holds no images.
+    pub async fn delete_repository(&self, id: i64, force: bool) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        if !force {
+            let images: i64 =
+                sqlx::query("SELECT COUNT(*) FROM manifests WHERE repository_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+            if images > 0 {
+                return Err(Error::NotEmpty);
+            }
+        }
+        // Children first: not every SQLite connection is guaranteed to enforce cascades.
+        for table in ["tags", "uploads", "repository_blobs", "resource_tags"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE repository_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM manifest_references WHERE manifest_id IN (SELECT id FROM manifests WHERE repository_id = $1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM manifests WHERE repository_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM repositories WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_tag_mutability(&self, id: i64, mutability: &TagMutability) -> Result<()> {
+        sqlx::query(
+            "UPDATE repositories SET tag_mutability = $1, mutability_filters = $2 WHERE id = $3",
+        )
+        .bind(mutability.mode())
+        .bind(filters_json(mutability))
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_scan_on_push(&self, id: i64, scan_on_push: bool) -> Result<()> {
+        sqlx::query("UPDATE repositories SET scan_on_push = $1 WHERE id = $2")
+            .bind(i64::from(scan_on_push))
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Resource tags in key order.
+    pub async fn resource_tags(&self, id: i64) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT key, value FROM resource_tags WHERE repository_id = $1 ORDER BY key",
+        )
+        .bind(id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Adds or overwrites resource tags, refusing the lot if the total would exceed
+    /// the limit.
+    pub async fn put_resource_tags(&self, id: i64, tags: &[(String, String)]) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for (key, value) in tags {
+            upsert_tag(&mut tx, id, key, value).await?;
+        }
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM resource_tags WHERE repository_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if count > MAX_RESOURCE_TAGS {
+            return Err(Error::TooManyTags);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_resource_tags(&self, id: i64, keys: &[String]) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM resource_tags WHERE repository_id = $1 AND key = $2")
+                .bind(id)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn upsert_tag(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: i64,
+    key: &str,
+    value: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO resource_tags (repository_id, key, value) VALUES ($1, $2, $3) \
+         ON CONFLICT (repository_id, key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(id)
+    .bind(key)
+    .bind(value)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

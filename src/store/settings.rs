@@ -1,0 +1,22 @@
+use sqlx::Row;
+
+use super::{Result, Store};
+
+impl Store {
+    /// The value stored under `key`, storing `candidate` first if there is none. Every
+    /// process sharing the database converges on the first value written.
+    pub async fn setting_or_init(&self, key: &str, candidate: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(candidate)
+        .execute(&self.write)
+        .await?;
+        Ok(sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.write)
+            .await?
+            .try_get(0)?)
+    }
+}
