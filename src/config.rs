@@ -43,6 +43,9 @@ pub struct Config {
         hide_env_values = true
     )]
     pub secret_access_key: Option<String>,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "BERTH_WORKERS")]
+    pub workers: Option<usize>,
     /// A file of further credentials, one `ACCESS_KEY_ID SECRET` pair a line.
     #[arg(long, env = "BERTH_CREDENTIALS_FILE")]
     pub credentials_file: Option<PathBuf>,

@@ -1,0 +1,357 @@
+//! Spawns the real server on port 0 against a fresh store, and drives it with the
+//! official AWS SDK for Rust or signed raw HTTP.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sdk_ecr::config::retry::RetryConfig;
+use aws_sdk_ecr::config::{BehaviorVersion, Region};
+use aws_sdk_ecr::primitives::Blob;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4::SigningParams;
+use berth::config::{Config, StoreConfig};
+use berth::startup::Application;
+use sha2::{Digest as _, Sha256};
+use sqlx::Connection;
+use tempfile::TempDir;
+
+pub const ACCESS_KEY: &str = "AKIDBERTHTEST";
+pub const SECRET_KEY: &str = "berth-test-secret";
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "eu-west-1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The Postgres the suite runs against: `BERTH_TEST_POSTGRES_URL`, else the local
+/// server. There is no skip: a missing Postgres fails the Postgres half of the suite.
+pub fn postgres_admin_url() -> String {
+    std::env::var("BERTH_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+static CLEANED: AtomicBool = AtomicBool::new(false);
+
+/// A fresh, empty database for one test.
+pub async fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("BERTH_TEST_POSTGRES_URL must reach Postgres");
+    if !CLEANED.swap(true, Ordering::SeqCst) {
+        // Databases left by earlier runs of the suite.
+        let stale: Vec<(String,)> =
+            sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'berth\\_test\\_%' AND datname NOT LIKE $1")
+                .bind(format!("berth_test_{}_%", std::process::id()))
+                .fetch_all(&mut conn)
+                .await
+                .expect("list databases");
+        for (name,) in stale {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+    let name = format!(
+        "berth_test_{}_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_owned();
+    format!("{base}/{name}")
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub port: u16,
+    pub ecr: aws_sdk_ecr::Client,
+    pub http: reqwest::Client,
+    pub backend: Backend,
+    pub data_dir: TempDir,
+    pub database_url: Option<String>,
+}
+
+pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".into(),
+        store: StoreConfig {
+            data_dir: data_dir.to_owned(),
+            database_url: backend_url,
+        },
+        account_id: berth::domain::RegistryId::parse(ACCOUNT).expect("account"),
+        public_url: None,
+        access_key_id: Some(ACCESS_KEY.into()),
+        secret_access_key: Some(SECRET_KEY.into()),
+        workers: Some(2),
+        credentials_file: None,
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var_os("RUST_LOG").is_some() {
+        berth::telemetry::init();
+    }
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_database().await),
+    };
+    let mut config = config(database_url.clone(), data_dir.path());
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("app builds");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let url = format!("http://127.0.0.1:{port}");
+    TestApp {
+        ecr: ecr_client(&url, ACCESS_KEY, SECRET_KEY),
+        http: reqwest::Client::new(),
+        url,
+        port,
+        backend,
+        data_dir,
+        database_url,
+    }
+}
+
+pub fn ecr_client(url: &str, key: &str, secret: &str) -> aws_sdk_ecr::Client {
+    let config = aws_sdk_ecr::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new(key, secret, None, None, "berth-tests"))
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_ecr::Client::from_conf(config)
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A wire response: status, headers and the parsed JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    pub fn error_type(&self) -> &str {
+        self.body["__type"].as_str().unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn create_repo(&self, name: &str) {
+        self.ecr
+            .create_repository()
+            .repository_name(name)
+            .send()
+            .await
+            .expect("create repository");
+    }
+
+    /// Uploads `bytes` as one layer through the ECR layer-upload calls.
+    pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let up = self
+            .ecr
+            .initiate_layer_upload()
+            .repository_name(repo)
+            .send()
+            .await
+            .expect("initiate");
+        let id = up.upload_id().expect("upload id");
+        self.ecr
+            .upload_layer_part()
+            .repository_name(repo)
+            .upload_id(id)
+            .part_first_byte(0)
+            .part_last_byte(bytes.len() as i64 - 1)
+            .layer_part_blob(Blob::new(bytes))
+            .send()
+            .await
+            .expect("upload part");
+        let digest = sha256(bytes);
+        self.ecr
+            .complete_layer_upload()
+            .repository_name(repo)
+            .upload_id(id)
+            .layer_digests(&digest)
+            .send()
+            .await
+            .expect("complete");
+        digest
+    }
+
+    /// Uploads a config and `layers` random layers, returning an OCI manifest that
+    /// references them (not yet put).
+    pub async fn image_manifest(&self, repo: &str, layers: usize) -> String {
+        let config = format!(
+            "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"n\":\"{}\"}}",
+            uuid::Uuid::new_v4()
+        );
+        let config_digest = self.push_blob(repo, config.as_bytes()).await;
+        let mut descriptors = Vec::new();
+        for _ in 0..layers {
+            let layer: Vec<u8> = (0..1024).map(|_| rand::random::<u8>()).collect();
+            let digest = self.push_blob(repo, &layer).await;
+            descriptors.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": layer.len()}));
+        }
+        serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": descriptors,
+        })
+        .to_string()
+    }
+
+    /// Puts a fresh image with `layers` layers under `tag`; returns (manifest, digest).
+    pub async fn push_image(
+        &self,
+        repo: &str,
+        tag: Option<&str>,
+        layers: usize,
+    ) -> (String, String) {
+        let manifest = self.image_manifest(repo, layers).await;
+        let out = self
+            .ecr
+            .put_image()
+            .repository_name(repo)
+            .image_manifest(&manifest)
+            .set_image_tag(tag.map(str::to_owned))
+            .send()
+            .await
+            .expect("put image");
+        let digest = out
+            .image()
+            .and_then(|i| i.image_id())
+            .and_then(|i| i.image_digest())
+            .expect("digest")
+            .to_owned();
+        (manifest, digest)
+    }
+
+    /// Sends a raw JSON 1.1 call, signed with the test credentials.
+    pub async fn call(&self, target: &str, body: &[u8]) -> Reply {
+        self.call_signed(target, body, ACCESS_KEY, SECRET_KEY, "ecr")
+            .await
+    }
+
+    pub async fn call_signed(
+        &self,
+        target: &str,
+        body: &[u8],
+        key: &str,
+        secret: &str,
+        service: &str,
+    ) -> Reply {
+        let headers = sign_headers(&self.url, self.port, target, body, key, secret, service);
+        let mut req = self.http.post(format!("{}/", self.url)).body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        reply(req.send().await.expect("request")).await
+    }
+
+    /// Sends a raw call with exactly the given headers (no signing).
+    pub async fn call_unsigned(&self, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut req = self.http.post(format!("{}/", self.url)).body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        reply(req.send().await.expect("request")).await
+    }
+}
+
+pub async fn reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("body");
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+    });
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// SigV4 headers for `POST /` as the SDKs sign it.
+pub fn sign_headers(
+    _url: &str,
+    port: u16,
+    target: &str,
+    body: &[u8],
+    key: &str,
+    secret: &str,
+    service: &str,
+) -> Vec<(String, String)> {
+    let host = format!("127.0.0.1:{port}");
+    let base = vec![
+        ("host".to_owned(), host.clone()),
+        (
+            "content-type".to_owned(),
+            "application/x-amz-json-1.1".to_owned(),
+        ),
+        ("x-amz-target".to_owned(), target.to_owned()),
+    ];
+    let identity = Credentials::new(key, secret, None, None, "berth-tests").into();
+    let params = SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name(service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing params")
+        .into();
+    let url = format!("http://{host}/");
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        base.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .expect("signable");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    let mut headers: Vec<(String, String)> =
+        base.into_iter().filter(|(k, _)| k != "host").collect();
+    for (k, v) in instructions.headers() {
+        headers.push((k.to_owned(), v.to_owned()));
+    }
+    headers
+}
+
+/// Runs each named `async fn(TestApp)` against SQLite and against Postgres.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await
+            }
+        }
+    )*};
+}

@@ -1,0 +1,4 @@
+//! The integration suite: the real server on port 0, real clients, both stores.
+
+mod helpers;
+mod repositories;
