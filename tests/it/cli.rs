@@ -1,0 +1,115 @@
+//! The aws CLI against berth: the calls a newcomer makes from the README.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::both_stores;
+use crate::helpers::{sha256, TestApp, ACCESS_KEY, REGION, SECRET_KEY};
+
+both_stores!(aws_cli_walkthrough);
+
+/// Runs `aws ecr <args> --endpoint-url <app> --output json`, returning the parsed
+/// output, or the stderr text on failure.
+fn aws(app: &TestApp, args: &[&str]) -> Result<Value, String> {
+    let out = Command::new("aws")
+        .arg("ecr")
+        .args(args)
+        .args(["--endpoint-url", &app.url, "--output", "json"])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .expect("the aws CLI must be installed (the test command installs it)");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn upload_layer(app: &TestApp, dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write layer file");
+    let up = aws(app, &["initiate-layer-upload", "--repository-name", "cli/app"]).expect("initiate");
+    let id = up["uploadId"].as_str().expect("upload id").to_owned();
+    let part = aws(
+        app,
+        &[
+            "upload-layer-part",
+            "--repository-name",
+            "cli/app",
+            "--upload-id",
+            &id,
+            "--part-first-byte",
+            "0",
+            "--part-last-byte",
+            &(bytes.len() - 1).to_string(),
+            "--layer-part-blob",
+            &format!("fileb://{}", path.display()),
+        ],
+    )
+    .expect("upload part");
+    assert_eq!(part["lastByteReceived"], bytes.len() as u64 - 1);
+    let digest = sha256(bytes);
+    let done = aws(
+        app,
+        &["complete-layer-upload", "--repository-name", "cli/app", "--upload-id", &id, "--layer-digests", &digest],
+    )
+    .expect("complete");
+    assert_eq!(done["layerDigest"], digest.as_str());
+    digest
+}
+
+async fn aws_cli_walkthrough(app: TestApp) {
+    // The CLI blocks; run it off the async workers so the server keeps serving.
+    tokio::task::spawn_blocking(move || walkthrough(&app)).await.expect("walkthrough");
+}
+
+fn walkthrough(app: &TestApp) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let created = aws(app, &["create-repository", "--repository-name", "cli/app"]).expect("create");
+    assert_eq!(created["repository"]["repositoryName"], "cli/app");
+    assert!(created["repository"]["createdAt"].is_number());
+
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let layer: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
+    let config_digest = upload_layer(app, dir.path(), "config.json", config);
+    let layer_digest = upload_layer(app, dir.path(), "layer.tar", &layer);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": layer_digest, "size": layer.len()}],
+    })
+    .to_string();
+    let manifest_path = dir.path().join("manifest.json");
+    std::fs::write(&manifest_path, &manifest).expect("write manifest");
+    let manifest_arg = format!("file://{}", manifest_path.display());
+
+    let put = aws(app, &["put-image", "--repository-name", "cli/app", "--image-tag", "v1", "--image-manifest", &manifest_arg])
+        .expect("put image");
+    let digest = sha256(manifest.as_bytes());
+    assert_eq!(put["image"]["imageId"]["imageDigest"], digest.as_str());
+
+    let again = aws(app, &["put-image", "--repository-name", "cli/app", "--image-tag", "v1", "--image-manifest", &manifest_arg])
+        .expect_err("same tag and digest");
+    assert!(again.contains("ImageAlreadyExistsException"), "{again}");
+
+    let described = aws(app, &["describe-images", "--repository-name", "cli/app"]).expect("describe");
+    let detail = &described["imageDetails"][0];
+    assert_eq!(detail["imageDigest"], digest.as_str());
+    assert_eq!(detail["imageTags"][0], "v1");
+    assert_eq!(detail["imageSizeInBytes"], (config.len() + layer.len()) as u64);
+    assert!(detail["imagePushedAt"].is_number());
+
+    let got = aws(app, &["batch-get-image", "--repository-name", "cli/app", "--image-ids", "imageTag=v1"]).expect("get");
+    assert_eq!(got["images"][0]["imageManifest"], manifest.as_str());
+    assert_eq!(got["failures"].as_array().map(Vec::len), Some(0));
+
+    let missing = aws(app, &["describe-images", "--repository-name", "cli/nope"]).expect_err("no such repo");
+    assert!(missing.contains("RepositoryNotFoundException"), "{missing}");
+}
