@@ -59,8 +59,11 @@ impl Config {
     /// Every configured credential pair; none means open mode.
     pub fn credentials(&self) -> anyhow::Result<Credentials> {
         let mut pairs = Vec::new();
+        // Empty values count as unset (compose files pass `${VAR:-}` through).
         if let (Some(key), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
-            pairs.push((key.clone(), secret.clone()));
+            if !key.is_empty() && !secret.is_empty() {
+                pairs.push((key.clone(), secret.clone()));
+            }
         }
         if let Some(path) = &self.credentials_file {
             let text = std::fs::read_to_string(path).map_err(|e| {

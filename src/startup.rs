@@ -25,6 +25,21 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
     Store::connect(config.database_url.as_deref(), &config.data_dir).await
 }
 
+/// Sweeps stale uploads at start-up and then hourly.
+fn spawn_upload_sweeper(service: Service) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match service.sweep_uploads().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "swept stale uploads"),
+                Err(e) => tracing::warn!(error = ?e, "upload sweep failed"),
+            }
+        }
+    });
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let credentials = config.credentials()?;
@@ -47,6 +62,7 @@ impl Application {
             public_url,
         };
         let service = Service::new(store, blobs, settings).await?;
+        spawn_upload_sweeper(service.clone());
         if credentials.is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \

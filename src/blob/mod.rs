@@ -116,6 +116,22 @@ impl BlobStore {
         }
     }
 
+    /// Ids of the uploads that have bytes on disk.
+    pub async fn upload_ids(&self) -> io::Result<Vec<UploadId>> {
+        let mut ids = Vec::new();
+        let mut dir = fs::read_dir(self.root.join("uploads")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| UploadId::parse(n).ok())
+            {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
     pub async fn read(&self, digest: &Digest) -> io::Result<BlobReader> {
         let file = File::open(self.blob_path(digest)).await?;
         let size = file.metadata().await?.len();

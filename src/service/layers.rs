@@ -174,6 +174,20 @@ impl Service {
         Ok((registry, actual))
     }
 
+    /// Removes uploads past their lifetime and upload bytes no row refers to (left by
+    /// a crash or an abandoned session). Returns how many were removed.
+    pub async fn sweep_uploads(&self) -> Result<usize> {
+        let on_disk = self.blobs().upload_ids().await?;
+        let stale = self
+            .store()
+            .forget_stale_uploads(&on_disk, now() - UPLOAD_TTL)
+            .await?;
+        for id in &stale {
+            self.blobs().discard_upload(id).await?;
+        }
+        Ok(stale.len())
+    }
+
     /// Which layers the repository holds; malformed digests are per-item failures.
     pub async fn batch_check_layer_availability(
         &self,

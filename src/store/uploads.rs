@@ -75,4 +75,29 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Of `ids`, those that should not be kept: unknown, or created before `cutoff`.
+    /// Their rows are deleted.
+    pub async fn forget_stale_uploads(
+        &self,
+        ids: &[UploadId],
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<UploadId>> {
+        let mut stale = Vec::new();
+        for id in ids {
+            let row = sqlx::query("SELECT created_at FROM uploads WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+            let keep = match row {
+                Some(r) => r.try_get::<i64, _>(0)? >= millis(cutoff),
+                None => false,
+            };
+            if !keep {
+                self.delete_upload(id).await?;
+                stale.push(id.clone());
+            }
+        }
+        Ok(stale)
+    }
 }

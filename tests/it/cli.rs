@@ -34,7 +34,11 @@ fn aws(app: &TestApp, args: &[&str]) -> Result<Value, String> {
 fn upload_layer(app: &TestApp, dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write layer file");
-    let up = aws(app, &["initiate-layer-upload", "--repository-name", "cli/app"]).expect("initiate");
+    let up = aws(
+        app,
+        &["initiate-layer-upload", "--repository-name", "cli/app"],
+    )
+    .expect("initiate");
     let id = up["uploadId"].as_str().expect("upload id").to_owned();
     let part = aws(
         app,
@@ -57,7 +61,15 @@ fn upload_layer(app: &TestApp, dir: &std::path::Path, name: &str, bytes: &[u8]) 
     let digest = sha256(bytes);
     let done = aws(
         app,
-        &["complete-layer-upload", "--repository-name", "cli/app", "--upload-id", &id, "--layer-digests", &digest],
+        &[
+            "complete-layer-upload",
+            "--repository-name",
+            "cli/app",
+            "--upload-id",
+            &id,
+            "--layer-digests",
+            &digest,
+        ],
     )
     .expect("complete");
     assert_eq!(done["layerDigest"], digest.as_str());
@@ -66,7 +78,9 @@ fn upload_layer(app: &TestApp, dir: &std::path::Path, name: &str, bytes: &[u8]) 
 
 async fn aws_cli_walkthrough(app: TestApp) {
     // The CLI blocks; run it off the async workers so the server keeps serving.
-    tokio::task::spawn_blocking(move || walkthrough(&app)).await.expect("walkthrough");
+    tokio::task::spawn_blocking(move || walkthrough(&app))
+        .await
+        .expect("walkthrough");
 }
 
 fn walkthrough(app: &TestApp) {
@@ -75,7 +89,8 @@ fn walkthrough(app: &TestApp) {
     assert_eq!(created["repository"]["repositoryName"], "cli/app");
     assert!(created["repository"]["createdAt"].is_number());
 
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let layer: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
     let config_digest = upload_layer(app, dir.path(), "config.json", config);
     let layer_digest = upload_layer(app, dir.path(), "layer.tar", &layer);
@@ -90,26 +105,63 @@ fn walkthrough(app: &TestApp) {
     std::fs::write(&manifest_path, &manifest).expect("write manifest");
     let manifest_arg = format!("file://{}", manifest_path.display());
 
-    let put = aws(app, &["put-image", "--repository-name", "cli/app", "--image-tag", "v1", "--image-manifest", &manifest_arg])
-        .expect("put image");
+    let put = aws(
+        app,
+        &[
+            "put-image",
+            "--repository-name",
+            "cli/app",
+            "--image-tag",
+            "v1",
+            "--image-manifest",
+            &manifest_arg,
+        ],
+    )
+    .expect("put image");
     let digest = sha256(manifest.as_bytes());
     assert_eq!(put["image"]["imageId"]["imageDigest"], digest.as_str());
 
-    let again = aws(app, &["put-image", "--repository-name", "cli/app", "--image-tag", "v1", "--image-manifest", &manifest_arg])
-        .expect_err("same tag and digest");
+    let again = aws(
+        app,
+        &[
+            "put-image",
+            "--repository-name",
+            "cli/app",
+            "--image-tag",
+            "v1",
+            "--image-manifest",
+            &manifest_arg,
+        ],
+    )
+    .expect_err("same tag and digest");
     assert!(again.contains("ImageAlreadyExistsException"), "{again}");
 
-    let described = aws(app, &["describe-images", "--repository-name", "cli/app"]).expect("describe");
+    let described =
+        aws(app, &["describe-images", "--repository-name", "cli/app"]).expect("describe");
     let detail = &described["imageDetails"][0];
     assert_eq!(detail["imageDigest"], digest.as_str());
     assert_eq!(detail["imageTags"][0], "v1");
-    assert_eq!(detail["imageSizeInBytes"], (config.len() + layer.len()) as u64);
+    assert_eq!(
+        detail["imageSizeInBytes"],
+        (config.len() + layer.len()) as u64
+    );
     assert!(detail["imagePushedAt"].is_number());
 
-    let got = aws(app, &["batch-get-image", "--repository-name", "cli/app", "--image-ids", "imageTag=v1"]).expect("get");
+    let got = aws(
+        app,
+        &[
+            "batch-get-image",
+            "--repository-name",
+            "cli/app",
+            "--image-ids",
+            "imageTag=v1",
+        ],
+    )
+    .expect("get");
     assert_eq!(got["images"][0]["imageManifest"], manifest.as_str());
     assert_eq!(got["failures"].as_array().map(Vec::len), Some(0));
 
-    let missing = aws(app, &["describe-images", "--repository-name", "cli/nope"]).expect_err("no such repo");
+    let missing =
+        aws(app, &["describe-images", "--repository-name", "cli/nope"]).expect_err("no such repo");
     assert!(missing.contains("RepositoryNotFoundException"), "{missing}");
 }

@@ -1,5 +1,6 @@
 //! The integration suite: the real server on port 0, real clients, both stores.
 
-mod helpers;
 mod cli;
+mod helpers;
 mod repositories;
+mod sweeper;
