@@ -11,7 +11,7 @@ pub(super) async fn download(
     match service.download(&token).await {
         Ok(Some(blob)) => HttpResponse::Ok()
             .content_type("application/octet-stream")
-            .no_chunking(blob.size)
+            .no_chunking(blob.len())
             .streaming(blob.into_stream()),
         Ok(None) => HttpResponse::Forbidden()
             .content_type("text/plain")

@@ -4,6 +4,7 @@
 pub mod awsjson;
 mod download;
 pub mod ecr;
+pub mod oci;
 
 use actix_web::{web, HttpResponse};
 
@@ -16,7 +17,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/_berth/download/{token}",
             web::get().to(download::download),
         )
-        .route("/", web::post().to(awsjson::handle));
+        .route("/", web::post().to(awsjson::handle))
+        .configure(oci::configure);
 }
 
 async fn healthz(service: web::Data<Service>) -> HttpResponse {

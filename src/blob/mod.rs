@@ -26,10 +26,23 @@ pub struct BlobStore {
     root: PathBuf,
 }
 
-/// An open committed blob, ready to stream.
+/// An open committed blob (or a range of it), ready to stream.
 pub struct BlobReader {
     file: File,
+    /// The whole blob's size.
     pub size: u64,
+    /// How many bytes the stream yields from the current position.
+    remaining: u64,
+}
+
+/// Why appending a request body to an upload failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The client's body broke off or was unreadable; nothing past `offset` counts.
+    #[error("the request body could not be read: {0}")]
+    Body(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
 }
 
 impl BlobStore {
@@ -69,6 +82,41 @@ impl BlobStore {
         file.seek(SeekFrom::Start(offset)).await?;
         file.write_all(bytes).await?;
         file.sync_data().await
+    }
+
+    /// Streams `body` into an upload at `offset` (dropping anything past it), feeding
+    /// `hasher` as the bytes pass, and syncs. Returns the number of bytes written.
+    pub async fn append_upload<S, E>(
+        &self,
+        id: &UploadId,
+        offset: u64,
+        mut body: S,
+        mut hasher: Option<&mut Hasher>,
+    ) -> Result<u64, AppendError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(self.upload_path(id))
+            .await?;
+        file.set_len(offset).await?;
+        file.seek(SeekFrom::Start(offset)).await?;
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| AppendError::Body(e.to_string()))?;
+            file.write_all(&chunk).await?;
+            if let Some(h) = hasher.as_deref_mut() {
+                h.update(&chunk);
+            }
+            written += chunk.len() as u64;
+        }
+        file.sync_data().await?;
+        Ok(written)
     }
 
     /// The digest of the first `len` bytes of an upload, read back in chunks.
@@ -135,22 +183,52 @@ impl BlobStore {
     pub async fn read(&self, digest: &Digest) -> io::Result<BlobReader> {
         let file = File::open(self.blob_path(digest)).await?;
         let size = file.metadata().await?.len();
-        Ok(BlobReader { file, size })
+        Ok(BlobReader {
+            file,
+            size,
+            remaining: size,
+        })
     }
 }
 
 impl BlobReader {
+    /// Narrows the reader to `len` bytes from `start` (the caller checked the range).
+    pub async fn range(mut self, start: u64, len: u64) -> io::Result<Self> {
+        self.file.seek(SeekFrom::Start(start)).await?;
+        self.remaining = len.min(self.size.saturating_sub(start));
+        Ok(self)
+    }
+
+    /// How many bytes the stream will yield.
+    pub fn len(&self) -> u64 {
+        self.remaining
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
     /// The bytes as a stream of chunks; memory stays at one chunk whatever the size.
     pub fn into_stream(self) -> impl Stream<Item = io::Result<Bytes>> {
-        futures_util::stream::try_unfold(self.file, |mut file| async move {
-            let mut buf = vec![0; CHUNK];
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(None);
-            }
-            buf.truncate(n);
-            Ok(Some((Bytes::from(buf), file)))
-        })
+        futures_util::stream::try_unfold(
+            (self.file, self.remaining),
+            |(mut file, remaining)| async move {
+                if remaining == 0 {
+                    return Ok(None);
+                }
+                let want = usize::try_from(remaining).unwrap_or(CHUNK).min(CHUNK);
+                let mut buf = vec![0; want];
+                let n = file.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "blob shorter than recorded",
+                    ));
+                }
+                buf.truncate(n);
+                Ok(Some((Bytes::from(buf), (file, remaining - n as u64))))
+            },
+        )
     }
 }
 

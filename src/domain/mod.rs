@@ -7,6 +7,6 @@ mod mutability;
 mod names;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
-pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind};
+pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
 pub use names::{ImageTag, NameError, RegistryId, RepositoryName, UploadId};

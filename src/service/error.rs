@@ -74,6 +74,11 @@ pub enum Error {
     LayerAlreadyExists(Digest),
     #[error("{0}")]
     LimitExceeded(String),
+    /// A request body broke off or could not be read.
+    #[error("{0}")]
+    IncompleteBody(String),
+    #[error("The blob '{0}' is not in the repository")]
+    BlobNotFound(Digest),
     /// A server fault: logged with its cause chain, shown to clients only as a generic
     /// message.
     #[error("internal error")]

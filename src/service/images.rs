@@ -124,6 +124,8 @@ pub struct StoredImage {
     pub tag: Option<ImageTag>,
     pub manifest: Vec<u8>,
     pub media_type: String,
+    /// The manifest's `subject`, for the registry face's `OCI-Subject` header.
+    pub subject: Option<Digest>,
 }
 
 #[derive(Debug, Clone)]
@@ -215,6 +217,7 @@ impl Service {
             tag: req.tag,
             manifest: new.body,
             media_type: stored.media_type,
+            subject: stored.subject,
         })
     }
 
@@ -304,6 +307,7 @@ impl Service {
                 tag,
                 manifest: self.store().manifest_body(image.id).await?,
                 media_type: image.media_type,
+                subject: image.subject,
             });
         }
         self.store().record_pull(&pulled, now()).await?;

@@ -4,15 +4,15 @@
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::{now, Caller, Error, Result, Service, MIN_PART_SIZE, PART_SIZE};
+use bytes::Bytes;
+
+use super::uploads::UPLOAD_TTL;
+use super::{now, Caller, Error, Result, Service, PART_SIZE};
 use crate::domain::{Digest, RegistryId, RepositoryName, UploadId};
 use crate::service::BlobReader;
-use crate::store::Upload;
 
 /// The most parts one upload may have.
 const MAX_PARTS: i64 = 4200;
-/// How long an upload may sit before it is unknown.
-const UPLOAD_TTL: Duration = Duration::hours(24);
 /// How long a download URL works.
 const DOWNLOAD_TTL: Duration = Duration::hours(1);
 const DOWNLOAD_PURPOSE: &str = "download";
@@ -53,24 +53,6 @@ impl Service {
         Ok((registry, id, PART_SIZE))
     }
 
-    /// The upload, if it exists for this repository and has not expired.
-    async fn upload(
-        &self,
-        caller: &Caller,
-        registry: Option<&RegistryId>,
-        name: &RepositoryName,
-        id: &UploadId,
-    ) -> Result<(RegistryId, Upload)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
-        match self.store().upload(id).await? {
-            Some(u) if u.repository_id == repo.id && u.created_at + UPLOAD_TTL > now() => {
-                Ok((registry, u))
-            }
-            _ => Err(Error::UploadNotFound(id.clone())),
-        }
-    }
-
     /// Appends one part. Parts must follow each other exactly; returns the last byte
     /// received so far.
     #[allow(clippy::too_many_arguments)]
@@ -107,15 +89,10 @@ impl Service {
                 "An upload may have at most {MAX_PARTS} parts"
             )));
         }
-        let offset = u64::try_from(received).unwrap_or(0);
-        self.blobs().write_upload(id, offset, bytes).await?;
-        // Only the part that moves the row forward counts; a concurrent duplicate
-        // loses here (and the digest check at completion catches any mixed bytes).
-        if !self
-            .store()
-            .advance_upload(id, received, len, MIN_PART_SIZE)
-            .await?
-        {
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
+            Bytes::copy_from_slice(bytes),
+        )]);
+        if self.append(&upload, body).await?.is_none() {
             return Err(invalid(
                 "Another part was received for the same bytes".into(),
             ));
@@ -145,32 +122,22 @@ impl Service {
             return Err(Error::LayerPartTooSmall);
         }
         let len = u64::try_from(upload.bytes_received).unwrap_or(0);
-        let actual = self
-            .blobs()
-            .hash_upload(id, len, expected.algorithm())
-            .await?;
+        let actual = self.upload_digest(id, len, expected.algorithm()).await?;
         if digests.iter().any(|d| *d != actual) {
             return Err(Error::InvalidLayer(format!(
                 "The calculated digest {actual} does not match the layer digest given, {expected}"
             )));
         }
-        let repo_id = upload.repository_id;
         if self
             .store()
-            .blob_in_repository(repo_id, &actual)
+            .blob_in_repository(upload.repository_id, &actual)
             .await?
             .is_some()
         {
-            self.store().delete_upload(id).await?;
-            self.blobs().discard_upload(id).await?;
+            self.discard(id).await?;
             return Err(Error::LayerAlreadyExists(actual));
         }
-        // Bytes first, then the rows that make them visible.
-        self.blobs().commit_upload(id, len, &actual).await?;
-        self.store()
-            .link_blob(repo_id, &actual, upload.bytes_received, now())
-            .await?;
-        self.store().delete_upload(id).await?;
+        self.commit_upload(&upload, &actual).await?;
         Ok((registry, actual))
     }
 
@@ -183,7 +150,7 @@ impl Service {
             .forget_stale_uploads(&on_disk, now() - UPLOAD_TTL)
             .await?;
         for id in &stale {
-            self.blobs().discard_upload(id).await?;
+            self.discard(id).await?;
         }
         Ok(stale.len())
     }

@@ -5,9 +5,11 @@ mod error;
 mod images;
 mod layers;
 mod pagination;
+mod registry;
 mod repositories;
 mod signing;
 mod tokens;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ pub use error::{Error, Result};
 pub use images::{ImageDetail, ImageFailure, ImageSelector, PutImage, StoredImage};
 pub use layers::{LayerAvailability, LayerFailure};
 pub use pagination::{Page, PageRequest};
+pub use registry::{Listing, Reference, ReferrerDescriptor};
 pub use repositories::{CreateRepository, Encryption};
 pub use tokens::{AuthorizationData, PasswordCheck, TOKEN_USER};
 
@@ -57,6 +60,7 @@ struct Inner {
     blobs: BlobStore,
     settings: Settings,
     signer: signing::Signer,
+    hashers: uploads::Hashers,
 }
 
 impl Service {
@@ -68,6 +72,7 @@ impl Service {
                 blobs,
                 settings,
                 signer,
+                hashers: Default::default(),
             }),
         })
     }

@@ -9,6 +9,7 @@
 mod blobs;
 mod images;
 mod records;
+mod registry;
 mod repositories;
 mod settings;
 mod uploads;
@@ -23,6 +24,7 @@ use sqlx::{AnyPool, Executor};
 use crate::domain::Digest;
 
 pub use records::*;
+pub use registry::Referrer;
 pub use repositories::MAX_RESOURCE_TAGS;
 
 #[derive(Debug, thiserror::Error)]

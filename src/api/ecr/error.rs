@@ -40,6 +40,8 @@ impl From<Error> for ApiError {
             Error::InvalidLayer(_) => client("InvalidLayerException"),
             Error::LayerAlreadyExists(_) => client("LayerAlreadyExistsException"),
             Error::LimitExceeded(_) => client("LimitExceededException"),
+            Error::IncompleteBody(_) => client("SerializationException"),
+            Error::BlobNotFound(_) => client("LayersNotFoundException"),
             Error::Internal(cause) => ApiError::internal(cause),
         }
     }

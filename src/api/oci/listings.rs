@@ -1,0 +1,140 @@
+//! Tag lists, the catalog and the referrers API.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{caller, caller_and_name, parse_digest, respond, Code, OciError};
+use crate::auth::Credentials;
+use crate::service::{Listing, Service};
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    n: Option<String>,
+    last: Option<String>,
+}
+
+impl PageQuery {
+    fn n(&self) -> Result<Option<i64>, OciError> {
+        self.n
+            .as_deref()
+            .map(|n| n.parse::<i64>().ok().filter(|n| *n >= 0))
+            .map(|n| {
+                n.ok_or_else(|| {
+                    OciError::new(Code::Unsupported, "n must be a non-negative integer")
+                })
+            })
+            .transpose()
+            .map_err(|e| e.with_status(actix_web::http::StatusCode::BAD_REQUEST))
+    }
+}
+
+/// A page of names with a `Link` to the next one when more follow.
+fn page<T: ToString>(
+    base: &str,
+    key: &str,
+    listing: Listing<T>,
+    n: Option<i64>,
+    extra: Value,
+) -> HttpResponse {
+    let names: Vec<String> = listing.items.iter().map(ToString::to_string).collect();
+    let mut response = HttpResponse::Ok();
+    if let (true, Some(last)) = (listing.more, names.last()) {
+        let n = n.map_or(String::new(), |n| format!("n={n}&"));
+        response.insert_header((
+            header::LINK,
+            format!("<{base}?{n}last={last}>; rel=\"next\""),
+        ));
+    }
+    let mut body = extra;
+    body[key] = json!(names);
+    response.json(body)
+}
+
+pub async fn tags(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    service: web::Data<Service>,
+    credentials: web::Data<Credentials>,
+) -> HttpResponse {
+    respond(
+        async {
+            let (caller, name) = caller_and_name(&req, &service, &credentials, &path)?;
+            let n = query.n()?;
+            let listing = service
+                .tag_listing(&caller, &name, query.last.as_deref(), n)
+                .await?;
+            Ok(page(
+                &format!("/v2/{name}/tags/list"),
+                "tags",
+                listing,
+                n,
+                json!({"name": name.as_str()}),
+            ))
+        }
+        .await,
+    )
+}
+
+pub async fn catalog(
+    req: HttpRequest,
+    query: web::Query<PageQuery>,
+    service: web::Data<Service>,
+    credentials: web::Data<Credentials>,
+) -> HttpResponse {
+    respond(
+        async {
+            let caller = caller(&req, &service, &credentials)?;
+            let n = query.n()?;
+            let listing = service.catalog(&caller, query.last.as_deref(), n).await?;
+            Ok(page("/v2/_catalog", "repositories", listing, n, json!({})))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ReferrersQuery {
+    #[serde(rename = "artifactType")]
+    artifact_type: Option<String>,
+}
+
+/// An image index of the manifests whose subject is the digest.
+pub async fn referrers(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    query: web::Query<ReferrersQuery>,
+    service: web::Data<Service>,
+    credentials: web::Data<Credentials>,
+) -> HttpResponse {
+    respond(async {
+        let (caller, name) = caller_and_name(&req, &service, &credentials, &path.0)?;
+        let subject = parse_digest(&path.1)?;
+        let filter = query.artifact_type.as_deref();
+        let referrers = service.referrers(&caller, &name, &subject, filter).await?;
+        let manifests: Vec<Value> = referrers
+            .into_iter()
+            .map(|r| {
+                let mut d = json!({"mediaType": r.media_type, "digest": r.digest.as_str(), "size": r.size});
+                if let Some(t) = r.artifact_type {
+                    d["artifactType"] = json!(t);
+                }
+                if let Some(a) = r.annotations {
+                    d["annotations"] = a;
+                }
+                d
+            })
+            .collect();
+        let mut response = HttpResponse::Ok();
+        if filter.is_some() {
+            response.insert_header(("OCI-Filters-Applied", "artifactType"));
+        }
+        Ok(response.content_type("application/vnd.oci.image.index.v1+json").body(
+            json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})
+                .to_string(),
+        ))
+    }
+    .await)
+}

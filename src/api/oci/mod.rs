@@ -1,0 +1,183 @@
+//! The registry face: Docker Registry HTTP API V2 / OCI distribution 1.1 under `/v2/`.
+//! Handlers parse paths and headers into domain types, call one service method, and
+//! answer with the spec's status codes and headers. Writes run the same service
+//! functions as ECR's PutImage and layer uploads.
+
+mod blobs;
+mod error;
+mod listings;
+mod manifests;
+
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+pub use error::{Code, OciError};
+
+use crate::auth::Credentials;
+use crate::domain::{Digest, ImageTag, RepositoryName, UploadId};
+use crate::service::{Caller, PasswordCheck, Reference, Service, TOKEN_USER};
+
+/// The registry face signs nothing region-specific; callers get this one.
+const REGION: &str = "us-east-1";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let unsupported = || {
+        web::to(|| async { OciError::new(Code::Unsupported, "method not supported here").render() })
+    };
+    cfg.service(
+        web::scope("/v2")
+            .wrap(DefaultHeaders::new().add(("Docker-Distribution-Api-Version", "registry/2.0")))
+            .service(
+                web::resource(["", "/"])
+                    .route(web::get().to(base))
+                    .route(web::head().to(base)),
+            )
+            .service(
+                web::resource("/_catalog")
+                    .route(web::get().to(listings::catalog))
+                    .default_service(unsupported()),
+            )
+            .service(
+                web::resource("/{name:.+}/manifests/{reference}")
+                    .route(web::get().to(manifests::get))
+                    .route(web::head().to(manifests::get))
+                    .route(web::put().to(manifests::put))
+                    .route(web::delete().to(manifests::delete))
+                    .default_service(unsupported()),
+            )
+            .service(
+                web::resource(["/{name:.+}/blobs/uploads/", "/{name:.+}/blobs/uploads"])
+                    .route(web::post().to(blobs::start_upload))
+                    .default_service(unsupported()),
+            )
+            .service(
+                web::resource("/{name:.+}/blobs/uploads/{id}")
+                    .route(web::get().to(blobs::upload_status))
+                    .route(web::patch().to(blobs::patch_upload))
+                    .route(web::put().to(blobs::finish_upload))
+                    .route(web::delete().to(blobs::cancel_upload))
+                    .default_service(unsupported()),
+            )
+            .service(
+                web::resource("/{name:.+}/blobs/{digest}")
+                    .route(web::get().to(blobs::get))
+                    .route(web::head().to(blobs::get))
+                    .route(web::delete().to(blobs::delete))
+                    .default_service(unsupported()),
+            )
+            .service(
+                web::resource("/{name:.+}/tags/list")
+                    .route(web::get().to(listings::tags))
+                    .default_service(unsupported()),
+            )
+            .service(
+                web::resource("/{name:.+}/referrers/{digest}")
+                    .route(web::get().to(listings::referrers))
+                    .default_service(unsupported()),
+            )
+            .default_service(web::to(|| async {
+                OciError::new(Code::NameUnknown, "no such endpoint").render()
+            })),
+    );
+}
+
+/// `GET /v2/`: answers 200 to an authorised caller, so clients learn how to log in.
+async fn base(
+    req: HttpRequest,
+    service: web::Data<Service>,
+    credentials: web::Data<Credentials>,
+) -> HttpResponse {
+    match caller(&req, &service, &credentials) {
+        Ok(_) => HttpResponse::Ok().json(serde_json::json!({})),
+        Err(e) => e.render(),
+    }
+}
+
+/// Who is calling: Basic credentials from GetAuthorizationToken, or anonymous in
+/// open mode. A credential that is presented must be valid even in open mode.
+pub(crate) fn caller(
+    req: &HttpRequest,
+    service: &Service,
+    credentials: &Credentials,
+) -> Result<Caller, OciError> {
+    let anonymous = || Caller {
+        account: service.settings().account.clone(),
+        region: REGION.into(),
+    };
+    let unauthorized = |m: &str| OciError::new(Code::Unauthorized, m);
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return if credentials.is_open() {
+            Ok(anonymous())
+        } else {
+            Err(unauthorized("authentication required"))
+        };
+    };
+    let basic = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| unauthorized("expected Basic credentials"))?;
+    let (user, password) = basic
+        .split_once(':')
+        .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
+    if user != TOKEN_USER {
+        return Err(unauthorized(
+            "the user name must be AWS, with a password from GetAuthorizationToken",
+        ));
+    }
+    match service.check_registry_password(password) {
+        PasswordCheck::Valid(account) => Ok(Caller {
+            account,
+            region: REGION.into(),
+        }),
+        PasswordCheck::Expired => Err(OciError::new(
+            Code::Denied,
+            "the authorization token has expired",
+        )),
+        PasswordCheck::Invalid => Err(unauthorized("the authorization token is not valid")),
+    }
+}
+
+/// A request's caller and repository name, the start of almost every handler.
+pub(crate) fn caller_and_name(
+    req: &HttpRequest,
+    service: &Service,
+    credentials: &Credentials,
+    name: &str,
+) -> Result<(Caller, RepositoryName), OciError> {
+    let caller = caller(req, service, credentials)?;
+    let name = RepositoryName::parse(name)
+        .map_err(|e| OciError::new(Code::NameInvalid, format!("invalid repository name: {e}")))?;
+    Ok((caller, name))
+}
+
+pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
+    Digest::parse(s)
+        .map_err(|e| OciError::new(Code::DigestInvalid, format!("invalid digest '{s}': {e}")))
+}
+
+/// A tag, or a digest when it has the digest form.
+pub(crate) fn parse_reference(s: &str) -> Result<Reference, OciError> {
+    if s.contains(':') {
+        parse_digest(s).map(Reference::Digest)
+    } else {
+        ImageTag::parse(s)
+            .map(Reference::Tag)
+            .map_err(|e| OciError::new(Code::TagInvalid, format!("invalid tag '{s}': {e}")))
+    }
+}
+
+pub(crate) fn parse_upload_id(s: &str) -> Result<UploadId, OciError> {
+    UploadId::parse(s)
+        .map_err(|_| OciError::new(Code::BlobUploadUnknown, format!("unknown upload '{s}'")))
+}
+
+/// Turns a handler's result into a response.
+pub(crate) fn respond(result: Result<HttpResponse, OciError>) -> HttpResponse {
+    result.unwrap_or_else(|e| e.render())
+}

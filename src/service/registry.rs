@@ -1,0 +1,237 @@
+//! What the registry face (`/v2/`) reads and removes beyond ECR's actions: manifests by
+//! reference, blobs, tag and repository listings, referrers, cross-repository mounts.
+//! Writes go through the same functions as ECR's (`put_image`, the upload sessions).
+
+use serde_json::Value;
+
+use super::{now, BlobReader, Caller, Error, Image, Repository, Result, Service, StoredImage};
+use crate::domain::{Digest, ImageTag, RepositoryName};
+use crate::store;
+
+/// How a registry path names a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    Tag(ImageTag),
+    Digest(Digest),
+}
+
+/// One listing page and whether more follow.
+#[derive(Debug, Clone)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+/// A manifest that refers to another through `subject`, as an index descriptor.
+#[derive(Debug, Clone)]
+pub struct ReferrerDescriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: i64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<Value>,
+}
+
+/// The default and largest page of a tag or repository listing.
+const MAX_LISTING: i64 = 1000;
+
+fn cut<T>(mut items: Vec<T>, limit: i64) -> Listing<T> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let more = items.len() > limit;
+    items.truncate(limit);
+    Listing { items, more }
+}
+
+impl Service {
+    async fn own_repository(&self, caller: &Caller, name: &RepositoryName) -> Result<Repository> {
+        self.repository(&caller.account, name).await
+    }
+
+    async fn image(&self, repo: &Repository, reference: &Reference) -> Result<Image> {
+        let found = match reference {
+            Reference::Tag(tag) => self.store().image_by_tag(repo.id, tag).await?,
+            Reference::Digest(digest) => self.store().image_by_digest(repo.id, digest).await?,
+        };
+        found.ok_or_else(|| {
+            Error::ImageNotFound(format!(
+                "The manifest is not in the repository with name '{}'",
+                repo.name
+            ))
+        })
+    }
+
+    /// A manifest with its exact bytes. A pull (`record_pull`) updates
+    /// `lastRecordedPullTime`; a HEAD does not.
+    pub async fn manifest(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        reference: &Reference,
+        record_pull: bool,
+    ) -> Result<StoredImage> {
+        let repo = self.own_repository(caller, name).await?;
+        let image = self.image(&repo, reference).await?;
+        if record_pull {
+            self.store().record_pull(&[image.id], now()).await?;
+        }
+        Ok(StoredImage {
+            registry: repo.registry_id,
+            name: repo.name,
+            tag: match reference {
+                Reference::Tag(t) => Some(t.clone()),
+                Reference::Digest(_) => None,
+            },
+            manifest: self.store().manifest_body(image.id).await?,
+            digest: image.digest,
+            media_type: image.media_type,
+            subject: image.subject,
+        })
+    }
+
+    /// By tag removes only the tag; by digest removes the image and its tags.
+    pub async fn delete_manifest(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<()> {
+        let repo = self.own_repository(caller, name).await?;
+        let found = match reference {
+            Reference::Tag(tag) => self.store().untag(repo.id, tag).await?,
+            Reference::Digest(digest) => match self.store().delete_image(repo.id, digest).await {
+                Ok(deleted) => deleted.is_some(),
+                Err(store::Error::ReferencedByIndex) => {
+                    return Err(Error::InvalidParameter(format!(
+                        "The manifest {digest} is referenced by an index in the repository; delete the index first"
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(Error::ImageNotFound(format!(
+                "The manifest is not in the repository with name '{}'",
+                repo.name
+            )))
+        }
+    }
+
+    /// A blob the repository may read, open for streaming.
+    pub async fn blob(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<BlobReader> {
+        let repo = self.own_repository(caller, name).await?;
+        if self
+            .store()
+            .blob_in_repository(repo.id, digest)
+            .await?
+            .is_none()
+        {
+            return Err(Error::BlobNotFound(digest.clone()));
+        }
+        Ok(self.blobs().read(digest).await?)
+    }
+
+    /// Makes a blob invisible to the repository (its bytes stay for others).
+    pub async fn delete_blob(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<()> {
+        let repo = self.own_repository(caller, name).await?;
+        if self.store().unlink_blob(repo.id, digest).await? {
+            Ok(())
+        } else {
+            Err(Error::BlobNotFound(digest.clone()))
+        }
+    }
+
+    /// Links a blob the caller can read in `from` into `name` without moving bytes.
+    /// False when `from` does not exist or does not hold the blob.
+    pub async fn mount_blob(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        digest: &Digest,
+        from: &RepositoryName,
+    ) -> Result<bool> {
+        let target = self.own_repository(caller, name).await?;
+        let Some(source) = self.store().repository(&caller.account, from).await? else {
+            return Ok(false);
+        };
+        let Some(size) = self.store().blob_in_repository(source.id, digest).await? else {
+            return Ok(false);
+        };
+        self.store()
+            .link_blob(target.id, digest, size, now())
+            .await?;
+        Ok(true)
+    }
+
+    /// Tags in lexical order after `last`, at most `n` (default and cap 1000).
+    pub async fn tag_listing(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        last: Option<&str>,
+        n: Option<i64>,
+    ) -> Result<Listing<ImageTag>> {
+        let repo = self.own_repository(caller, name).await?;
+        let limit = n.unwrap_or(MAX_LISTING).clamp(0, MAX_LISTING);
+        let tags = self
+            .store()
+            .tags_page(repo.id, last.unwrap_or(""), limit + 1)
+            .await?;
+        Ok(cut(tags, limit))
+    }
+
+    /// The caller's repositories in name order after `last`, at most `n`.
+    pub async fn catalog(
+        &self,
+        caller: &Caller,
+        last: Option<&str>,
+        n: Option<i64>,
+    ) -> Result<Listing<RepositoryName>> {
+        let limit = n.unwrap_or(MAX_LISTING).clamp(0, MAX_LISTING);
+        let repos = self
+            .store()
+            .repositories(&caller.account, last, limit + 1)
+            .await?;
+        Ok(cut(repos.into_iter().map(|r| r.name).collect(), limit))
+    }
+
+    /// Manifests whose subject is `subject`, optionally only of one artifact type.
+    pub async fn referrers(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerDescriptor>> {
+        let repo = self.own_repository(caller, name).await?;
+        let referrers = self.store().referrers(repo.id, subject).await?;
+        Ok(referrers
+            .into_iter()
+            .filter(|r| artifact_type.is_none_or(|t| r.artifact_type.as_deref() == Some(t)))
+            .map(|r| {
+                let annotations = serde_json::from_slice::<Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v.get("annotations").cloned())
+                    .filter(Value::is_object);
+                ReferrerDescriptor {
+                    size: i64::try_from(r.body.len()).unwrap_or(i64::MAX),
+                    media_type: r.media_type,
+                    digest: r.digest,
+                    artifact_type: r.artifact_type,
+                    annotations,
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,91 @@
+//! Queries the registry face needs beyond ECR's: tag pages, tag removal that keeps the
+//! image, referrers, blob unlinking.
+
+use sqlx::Row;
+
+use super::{Result, Store};
+use crate::domain::{Digest, ImageTag};
+
+/// A manifest whose `subject` is a given digest.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+fn invalid(what: &str) -> super::Error {
+    super::Error::Database(sqlx::Error::Decode(
+        format!("stored {what} is invalid").into(),
+    ))
+}
+
+impl Store {
+    /// Tags in lexical order after `after`; at most `limit`.
+    pub async fn tags_page(
+        &self,
+        repository_id: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<ImageTag>> {
+        let rows = sqlx::query(
+            "SELECT tag FROM tags WHERE repository_id = $1 AND tag > $2 ORDER BY tag LIMIT $3",
+        )
+        .bind(repository_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| ImageTag::parse(&r.try_get::<String, _>(0)?).map_err(|_| invalid("tag")))
+            .collect()
+    }
+
+    /// Removes a tag, leaving its image in place (untagged if it was the last).
+    /// False when there was no such tag.
+    pub async fn untag(&self, repository_id: i64, tag: &ImageTag) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND tag = $2")
+            .bind(repository_id)
+            .bind(tag.as_str())
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        Ok(done > 0)
+    }
+
+    /// Manifests in the repository whose subject is `subject`, in push order.
+    pub async fn referrers(&self, repository_id: i64, subject: &Digest) -> Result<Vec<Referrer>> {
+        let rows = sqlx::query(
+            "SELECT digest, media_type, artifact_type, body FROM manifests \
+             WHERE repository_id = $1 AND subject_digest = $2 ORDER BY id",
+        )
+        .bind(repository_id)
+        .bind(subject.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Referrer {
+                    digest: Digest::parse(&r.try_get::<String, _>(0)?)
+                        .map_err(|_| invalid("digest"))?,
+                    media_type: r.try_get(1)?,
+                    artifact_type: r.try_get(2)?,
+                    body: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Makes a blob invisible to the repository. False when it was not linked.
+    pub async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                .bind(repository_id)
+                .bind(digest.as_str())
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+        Ok(done > 0)
+    }
+}
