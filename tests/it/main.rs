@@ -2,5 +2,6 @@
 
 mod cli;
 mod helpers;
+mod registry_clients;
 mod repositories;
 mod sweeper;
