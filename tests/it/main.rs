@@ -2,5 +2,6 @@
 
 mod cli;
 mod helpers;
+mod images;
 mod repositories;
 mod sweeper;
