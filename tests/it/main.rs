@@ -1,4 +1,5 @@
 //! The integration suite: the real server on port 0, real clients, both stores.
 
 mod helpers;
+mod layers;
 mod repositories;
