@@ -3,5 +3,6 @@
 mod cli;
 mod helpers;
 mod images;
+mod layers;
 mod repositories;
 mod sweeper;
