@@ -13,14 +13,23 @@ async fn sweeps(backend: Backend) {
         Backend::Sqlite => None,
         Backend::Postgres => Some(fresh_postgres_database().await),
     };
-    let store = berth::startup::open_store(&StoreConfig { data_dir: dir.path().to_owned(), database_url })
-        .await
-        .expect("store");
+    let store = berth::startup::open_store(&StoreConfig {
+        data_dir: dir.path().to_owned(),
+        database_url,
+    })
+    .await
+    .expect("store");
     let blobs = BlobStore::open(dir.path()).await.expect("blobs");
     let account = RegistryId::parse(ACCOUNT).expect("account");
-    let settings = Settings { account: account.clone(), public_url: "http://127.0.0.1:1".into() };
+    let settings = Settings {
+        account: account.clone(),
+        public_url: "http://127.0.0.1:1".into(),
+    };
     let service = Service::new(store, blobs, settings).await.expect("service");
-    let caller = Caller { account, region: REGION.into() };
+    let caller = Caller {
+        account,
+        region: REGION.into(),
+    };
     let name = RepositoryName::parse("sweep/me").expect("name");
     service
         .create_repository(
@@ -36,12 +45,21 @@ async fn sweeps(backend: Backend) {
         )
         .await
         .expect("create");
-    let (_, live, _) = service.initiate_layer_upload(&caller, None, &name).await.expect("initiate");
-    service.upload_layer_part(&caller, None, &name, &live, 0, 2, b"abc").await.expect("part");
+    let (_, live, _) = service
+        .initiate_layer_upload(&caller, None, &name)
+        .await
+        .expect("initiate");
+    service
+        .upload_layer_part(&caller, None, &name, &live, 0, 2, b"abc")
+        .await
+        .expect("part");
 
     // Bytes of an upload whose row is gone (a crash between rename and row delete, or
     // a repository deleted mid-upload), plus a file that is not an upload at all.
-    let orphan = dir.path().join("uploads").join(uuid::Uuid::new_v4().to_string());
+    let orphan = dir
+        .path()
+        .join("uploads")
+        .join(uuid::Uuid::new_v4().to_string());
     std::fs::write(&orphan, b"left behind").expect("orphan");
     let junk = dir.path().join("uploads").join("not-an-upload");
     std::fs::write(&junk, b"x").expect("junk");
@@ -50,7 +68,10 @@ async fn sweeps(backend: Backend) {
     assert!(!orphan.exists(), "orphaned upload bytes are removed");
     assert!(junk.exists(), "files that are not uploads are left alone");
     // The live upload is untouched and carries on.
-    let (_, last) = service.upload_layer_part(&caller, None, &name, &live, 3, 5, b"def").await.expect("next part");
+    let (_, last) = service
+        .upload_layer_part(&caller, None, &name, &live, 3, 5, b"def")
+        .await
+        .expect("next part");
     assert_eq!(last, 5);
     assert_eq!(service.sweep_uploads().await.expect("sweep again"), 0);
 }
