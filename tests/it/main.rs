@@ -2,7 +2,10 @@
 
 mod cli;
 mod helpers;
+mod hostile;
 mod images;
 mod layers;
+mod protocol;
 mod repositories;
+mod spec;
 mod sweeper;
