@@ -99,6 +99,31 @@ struct RawDescriptor {
     size: i64,
 }
 
+/// A media type as OCI's schema requires it (RFC 6838 names, no parameters):
+/// `^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`.
+fn is_media_type(s: &str) -> bool {
+    let name = |part: &str| {
+        part.len() <= 127
+            && part
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| b.is_ascii_alphanumeric() || (i > 0 && b"!#$&^_.+-".contains(&b)))
+            && !part.is_empty()
+    };
+    s.split_once('/')
+        .is_some_and(|(kind, sub)| name(kind) && name(sub))
+}
+
+fn check_media_type(at: &str, media_type: Option<&str>) -> Result<(), ManifestError> {
+    match media_type {
+        Some(t) if !is_media_type(t) => Err(ManifestError::Invalid(format!(
+            "{at}: '{}' is not a media type",
+            t.escape_default()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl RawDescriptor {
     fn parse(self, at: &str) -> Result<Descriptor, ManifestError> {
         let bad = |e: DigestError| ManifestError::Invalid(format!("{at}: {e}"));
@@ -107,6 +132,7 @@ impl RawDescriptor {
                 "{at}: size must not be negative"
             )));
         }
+        check_media_type(&format!("{at}.mediaType"), self.media_type.as_deref())?;
         Ok(Descriptor {
             media_type: self.media_type.unwrap_or_default(),
             digest: Digest::parse(&self.digest).map_err(bad)?,
@@ -143,6 +169,7 @@ impl Manifest {
         if raw.schema_version != Some(2) {
             return Err(ManifestError::Invalid("schemaVersion must be 2".into()));
         }
+        check_media_type("artifactType", raw.artifact_type.as_deref())?;
         let subject = raw
             .subject
             .map(|s| s.parse("subject"))
@@ -171,6 +198,16 @@ impl Manifest {
                     .enumerate()
                     .map(|(i, l)| l.parse(&format!("layers[{i}]")))
                     .collect::<Result<_, _>>()?;
+                let total = manifest
+                    .config
+                    .iter()
+                    .chain(&manifest.layers)
+                    .try_fold(0_i64, |sum, d| sum.checked_add(d.size));
+                if total.is_none() {
+                    return Err(ManifestError::Invalid(
+                        "the sizes of config and layers add up to more than 2^63 - 1".into(),
+                    ));
+                }
             }
             ManifestKind::Index => {
                 let children = raw
@@ -197,7 +234,11 @@ impl Manifest {
     /// ECR's `imageSizeInBytes` for an image: config plus layers. Indexes are sized
     /// from their children by the caller.
     pub fn image_size(&self) -> i64 {
-        self.config.iter().chain(&self.layers).map(|d| d.size).sum()
+        // `parse` refuses totals past i64; saturate anyway rather than panic.
+        self.config
+            .iter()
+            .chain(&self.layers)
+            .fold(0, |sum, d| sum.saturating_add(d.size))
     }
 
     /// ECR's `artifactMediaType`: the config's media type.
@@ -269,5 +310,51 @@ mod tests {
             Manifest::parse(bad_digest, Some(OCI_INDEX)),
             Err(ManifestError::Invalid(_))
         ));
+        // Media types from the body are stored: they must be media types.
+        for bad in [
+            r#""x\u0000y/z""#,
+            r#""a/b\u0000""#,
+            r#""nope""#,
+            r#""/b""#,
+            r#""a/""#,
+            r#""a/b; c=d""#,
+        ] {
+            let config = format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":{bad},"digest":"{}","size":2}},"layers":[]}}"#,
+                d(b"c")
+            );
+            assert!(
+                matches!(
+                    Manifest::parse(config.as_bytes(), None),
+                    Err(ManifestError::Invalid(_))
+                ),
+                "{config}"
+            );
+            let artifact = format!(r#"{{"schemaVersion":2,"artifactType":{bad},"manifests":[]}}"#);
+            assert!(
+                matches!(
+                    Manifest::parse(artifact.as_bytes(), Some(OCI_INDEX)),
+                    Err(ManifestError::Invalid(_))
+                ),
+                "{artifact}"
+            );
+        }
+        let huge = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"digest":"{}","size":{}}},"layers":[{{"digest":"{}","size":1}}]}}"#,
+            d(b"c"),
+            i64::MAX,
+            d(b"l")
+        );
+        assert!(matches!(
+            Manifest::parse(huge.as_bytes(), None),
+            Err(ManifestError::Invalid(_))
+        ));
+        for good in [
+            "application/vnd.cncf.helm.config.v1+json",
+            "a/b",
+            "x-y/z.w+json",
+        ] {
+            assert!(is_media_type(good), "{good}");
+        }
     }
 }

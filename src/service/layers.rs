@@ -79,7 +79,11 @@ impl Service {
         if first_byte != received {
             return Err(invalid(format!("The part's first byte {first_byte} must follow the last byte received: it should be {received}")));
         }
-        if last_byte < first_byte || last_byte - first_byte + 1 != len {
+        // Checked: partLastByte may be i64::MAX.
+        let range = last_byte
+            .checked_sub(first_byte)
+            .and_then(|d| d.checked_add(1));
+        if last_byte < first_byte || range != Some(len) {
             return Err(invalid(format!(
                 "The part's byte range {first_byte}-{last_byte} does not match the {len} bytes sent"
             )));

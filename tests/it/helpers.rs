@@ -42,25 +42,27 @@ pub async fn fresh_postgres_database() -> String {
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .expect("BERTH_TEST_POSTGRES_URL must reach Postgres");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     if !CLEANED.swap(true, Ordering::SeqCst) {
-        // Databases left by earlier runs of the suite.
-        let stale: Vec<(String,)> =
-            sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'berth\\_test\\_%' AND datname NOT LIKE $1")
-                .bind(format!("berth_test_{}_%", std::process::id()))
+        // Databases left by earlier runs: names carry their creation time, and only
+        // those over two hours old go, so suites running side by side are safe.
+        let all: Vec<(String,)> =
+            sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'berth\\_test\\_%'")
                 .fetch_all(&mut conn)
                 .await
                 .expect("list databases");
-        for (name,) in stale {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
+        for (name,) in all {
+            let created = name.split('_').nth(2).and_then(|t| t.parse::<u64>().ok());
+            if created.is_some_and(|t| t > 1_000_000_000 && t + 7200 < now) {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
         }
     }
-    let name = format!(
-        "berth_test_{}_{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let name = format!("berth_test_{now}_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE \"{name}\""))
         .execute(&mut conn)
         .await

@@ -2,6 +2,11 @@
 
 mod cli;
 mod helpers;
+mod hostile;
+mod images;
+mod layers;
+mod protocol;
 mod registry_clients;
 mod repositories;
+mod spec;
 mod sweeper;

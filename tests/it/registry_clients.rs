@@ -86,7 +86,7 @@ async fn skopeo_round_trip(app: TestApp) {
     let dest = format!("docker://{host}/clients/skopeo:v1");
 
     let (src_ref, back_ref) = (format!("oci:{}:v1", src.display()), format!("oci:{}:v1", back.display()));
-    let push = ["copy", "--dest-tls-verify=false", "--dest-creds", &creds, &src_ref, &dest];
+    let push = ["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", &creds, &src_ref, &dest];
     let (ok, err) = tokio::task::spawn_blocking({
         let push: Vec<String> = push.iter().map(|s| s.to_string()).collect();
         move || skopeo(&push.iter().map(String::as_str).collect::<Vec<_>>())
@@ -119,7 +119,7 @@ async fn skopeo_round_trip(app: TestApp) {
         .expect("immutable");
     oci_layout(&other, "v1", 2);
     let other_ref = format!("oci:{}:v1", other.display());
-    let again: Vec<String> = ["copy", "--dest-tls-verify=false", "--dest-creds", &creds, &other_ref, &dest].iter().map(|s| s.to_string()).collect();
+    let again: Vec<String> = ["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", &creds, &other_ref, &dest].iter().map(|s| s.to_string()).collect();
     let (ok, err) = tokio::task::spawn_blocking(move || skopeo(&again.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("join");
     assert!(!ok, "pushing over an immutable tag must fail");
     assert!(err.contains("TAG_INVALID") || err.contains("tag invalid"), "{err}");

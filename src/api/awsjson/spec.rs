@@ -357,6 +357,14 @@ impl ServiceSpec {
 fn check_string(s: &Shape, text: &str, path: &str) -> Result<(), Violation> {
     // Lengths count characters, as the Java services do (close enough outside the BMP).
     check_bounds(s, text.chars().count(), "length", path)?;
+    // No model string needs U+0000, and Postgres text cannot hold it: refuse it here,
+    // the same on every store, rather than fail deep inside one of them.
+    if text.contains('\0') {
+        return Err(invalid(
+            path,
+            "Member must not contain the character U+0000",
+        ));
+    }
     if let Some(p) = &s.pattern {
         if !p.regex.is_match(text) {
             let constraint = format!(
@@ -526,6 +534,14 @@ mod tests {
         );
         is_serialization(&spec, op, json!({"repositoryName": 5}));
         is_serialization(&spec, op, json!({"repositoryName": ["ab"]}));
+        // U+0000 is refused in any string, even where no pattern applies.
+        invalid_at(
+            &spec,
+            op,
+            json!({"repositoryName": "ab", "tags": [{"Key": "k", "Value": "a\u{0}b"}]}),
+            "tags[0].Value",
+            "Member must not contain the character U+0000",
+        );
     }
 
     #[test]
