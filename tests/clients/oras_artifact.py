@@ -15,8 +15,9 @@ import requests
 
 host, repo, password, subject_digest, workdir = sys.argv[1:6]
 os.chdir(workdir)
-client = oras.client.OrasClient(hostname=host, insecure=True)
-client.login(username="AWS", password=password, hostname=host, insecure=True)
+client = oras.client.OrasClient(hostname=host, insecure=True, auth_backend="basic")
+# Basic credentials as `docker login -u AWS` stores them; no token service needed.
+client.auth.set_basic_auth("AWS", password)
 
 auth = ("AWS", password)
 subject = requests.get(

@@ -102,7 +102,7 @@ async fn skopeo_round_trip(app: TestApp) {
     assert_eq!(detail.image_tags(), ["v1"]);
     assert_eq!(detail.image_size_in_bytes(), Some(size as i64));
 
-    let pull: Vec<String> = ["copy", "--src-tls-verify=false", "--src-creds", &creds, &dest, &back_ref].iter().map(|s| s.to_string()).collect();
+    let pull: Vec<String> = ["copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", &creds, &dest, &back_ref].iter().map(|s| s.to_string()).collect();
     let (ok, err) = tokio::task::spawn_blocking(move || skopeo(&pull.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("join");
     assert!(ok, "skopeo pull failed: {err}");
     assert_eq!(blob_names(&src), blob_names(&back), "the same blobs come back");
@@ -140,7 +140,7 @@ async fn skopeo_pulls_what_put_image_registered(app: TestApp) {
     let out = dir.path().join("out");
     let src = format!("docker://127.0.0.1:{}/clients/ecr:from-ecr", app.port);
     let dst = format!("oci:{}:x", out.display());
-    let args: Vec<String> = ["copy", "--src-tls-verify=false", "--src-creds", &creds, &src, &dst].iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = ["copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", &creds, &src, &dst].iter().map(|s| s.to_string()).collect();
     let (ok, err) = tokio::task::spawn_blocking(move || skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("join");
     assert!(ok, "skopeo pull failed: {err}");
     let hex = digest.trim_start_matches("sha256:");
