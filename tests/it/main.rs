@@ -2,5 +2,6 @@
 
 mod cli;
 mod helpers;
+mod registry;
 mod repositories;
 mod sweeper;

@@ -63,7 +63,7 @@ pub async fn get(
                     let blob = blob
                         .range(start, len)
                         .await
-                        .map_err(|e| crate::service::Error::from(e))?;
+                        .map_err(crate::service::Error::from)?;
                     return Ok(r
                         .insert_header(("Docker-Content-Digest", digest.as_str()))
                         .insert_header((header::ACCEPT_RANGES, "bytes"))
