@@ -131,6 +131,16 @@ impl Store {
         Ok(())
     }
 
+    /// A `COLLATE` clause that makes text compare byte by byte whatever the database's
+    /// default collation (Postgres often has a linguistic one); SQLite's is byte order.
+    fn bytewise(&self) -> &'static str {
+        if self.postgres {
+            " COLLATE \"C\""
+        } else {
+            ""
+        }
+    }
+
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;

@@ -22,16 +22,17 @@ fn invalid(what: &str) -> super::Error {
 }
 
 impl Store {
-    /// Tags in lexical order after `after`; at most `limit`.
+    /// Tags in lexical (byte) order after `after`; at most `limit`.
     pub async fn tags_page(
         &self,
         repository_id: i64,
         after: &str,
         limit: i64,
     ) -> Result<Vec<ImageTag>> {
-        let rows = sqlx::query(
-            "SELECT tag FROM tags WHERE repository_id = $1 AND tag > $2 ORDER BY tag LIMIT $3",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT tag FROM tags WHERE repository_id = $1 AND tag{c} > $2 ORDER BY tag{c} LIMIT $3",
+            c = self.bytewise()
+        ))
         .bind(repository_id)
         .bind(after)
         .bind(limit)

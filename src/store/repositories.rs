@@ -89,7 +89,7 @@ impl Store {
         row.as_ref().map(repository).transpose()
     }
 
-    /// Repositories in name order, after `after` when given; at most `limit`.
+    /// Repositories in name (byte) order, after `after` when given; at most `limit`.
     pub async fn repositories(
         &self,
         registry: &RegistryId,
@@ -97,7 +97,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Repository>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND name > $2 ORDER BY name LIMIT $3"
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND name{c} > $2 ORDER BY name{c} LIMIT $3",
+            c = self.bytewise()
         ))
         .bind(registry.as_str())
         .bind(after.unwrap_or(""))

@@ -6,6 +6,7 @@ mod hostile;
 mod images;
 mod layers;
 mod protocol;
+mod registry;
 mod registry_clients;
 mod repositories;
 mod spec;

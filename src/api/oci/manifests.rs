@@ -80,8 +80,14 @@ pub async fn put(
             };
             let (digest, subject) = match service.put_image(&caller, put).await {
                 Ok(image) => (image.digest, image.subject),
-                // PUT is idempotent: the same manifest under the same tag again is success.
-                Err(Error::ImageAlreadyExists { digest, .. }) => (digest, None),
+                // PUT is idempotent: the same manifest under the same tag again is
+                // success, answered as the first PUT was (with its OCI-Subject).
+                Err(Error::ImageAlreadyExists { digest, .. }) => {
+                    let stored = service
+                        .manifest(&caller, &name, &Reference::Digest(digest), false)
+                        .await?;
+                    (stored.digest, stored.subject)
+                }
                 Err(e) => return Err(e.into()),
             };
             let mut response = HttpResponse::Created();

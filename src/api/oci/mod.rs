@@ -30,10 +30,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v2")
             .wrap(DefaultHeaders::new().add(("Docker-Distribution-Api-Version", "registry/2.0")))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| undecodable(e)))
+            .app_data(web::PathConfig::default().error_handler(|e, _| undecodable(e)))
             .service(
                 web::resource(["", "/"])
                     .route(web::get().to(base))
-                    .route(web::head().to(base)),
+                    .route(web::head().to(base))
+                    .default_service(unsupported()),
             )
             .service(
                 web::resource("/_catalog")
@@ -82,6 +85,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 OciError::new(Code::NameUnknown, "no such endpoint").render()
             })),
     );
+}
+
+/// A query string or path that cannot be decoded (a repeated parameter, bytes that
+/// are not UTF-8), answered in the registry's error form rather than actix's text.
+fn undecodable(e: impl std::fmt::Debug + std::fmt::Display + 'static) -> actix_web::Error {
+    let response = OciError::new(
+        Code::Unsupported,
+        format!("the request cannot be decoded: {e}"),
+    )
+    .with_status(actix_web::http::StatusCode::BAD_REQUEST)
+    .render();
+    actix_web::error::InternalError::from_response(e, response).into()
 }
 
 /// `GET /v2/`: answers 200 to an authorised caller, so clients learn how to log in.
