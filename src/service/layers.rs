@@ -149,16 +149,37 @@ impl Service {
             return Err(Error::LayerPartTooSmall);
         }
         let len = u64::try_from(upload.bytes_received).unwrap_or(0);
-        let actual = self
+        let repo_id = upload.repository_id;
+        let actual = match self
             .blobs()
             .hash_upload(id, len, expected.algorithm())
-            .await?;
+            .await
+        {
+            Ok(digest) => digest,
+            // The bytes already left the upload area: an earlier completion moved them
+            // into place and the process died before it forgot the upload.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.store().delete_upload(id).await?;
+                return Err(
+                    if self
+                        .store()
+                        .blob_in_repository(repo_id, expected)
+                        .await?
+                        .is_some()
+                    {
+                        Error::LayerAlreadyExists(expected.clone())
+                    } else {
+                        Error::UploadNotFound(id.clone())
+                    },
+                );
+            }
+            Err(e) => return Err(e.into()),
+        };
         if digests.iter().any(|d| *d != actual) {
             return Err(Error::InvalidLayer(format!(
                 "The calculated digest {actual} does not match the layer digest given, {expected}"
             )));
         }
-        let repo_id = upload.repository_id;
         if self
             .store()
             .blob_in_repository(repo_id, &actual)
