@@ -69,21 +69,6 @@ impl BlobStore {
         self.root.join("uploads").join(id.as_str())
     }
 
-    /// Writes `bytes` at `offset` of an upload, dropping anything already past
-    /// `offset` (left by a part that was never recorded), and syncs them.
-    pub async fn write_upload(&self, id: &UploadId, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(self.upload_path(id))
-            .await?;
-        file.set_len(offset).await?;
-        file.seek(SeekFrom::Start(offset)).await?;
-        file.write_all(bytes).await?;
-        file.sync_data().await
-    }
-
     /// Streams `body` into an upload at `offset` (dropping anything past it), feeding
     /// `hasher` as the bytes pass, and syncs. Returns the number of bytes written.
     pub async fn append_upload<S, E>(
@@ -98,8 +83,10 @@ impl BlobStore {
         E: std::fmt::Display,
     {
         use futures_util::StreamExt;
+        // Only a fresh upload may create its file: bytes already recorded must still
+        // be there, not silently replaced by zeros.
         let mut file = OpenOptions::new()
-            .create(true)
+            .create(offset == 0)
             .write(true)
             .truncate(false)
             .open(self.upload_path(id))
@@ -246,10 +233,30 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let store = BlobStore::open(dir.path()).await?;
         let id = UploadId::new();
-        store.write_upload(&id, 0, b"hello ").await?;
+        let chunk = |b: &'static [u8]| {
+            futures_util::stream::iter([Ok::<_, io::Error>(Bytes::from_static(b))])
+        };
+        let mut hasher = Hasher::new(Algorithm::Sha256);
+        store
+            .append_upload(&id, 0, chunk(b"hello "), Some(&mut hasher))
+            .await
+            .map_err(io::Error::other)?;
         // A part that was written but never recorded is overwritten by the retry.
-        store.write_upload(&id, 6, b"XXXXXXXX").await?;
-        store.write_upload(&id, 6, b"world").await?;
+        store
+            .append_upload(&id, 6, chunk(b"XXXXXXXX"), None)
+            .await
+            .map_err(io::Error::other)?;
+        store
+            .append_upload(&id, 6, chunk(b"world"), Some(&mut hasher))
+            .await
+            .map_err(io::Error::other)?;
+        assert_eq!(hasher.finish(), Digest::sha256_of(b"hello world"));
+        // Past offset 0 an upload's file must exist: it is never recreated as zeros.
+        let lost = UploadId::new();
+        assert!(store
+            .append_upload(&lost, 6, chunk(b"x"), None)
+            .await
+            .is_err());
         let digest = store.hash_upload(&id, 11, Algorithm::Sha256).await?;
         assert_eq!(digest, Digest::sha256_of(b"hello world"));
         store.commit_upload(&id, 11, &digest).await?;

@@ -126,7 +126,20 @@ impl Service {
             return Err(Error::LayerPartTooSmall);
         }
         let len = u64::try_from(upload.bytes_received).unwrap_or(0);
-        let actual = self.upload_digest(id, len, expected.algorithm()).await?;
+        let Some(actual) = self.upload_digest(id, len, expected.algorithm()).await? else {
+            // The bytes already left the upload area: an earlier completion moved them
+            // into place and the process died before it forgot the upload.
+            self.store().delete_upload(id).await?;
+            let present = self
+                .store()
+                .blob_in_repository(upload.repository_id, expected)
+                .await?;
+            return Err(if present.is_some() {
+                Error::LayerAlreadyExists(expected.clone())
+            } else {
+                Error::UploadNotFound(id.clone())
+            });
+        };
         if digests.iter().any(|d| *d != actual) {
             return Err(Error::InvalidLayer(format!(
                 "The calculated digest {actual} does not match the layer digest given, {expected}"

@@ -85,11 +85,20 @@ impl Service {
     {
         let offset = u64::try_from(upload.bytes_received).unwrap_or(0);
         let mut hasher = self.inner.hashers.take(&upload.id, offset);
-        let written = self
+        let written = match self
             .blobs()
             .append_upload(&upload.id, offset, body, hasher.as_mut())
             .await
-            .map_err(append_error)?;
+        {
+            Ok(n) => n,
+            // Bytes were recorded but their file is gone (see `upload_digest`): the
+            // upload cannot continue.
+            Err(AppendError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.store().delete_upload(&upload.id).await?;
+                return Err(Error::UploadNotFound(upload.id.clone()));
+            }
+            Err(e) => return Err(append_error(e)),
+        };
         // Only the append that moves the row forward counts; a concurrent duplicate
         // loses here (and the digest check when finishing catches any mixed bytes).
         if !self
@@ -110,16 +119,21 @@ impl Service {
         Ok(Some(offset + written))
     }
 
-    /// The digest of an upload's `len` recorded bytes.
+    /// The digest of an upload's `len` recorded bytes; `None` when its bytes are gone
+    /// (a completion moved them and the process died before forgetting the upload).
     pub(super) async fn upload_digest(
         &self,
         id: &UploadId,
         len: u64,
         algorithm: Algorithm,
-    ) -> Result<Digest> {
+    ) -> Result<Option<Digest>> {
         match self.inner.hashers.take(id, len) {
-            Some(h) if algorithm == Algorithm::Sha256 => Ok(h.finish()),
-            _ => Ok(self.blobs().hash_upload(id, len, algorithm).await?),
+            Some(h) if algorithm == Algorithm::Sha256 => Ok(Some(h.finish())),
+            _ => match self.blobs().hash_upload(id, len, algorithm).await {
+                Ok(digest) => Ok(Some(digest)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            },
         }
     }
 
@@ -207,7 +221,10 @@ impl Service {
             .await?;
         let (_, upload) = self.upload(caller, None, name, id).await?;
         let len = u64::try_from(upload.bytes_received).unwrap_or(0);
-        let actual = self.upload_digest(id, len, digest.algorithm()).await?;
+        let Some(actual) = self.upload_digest(id, len, digest.algorithm()).await? else {
+            self.store().delete_upload(id).await?;
+            return Err(Error::UploadNotFound(id.clone()));
+        };
         if actual != *digest {
             return Err(Error::InvalidLayer(format!(
                 "the uploaded content has digest {actual}, not the {digest} given"

@@ -117,33 +117,43 @@ impl Store {
             .size
             .unwrap_or_else(|| children.values().copied().max().unwrap_or(0));
 
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
-        ))
-        .bind(repository_id)
-        .bind(new.digest.as_str())
-        .bind(&new.media_type)
-        .bind(new.artifact_type.clone())
-        .bind(new.subject.as_ref().map(|d| d.to_string()))
-        .bind(&new.body)
-        .bind(size)
-        .bind(millis(now))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let created = inserted.is_some();
-        let image = match inserted {
-            Some(row) => image(&row)?,
-            None => image(
-                &sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM manifests WHERE repository_id = $1 AND digest = $2"
-                ))
-                .bind(repository_id)
-                .bind(new.digest.as_str())
-                .fetch_one(&mut *tx)
-                .await?,
-            )?,
-        };
+        // An existing manifest row is locked, so a concurrent delete of the image
+        // waits for this transaction (and then sees its tag) instead of removing the
+        // image under it. When a delete won the row meanwhile, insert it again.
+        let mut found = None;
+        for _ in 0..3 {
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
+            ))
+            .bind(repository_id)
+            .bind(new.digest.as_str())
+            .bind(&new.media_type)
+            .bind(new.artifact_type.clone())
+            .bind(new.subject.as_ref().map(|d| d.to_string()))
+            .bind(&new.body)
+            .bind(size)
+            .bind(millis(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = inserted {
+                found = Some((image(&row)?, true));
+                break;
+            }
+            let existing = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM manifests WHERE repository_id = $1 AND digest = $2{}",
+                self.lock_rows()
+            ))
+            .bind(repository_id)
+            .bind(new.digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = existing {
+                found = Some((image(&row)?, false));
+                break;
+            }
+        }
+        let (image, created) = found.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
         if created {
             let refs = new
                 .blobs
@@ -367,9 +377,12 @@ impl Store {
     /// index still refers to it (then nothing changes).
     pub async fn delete_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Deleted>> {
         let mut tx = self.write.begin().await?;
-        let Some(row) = sqlx::query(
-            "SELECT m.id, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.tag = $2",
-        )
+        // The manifest row is locked before the tags are counted, so a PutImage adding
+        // a tag to the image concurrently is either waited for (and counted) or waits.
+        let Some(row) = sqlx::query(&format!(
+            "SELECT m.id, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.tag = $2{}",
+            self.lock_rows_of("m")
+        ))
         .bind(repository_id)
         .bind(tag.as_str())
         .fetch_optional(&mut *tx)
@@ -405,12 +418,14 @@ impl Store {
         image_digest: &Digest,
     ) -> Result<Option<Deleted>> {
         let mut tx = self.write.begin().await?;
-        let Some(row) =
-            sqlx::query("SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2")
-                .bind(repository_id)
-                .bind(image_digest.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
+        let Some(row) = sqlx::query(&format!(
+            "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2{}",
+            self.lock_rows()
+        ))
+        .bind(repository_id)
+        .bind(image_digest.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Ok(None);
         };

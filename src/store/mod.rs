@@ -3,7 +3,8 @@
 //! One implementation over sqlx's `Any` driver serves both SQLite (the embedded
 //! default) and Postgres: the SQL is written in the dialect both share (`$N`
 //! parameters, `ON CONFLICT`, `RETURNING`, row-value comparison), timestamps are epoch
-//! milliseconds and booleans 0/1, so only the migrations differ per dialect.
+//! milliseconds and booleans 0/1, so only the migrations (and Postgres's row locks,
+//! see `lock_rows`) differ per dialect.
 //! Every state change is one transaction; races are settled by constraints.
 
 mod blobs;
@@ -138,6 +139,25 @@ impl Store {
             " COLLATE \"C\""
         } else {
             ""
+        }
+    }
+
+    /// ` FOR UPDATE` where the database has row locks (Postgres). SQLite needs none:
+    /// its one write connection runs write transactions one at a time.
+    fn lock_rows(&self) -> &'static str {
+        if self.postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        }
+    }
+
+    /// ` FOR UPDATE OF <table>`: locks only that table's rows of a join (Postgres).
+    fn lock_rows_of(&self, table: &str) -> String {
+        if self.postgres {
+            format!(" FOR UPDATE OF {table}")
+        } else {
+            String::new()
         }
     }
 

@@ -1,10 +1,12 @@
 //! The integration suite: the real server on port 0, real clients, both stores.
 
 mod cli;
+mod durability;
 mod helpers;
 mod hostile;
 mod images;
 mod layers;
+mod process;
 mod protocol;
 mod registry;
 mod registry_clients;

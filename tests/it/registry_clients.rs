@@ -11,13 +11,27 @@ use serde_json::{json, Value};
 use crate::both_stores;
 use crate::helpers::{sha256, TestApp};
 
-both_stores!(skopeo_round_trip, skopeo_pulls_what_put_image_registered, oras_artifacts_and_referrers);
+both_stores!(
+    skopeo_round_trip,
+    skopeo_pulls_what_put_image_registered,
+    oras_artifacts_and_referrers
+);
 
 /// The registry password from GetAuthorizationToken.
 async fn password(app: &TestApp) -> String {
-    let out = app.ecr.get_authorization_token().send().await.expect("token");
-    let token = out.authorization_data()[0].authorization_token().expect("token").to_owned();
-    let decoded = base64::engine::general_purpose::STANDARD.decode(token).expect("base64");
+    let out = app
+        .ecr
+        .get_authorization_token()
+        .send()
+        .await
+        .expect("token");
+    let token = out.authorization_data()[0]
+        .authorization_token()
+        .expect("token")
+        .to_owned();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .expect("base64");
     let decoded = String::from_utf8(decoded).expect("utf-8");
     decoded.strip_prefix("AWS:").expect("AWS user").to_owned()
 }
@@ -33,7 +47,9 @@ fn write_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
 /// Returns the manifest digest and the image size (config + layers).
 fn oci_layout(layout: &Path, tag: &str, seed: u8) -> (String, usize) {
     std::fs::create_dir_all(layout.join("blobs/sha256")).expect("layout dirs");
-    let layers: Vec<Vec<u8>> = (0..2).map(|i| (0..70_000u32).map(|b| (b as u8) ^ seed ^ i).collect()).collect();
+    let layers: Vec<Vec<u8>> = (0..2)
+        .map(|i| (0..70_000u32).map(|b| (b as u8) ^ seed ^ i).collect())
+        .collect();
     let mut descriptors = Vec::new();
     let mut size = 0;
     for layer in &layers {
@@ -54,7 +70,11 @@ fn oci_layout(layout: &Path, tag: &str, seed: u8) -> (String, usize) {
     let (manifest_digest, manifest_len) = write_blob(layout, manifest.as_bytes());
     let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest_len, "annotations": {"org.opencontainers.image.ref.name": tag}}]});
     std::fs::write(layout.join("index.json"), index.to_string()).expect("index");
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("oci-layout");
     (manifest_digest, size)
 }
 
@@ -64,7 +84,10 @@ fn skopeo(args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .expect("skopeo must be installed (the test command installs it)");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn blob_names(layout: &Path) -> Vec<String> {
@@ -80,13 +103,28 @@ async fn skopeo_round_trip(app: TestApp) {
     app.create_repo("clients/skopeo").await;
     let creds = format!("AWS:{}", password(&app).await);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (src, back, other) = (dir.path().join("src"), dir.path().join("back"), dir.path().join("other"));
+    let (src, back, other) = (
+        dir.path().join("src"),
+        dir.path().join("back"),
+        dir.path().join("other"),
+    );
     let (digest, size) = oci_layout(&src, "v1", 1);
     let host = format!("127.0.0.1:{}", app.port);
     let dest = format!("docker://{host}/clients/skopeo:v1");
 
-    let (src_ref, back_ref) = (format!("oci:{}:v1", src.display()), format!("oci:{}:v1", back.display()));
-    let push = ["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", &creds, &src_ref, &dest];
+    let (src_ref, back_ref) = (
+        format!("oci:{}:v1", src.display()),
+        format!("oci:{}:v1", back.display()),
+    );
+    let push = [
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &src_ref,
+        &dest,
+    ];
     let (ok, err) = tokio::task::spawn_blocking({
         let push: Vec<String> = push.iter().map(|s| s.to_string()).collect();
         move || skopeo(&push.iter().map(String::as_str).collect::<Vec<_>>())
@@ -96,17 +134,44 @@ async fn skopeo_round_trip(app: TestApp) {
     assert!(ok, "skopeo push failed: {err}");
 
     // The ECR face sees the image with its tag and size.
-    let described = app.ecr.describe_images().repository_name("clients/skopeo").send().await.expect("describe");
+    let described = app
+        .ecr
+        .describe_images()
+        .repository_name("clients/skopeo")
+        .send()
+        .await
+        .expect("describe");
     let detail = &described.image_details()[0];
     assert_eq!(detail.image_digest(), Some(digest.as_str()));
     assert_eq!(detail.image_tags(), ["v1"]);
     assert_eq!(detail.image_size_in_bytes(), Some(size as i64));
 
-    let pull: Vec<String> = ["copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", &creds, &dest, &back_ref].iter().map(|s| s.to_string()).collect();
-    let (ok, err) = tokio::task::spawn_blocking(move || skopeo(&pull.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("join");
+    let pull: Vec<String> = [
+        "copy",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &dest,
+        &back_ref,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, err) = tokio::task::spawn_blocking(move || {
+        skopeo(&pull.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .expect("join");
     assert!(ok, "skopeo pull failed: {err}");
-    assert_eq!(blob_names(&src), blob_names(&back), "the same blobs come back");
-    let index: Value = serde_json::from_str(&std::fs::read_to_string(back.join("index.json")).expect("index")).expect("json");
+    assert_eq!(
+        blob_names(&src),
+        blob_names(&back),
+        "the same blobs come back"
+    );
+    let index: Value =
+        serde_json::from_str(&std::fs::read_to_string(back.join("index.json")).expect("index"))
+            .expect("json");
     assert_eq!(index["manifests"][0]["digest"], digest.as_str());
 
     // Immutability holds on this face too: another image under v1 is refused.
@@ -119,16 +184,56 @@ async fn skopeo_round_trip(app: TestApp) {
         .expect("immutable");
     oci_layout(&other, "v1", 2);
     let other_ref = format!("oci:{}:v1", other.display());
-    let again: Vec<String> = ["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", &creds, &other_ref, &dest].iter().map(|s| s.to_string()).collect();
-    let (ok, err) = tokio::task::spawn_blocking(move || skopeo(&again.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("join");
+    let again: Vec<String> = [
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &other_ref,
+        &dest,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, err) = tokio::task::spawn_blocking(move || {
+        skopeo(&again.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .expect("join");
     assert!(!ok, "pushing over an immutable tag must fail");
-    assert!(err.contains("TAG_INVALID") || err.contains("tag invalid"), "{err}");
-    let still = app.ecr.batch_get_image().repository_name("clients/skopeo").image_ids(ImageIdentifier::builder().image_tag("v1").build()).send().await.expect("get");
-    assert_eq!(still.images()[0].image_id().and_then(|i| i.image_digest()), Some(digest.as_str()));
+    assert!(
+        err.contains("TAG_INVALID") || err.contains("tag invalid"),
+        "{err}"
+    );
+    let still = app
+        .ecr
+        .batch_get_image()
+        .repository_name("clients/skopeo")
+        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        still.images()[0].image_id().and_then(|i| i.image_digest()),
+        Some(digest.as_str())
+    );
 
     // Without credentials the push is refused.
-    let anon: Vec<String> = ["copy", "--dest-tls-verify=false", &other_ref, &format!("docker://{host}/clients/skopeo:anon")].iter().map(|s| s.to_string()).collect();
-    let (ok, _) = tokio::task::spawn_blocking(move || skopeo(&anon.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("join");
+    let anon: Vec<String> = [
+        "copy",
+        "--dest-tls-verify=false",
+        &other_ref,
+        &format!("docker://{host}/clients/skopeo:anon"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, _) = tokio::task::spawn_blocking(move || {
+        skopeo(&anon.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .expect("join");
     assert!(!ok, "anonymous push must be refused in strict mode");
 }
 
@@ -140,15 +245,42 @@ async fn skopeo_pulls_what_put_image_registered(app: TestApp) {
     let out = dir.path().join("out");
     let src = format!("docker://127.0.0.1:{}/clients/ecr:from-ecr", app.port);
     let dst = format!("oci:{}:x", out.display());
-    let args: Vec<String> = ["copy", "--preserve-digests", "--src-tls-verify=false", "--src-creds", &creds, &src, &dst].iter().map(|s| s.to_string()).collect();
-    let (ok, err) = tokio::task::spawn_blocking(move || skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("join");
+    let args: Vec<String> = [
+        "copy",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &src,
+        &dst,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, err) = tokio::task::spawn_blocking(move || {
+        skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .expect("join");
     assert!(ok, "skopeo pull failed: {err}");
     let hex = digest.trim_start_matches("sha256:");
-    let pulled = std::fs::read(out.join("blobs/sha256").join(hex)).expect("manifest pulled under its digest");
-    assert_eq!(pulled, manifest.as_bytes(), "the manifest arrives byte for byte");
-    for layer in serde_json::from_str::<Value>(&manifest).expect("json")["layers"].as_array().expect("layers") {
+    let pulled = std::fs::read(out.join("blobs/sha256").join(hex))
+        .expect("manifest pulled under its digest");
+    assert_eq!(
+        pulled,
+        manifest.as_bytes(),
+        "the manifest arrives byte for byte"
+    );
+    for layer in serde_json::from_str::<Value>(&manifest).expect("json")["layers"]
+        .as_array()
+        .expect("layers")
+    {
         let d = layer["digest"].as_str().expect("digest");
-        let bytes = std::fs::read(out.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).expect("layer");
+        let bytes = std::fs::read(
+            out.join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:")),
+        )
+        .expect("layer");
         assert_eq!(sha256(&bytes), d);
     }
 }
@@ -158,19 +290,43 @@ async fn oras_artifacts_and_referrers(app: TestApp) {
     let (_, subject) = app.push_image("clients/oras", Some("app"), 1).await;
     let password = password(&app).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/oras_artifact.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/oras_artifact.py"
+    );
     let host = format!("127.0.0.1:{}", app.port);
-    let args = vec![script.to_owned(), host.clone(), "clients/oras".into(), password.clone(), subject.clone(), dir.path().display().to_string()];
-    let out = tokio::task::spawn_blocking(move || Command::new("python3").args(&args).output().expect("python3"))
-        .await
-        .expect("join");
-    assert!(out.status.success(), "oras-py failed: {}", String::from_utf8_lossy(&out.stderr));
+    let args = vec![
+        script.to_owned(),
+        host.clone(),
+        "clients/oras".into(),
+        password.clone(),
+        subject.clone(),
+        dir.path().display().to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .args(&args)
+            .output()
+            .expect("python3")
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "oras-py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("report");
     assert_eq!(report["push_status"], 201);
     assert_eq!(report["oci_subject"], subject.as_str());
     assert_eq!(report["chunked_status"], 201);
     assert_eq!(report["pulled"], json!(["signed by berth tests\n"]));
-    let tags: Vec<&str> = report["tags"].as_array().expect("tags").iter().filter_map(Value::as_str).collect();
+    let tags: Vec<&str> = report["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert_eq!(tags, ["app", "sbom", "sig"]);
 
     // The referrers API lists the signature, and only it, for the subject.

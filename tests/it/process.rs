@@ -1,0 +1,175 @@
+//! The real `berth` binary as a child process, for crash and shutdown tests. The child
+//! is killed when its guard drops, so a failing test leaves no server behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::helpers::{ecr_client, ACCESS_KEY, ACCOUNT, SECRET_KEY};
+
+/// How long a start may take before the test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where a server keeps its state: reused across restarts.
+pub struct ServerState {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    /// The children's stderr, appended across restarts.
+    pub log: PathBuf,
+}
+
+pub struct ServerProcess {
+    child: Child,
+    pub port: u16,
+    pub url: String,
+    pub ecr: aws_sdk_ecr::Client,
+    log: PathBuf,
+    exited: bool,
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+impl ServerProcess {
+    /// Starts `berth serve` on the state and waits until `/healthz` answers 200.
+    pub async fn start(state: &ServerState) -> Self {
+        let port = free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&state.log)
+            .expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&state.data_dir)
+            .arg("--account-id")
+            .arg(ACCOUNT)
+            .args(["--workers", "2"]);
+        if let Some(url) = &state.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        for var in [
+            "DATABASE_URL",
+            "BERTH_PUBLIC_URL",
+            "BERTH_CREDENTIALS_FILE",
+            "BERTH_LISTEN",
+            "BERTH_DATA_DIR",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("BERTH_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("BERTH_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        let child = cmd.spawn().expect("spawn berth");
+        let url = format!("http://127.0.0.1:{port}");
+        let mut server = Self {
+            child,
+            port,
+            ecr: ecr_client(&url, ACCESS_KEY, SECRET_KEY),
+            url,
+            log: state.log.clone(),
+            exited: false,
+        };
+        server.wait_healthy().await;
+        server
+    }
+
+    async fn wait_healthy(&mut self) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("http client");
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.exited = true;
+                panic!(
+                    "berth exited during startup with {status}; log:\n{}",
+                    self.log_tail()
+                );
+            }
+            if let Ok(resp) = http.get(format!("{}/healthz", self.url)).send().await {
+                if resp.status().as_u16() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "berth did not become healthy within {START_TIMEOUT:?}; log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("child still running")
+    }
+
+    /// SIGKILL (what `Child::kill` sends on unix) and reap.
+    pub async fn sigkill(mut self) {
+        self.child.kill().await.expect("kill berth");
+        self.exited = true;
+    }
+
+    /// SIGTERM through kill(1), as a service manager would stop it.
+    pub fn sigterm(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Waits for the child to exit on its own.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "berth did not exit within {timeout:?}; log:\n{}",
+                    self.log_tail()
+                )
+            })
+            .expect("wait for berth");
+        self.exited = true;
+        status
+    }
+
+    /// The last lines the children wrote, for failure messages.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log)
+    }
+}
+
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("berth log (last lines):\n{}", self.log_tail());
+        }
+        if !self.exited {
+            // SIGKILL now; `kill_on_drop` and tokio's reaper collect the child.
+            let _ = self.child.start_kill();
+        }
+    }
+}
