@@ -141,7 +141,14 @@ impl Service {
     pub(super) async fn commit_upload(&self, upload: &Upload, digest: &Digest) -> Result<()> {
         let len = u64::try_from(upload.bytes_received).unwrap_or(0);
         // Bytes first, then the rows that make them visible.
-        self.blobs().commit_upload(&upload.id, len, digest).await?;
+        match self.blobs().commit_upload(&upload.id, len, digest).await {
+            // Another completion (or one before a crash) already moved the bytes.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.discard(&upload.id).await?;
+                return Err(Error::UploadNotFound(upload.id.clone()));
+            }
+            other => other?,
+        }
         self.store()
             .link_blob(upload.repository_id, digest, upload.bytes_received, now())
             .await?;
