@@ -1,6 +1,6 @@
 //! berth: an ECR-compatible container image registry.
 //!
-//! Three faces (the ECR JSON API, and later ECR Public and the registry API) over one
+//! Faces (the ECR JSON API and the registry API, with ECR Public to come) over one
 //! service core, one metadata store and one blob store. See ARCHITECTURE.md.
 
 pub mod api;
