@@ -4,10 +4,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{caller_and_name, parse_digest, parse_upload_id, respond, Code, OciError};
-use crate::auth::Credentials;
-use crate::domain::{RepositoryName, UploadId};
-use crate::service::Service;
+use super::{parse_digest, parse_name, parse_upload_id, Code, OciError, Registry};
+use crate::domain::{Digest, RepositoryName, UploadId};
+use crate::service::Error;
 
 /// The requested byte range of a blob of `size` bytes, as (start, length); `None`
 /// for the whole blob. Malformed, multiple or unsatisfiable ranges are refused.
@@ -42,67 +41,46 @@ fn byte_range(req: &HttpRequest, size: u64) -> Result<Option<(u64, u64)>, OciErr
 
 /// GET and HEAD a blob, honouring `Range`.
 pub async fn get(
+    reg: Registry,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(
-        async {
-            let (caller, name) = caller_and_name(&req, &service, &credentials, &path.0)?;
-            let digest = parse_digest(&path.1)?;
-            let blob = service.blob(&caller, &name, &digest).await?;
-            let size = blob.size;
-            let mut response = match byte_range(&req, size)? {
-                Some((start, len)) => {
-                    let mut r = HttpResponse::PartialContent();
-                    r.insert_header((
-                        header::CONTENT_RANGE,
-                        format!("bytes {start}-{}/{size}", start + len - 1),
-                    ));
-                    let blob = blob
-                        .range(start, len)
-                        .await
-                        .map_err(crate::service::Error::from)?;
-                    return Ok(r
-                        .insert_header(("Docker-Content-Digest", digest.as_str()))
-                        .insert_header((header::ACCEPT_RANGES, "bytes"))
-                        .content_type("application/octet-stream")
-                        .no_chunking(blob.len())
-                        .streaming(blob.into_stream()));
-                }
-                None => HttpResponse::Ok(),
-            };
-            Ok(response
-                .insert_header(("Docker-Content-Digest", digest.as_str()))
-                .insert_header((header::ACCEPT_RANGES, "bytes"))
-                .insert_header(header::ETag(header::EntityTag::new_strong(
-                    digest.to_string(),
-                )))
-                .content_type("application/octet-stream")
-                .no_chunking(blob.len())
-                .streaming(blob.into_stream()))
+) -> Result<HttpResponse, OciError> {
+    let (name, digest) = (parse_name(&path.0)?, parse_digest(&path.1)?);
+    let blob = reg.service.blob(&reg.caller, &name, &digest).await?;
+    let size = blob.size;
+    let (mut response, blob) = match byte_range(&req, size)? {
+        Some((start, len)) => {
+            let mut r = HttpResponse::PartialContent();
+            r.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{}/{size}", start + len - 1),
+            ));
+            (r, blob.range(start, len).await.map_err(Error::from)?)
         }
-        .await,
-    )
+        None => {
+            let mut r = HttpResponse::Ok();
+            r.insert_header(header::ETag(header::EntityTag::new_strong(
+                digest.to_string(),
+            )));
+            (r, blob)
+        }
+    };
+    Ok(response
+        .insert_header(("Docker-Content-Digest", digest.as_str()))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .content_type("application/octet-stream")
+        .no_chunking(blob.len())
+        .streaming(blob.into_stream()))
 }
 
 /// DELETE a blob from the repository.
 pub async fn delete(
-    req: HttpRequest,
+    reg: Registry,
     path: web::Path<(String, String)>,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(
-        async {
-            let (caller, name) = caller_and_name(&req, &service, &credentials, &path.0)?;
-            let digest = parse_digest(&path.1)?;
-            service.delete_blob(&caller, &name, &digest).await?;
-            Ok(HttpResponse::Accepted().finish())
-        }
-        .await,
-    )
+) -> Result<HttpResponse, OciError> {
+    let (name, digest) = (parse_name(&path.0)?, parse_digest(&path.1)?);
+    reg.service.delete_blob(&reg.caller, &name, &digest).await?;
+    Ok(HttpResponse::Accepted().finish())
 }
 
 #[derive(Deserialize)]
@@ -126,7 +104,7 @@ fn session(name: &RepositoryName, id: &UploadId, size: u64, status: StatusCode) 
         .finish()
 }
 
-fn created(name: &RepositoryName, digest: &crate::domain::Digest) -> HttpResponse {
+fn created(name: &RepositoryName, digest: &Digest) -> HttpResponse {
     HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v2/{name}/blobs/{digest}")))
         .insert_header(("Docker-Content-Digest", digest.as_str()))
@@ -135,57 +113,49 @@ fn created(name: &RepositoryName, digest: &crate::domain::Digest) -> HttpRespons
 
 /// POST: a cross-repository mount, a monolithic upload (`?digest=`), or a new session.
 pub async fn start_upload(
-    req: HttpRequest,
+    reg: Registry,
     path: web::Path<String>,
     query: web::Query<StartQuery>,
     payload: web::Payload,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(
-        async {
-            let (caller, name) = caller_and_name(&req, &service, &credentials, &path)?;
-            if let (Some(mount), Some(from)) = (&query.mount, &query.from) {
-                let digest = parse_digest(mount)?;
-                // A source the caller cannot name or read just means a normal upload.
-                if let Ok(from) = RepositoryName::parse(from) {
-                    if service.mount_blob(&caller, &name, &digest, &from).await? {
-                        return Ok(created(&name, &digest));
-                    }
-                }
-            }
-            let id = service.start_upload(&caller, &name).await?;
-            match &query.digest {
-                Some(digest) => {
-                    let digest = parse_digest(digest)?;
-                    service
-                        .finish_upload(&caller, &name, &id, &digest, payload)
-                        .await?;
-                    Ok(created(&name, &digest))
-                }
-                None => Ok(session(&name, &id, 0, StatusCode::ACCEPTED)),
+) -> Result<HttpResponse, OciError> {
+    let name = parse_name(&path)?;
+    if let (Some(mount), Some(from)) = (&query.mount, &query.from) {
+        let digest = parse_digest(mount)?;
+        // A source the caller cannot name or read just means a normal upload.
+        if let Ok(from) = RepositoryName::parse(from) {
+            if reg
+                .service
+                .mount_blob(&reg.caller, &name, &digest, &from)
+                .await?
+            {
+                return Ok(created(&name, &digest));
             }
         }
-        .await,
-    )
+    }
+    let id = reg.service.start_upload(&reg.caller, &name).await?;
+    match &query.digest {
+        Some(digest) => {
+            let digest = parse_digest(digest)?;
+            reg.service
+                .finish_upload(&reg.caller, &name, &id, &digest, payload)
+                .await?;
+            Ok(created(&name, &digest))
+        }
+        None => Ok(session(&name, &id, 0, StatusCode::ACCEPTED)),
+    }
+}
+
+type SessionPath = web::Path<(String, String)>;
+
+fn session_path(path: &SessionPath) -> Result<(RepositoryName, UploadId), OciError> {
+    Ok((parse_name(&path.0)?, parse_upload_id(&path.1)?))
 }
 
 /// GET: how far the session has got.
-pub async fn upload_status(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(
-        async {
-            let (caller, name) = caller_and_name(&req, &service, &credentials, &path.0)?;
-            let id = parse_upload_id(&path.1)?;
-            let size = service.upload_status(&caller, &name, &id).await?;
-            Ok(session(&name, &id, size, StatusCode::NO_CONTENT))
-        }
-        .await,
-    )
+pub async fn upload_status(reg: Registry, path: SessionPath) -> Result<HttpResponse, OciError> {
+    let (name, id) = session_path(&path)?;
+    let size = reg.service.upload_status(&reg.caller, &name, &id).await?;
+    Ok(session(&name, &id, size, StatusCode::NO_CONTENT))
 }
 
 /// The start offset a `Content-Range: <start>-<end>` header names, if any.
@@ -213,24 +183,18 @@ fn chunk_start(req: &HttpRequest) -> Result<Option<u64>, OciError> {
 
 /// PATCH: appends a chunk, streamed.
 pub async fn patch_upload(
+    reg: Registry,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: SessionPath,
     payload: web::Payload,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(
-        async {
-            let (caller, name) = caller_and_name(&req, &service, &credentials, &path.0)?;
-            let id = parse_upload_id(&path.1)?;
-            let start = chunk_start(&req)?;
-            let size = service
-                .append_chunk(&caller, &name, &id, start, payload)
-                .await?;
-            Ok(session(&name, &id, size, StatusCode::ACCEPTED))
-        }
-        .await,
-    )
+) -> Result<HttpResponse, OciError> {
+    let (name, id) = session_path(&path)?;
+    let start = chunk_start(&req)?;
+    let size = reg
+        .service
+        .append_chunk(&reg.caller, &name, &id, start, payload)
+        .await?;
+    Ok(session(&name, &id, size, StatusCode::ACCEPTED))
 }
 
 #[derive(Deserialize)]
@@ -240,47 +204,28 @@ pub struct FinishQuery {
 
 /// PUT: appends an optional last chunk and closes the session against `?digest=`.
 pub async fn finish_upload(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
+    reg: Registry,
+    path: SessionPath,
     query: web::Query<FinishQuery>,
     payload: web::Payload,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(
-        async {
-            let (caller, name) = caller_and_name(&req, &service, &credentials, &path.0)?;
-            let id = parse_upload_id(&path.1)?;
-            let digest = query.digest.as_deref().ok_or_else(|| {
-                OciError::new(
-                    Code::DigestInvalid,
-                    "the digest query parameter is required",
-                )
-            })?;
-            let digest = parse_digest(digest)?;
-            service
-                .finish_upload(&caller, &name, &id, &digest, payload)
-                .await?;
-            Ok(created(&name, &digest))
-        }
-        .await,
-    )
+) -> Result<HttpResponse, OciError> {
+    let (name, id) = session_path(&path)?;
+    let digest = query.digest.as_deref().ok_or_else(|| {
+        OciError::new(
+            Code::DigestInvalid,
+            "the digest query parameter is required",
+        )
+    })?;
+    let digest = parse_digest(digest)?;
+    reg.service
+        .finish_upload(&reg.caller, &name, &id, &digest, payload)
+        .await?;
+    Ok(created(&name, &digest))
 }
 
 /// DELETE: abandons the session.
-pub async fn cancel_upload(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(
-        async {
-            let (caller, name) = caller_and_name(&req, &service, &credentials, &path.0)?;
-            let id = parse_upload_id(&path.1)?;
-            service.cancel_upload(&caller, &name, &id).await?;
-            Ok(HttpResponse::NoContent().finish())
-        }
-        .await,
-    )
+pub async fn cancel_upload(reg: Registry, path: SessionPath) -> Result<HttpResponse, OciError> {
+    let (name, id) = session_path(&path)?;
+    reg.service.cancel_upload(&reg.caller, &name, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -2,7 +2,7 @@
 //! exhaustive mapping from the service's errors.
 
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::service::Error;
@@ -100,6 +100,23 @@ impl OciError {
             response.insert_header(("Content-Range", format!("bytes */{size}")));
         }
         response.json(json!({"errors": [{"code": name, "message": self.message, "detail": null}]}))
+    }
+}
+
+impl std::fmt::Display for OciError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.describe().0, self.message)
+    }
+}
+
+/// Handlers and extractors return `OciError` directly; actix renders it.
+impl ResponseError for OciError {
+    fn status_code(&self) -> StatusCode {
+        self.status.unwrap_or(self.code.describe().1)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.render()
     }
 }
 

@@ -1,13 +1,12 @@
 //! Tag lists, the catalog and the referrers API.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{caller, caller_and_name, parse_digest, respond, Code, OciError};
-use crate::auth::Credentials;
-use crate::service::{Listing, Service};
+use super::{parse_digest, parse_name, Code, OciError, Registry};
+use crate::service::Listing;
 
 #[derive(Deserialize)]
 pub struct PageQuery {
@@ -53,46 +52,35 @@ fn page<T: ToString>(
 }
 
 pub async fn tags(
-    req: HttpRequest,
+    reg: Registry,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(
-        async {
-            let (caller, name) = caller_and_name(&req, &service, &credentials, &path)?;
-            let n = query.n()?;
-            let listing = service
-                .tag_listing(&caller, &name, query.last.as_deref(), n)
-                .await?;
-            Ok(page(
-                &format!("/v2/{name}/tags/list"),
-                "tags",
-                listing,
-                n,
-                json!({"name": name.as_str()}),
-            ))
-        }
-        .await,
-    )
+) -> Result<HttpResponse, OciError> {
+    let name = parse_name(&path)?;
+    let n = query.n()?;
+    let listing = reg
+        .service
+        .tag_listing(&reg.caller, &name, query.last.as_deref(), n)
+        .await?;
+    Ok(page(
+        &format!("/v2/{name}/tags/list"),
+        "tags",
+        listing,
+        n,
+        json!({"name": name.as_str()}),
+    ))
 }
 
 pub async fn catalog(
-    req: HttpRequest,
+    reg: Registry,
     query: web::Query<PageQuery>,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(
-        async {
-            let caller = caller(&req, &service, &credentials)?;
-            let n = query.n()?;
-            let listing = service.catalog(&caller, query.last.as_deref(), n).await?;
-            Ok(page("/v2/_catalog", "repositories", listing, n, json!({})))
-        }
-        .await,
-    )
+) -> Result<HttpResponse, OciError> {
+    let n = query.n()?;
+    let listing = reg
+        .service
+        .catalog(&reg.caller, query.last.as_deref(), n)
+        .await?;
+    Ok(page("/v2/_catalog", "repositories", listing, n, json!({})))
 }
 
 #[derive(Deserialize)]
@@ -103,38 +91,36 @@ pub struct ReferrersQuery {
 
 /// An image index of the manifests whose subject is the digest.
 pub async fn referrers(
-    req: HttpRequest,
+    reg: Registry,
     path: web::Path<(String, String)>,
     query: web::Query<ReferrersQuery>,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    respond(async {
-        let (caller, name) = caller_and_name(&req, &service, &credentials, &path.0)?;
-        let subject = parse_digest(&path.1)?;
-        let filter = query.artifact_type.as_deref();
-        let referrers = service.referrers(&caller, &name, &subject, filter).await?;
-        let manifests: Vec<Value> = referrers
-            .into_iter()
-            .map(|r| {
-                let mut d = json!({"mediaType": r.media_type, "digest": r.digest.as_str(), "size": r.size});
-                if let Some(t) = r.artifact_type {
-                    d["artifactType"] = json!(t);
-                }
-                if let Some(a) = r.annotations {
-                    d["annotations"] = a;
-                }
-                d
-            })
-            .collect();
-        let mut response = HttpResponse::Ok();
-        if filter.is_some() {
-            response.insert_header(("OCI-Filters-Applied", "artifactType"));
-        }
-        Ok(response.content_type("application/vnd.oci.image.index.v1+json").body(
-            json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})
-                .to_string(),
-        ))
+) -> Result<HttpResponse, OciError> {
+    let (name, subject) = (parse_name(&path.0)?, parse_digest(&path.1)?);
+    let filter = query.artifact_type.as_deref();
+    let referrers = reg
+        .service
+        .referrers(&reg.caller, &name, &subject, filter)
+        .await?;
+    let manifests: Vec<Value> = referrers
+        .into_iter()
+        .map(|r| {
+            let mut d =
+                json!({"mediaType": r.media_type, "digest": r.digest.as_str(), "size": r.size});
+            if let Some(t) = r.artifact_type {
+                d["artifactType"] = json!(t);
+            }
+            if let Some(a) = r.annotations {
+                d["annotations"] = a;
+            }
+            d
+        })
+        .collect();
+    let mut response = HttpResponse::Ok();
+    if filter.is_some() {
+        response.insert_header(("OCI-Filters-Applied", "artifactType"));
     }
-    .await)
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+    Ok(response
+        .content_type("application/vnd.oci.image.index.v1+json")
+        .body(index.to_string()))
 }

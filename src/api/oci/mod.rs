@@ -8,9 +8,10 @@ mod error;
 mod listings;
 mod manifests;
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -100,20 +101,43 @@ fn undecodable(e: impl std::fmt::Debug + std::fmt::Display + 'static) -> actix_w
 }
 
 /// `GET /v2/`: answers 200 to an authorised caller, so clients learn how to log in.
-async fn base(
-    req: HttpRequest,
-    service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
-) -> HttpResponse {
-    match caller(&req, &service, &credentials) {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({})),
-        Err(e) => e.render(),
+async fn base(_: Registry) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({}))
+}
+
+/// The service and the authenticated caller of a registry request: every handler's
+/// first argument, so a refused caller is answered before the handler runs.
+pub(crate) struct Registry {
+    pub service: web::Data<Service>,
+    pub caller: Caller,
+}
+
+impl FromRequest for Registry {
+    type Error = OciError;
+    type Future = std::future::Ready<Result<Self, OciError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req
+            .app_data::<web::Data<Service>>()
+            .zip(req.app_data::<web::Data<Credentials>>());
+        std::future::ready(match state {
+            Some((service, credentials)) => {
+                caller(req, service, credentials).map(|caller| Registry {
+                    service: service.clone(),
+                    caller,
+                })
+            }
+            None => Err(OciError::new(
+                Code::Internal,
+                "the application state is missing",
+            )),
+        })
     }
 }
 
 /// Who is calling: Basic credentials from GetAuthorizationToken, or anonymous in
 /// open mode. A credential that is presented must be valid even in open mode.
-pub(crate) fn caller(
+fn caller(
     req: &HttpRequest,
     service: &Service,
     credentials: &Credentials,
@@ -158,17 +182,9 @@ pub(crate) fn caller(
     }
 }
 
-/// A request's caller and repository name, the start of almost every handler.
-pub(crate) fn caller_and_name(
-    req: &HttpRequest,
-    service: &Service,
-    credentials: &Credentials,
-    name: &str,
-) -> Result<(Caller, RepositoryName), OciError> {
-    let caller = caller(req, service, credentials)?;
-    let name = RepositoryName::parse(name)
-        .map_err(|e| OciError::new(Code::NameInvalid, format!("invalid repository name: {e}")))?;
-    Ok((caller, name))
+pub(crate) fn parse_name(s: &str) -> Result<RepositoryName, OciError> {
+    RepositoryName::parse(s)
+        .map_err(|e| OciError::new(Code::NameInvalid, format!("invalid repository name: {e}")))
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
@@ -190,9 +206,4 @@ pub(crate) fn parse_reference(s: &str) -> Result<Reference, OciError> {
 pub(crate) fn parse_upload_id(s: &str) -> Result<UploadId, OciError> {
     UploadId::parse(s)
         .map_err(|_| OciError::new(Code::BlobUploadUnknown, format!("unknown upload '{s}'")))
-}
-
-/// Turns a handler's result into a response.
-pub(crate) fn respond(result: Result<HttpResponse, OciError>) -> HttpResponse {
-    result.unwrap_or_else(|e| e.render())
 }
