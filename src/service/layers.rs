@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use bytes::Bytes;
 
-use super::uploads::UPLOAD_TTL;
+use super::uploads::{misplaced, UPLOAD_TTL};
 use super::{now, Caller, Error, Result, Service, PART_SIZE};
 use crate::domain::{Digest, RegistryId, RepositoryName, UploadId};
 use crate::service::BlobReader;
@@ -64,17 +64,11 @@ impl Service {
         id: &UploadId,
         first_byte: i64,
         last_byte: i64,
-        bytes: &[u8],
+        bytes: Bytes,
     ) -> Result<(RegistryId, i64)> {
         let (registry, upload) = self.upload(caller, registry, name, id).await?;
         let received = upload.bytes_received;
-        let invalid = |message: String| Error::InvalidLayerPart {
-            registry: registry.clone(),
-            name: name.clone(),
-            upload: id.clone(),
-            last_valid_byte: (received - 1).max(0),
-            message,
-        };
+        let invalid = |message| misplaced(&registry, name, &upload, message);
         let len = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
         if first_byte != received {
             return Err(invalid(format!("The part's first byte {first_byte} must follow the last byte received: it should be {received}")));
@@ -93,9 +87,7 @@ impl Service {
                 "An upload may have at most {MAX_PARTS} parts"
             )));
         }
-        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
-            Bytes::copy_from_slice(bytes),
-        )]);
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
         if self.append(&upload, body).await?.is_none() {
             return Err(invalid(
                 "Another part was received for the same bytes".into(),

@@ -53,6 +53,22 @@ fn append_error(e: AppendError) -> Error {
     }
 }
 
+/// A part or chunk that does not continue the upload where it stands.
+pub(super) fn misplaced(
+    registry: &RegistryId,
+    name: &RepositoryName,
+    upload: &Upload,
+    message: String,
+) -> Error {
+    Error::InvalidLayerPart {
+        registry: registry.clone(),
+        name: name.clone(),
+        upload: upload.id.clone(),
+        last_valid_byte: (upload.bytes_received - 1).max(0),
+        message,
+    }
+}
+
 fn size(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -193,13 +209,7 @@ impl Service {
     {
         let (registry, upload) = self.upload(caller, None, name, id).await?;
         let received = upload.bytes_received;
-        let out_of_order = |message: String| Error::InvalidLayerPart {
-            registry: registry.clone(),
-            name: name.clone(),
-            upload: id.clone(),
-            last_valid_byte: (received - 1).max(0),
-            message,
-        };
+        let out_of_order = |message| misplaced(&registry, name, &upload, message);
         if start.is_some_and(|s| size(s) != received) {
             return Err(out_of_order(format!(
                 "the chunk must start at byte {received}"

@@ -50,7 +50,15 @@ async fn sweeps(backend: Backend) {
         .await
         .expect("initiate");
     service
-        .upload_layer_part(&caller, None, &name, &live, 0, 2, b"abc")
+        .upload_layer_part(
+            &caller,
+            None,
+            &name,
+            &live,
+            0,
+            2,
+            bytes::Bytes::from_static(b"abc"),
+        )
         .await
         .expect("part");
 
@@ -69,7 +77,15 @@ async fn sweeps(backend: Backend) {
     assert!(junk.exists(), "files that are not uploads are left alone");
     // The live upload is untouched and carries on.
     let (_, last) = service
-        .upload_layer_part(&caller, None, &name, &live, 3, 5, b"def")
+        .upload_layer_part(
+            &caller,
+            None,
+            &name,
+            &live,
+            3,
+            5,
+            bytes::Bytes::from_static(b"def"),
+        )
         .await
         .expect("next part");
     assert_eq!(last, 5);

@@ -74,7 +74,7 @@ pub async fn upload_layer_part(
             &id,
             req.part_first_byte,
             req.part_last_byte,
-            &bytes,
+            bytes.into(),
         )
         .await?;
     Ok(UploadLayerPartResponse {
