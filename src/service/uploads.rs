@@ -243,6 +243,9 @@ impl Service {
             return Err(Error::UploadNotFound(id.clone()));
         };
         if actual != *digest {
+            // As distribution does: a session whose bytes are not what the client
+            // meant is abandoned rather than kept for a retry that cannot succeed.
+            self.discard(id).await?;
             return Err(Error::InvalidLayer(format!(
                 "the uploaded content has digest {actual}, not the {digest} given"
             )));

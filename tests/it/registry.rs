@@ -961,6 +961,10 @@ async fn upload_session_errors(app: TestApp) {
     reg.put(&format!("{location}?digest={wrong}"), b"")
         .await
         .assert_error(400, "DIGEST_INVALID");
+    // The mismatched session is abandoned, bytes and all.
+    reg.get(&location)
+        .await
+        .assert_error(404, "BLOB_UPLOAD_UNKNOWN");
     for d in [&wrong, &digest] {
         assert_eq!(
             reg.head(&format!("/v2/up/errors/blobs/{d}")).await.status,
