@@ -52,6 +52,8 @@ CREATE TABLE manifest_references (
     manifest_id  BIGINT NOT NULL REFERENCES manifests (id) ON DELETE CASCADE,
     child_digest TEXT   NOT NULL,
     is_manifest  BIGINT NOT NULL,
+    -- The media type the manifest gives a blob (BatchCheckLayerAvailability's mediaType).
+    media_type   TEXT,
     PRIMARY KEY (manifest_id, is_manifest, child_digest)
 );
 CREATE INDEX manifest_references_child ON manifest_references (child_digest);

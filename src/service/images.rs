@@ -177,10 +177,7 @@ impl Service {
             subject: manifest.subject.clone(),
             body: req.manifest,
             size: (manifest.kind == ManifestKind::Image).then(|| manifest.image_size()),
-            blobs: manifest
-                .required_blobs()
-                .map(|d| d.digest.clone())
-                .collect(),
+            blobs: manifest.required_blobs().cloned().collect(),
             children: manifest.children.iter().map(|d| d.digest.clone()).collect(),
         };
         let tag_write = req.tag.as_ref().map(|tag| TagWrite {

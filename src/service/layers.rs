@@ -21,6 +21,8 @@ const DOWNLOAD_PURPOSE: &str = "download";
 pub struct LayerAvailability {
     pub digest: Digest,
     pub size: i64,
+    /// As an image in the repository describes the layer; none before one does.
+    pub media_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -188,7 +190,14 @@ impl Service {
                 }
             };
             match self.store().blob_in_repository(repo.id, &digest).await? {
-                Some(size) => layers.push(LayerAvailability { digest, size }),
+                Some(size) => {
+                    let media_type = self.store().blob_media_type(repo.id, &digest).await?;
+                    layers.push(LayerAvailability {
+                        digest,
+                        size,
+                        media_type,
+                    })
+                }
                 None => failures.push(LayerFailure {
                     digest: raw.clone(),
                     code: "MissingLayerDigest",

@@ -63,4 +63,21 @@ impl Store {
         .await?;
         Ok(row.is_some())
     }
+
+    /// The media type an image in the repository gives the blob, if one does.
+    pub async fn blob_media_type(
+        &self,
+        repository_id: i64,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT r.media_type FROM manifest_references r JOIN manifests m ON m.id = r.manifest_id \
+             WHERE r.child_digest = $1 AND r.is_manifest = 0 AND m.repository_id = $2 AND r.media_type IS NOT NULL LIMIT 1",
+        )
+        .bind(digest.as_str())
+        .bind(repository_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
 }

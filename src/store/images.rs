@@ -88,16 +88,17 @@ impl Store {
         tag: Option<&TagWrite>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Image> {
+        let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
         let mut tx = self.write.begin().await?;
         let blobs = present(
             &mut tx,
             "repository_blobs",
             "(SELECT b.size FROM blobs b WHERE b.digest = t.digest)",
             repository_id,
-            &new.blobs,
+            &blob_digests,
         )
         .await?;
-        let absent = missing(&new.blobs, &blobs.keys().cloned().collect());
+        let absent = missing(&blob_digests, &blobs.keys().cloned().collect());
         if !absent.is_empty() {
             return Err(Error::MissingBlobs(absent));
         }
@@ -158,16 +159,23 @@ impl Store {
             let refs = new
                 .blobs
                 .iter()
-                .map(|d| (d, 0_i64))
-                .chain(new.children.iter().map(|d| (d, 1)));
-            for (child, is_manifest) in refs {
+                .map(|d| {
+                    (
+                        &d.digest,
+                        0_i64,
+                        Some(d.media_type.as_str()).filter(|t| !t.is_empty()),
+                    )
+                })
+                .chain(new.children.iter().map(|d| (d, 1, None)));
+            for (child, is_manifest, media_type) in refs {
                 sqlx::query(
-                    "INSERT INTO manifest_references (manifest_id, child_digest, is_manifest) VALUES ($1, $2, $3) \
+                    "INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(image.id)
                 .bind(child.as_str())
                 .bind(is_manifest)
+                .bind(media_type)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Digest, ImageTag, RegistryId, RepositoryName, TagMutability, UploadId};
+use crate::domain::{
+    Descriptor, Digest, ImageTag, RegistryId, RepositoryName, TagMutability, UploadId,
+};
 
 #[derive(Debug, Clone)]
 pub struct Repository {
@@ -51,8 +53,8 @@ pub struct NewImage {
     pub body: Vec<u8>,
     /// For an image, config plus layers; `None` for an index, sized by its largest child.
     pub size: Option<i64>,
-    /// Blobs that must be in the repository.
-    pub blobs: Vec<Digest>,
+    /// Blobs that must be in the repository, as the manifest describes them.
+    pub blobs: Vec<Descriptor>,
     /// Manifests that must be in the repository (an index's children).
     pub children: Vec<Digest>,
 }

@@ -17,6 +17,7 @@ both_stores!(
     multipart_upload,
     complete_layer_upload_errors,
     batch_check_layer_availability,
+    layer_media_type_from_manifests,
     download_url,
     download_url_errors,
     blobs_are_per_repository,
@@ -722,4 +723,53 @@ async fn finished_uploads_leave_no_partial_bytes(app: TestApp) {
         .expect_err("duplicate");
     assert!(err.is_layer_already_exists_exception(), "{err:?}");
     assert!(upload_files(&app).is_empty(), "{:?}", upload_files(&app));
+}
+
+/// BatchCheckLayerAvailability gives a layer the media type an image in the repository
+/// describes it with, and none before any image does.
+async fn layer_media_type_from_manifests(app: TestApp) {
+    app.create_repo("avail/types").await;
+    let media_type = |app: &TestApp, digest: String| {
+        let ecr = app.ecr.clone();
+        async move {
+            let out = ecr
+                .batch_check_layer_availability()
+                .repository_name("avail/types")
+                .layer_digests(digest)
+                .send()
+                .await
+                .expect("check");
+            out.layers()[0].media_type().map(str::to_owned)
+        }
+    };
+    let manifest = app.image_manifest("avail/types", 1).await;
+    let parsed: serde_json::Value = serde_json::from_str(&manifest).expect("json");
+    let layer = parsed["layers"][0]["digest"]
+        .as_str()
+        .expect("layer")
+        .to_owned();
+    let config = parsed["config"]["digest"]
+        .as_str()
+        .expect("config")
+        .to_owned();
+    assert_eq!(
+        media_type(&app, layer.clone()).await,
+        None,
+        "no image describes it yet"
+    );
+    app.ecr
+        .put_image()
+        .repository_name("avail/types")
+        .image_manifest(&manifest)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(
+        media_type(&app, layer).await.as_deref(),
+        Some("application/vnd.oci.image.layer.v1.tar+gzip")
+    );
+    assert_eq!(
+        media_type(&app, config).await.as_deref(),
+        Some("application/vnd.oci.image.config.v1+json")
+    );
 }

@@ -148,6 +148,8 @@ pub struct LayerOut {
     layer_digest: String,
     layer_availability: &'static str,
     layer_size: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -175,6 +177,7 @@ pub async fn batch_check_layer_availability(
                 layer_digest: l.digest.to_string(),
                 layer_availability: "AVAILABLE",
                 layer_size: l.size,
+                media_type: l.media_type,
             })
             .collect(),
         failures: failures
