@@ -77,14 +77,14 @@ fn invalid(msg: impl Into<String>) -> SigV4Error {
     SigV4Error::Invalid(msg.into())
 }
 
+/// Looks up the secret of an access key; `None` for an unknown key.
+pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Verify the SigV4 Authorization header of `req`.
 ///
 /// `secret_for` is None in open mode: then the header must still be well
 /// formed and the scope's service must equal `expected_service`, but the
 /// signature, key and clock skew are not checked.
-/// Looks up the secret of an access key; `None` for an unknown key.
-pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
 pub fn verify(
     req: &SignedRequest<'_>,
     expected_service: &str,
