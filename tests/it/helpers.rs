@@ -295,7 +295,7 @@ pub async fn reply(resp: reqwest::Response) -> Reply {
     }
 }
 
-/// SigV4 headers for `POST /` as the SDKs sign it.
+/// SigV4 headers for `POST /` as the SDKs sign it, signed now.
 pub fn sign_headers(
     _url: &str,
     port: u16,
@@ -305,21 +305,41 @@ pub fn sign_headers(
     secret: &str,
     service: &str,
 ) -> Vec<(String, String)> {
-    let host = format!("127.0.0.1:{port}");
-    let base = vec![
-        ("host".to_owned(), host.clone()),
-        (
-            "content-type".to_owned(),
-            "application/x-amz-json-1.1".to_owned(),
-        ),
-        ("x-amz-target".to_owned(), target.to_owned()),
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", target),
     ];
+    sign_at(
+        port,
+        &headers,
+        body,
+        (key, secret, service),
+        SystemTime::now(),
+    )
+}
+
+/// SigV4 headers for `POST /` carrying `headers` (host is added and signed), as the
+/// SDK signer produces them at `time`.
+pub fn sign_at(
+    port: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    (key, secret, service): (&str, &str, &str),
+    time: SystemTime,
+) -> Vec<(String, String)> {
+    let host = format!("127.0.0.1:{port}");
+    let mut base: Vec<(String, String)> = vec![("host".into(), host.clone())];
+    base.extend(
+        headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let identity = Credentials::new(key, secret, None, None, "berth-tests").into();
     let params = SigningParams::builder()
         .identity(&identity)
         .region(REGION)
         .name(service)
-        .time(SystemTime::now())
+        .time(time)
         .settings(SigningSettings::default())
         .build()
         .expect("signing params")
@@ -333,12 +353,11 @@ pub fn sign_headers(
     )
     .expect("signable");
     let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-    let mut headers: Vec<(String, String)> =
-        base.into_iter().filter(|(k, _)| k != "host").collect();
+    let mut out: Vec<(String, String)> = base.into_iter().filter(|(k, _)| k != "host").collect();
     for (k, v) in instructions.headers() {
-        headers.push((k.to_owned(), v.to_owned()));
+        out.push((k.to_owned(), v.to_owned()));
     }
-    headers
+    out
 }
 
 /// Runs each named `async fn(TestApp)` against SQLite and against Postgres.

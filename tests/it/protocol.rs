@@ -3,9 +3,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4::SigningParams;
 use serde_json::{json, Value};
 
 use crate::both_stores;
@@ -90,46 +87,15 @@ fn assert_request_id(r: &Reply) {
     );
 }
 
-/// SigV4 headers for `POST /` carrying `headers` (host is added and signed), as the
-/// SDK signer produces them for `time`.
+/// SigV4 headers for `POST /` carrying `headers`, signed at `time`.
 fn signed(
     app: &TestApp,
     headers: &[(&str, &str)],
     body: &[u8],
-    (key, secret, service): (&str, &str, &str),
+    credentials: (&str, &str, &str),
     time: SystemTime,
 ) -> Vec<(String, String)> {
-    let host = format!("127.0.0.1:{}", app.port);
-    let mut base: Vec<(String, String)> = vec![("host".into(), host.clone())];
-    base.extend(
-        headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let identity = Credentials::new(key, secret, None, None, "berth-tests").into();
-    let params = SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .expect("signing params")
-        .into();
-    let url = format!("http://{host}/");
-    let signable = SignableRequest::new(
-        "POST",
-        &url,
-        base.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(body),
-    )
-    .expect("signable");
-    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-    let mut out: Vec<(String, String)> = base.into_iter().filter(|(k, _)| k != "host").collect();
-    for (k, v) in instructions.headers() {
-        out.push((k.to_owned(), v.to_owned()));
-    }
-    out
+    crate::helpers::sign_at(app.port, headers, body, credentials, time)
 }
 
 async fn send(app: &TestApp, headers: &[(String, String)], body: &[u8]) -> Reply {
