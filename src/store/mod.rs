@@ -60,6 +60,9 @@ fn on_unique(e: sqlx::Error, err: Error) -> Error {
     }
 }
 
+/// Connections berth holds open to Postgres.
+const POSTGRES_POOL: u32 = 10;
+
 #[derive(Clone)]
 pub struct Store {
     /// Writes go here. For SQLite this pool has one connection, so write
@@ -76,8 +79,16 @@ impl Store {
         sqlx::any::install_default_drivers();
         let store = match database_url {
             Some(url) if url.starts_with("postgres") => {
+                // A connection's socket belongs to the runtime that opened it, and on
+                // SIGTERM idle HTTP workers stop their runtimes before busy ones finish.
+                // So the whole pool is opened here, on the runtime that outlives the
+                // workers, and kept (no idle or lifetime expiry) rather than reopened
+                // lazily by whichever worker asks.
                 let pool = AnyPoolOptions::new()
-                    .max_connections(16)
+                    .min_connections(POSTGRES_POOL)
+                    .max_connections(POSTGRES_POOL)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(url)
                     .await?;
