@@ -262,19 +262,15 @@ impl Service {
         let repo = self.repository(&registry, name).await?;
         let (mut images, mut failures, mut pulled) = (Vec::new(), Vec::new(), Vec::new());
         for id in ids {
-            let selector = match id {
-                Ok(s) => s,
-                Err(f) => {
-                    failures.push(f);
-                    continue;
-                }
+            let Ok(selector) = id.map_err(|f| failures.push(f)) else {
+                continue;
             };
-            let image = match self.select(&repo, &selector).await? {
-                Ok(image) => image,
-                Err(f) => {
-                    failures.push(f);
-                    continue;
-                }
+            let Ok(image) = self
+                .select(&repo, &selector)
+                .await?
+                .map_err(|f| failures.push(f))
+            else {
+                continue;
             };
             if accepted_media_types.is_some_and(|types| !types.contains(&image.media_type)) {
                 failures.push(selector.failure(
@@ -324,12 +320,8 @@ impl Service {
         let repo = self.repository(&registry, name).await?;
         let (mut deleted, mut failures) = (Vec::new(), Vec::new());
         for id in ids {
-            let selector = match id {
-                Ok(s) => s,
-                Err(f) => {
-                    failures.push(f);
-                    continue;
-                }
+            let Ok(selector) = id.map_err(|f| failures.push(f)) else {
+                continue;
             };
             let outcome = match &selector {
                 ImageSelector::Tag(tag) => self.store().delete_tag(repo.id, tag).await,

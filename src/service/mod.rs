@@ -89,6 +89,11 @@ impl Service {
         &self.inner.settings
     }
 
+    /// Closes the store's connections.
+    pub async fn close(&self) {
+        self.store().close().await;
+    }
+
     /// Whether the metadata store answers.
     pub async fn healthy(&self) -> bool {
         self.store().ping().await.is_ok()
@@ -137,11 +142,4 @@ impl Service {
 
 fn now() -> DateTime<Utc> {
     Utc::now()
-}
-
-impl Service {
-    /// Closes the store's connections.
-    pub async fn close(&self) {
-        self.store().close().await;
-    }
 }
