@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::auth::Credentials;
-use crate::domain::RegistryId;
+use crate::domain::{RegistryAlias, RegistryId};
 
 /// Where the metadata lives.
 #[derive(Debug, Clone, Args)]
@@ -32,6 +32,17 @@ pub struct Config {
     /// URLs); defaults to http://<listen address>.
     #[arg(long, env = "BERTH_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Address the public registry's `/v2/` listens on: ECR Public's registry has its
+    /// own host, so it has its own listener.
+    #[arg(long, env = "BERTH_PUBLIC_LISTEN", default_value = "127.0.0.1:5001")]
+    pub public_listen: String,
+    /// The URL clients reach the public registry at (public repository URIs); defaults
+    /// to http://<public listen address>.
+    #[arg(long, env = "BERTH_PUBLIC_REGISTRY_URL")]
+    pub public_registry_url: Option<String>,
+    /// The public registry's alias: public repositories are `<host>/<alias>/<name>`.
+    #[arg(long, env = "BERTH_PUBLIC_ALIAS", default_value = "berth", value_parser = parse_alias)]
+    pub public_alias: RegistryAlias,
     /// Access key id of the one configured credential pair.
     #[arg(long, env = "BERTH_ACCESS_KEY_ID", requires = "secret_access_key")]
     pub access_key_id: Option<String>,
@@ -53,6 +64,10 @@ pub struct Config {
 
 fn parse_account(s: &str) -> Result<RegistryId, String> {
     RegistryId::parse(s).map_err(|_| "the account id must be 12 digits".to_owned())
+}
+
+fn parse_alias(s: &str) -> Result<RegistryAlias, String> {
+    RegistryAlias::parse(s).map_err(|e| e.to_string())
 }
 
 impl Config {

@@ -13,8 +13,26 @@ use crate::store::Store;
 
 pub struct Application {
     server: Server,
+    public_server: Server,
     port: u16,
+    public_port: u16,
     service: Service,
+}
+
+/// Binds `address`; the URL clients reach it at is `url` or else derived from it.
+fn bind(address: &str, url: Option<&str>) -> anyhow::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(address)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let url = url.map(str::to_owned).unwrap_or_else(|| {
+        let host = if bound.ip().is_unspecified() {
+            "localhost".to_owned()
+        } else {
+            bound.ip().to_string()
+        };
+        format!("http://{host}:{}", bound.port())
+    });
+    Ok((listener, url))
 }
 
 /// Opens (and migrates) the metadata store the configuration names.
@@ -45,21 +63,15 @@ impl Application {
         let credentials = config.credentials()?;
         let store = open_store(&config.store).await?;
         let blobs = BlobStore::open(&config.store.data_dir).await?;
-        let listener = TcpListener::bind(&config.listen)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-        let address = listener.local_addr()?;
-        let port = address.port();
-        let public_url = config.public_url.clone().unwrap_or_else(|| {
-            let host = if address.ip().is_unspecified() {
-                "localhost".to_owned()
-            } else {
-                address.ip().to_string()
-            };
-            format!("http://{host}:{port}")
-        });
+        let (listener, public_url) = bind(&config.listen, config.public_url.as_deref())?;
+        let (public_listener, public_registry_url) =
+            bind(&config.public_listen, config.public_registry_url.as_deref())?;
+        let (address, public_address) = (listener.local_addr()?, public_listener.local_addr()?);
         let settings = Settings {
             account: config.account_id.clone(),
             public_url,
+            public_registry_url,
+            public_alias: config.public_alias.clone(),
         };
         let service = Service::new(store, blobs, settings).await?;
         spawn_upload_sweeper(service.clone());
@@ -71,19 +83,43 @@ impl Application {
         }
         let (service_data, credentials) =
             (web::Data::new(service.clone()), web::Data::new(credentials));
+        let workers = config
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let (data, keys) = (service_data.clone(), credentials.clone());
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(service_data.clone())
-                .app_data(credentials.clone())
+                .app_data(data.clone())
+                .app_data(keys.clone())
                 .configure(crate::api::configure)
         })
+        .workers(workers)
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
-        tracing::info!(%address, public_url = %service.settings().public_url, "berth is serving");
+        let public_face = crate::api::oci::Face::public(&config.public_alias);
+        let public_server = HttpServer::new(move || {
+            App::new()
+                .app_data(service_data.clone())
+                .app_data(credentials.clone())
+                .configure(crate::api::configure_public(public_face.clone()))
+        })
+        .workers(workers)
+        .listen(public_listener)?
+        .shutdown_timeout(30)
+        .run();
+        tracing::info!(
+            %address,
+            public_url = %service.settings().public_url,
+            %public_address,
+            public_registry = %service.public_registry_uri(),
+            "berth is serving"
+        );
         Ok(Self {
             server,
-            port,
+            public_server,
+            port: address.port(),
+            public_port: public_address.port(),
             service,
         })
     }
@@ -92,10 +128,15 @@ impl Application {
         self.port
     }
 
+    /// The public registry's `/v2/` port.
+    pub fn public_port(&self) -> u16 {
+        self.public_port
+    }
+
     /// Serves until SIGTERM/SIGINT (in-flight requests drain) or a stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
+        let both = futures_util::future::try_join(self.server, self.public_server).await;
         self.service.close().await;
-        Ok(())
+        both.map(|_| ())
     }
 }

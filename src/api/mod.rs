@@ -4,21 +4,32 @@
 pub mod awsjson;
 mod download;
 pub mod ecr;
+pub mod ecr_public;
+mod logo;
 pub mod oci;
 
 use actix_web::{web, HttpResponse};
 
 use crate::service::Service;
 
-/// Routes every face onto the app.
+/// Routes the main listener: both JSON faces and the private registry's `/v2/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route(
             "/_berth/download/{token}",
             web::get().to(download::download),
         )
+        .route("/_berth/logos/{name:.+}", web::get().to(logo::logo))
         .route("/", web::post().to(awsjson::handle))
-        .configure(oci::configure);
+        .configure(oci::configure(oci::Face::private()));
+}
+
+/// Routes the public registry's listener: its `/v2/` only.
+pub fn configure_public(face: oci::Face) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.route("/healthz", web::get().to(healthz))
+            .configure(oci::configure(face));
+    }
 }
 
 async fn healthz(service: web::Data<Service>) -> HttpResponse {

@@ -5,8 +5,12 @@ mod digest;
 mod manifest;
 mod mutability;
 mod names;
+mod policy;
+mod registry;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
 pub use names::{ImageTag, NameError, RegistryId, RepositoryName, UploadId};
+pub use policy::{PolicyError, RepositoryPolicy};
+pub use registry::{Namespace, Registry, RegistryAlias};

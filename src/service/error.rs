@@ -1,7 +1,7 @@
 //! The domain error every service call returns. Each face maps it to its wire form
 //! with one exhaustive match.
 
-use crate::domain::{Digest, RegistryId, RepositoryName, UploadId};
+use crate::domain::{Digest, Registry, RepositoryName, UploadId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -18,19 +18,31 @@ pub enum Error {
         "The repository with name '{name}' does not exist in the registry with id '{registry}'"
     )]
     RepositoryNotFound {
-        registry: RegistryId,
+        registry: Registry,
         name: RepositoryName,
     },
     #[error(
         "The repository with name '{name}' already exists in the registry with id '{registry}'"
     )]
     RepositoryAlreadyExists {
-        registry: RegistryId,
+        registry: Registry,
         name: RepositoryName,
     },
     #[error("The repository with name '{name}' in registry with id '{registry}' cannot be deleted because it still contains images")]
     RepositoryNotEmpty {
-        registry: RegistryId,
+        registry: Registry,
+        name: RepositoryName,
+    },
+    #[error("The registry '{0}' does not exist")]
+    RegistryNotFound(String),
+    #[error("Repository policy does not exist for the repository with name '{name}' in the registry with id '{registry}'")]
+    RepositoryPolicyNotFound {
+        registry: Registry,
+        name: RepositoryName,
+    },
+    #[error("Catalog data does not exist for the repository with name '{name}' in the registry with id '{registry}'")]
+    RepositoryCatalogDataNotFound {
+        registry: Registry,
         name: RepositoryName,
     },
     #[error("{0}")]
@@ -55,7 +67,7 @@ pub enum Error {
     UploadNotFound(UploadId),
     #[error("{message}")]
     InvalidLayerPart {
-        registry: RegistryId,
+        registry: Registry,
         name: RepositoryName,
         upload: UploadId,
         last_valid_byte: i64,

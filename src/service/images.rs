@@ -1,7 +1,9 @@
 use chrono::{DateTime, Utc};
 
 use super::{now, Caller, Error, Image, Page, PageRequest, Repository, Result, Service, TagStatus};
-use crate::domain::{Digest, Hasher, ImageTag, Manifest, ManifestKind, RegistryId, RepositoryName};
+use crate::domain::{
+    Digest, Hasher, ImageTag, Manifest, ManifestKind, Registry, RegistryId, RepositoryName,
+};
 use crate::store::{self, NewImage, TagWrite};
 
 /// Which image a request names.
@@ -118,7 +120,7 @@ pub struct PutImage {
 /// An image with its manifest, as PutImage and BatchGetImage return it.
 #[derive(Debug, Clone)]
 pub struct StoredImage {
-    pub registry: RegistryId,
+    pub registry: Registry,
     pub name: RepositoryName,
     pub digest: Digest,
     pub tag: Option<ImageTag>,
@@ -130,7 +132,7 @@ pub struct StoredImage {
 
 #[derive(Debug, Clone)]
 pub struct ImageDetail {
-    pub registry: RegistryId,
+    pub registry: Registry,
     pub name: RepositoryName,
     pub digest: Digest,
     pub tags: Vec<ImageTag>,

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::uploads::{misplaced, UPLOAD_TTL};
 use super::{now, Caller, Error, Result, Service, PART_SIZE};
-use crate::domain::{Digest, RegistryId, RepositoryName, UploadId};
+use crate::domain::{Digest, Registry, RegistryId, RepositoryName, UploadId};
 use crate::service::BlobReader;
 
 /// The most parts one upload may have.
@@ -47,7 +47,7 @@ impl Service {
         caller: &Caller,
         registry: Option<&RegistryId>,
         name: &RepositoryName,
-    ) -> Result<(RegistryId, UploadId, i64)> {
+    ) -> Result<(Registry, UploadId, i64)> {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
         let id = UploadId::new();
@@ -67,7 +67,7 @@ impl Service {
         first_byte: i64,
         last_byte: i64,
         bytes: Bytes,
-    ) -> Result<(RegistryId, i64)> {
+    ) -> Result<(Registry, i64)> {
         let (registry, upload) = self.upload(caller, registry, name, id).await?;
         let received = upload.bytes_received;
         let invalid = |message| misplaced(&registry, name, &upload, message);
@@ -106,7 +106,7 @@ impl Service {
         name: &RepositoryName,
         id: &UploadId,
         digests: &[Digest],
-    ) -> Result<(RegistryId, Digest)> {
+    ) -> Result<(Registry, Digest)> {
         let (registry, upload) = self.upload(caller, registry, name, id).await?;
         let Some(expected) = digests.first() else {
             return Err(Error::InvalidParameter(

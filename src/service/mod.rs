@@ -5,6 +5,8 @@ mod error;
 mod images;
 mod layers;
 mod pagination;
+mod policies;
+mod public;
 mod registry;
 mod repositories;
 mod signing;
@@ -16,15 +18,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::blob::BlobStore;
-use crate::domain::{RegistryId, RepositoryName};
+use crate::domain::{Namespace, Registry, RegistryAlias, RegistryId, RepositoryName};
 use crate::store::Store;
 
 pub use crate::blob::BlobReader;
-pub use crate::store::{Image, Repository, TagStatus};
+pub use crate::store::{CatalogData, Image, Repository, TagDetail, TagStatus};
 pub use error::{Error, Result};
 pub use images::{ImageDetail, ImageFailure, ImageSelector, PutImage, StoredImage};
 pub use layers::{LayerAvailability, LayerFailure};
 pub use pagination::{Page, PageRequest};
+pub use public::{CatalogInput, Logo, PublicRegistry};
 pub use registry::{Listing, Reference, ReferrerDescriptor};
 pub use repositories::{CreateRepository, Encryption};
 pub use tokens::{AuthorizationData, PasswordCheck, TOKEN_USER};
@@ -36,10 +39,12 @@ pub const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
 /// Who is calling, as established by the face's authentication.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The account whose registry the caller owns.
+    /// The account whose registries the caller owns.
     pub account: RegistryId,
     /// The region the request was signed for; ARNs and URIs name it.
     pub region: String,
+    /// Which of the account's registries the face serves: ECR's or ECR Public's.
+    pub namespace: Namespace,
 }
 
 /// Service-wide settings.
@@ -48,6 +53,11 @@ pub struct Settings {
     pub account: RegistryId,
     /// The address clients reach berth at, e.g. `http://localhost:5000`.
     pub public_url: String,
+    /// The address of the public registry's `/v2/` (its own listener, as ECR Public
+    /// has its own host), e.g. `http://localhost:5001`.
+    pub public_registry_url: String,
+    /// The public registry's alias: its repositories are `<host>/<alias>/<name>`.
+    pub public_alias: RegistryAlias,
 }
 
 #[derive(Clone)]
@@ -101,17 +111,17 @@ impl Service {
 
     /// The registry a request is about: the caller's own unless it names another,
     /// which berth does not hold.
-    fn registry(&self, caller: &Caller, requested: Option<&RegistryId>) -> Result<RegistryId> {
+    fn registry(&self, caller: &Caller, requested: Option<&RegistryId>) -> Result<Registry> {
         match requested {
             Some(r) if *r != caller.account => Err(Error::InvalidParameter(format!(
                 "Invalid parameter at 'registryId' failed to satisfy constraint: 'the registry {r} is not this registry ({})'",
                 caller.account
             ))),
-            _ => Ok(caller.account.clone()),
+            _ => Ok(caller.registry()),
         }
     }
 
-    async fn repository(&self, registry: &RegistryId, name: &RepositoryName) -> Result<Repository> {
+    async fn repository(&self, registry: &Registry, name: &RepositoryName) -> Result<Repository> {
         self.store()
             .repository(registry, name)
             .await?
@@ -121,23 +131,56 @@ impl Service {
             })
     }
 
-    /// `arn:aws:ecr:<region>:<account>:repository/<name>`
+    /// `arn:aws:ecr:<region>:<account>:repository/<name>`, or for a public repository
+    /// `arn:aws:ecr-public::<account>:repository/<name>` (ECR Public has no regions).
     pub fn repository_arn(&self, caller: &Caller, repo: &Repository) -> String {
-        format!(
-            "arn:aws:ecr:{}:{}:repository/{}",
-            caller.region, repo.registry_id, repo.name
-        )
+        match repo.registry.namespace {
+            Namespace::Private => format!(
+                "arn:aws:ecr:{}:{}:repository/{}",
+                caller.region, repo.registry, repo.name
+            ),
+            Namespace::Public => format!(
+                "arn:aws:ecr-public::{}:repository/{}",
+                repo.registry, repo.name
+            ),
+        }
     }
 
-    /// The address docker pushes to: berth's public host, then the name.
+    /// The address docker pushes to: `<host>/<name>` for a private repository,
+    /// `<public host>/<alias>/<name>` for a public one.
     pub fn repository_uri(&self, repo: &Repository) -> String {
-        let url = &self.settings().public_url;
-        let host = url
-            .split_once("://")
-            .map_or(url.as_str(), |(_, rest)| rest)
-            .trim_end_matches('/');
-        format!("{host}/{}", repo.name)
+        match repo.registry.namespace {
+            Namespace::Private => format!("{}/{}", host(&self.settings().public_url), repo.name),
+            Namespace::Public => format!("{}/{}", self.public_registry_uri(), repo.name),
+        }
     }
+
+    /// The public registry's URI: `<public host>/<alias>`.
+    pub fn public_registry_uri(&self) -> String {
+        let settings = self.settings();
+        format!(
+            "{}/{}",
+            host(&settings.public_registry_url),
+            settings.public_alias
+        )
+    }
+}
+
+impl Caller {
+    /// The registry the caller's face serves.
+    pub fn registry(&self) -> Registry {
+        Registry {
+            account: self.account.clone(),
+            namespace: self.namespace,
+        }
+    }
+}
+
+/// `host[:port]` of a URL.
+fn host(url: &str) -> &str {
+    url.split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .trim_end_matches('/')
 }
 
 fn now() -> DateTime<Utc> {

@@ -44,7 +44,7 @@ fn cut<T>(mut items: Vec<T>, limit: i64) -> Listing<T> {
 
 impl Service {
     async fn own_repository(&self, caller: &Caller, name: &RepositoryName) -> Result<Repository> {
-        self.repository(&caller.account, name).await
+        self.repository(&caller.registry(), name).await
     }
 
     async fn image(&self, repo: &Repository, reference: &Reference) -> Result<Image> {
@@ -75,7 +75,7 @@ impl Service {
             self.store().record_pull(&[image.id], now()).await?;
         }
         Ok(StoredImage {
-            registry: repo.registry_id,
+            registry: repo.registry,
             name: repo.name,
             tag: match reference {
                 Reference::Tag(t) => Some(t.clone()),
@@ -162,7 +162,7 @@ impl Service {
         from: &RepositoryName,
     ) -> Result<bool> {
         let target = self.own_repository(caller, name).await?;
-        let Some(source) = self.store().repository(&caller.account, from).await? else {
+        let Some(source) = self.store().repository(&caller.registry(), from).await? else {
             return Ok(false);
         };
         let Some(size) = self.store().blob_in_repository(source.id, digest).await? else {
@@ -201,7 +201,7 @@ impl Service {
         let limit = n.unwrap_or(MAX_LISTING).clamp(0, MAX_LISTING);
         let repos = self
             .store()
-            .repositories(&caller.account, last, limit + 1)
+            .repositories(&caller.registry(), last, limit + 1)
             .await?;
         Ok(cut(repos.into_iter().map(|r| r.name).collect(), limit))
     }

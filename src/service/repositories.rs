@@ -1,5 +1,5 @@
-use super::{now, Caller, Error, Page, PageRequest, Repository, Result, Service};
-use crate::domain::{RegistryId, RepositoryName, TagMutability};
+use super::{now, Caller, CatalogInput, Error, Page, PageRequest, Repository, Result, Service};
+use crate::domain::{Namespace, RegistryId, RepositoryName, TagMutability};
 use crate::store::{self, NewRepository, MAX_RESOURCE_TAGS};
 
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct CreateRepository {
     pub scan_on_push: bool,
     pub encryption: Encryption,
     pub tags: Vec<(String, String)>,
+    /// ECR Public's catalog data, if given.
+    pub catalog: Option<CatalogInput>,
 }
 
 /// Resource tags: keys 1 to 128 characters, values up to 256, `aws:` reserved.
@@ -61,14 +63,18 @@ impl Service {
                 "Invalid parameter at 'encryptionConfiguration.kmsKey' failed to satisfy constraint: 'kmsKey is only allowed with KMS encryption'".into(),
             ));
         }
+        let catalog = req.catalog.map(CatalogInput::checked).transpose()?;
+        let (catalog, logo) = catalog.map_or((None, None), |c| (Some(c.data), c.logo));
         let new = NewRepository {
-            registry_id: registry.clone(),
+            registry: registry.clone(),
             name: req.name.clone(),
             mutability: req.mutability,
             scan_on_push: req.scan_on_push,
             encryption_type: req.encryption.encryption_type,
             kms_key: req.encryption.kms_key,
             tags: req.tags,
+            catalog,
+            logo,
         };
         match self.store().create_repository(&new, now()).await {
             Err(store::Error::AlreadyExists) => Err(Error::RepositoryAlreadyExists {
@@ -106,7 +112,10 @@ impl Service {
                 next_token: None,
             });
         }
-        let scope = format!("DescribeRepositories:{registry}");
+        let scope = format!(
+            "DescribeRepositories:{}:{registry}",
+            registry.namespace.as_str()
+        );
         let after: Option<String> = self.resume(&scope, &page)?;
         let limit = page.limit();
         let repos = self
@@ -171,10 +180,19 @@ impl Service {
                 "Invalid parameter at 'resourceArn' failed to satisfy constraint: '{arn} is not a repository ARN'"
             ))
         };
-        let rest = arn.strip_prefix("arn:aws:ecr:").ok_or_else(invalid)?;
+        // ECR's ARNs name a region; ECR Public's have none.
+        let (service, regional) = match caller.namespace {
+            Namespace::Private => ("ecr", true),
+            Namespace::Public => ("ecr-public", false),
+        };
+        let rest = arn
+            .strip_prefix("arn:aws:")
+            .and_then(|r| r.strip_prefix(service))
+            .and_then(|r| r.strip_prefix(':'))
+            .ok_or_else(invalid)?;
         let mut parts = rest.splitn(3, ':');
-        let (_region, account, resource) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(r), Some(a), Some(res)) => (r, a, res),
+        let (account, resource) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(region), Some(a), Some(res)) if region.is_empty() != regional => (a, res),
             _ => return Err(invalid()),
         };
         let account = RegistryId::parse(account).map_err(|_| invalid())?;

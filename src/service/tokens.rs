@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{now, Caller, Result, Service};
-use crate::domain::RegistryId;
+use crate::domain::{Namespace, Registry, RegistryId};
 
 const TOKEN_TTL: Duration = Duration::hours(12);
 const PURPOSE: &str = "registry-password";
@@ -27,12 +27,20 @@ pub struct AuthorizationData {
 struct Claims {
     a: String,
     e: i64,
+    /// The registry's namespace: a private registry's token does not open the public
+    /// one, as on AWS. Tokens minted before ECR Public existed carry none: private.
+    #[serde(default = "private")]
+    n: String,
+}
+
+fn private() -> String {
+    Namespace::Private.as_str().to_owned()
 }
 
 /// What checking a registry password found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordCheck {
-    Valid(RegistryId),
+    Valid(Registry),
     Expired,
     Invalid,
 }
@@ -48,22 +56,28 @@ impl Service {
                 .iter()
                 .map(|r| self.registry(caller, Some(r)))
                 .collect::<Result<Vec<_>>>()?,
-            None => vec![caller.account.clone()],
+            None => vec![caller.registry()],
         };
         let expires_at = now() + TOKEN_TTL;
         Ok(registries
             .into_iter()
-            .map(|account| {
+            .map(|registry| {
                 let claims = Claims {
-                    a: account.to_string(),
+                    a: registry.account.to_string(),
                     e: expires_at.timestamp(),
+                    n: registry.namespace.as_str().to_owned(),
                 };
                 let payload = serde_json::to_vec(&claims).unwrap_or_default();
                 let password = self.inner.signer.seal(PURPOSE, &payload);
                 AuthorizationData {
                     token: STANDARD.encode(format!("{TOKEN_USER}:{password}")),
                     expires_at,
-                    proxy_endpoint: self.settings().public_url.trim_end_matches('/').to_owned(),
+                    proxy_endpoint: match registry.namespace {
+                        Namespace::Private => &self.settings().public_url,
+                        Namespace::Public => &self.settings().public_registry_url,
+                    }
+                    .trim_end_matches('/')
+                    .to_owned(),
                 }
             })
             .collect())
@@ -79,10 +93,10 @@ impl Service {
         let Some(claims) = claims else {
             return PasswordCheck::Invalid;
         };
-        match RegistryId::parse(&claims.a) {
-            Err(_) => PasswordCheck::Invalid,
-            Ok(_) if claims.e < now().timestamp() => PasswordCheck::Expired,
-            Ok(account) => PasswordCheck::Valid(account),
+        match (RegistryId::parse(&claims.a), Namespace::parse(&claims.n)) {
+            (Ok(_), Some(_)) if claims.e < now().timestamp() => PasswordCheck::Expired,
+            (Ok(account), Some(namespace)) => PasswordCheck::Valid(Registry { account, namespace }),
+            _ => PasswordCheck::Invalid,
         }
     }
 }

@@ -11,7 +11,7 @@ use futures_util::Stream;
 
 use super::{now, Caller, Error, Result, Service, MIN_PART_SIZE};
 use crate::blob::AppendError;
-use crate::domain::{Algorithm, Digest, Hasher, RegistryId, RepositoryName, UploadId};
+use crate::domain::{Algorithm, Digest, Hasher, Registry, RegistryId, RepositoryName, UploadId};
 use crate::store::Upload;
 
 /// How long an upload may sit before it is unknown.
@@ -55,7 +55,7 @@ fn append_error(e: AppendError) -> Error {
 
 /// A part or chunk that does not continue the upload where it stands.
 pub(super) fn misplaced(
-    registry: &RegistryId,
+    registry: &Registry,
     name: &RepositoryName,
     upload: &Upload,
     message: String,
@@ -81,7 +81,7 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
         id: &UploadId,
-    ) -> Result<(RegistryId, Upload)> {
+    ) -> Result<(Registry, Upload)> {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
         match self.store().upload(id).await? {

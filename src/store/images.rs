@@ -9,10 +9,10 @@ use super::{
 };
 use crate::domain::{Digest, ImageTag};
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at";
 
-fn bad(what: &str) -> Error {
+pub(super) fn bad(what: &str) -> Error {
     Error::Database(sqlx::Error::Decode(
         format!("stored {what} is invalid").into(),
     ))
@@ -22,7 +22,7 @@ fn digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|_| bad("digest"))
 }
 
-fn image(row: &AnyRow) -> Result<Image> {
+pub(super) fn image(row: &AnyRow) -> Result<Image> {
     Ok(Image {
         id: row.try_get("id")?,
         digest: digest(&row.try_get::<String, _>("digest")?)?,

@@ -9,6 +9,7 @@
 
 mod blobs;
 mod images;
+mod public;
 mod records;
 mod registry;
 mod repositories;
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::domain::Digest;
 
+pub use public::TagDetail;
 pub use records::*;
 pub use registry::Referrer;
 pub use repositories::MAX_RESOURCE_TAGS;

@@ -2,11 +2,14 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
-    from_millis, millis, on_unique, placeholders, Error, NewRepository, Repository, Result, Store,
+    from_millis, millis, on_unique, placeholders, CatalogData, Error, NewRepository, Repository,
+    Result, Store,
 };
-use crate::domain::{RegistryId, RepositoryName, TagMutability, WildcardFilter};
+use crate::domain::{
+    Namespace, Registry, RegistryId, RepositoryName, TagMutability, WildcardFilter,
+};
 
-const COLUMNS: &str = "id, registry_id, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key";
+const COLUMNS: &str = "id, registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, policy_text, catalog_data, CAST(CASE WHEN logo IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_logo";
 
 fn repository(row: &AnyRow) -> Result<Repository> {
     let bad = |what: &str| {
@@ -24,17 +27,32 @@ fn repository(row: &AnyRow) -> Result<Repository> {
         .map_err(|_| bad("filter"))?;
     let mode: String = row.try_get("tag_mutability")?;
     let filters = (!filters.is_empty()).then_some(filters);
+    let catalog = row
+        .try_get::<Option<String>, _>("catalog_data")?
+        .map(|json| serde_json::from_str(&json).map_err(|_| bad("catalog data")))
+        .transpose()?;
     Ok(Repository {
         id: row.try_get("id")?,
-        registry_id: RegistryId::parse(&row.try_get::<String, _>("registry_id")?)
-            .map_err(|_| bad("registry id"))?,
+        registry: Registry {
+            account: RegistryId::parse(&row.try_get::<String, _>("registry_id")?)
+                .map_err(|_| bad("registry id"))?,
+            namespace: Namespace::parse(&row.try_get::<String, _>("namespace")?)
+                .ok_or_else(|| bad("namespace"))?,
+        },
         name: RepositoryName::parse(&row.try_get::<String, _>("name")?).map_err(|_| bad("name"))?,
         created_at: from_millis(row.try_get("created_at")?),
         mutability: TagMutability::parse(&mode, filters).map_err(|_| bad("tag mutability"))?,
         scan_on_push: row.try_get::<i64, _>("scan_on_push")? != 0,
         encryption_type: row.try_get("encryption_type")?,
         kms_key: row.try_get("kms_key")?,
+        policy: row.try_get("policy_text")?,
+        catalog,
+        has_logo: row.try_get::<i64, _>("has_logo")? != 0,
     })
+}
+
+fn catalog_json(c: &CatalogData) -> Result<String> {
+    serde_json::to_string(c).map_err(|e| Error::Database(sqlx::Error::Encode(Box::new(e))))
 }
 
 fn filters_json(m: &TagMutability) -> String {
@@ -52,10 +70,11 @@ impl Store {
     ) -> Result<Repository> {
         let mut tx = self.write.begin().await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO repositories (registry_id, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+            "INSERT INTO repositories (registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, catalog_data, logo) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
         ))
-        .bind(new.registry_id.as_str())
+        .bind(new.registry.account.as_str())
+        .bind(new.registry.namespace.as_str())
         .bind(new.name.as_str())
         .bind(millis(now))
         .bind(new.mutability.mode())
@@ -63,6 +82,8 @@ impl Store {
         .bind(i64::from(new.scan_on_push))
         .bind(&new.encryption_type)
         .bind(new.kms_key.clone())
+        .bind(new.catalog.as_ref().map(catalog_json).transpose()?)
+        .bind(new.logo.clone())
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| on_unique(e, Error::AlreadyExists))?;
@@ -76,13 +97,14 @@ impl Store {
 
     pub async fn repository(
         &self,
-        registry: &RegistryId,
+        registry: &Registry,
         name: &RepositoryName,
     ) -> Result<Option<Repository>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND name = $2"
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND name = $3"
         ))
-        .bind(registry.as_str())
+        .bind(registry.account.as_str())
+        .bind(registry.namespace.as_str())
         .bind(name.as_str())
         .fetch_optional(&self.read)
         .await?;
@@ -92,15 +114,16 @@ impl Store {
     /// Repositories in name (byte) order, after `after` when given; at most `limit`.
     pub async fn repositories(
         &self,
-        registry: &RegistryId,
+        registry: &Registry,
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Repository>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND name{c} > $2 ORDER BY name{c} LIMIT $3",
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND name{c} > $3 ORDER BY name{c} LIMIT $4",
             c = self.bytewise()
         ))
-        .bind(registry.as_str())
+        .bind(registry.account.as_str())
+        .bind(registry.namespace.as_str())
         .bind(after.unwrap_or(""))
         .bind(limit)
         .fetch_all(&self.read)
@@ -110,17 +133,19 @@ impl Store {
 
     pub async fn repositories_named(
         &self,
-        registry: &RegistryId,
+        registry: &Registry,
         names: &[RepositoryName],
     ) -> Result<Vec<Repository>> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND name IN ({}) ORDER BY name",
-            placeholders(2, names.len())
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND name IN ({}) ORDER BY name",
+            placeholders(3, names.len())
         );
-        let mut q = sqlx::query(&sql).bind(registry.as_str());
+        let mut q = sqlx::query(&sql)
+            .bind(registry.account.as_str())
+            .bind(registry.namespace.as_str());
         for n in names {
             q = q.bind(n.as_str());
         }
@@ -188,6 +213,43 @@ impl Store {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    /// Sets (or with `None` removes) the repository policy.
+    pub async fn set_policy(&self, id: i64, policy: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE repositories SET policy_text = $1 WHERE id = $2")
+            .bind(policy)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces the catalog data and the logo.
+    pub async fn set_catalog(
+        &self,
+        id: i64,
+        catalog: &CatalogData,
+        logo: Option<&[u8]>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE repositories SET catalog_data = $1, logo = $2 WHERE id = $3")
+            .bind(catalog_json(catalog)?)
+            .bind(logo)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// The repository's logo image, if it has one.
+    pub async fn logo(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        Ok(sqlx::query("SELECT logo FROM repositories WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .map(|row| row.try_get::<Option<Vec<u8>>, _>(0))
+            .transpose()?
+            .flatten())
     }
 
     /// Resource tags in key order.

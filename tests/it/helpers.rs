@@ -20,6 +20,7 @@ pub const ACCESS_KEY: &str = "AKIDBERTHTEST";
 pub const SECRET_KEY: &str = "berth-test-secret";
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "eu-west-1";
+pub const ALIAS: &str = "berth-test";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -77,7 +78,10 @@ pub async fn fresh_postgres_database() -> String {
 pub struct TestApp {
     pub url: String,
     pub port: u16,
+    /// The public registry's `/v2/` listener.
+    pub public_url: String,
     pub ecr: aws_sdk_ecr::Client,
+    pub ecr_public: aws_sdk_ecrpublic::Client,
     pub http: reqwest::Client,
     pub backend: Backend,
     pub data_dir: TempDir,
@@ -93,6 +97,9 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         },
         account_id: berth::domain::RegistryId::parse(ACCOUNT).expect("account"),
         public_url: None,
+        public_listen: "127.0.0.1:0".into(),
+        public_registry_url: None,
+        public_alias: berth::domain::RegistryAlias::parse(ALIAS).expect("alias"),
         access_key_id: Some(ACCESS_KEY.into()),
         secret_access_key: Some(SECRET_KEY.into()),
         workers: Some(2),
@@ -116,11 +123,13 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let mut config = config(database_url.clone(), data_dir.path());
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");
-    let port = app.port();
+    let (port, public_port) = (app.port(), app.public_port());
     tokio::spawn(app.run_until_stopped());
     let url = format!("http://127.0.0.1:{port}");
     TestApp {
         ecr: ecr_client(&url, ACCESS_KEY, SECRET_KEY),
+        ecr_public: ecr_public_client(&url, ACCESS_KEY, SECRET_KEY),
+        public_url: format!("http://127.0.0.1:{public_port}"),
         http: reqwest::Client::new(),
         url,
         port,
@@ -139,6 +148,17 @@ pub fn ecr_client(url: &str, key: &str, secret: &str) -> aws_sdk_ecr::Client {
         .retry_config(RetryConfig::disabled())
         .build();
     aws_sdk_ecr::Client::from_conf(config)
+}
+
+pub fn ecr_public_client(url: &str, key: &str, secret: &str) -> aws_sdk_ecrpublic::Client {
+    let config = aws_sdk_ecrpublic::Config::builder()
+        .behavior_version(aws_sdk_ecrpublic::config::BehaviorVersion::latest())
+        .region(aws_sdk_ecrpublic::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(Credentials::new(key, secret, None, None, "berth-tests"))
+        .retry_config(aws_sdk_ecrpublic::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_ecrpublic::Client::from_conf(config)
 }
 
 pub fn sha256(bytes: &[u8]) -> String {

@@ -8,6 +8,7 @@ mod images;
 mod layers;
 mod process;
 mod protocol;
+mod public;
 mod registry;
 mod registry_clients;
 mod repositories;

@@ -1,5 +1,6 @@
-//! The dispatch table, api-spec/ecr.json and botocore's ECR model agree, and the
-//! running server routes every modelled operation accordingly.
+//! For each JSON face (ECR, ECR Public): the dispatch table, its api-spec file and
+//! botocore's model agree, and the running server routes every modelled operation
+//! accordingly.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -7,16 +8,46 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::both_stores;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, ACCESS_KEY, SECRET_KEY};
+
+/// One JSON face as the tests see it.
+struct Face {
+    /// botocore's data directory and model version.
+    model: (&'static str, &'static str),
+    file: &'static str,
+    actions: &'static [(&'static str, berth::api::awsjson::Handler)],
+    spec: &'static berth::api::awsjson::spec::ServiceSpec,
+    /// How many operations the model has at least.
+    at_least: usize,
+}
+
+fn faces() -> [Face; 2] {
+    [
+        Face {
+            model: ("ecr", "2015-09-21"),
+            file: include_str!("../../api-spec/ecr.json"),
+            actions: berth::api::ecr::ACTIONS,
+            spec: berth::api::ecr::spec(),
+            at_least: 50,
+        },
+        Face {
+            model: ("ecr-public", "2020-10-30"),
+            file: include_str!("../../api-spec/ecr-public.json"),
+            actions: berth::api::ecr_public::ACTIONS,
+            spec: berth::api::ecr_public::spec(),
+            at_least: 23,
+        },
+    ]
+}
 
 both_stores!(every_modelled_operation_is_routed_by_the_server);
 
-/// botocore's ECR model as the installed botocore has it: metadata, every
-/// operation's input/output/errors, and every shape reduced to the constraints
-/// api-spec keeps. Uses `$BERTH_PYTHON` or `python3`.
+/// A botocore model (service and version as arguments) as the installed botocore has
+/// it: metadata, every operation's input/output/errors, and every shape reduced to
+/// the constraints api-spec keeps. Uses `$BERTH_PYTHON` or `python3`.
 const BOTOCORE_DUMP: &str = r#"
-import gzip, json, os, botocore
-path = os.path.join(os.path.dirname(botocore.__file__), "data", "ecr", "2015-09-21", "service-2.json.gz")
+import gzip, json, os, sys, botocore
+path = os.path.join(os.path.dirname(botocore.__file__), "data", sys.argv[1], sys.argv[2], "service-2.json.gz")
 with gzip.open(path, "rt", encoding="utf-8") as f:
     model = json.load(f)
 ops = {}
@@ -38,22 +69,24 @@ for name, s in model["shapes"].items():
 print(json.dumps({"metadata": model["metadata"], "operations": ops, "shapes": shapes}))
 "#;
 
-fn botocore() -> Value {
+fn botocore((service, version): (&str, &str)) -> Value {
     let python = std::env::var("BERTH_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&python)
-        .args(["-c", BOTOCORE_DUMP])
+        .args(["-c", BOTOCORE_DUMP, service, version])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python} (needed to read botocore's model): {e}"));
     assert!(
         out.status.success(),
-        "{python} could not read botocore's ECR model (pip install botocore): {}",
+        "{python} could not read botocore's {service} model (pip install botocore): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("botocore dump is JSON")
 }
 
-fn spec_file() -> Value {
-    serde_json::from_str(include_str!("../../api-spec/ecr.json")).expect("api-spec/ecr.json")
+impl Face {
+    fn file(&self) -> Value {
+        serde_json::from_str(self.file).expect("api-spec file is JSON")
+    }
 }
 
 fn names(v: &Value) -> BTreeSet<String> {
@@ -62,7 +95,13 @@ fn names(v: &Value) -> BTreeSet<String> {
 
 #[test]
 fn dispatch_table_names_exactly_the_implemented_operations_once() {
-    let actions: Vec<&str> = berth::api::ecr::ACTIONS.iter().map(|(a, _)| *a).collect();
+    for face in faces() {
+        dispatch_table_matches(&face);
+    }
+}
+
+fn dispatch_table_matches(face: &Face) {
+    let actions: Vec<&str> = face.actions.iter().map(|(a, _)| *a).collect();
     let unique: BTreeSet<&str> = actions.iter().copied().collect();
     assert_eq!(
         unique.len(),
@@ -70,7 +109,7 @@ fn dispatch_table_names_exactly_the_implemented_operations_once() {
         "an action repeats in the dispatch table: {actions:?}"
     );
 
-    let spec = berth::api::ecr::spec();
+    let spec = face.spec;
     let implemented: BTreeSet<&str> = spec.implemented().into_iter().collect();
     assert_eq!(
         unique, implemented,
@@ -84,7 +123,7 @@ fn dispatch_table_names_exactly_the_implemented_operations_once() {
     }
 
     // The file's flags say the same as the parsed spec.
-    let file = spec_file();
+    let file = face.file();
     let flagged: BTreeSet<&str> = file["operations"]
         .as_object()
         .expect("operations")
@@ -98,9 +137,15 @@ fn dispatch_table_names_exactly_the_implemented_operations_once() {
 
 #[test]
 fn spec_operations_and_shapes_match_botocore() {
-    let boto = botocore();
-    let file = spec_file();
-    let spec = berth::api::ecr::spec();
+    for face in faces() {
+        spec_matches_botocore(&face);
+    }
+}
+
+fn spec_matches_botocore(face: &Face) {
+    let boto = botocore(face.model);
+    let file = face.file();
+    let spec = face.spec;
 
     let meta = &boto["metadata"];
     assert_eq!(meta["protocol"], "json");
@@ -119,7 +164,7 @@ fn spec_operations_and_shapes_match_botocore() {
         "operations only in botocore: {only_botocore:?}; only in api-spec: {only_spec:?} \
          (regenerate with api-spec/generate.py)"
     );
-    assert!(modelled.len() >= 50, "{}", modelled.len());
+    assert!(modelled.len() >= face.at_least, "{}", modelled.len());
     for name in &modelled {
         assert!(spec.is_modelled(name), "{name} is not routed as modelled");
         let b = &boto["operations"][name];
@@ -169,11 +214,22 @@ fn spec_operations_and_shapes_match_botocore() {
 /// Implemented operations reach their handler (never Unknown/Unsupported); the
 /// others answer UnsupportedOperationException; unknown names UnknownOperation.
 async fn every_modelled_operation_is_routed_by_the_server(app: TestApp) {
-    let file = spec_file();
-    let spec = berth::api::ecr::spec();
+    for face in faces() {
+        routed(&app, &face).await;
+    }
+}
+
+async fn routed(app: &TestApp, face: &Face) {
+    let file = face.file();
+    let spec = face.spec;
     let prefix = spec.target_prefix();
+    let signing = file["signingName"].as_str().expect("signingName");
+    let call = |target: String| async move {
+        app.call_signed(&target, b"{}", ACCESS_KEY, SECRET_KEY, signing)
+            .await
+    };
     for name in names(&file["operations"]) {
-        let r = app.call(&format!("{prefix}.{name}"), b"{}").await;
+        let r = call(format!("{prefix}.{name}")).await;
         if spec.is_implemented(&name) {
             assert!(
                 r.status == 200 || r.error_type() == "InvalidParameterException",
@@ -186,6 +242,6 @@ async fn every_modelled_operation_is_routed_by_the_server(app: TestApp) {
             assert_eq!(r.error_type(), "UnsupportedOperationException", "{name}");
         }
     }
-    let r = app.call(&format!("{prefix}.NotAnOperation"), b"{}").await;
+    let r = call(format!("{prefix}.NotAnOperation")).await;
     assert_eq!(r.error_type(), "UnknownOperationException");
 }

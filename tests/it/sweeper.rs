@@ -24,11 +24,14 @@ async fn sweeps(backend: Backend) {
     let settings = Settings {
         account: account.clone(),
         public_url: "http://127.0.0.1:1".into(),
+        public_registry_url: "http://127.0.0.1:2".into(),
+        public_alias: berth::domain::RegistryAlias::parse("sweeper").expect("alias"),
     };
     let service = Service::new(store, blobs, settings).await.expect("service");
     let caller = Caller {
         account,
         region: REGION.into(),
+        namespace: berth::domain::Namespace::Private,
     };
     let name = RepositoryName::parse("sweep/me").expect("name");
     service
@@ -41,6 +44,7 @@ async fn sweeps(backend: Backend) {
                 scan_on_push: false,
                 encryption: Encryption::default(),
                 tags: Vec::new(),
+                catalog: None,
             },
         )
         .await

@@ -18,6 +18,7 @@ pub use error::ApiError;
 use spec::{ServiceSpec, Violation};
 
 use crate::auth::{Credentials, SigV4Error};
+use crate::domain::Namespace;
 use crate::service::{Caller, Service};
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -31,16 +32,30 @@ pub struct Ctx {
 
 pub type Handler = fn(Ctx, Value) -> LocalBoxFuture<'static, Result<Value, ApiError>>;
 
-/// One JSON face: its model, signing name and dispatch table.
+/// One JSON face: its model, signing name, the registry it serves and dispatch table.
 pub struct Face {
     pub spec: &'static ServiceSpec,
     pub signing_name: &'static str,
+    pub namespace: Namespace,
     pub actions: &'static [(&'static str, Handler)],
     /// Largest body per action, for the few that need more than the default.
     pub body_limits: &'static [(&'static str, usize)],
 }
 
 const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A dispatch-table entry: routes one action to its handler through `run`, which
+/// decodes the input and encodes the output.
+macro_rules! action {
+    ($name:literal, $handler:path) => {
+        (
+            $name,
+            (|ctx, body| Box::pin($crate::api::awsjson::run(ctx, body, $handler)))
+                as $crate::api::awsjson::Handler,
+        )
+    };
+}
+pub(crate) use action;
 
 /// Decodes a validated body into the action's input, runs `f`, encodes its output.
 pub async fn run<I, O, F, Fut>(ctx: Ctx, body: Value, f: F) -> Result<Value, ApiError>
@@ -56,8 +71,8 @@ where
     serde_json::to_value(output).map_err(|e| ApiError::internal(anyhow::Error::new(e)))
 }
 
-fn faces() -> [&'static Face; 1] {
-    [crate::api::ecr::face()]
+fn faces() -> [&'static Face; 2] {
+    [crate::api::ecr::face(), crate::api::ecr_public::face()]
 }
 
 /// `POST /`: every JSON action of every face.
@@ -140,6 +155,7 @@ async fn dispatch(
     let caller = Caller {
         account: service.settings().account.clone(),
         region: verified.region,
+        namespace: face.namespace,
     };
     handler(Ctx { service, caller }, value).await
 }

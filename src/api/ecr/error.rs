@@ -1,4 +1,6 @@
-//! The service's errors in ECR's wire form: one exhaustive match.
+//! The service's errors in ECR's wire form: one exhaustive match. ECR Public names its
+//! errors as ECR does, so both JSON faces render through this one mapping; the errors
+//! only one of them can meet (RegistryNotFound, catalog data) come only from its calls.
 
 use crate::api::awsjson::ApiError;
 use crate::service::Error;
@@ -16,6 +18,11 @@ impl From<Error> for ApiError {
             Error::RepositoryNotFound { .. } => client("RepositoryNotFoundException"),
             Error::RepositoryAlreadyExists { .. } => client("RepositoryAlreadyExistsException"),
             Error::RepositoryNotEmpty { .. } => client("RepositoryNotEmptyException"),
+            Error::RegistryNotFound(_) => client("RegistryNotFoundException"),
+            Error::RepositoryPolicyNotFound { .. } => client("RepositoryPolicyNotFoundException"),
+            Error::RepositoryCatalogDataNotFound { .. } => {
+                client("RepositoryCatalogDataNotFoundException")
+            }
             Error::ImageNotFound(_) => client("ImageNotFoundException"),
             Error::ImageAlreadyExists { .. } => client("ImageAlreadyExistsException"),
             Error::ImageTagAlreadyExists { .. } => client("ImageTagAlreadyExistsException"),
@@ -31,7 +38,7 @@ impl From<Error> for ApiError {
                 last_valid_byte,
                 ..
             } => client("InvalidLayerPartException")
-                .with("registryId", registry.as_str())
+                .with("registryId", registry.account.as_str())
                 .with("repositoryName", name.as_str())
                 .with("uploadId", upload.as_str())
                 .with("lastValidByteReceived", last_valid_byte),

@@ -3,31 +3,23 @@
 //! the answer; the rules are the service's.
 
 mod error;
-mod images;
-mod layers;
+// ECR Public shares the handlers whose shapes are the same on both APIs.
+pub(super) mod images;
+pub(super) mod layers;
+pub(super) mod policies;
 mod registry;
-mod repositories;
-mod shapes;
+pub(super) mod repositories;
+pub(super) mod shapes;
 
 use std::sync::LazyLock;
 
-use super::awsjson::{run, ApiError, Face, Handler};
-use crate::domain::{Digest, ImageTag, RegistryId, RepositoryName, UploadId};
+use super::awsjson::{action, ApiError, Face, Handler};
+use crate::domain::{Digest, ImageTag, Namespace, RegistryId, RepositoryName, UploadId};
 
 static SPEC: LazyLock<super::awsjson::spec::ServiceSpec> = LazyLock::new(|| {
     super::awsjson::spec::ServiceSpec::parse(include_str!("../../../api-spec/ecr.json"))
         .expect("api-spec/ecr.json is checked by the test suite")
 });
-
-/// Routes one action to its handler through `run`, which decodes and encodes.
-macro_rules! action {
-    ($name:literal, $handler:path) => {
-        (
-            $name,
-            (|ctx, body| Box::pin(run(ctx, body, $handler))) as Handler,
-        )
-    };
-}
 
 /// The dispatch table: every action this face implements.
 pub const ACTIONS: &[(&str, Handler)] = &[
@@ -42,9 +34,11 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!("DeleteRepository", repositories::delete_repository),
     action!("DescribeImages", images::describe_images),
     action!("DescribeRegistry", registry::describe_registry),
+    action!("DeleteRepositoryPolicy", policies::delete_repository_policy),
     action!("DescribeRepositories", repositories::describe_repositories),
     action!("GetAuthorizationToken", registry::get_authorization_token),
     action!("GetDownloadUrlForLayer", layers::get_download_url_for_layer),
+    action!("GetRepositoryPolicy", policies::get_repository_policy),
     action!("InitiateLayerUpload", layers::initiate_layer_upload),
     action!("ListImages", images::list_images),
     action!("ListTagsForResource", repositories::list_tags_for_resource),
@@ -57,6 +51,7 @@ pub const ACTIONS: &[(&str, Handler)] = &[
         "PutImageTagMutability",
         repositories::put_image_tag_mutability
     ),
+    action!("SetRepositoryPolicy", policies::set_repository_policy),
     action!("TagResource", repositories::tag_resource),
     action!("UntagResource", repositories::untag_resource),
     action!("UploadLayerPart", layers::upload_layer_part),
@@ -65,6 +60,7 @@ pub const ACTIONS: &[(&str, Handler)] = &[
 static FACE: LazyLock<Face> = LazyLock::new(|| Face {
     spec: &SPEC,
     signing_name: "ecr",
+    namespace: Namespace::Private,
     actions: ACTIONS,
     // A 4 MiB manifest inside JSON, and a 20 MiB part as base64 (4/3 larger).
     body_limits: &[
@@ -82,29 +78,29 @@ pub fn spec() -> &'static super::awsjson::spec::ServiceSpec {
     &SPEC
 }
 
-fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
+pub(super) fn invalid(field: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::invalid_parameter(format!(
         "Invalid parameter at '{field}' failed to satisfy constraint: '{why}'"
     ))
 }
 
-fn repository_name(s: &str) -> Result<RepositoryName, ApiError> {
+pub(super) fn repository_name(s: &str) -> Result<RepositoryName, ApiError> {
     RepositoryName::parse(s).map_err(|e| invalid("repositoryName", e))
 }
 
-fn registry_id(s: Option<&str>) -> Result<Option<RegistryId>, ApiError> {
+pub(super) fn registry_id(s: Option<&str>) -> Result<Option<RegistryId>, ApiError> {
     s.map(|s| RegistryId::parse(s).map_err(|e| invalid("registryId", e)))
         .transpose()
 }
 
-fn image_tag(s: &str) -> Result<ImageTag, ApiError> {
+pub(super) fn image_tag(s: &str) -> Result<ImageTag, ApiError> {
     ImageTag::parse(s).map_err(|e| invalid("imageTag", e))
 }
 
-fn digest(field: &str, s: &str) -> Result<Digest, ApiError> {
+pub(super) fn digest(field: &str, s: &str) -> Result<Digest, ApiError> {
     Digest::parse(s).map_err(|e| invalid(field, e))
 }
 
-fn upload_id(s: &str) -> Result<UploadId, ApiError> {
+pub(super) fn upload_id(s: &str) -> Result<UploadId, ApiError> {
     UploadId::parse(s).map_err(|e| invalid("uploadId", e))
 }

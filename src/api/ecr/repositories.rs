@@ -73,6 +73,7 @@ pub async fn create_repository(
             })
             .unwrap_or_default(),
         tags: tags(req.tags),
+        catalog: None,
     };
     let repo = ctx.service.create_repository(&ctx.caller, create).await?;
     Ok(RepositoryResponse {
@@ -190,7 +191,7 @@ pub async fn put_image_tag_mutability(
         .put_tag_mutability(&ctx.caller, registry.as_ref(), &name, mode)
         .await?;
     Ok(PutImageTagMutabilityResponse {
-        registry_id: repo.registry_id.to_string(),
+        registry_id: repo.registry.to_string(),
         repository_name: repo.name.to_string(),
         image_tag_mutability: repo.mutability.mode(),
         image_tag_mutability_exclusion_filters: exclusion_filters(&repo),
@@ -225,7 +226,7 @@ pub async fn put_image_scanning_configuration(
         .put_scan_on_push(&ctx.caller, registry.as_ref(), &name, scan)
         .await?;
     Ok(PutImageScanningConfigurationResponse {
-        registry_id: repo.registry_id.to_string(),
+        registry_id: repo.registry.to_string(),
         repository_name: repo.name.to_string(),
         image_scanning_configuration: ScanningConfiguration {
             scan_on_push: repo.scan_on_push,

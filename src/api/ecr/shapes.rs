@@ -107,7 +107,7 @@ impl RepositoryOut {
     pub fn new(ctx: &Ctx, repo: &Repository) -> Self {
         Self {
             repository_arn: ctx.service.repository_arn(&ctx.caller, repo),
-            registry_id: repo.registry_id.to_string(),
+            registry_id: repo.registry.to_string(),
             repository_name: repo.name.to_string(),
             repository_uri: ctx.service.repository_uri(repo),
             created_at: epoch(repo.created_at),

@@ -4,7 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{parse_digest, parse_name, parse_upload_id, Code, OciError, Registry};
+use super::{parse_digest, parse_upload_id, Code, OciError, Registry};
 use crate::domain::{Digest, RepositoryName, UploadId};
 use crate::service::Error;
 
@@ -45,7 +45,7 @@ pub async fn get(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, OciError> {
-    let (name, digest) = (parse_name(&path.0)?, parse_digest(&path.1)?);
+    let (name, digest) = (reg.name(&path.0)?, parse_digest(&path.1)?);
     let blob = reg.service.blob(&reg.caller, &name, &digest).await?;
     let size = blob.size;
     let (mut response, blob) = match byte_range(&req, size)? {
@@ -78,7 +78,7 @@ pub async fn delete(
     reg: Registry,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, OciError> {
-    let (name, digest) = (parse_name(&path.0)?, parse_digest(&path.1)?);
+    let (name, digest) = (reg.name(&path.0)?, parse_digest(&path.1)?);
     reg.service.delete_blob(&reg.caller, &name, &digest).await?;
     Ok(HttpResponse::Accepted().finish())
 }
@@ -90,23 +90,20 @@ pub struct StartQuery {
     from: Option<String>,
 }
 
-fn upload_location(name: &RepositoryName, id: &UploadId) -> String {
-    format!("/v2/{name}/blobs/uploads/{id}")
-}
-
-/// 202 for an open session holding `size` bytes.
-fn session(name: &RepositoryName, id: &UploadId, size: u64, status: StatusCode) -> HttpResponse {
+/// 202 for an open session holding `size` bytes; `path` names the repository as the
+/// client's paths do.
+fn session(path: &str, id: &UploadId, size: u64, status: StatusCode) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((header::LOCATION, upload_location(name, id)))
+        .insert_header((header::LOCATION, format!("/v2/{path}/blobs/uploads/{id}")))
         .insert_header(("Docker-Upload-UUID", id.as_str()))
         .insert_header((header::RANGE, format!("0-{}", size.saturating_sub(1))))
         .insert_header((header::CONTENT_LENGTH, 0))
         .finish()
 }
 
-fn created(name: &RepositoryName, digest: &Digest) -> HttpResponse {
+fn created(path: &str, digest: &Digest) -> HttpResponse {
     HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v2/{name}/blobs/{digest}")))
+        .insert_header((header::LOCATION, format!("/v2/{path}/blobs/{digest}")))
         .insert_header(("Docker-Content-Digest", digest.as_str()))
         .finish()
 }
@@ -118,17 +115,17 @@ pub async fn start_upload(
     query: web::Query<StartQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
-    let name = parse_name(&path)?;
+    let name = reg.name(&path)?;
     if let (Some(mount), Some(from)) = (&query.mount, &query.from) {
         let digest = parse_digest(mount)?;
         // A source the caller cannot name or read just means a normal upload.
-        if let Ok(from) = RepositoryName::parse(from) {
+        if let Ok(from) = reg.name(from) {
             if reg
                 .service
                 .mount_blob(&reg.caller, &name, &digest, &from)
                 .await?
             {
-                return Ok(created(&name, &digest));
+                return Ok(created(&reg.path(&name), &digest));
             }
         }
     }
@@ -139,23 +136,26 @@ pub async fn start_upload(
             reg.service
                 .finish_upload(&reg.caller, &name, &id, &digest, payload)
                 .await?;
-            Ok(created(&name, &digest))
+            Ok(created(&reg.path(&name), &digest))
         }
-        None => Ok(session(&name, &id, 0, StatusCode::ACCEPTED)),
+        None => Ok(session(&reg.path(&name), &id, 0, StatusCode::ACCEPTED)),
     }
 }
 
 type SessionPath = web::Path<(String, String)>;
 
-fn session_path(path: &SessionPath) -> Result<(RepositoryName, UploadId), OciError> {
-    Ok((parse_name(&path.0)?, parse_upload_id(&path.1)?))
+fn session_path(
+    reg: &Registry,
+    path: &SessionPath,
+) -> Result<(RepositoryName, UploadId), OciError> {
+    Ok((reg.name(&path.0)?, parse_upload_id(&path.1)?))
 }
 
 /// GET: how far the session has got.
 pub async fn upload_status(reg: Registry, path: SessionPath) -> Result<HttpResponse, OciError> {
-    let (name, id) = session_path(&path)?;
+    let (name, id) = session_path(&reg, &path)?;
     let size = reg.service.upload_status(&reg.caller, &name, &id).await?;
-    Ok(session(&name, &id, size, StatusCode::NO_CONTENT))
+    Ok(session(&reg.path(&name), &id, size, StatusCode::NO_CONTENT))
 }
 
 /// The start offset a `Content-Range: <start>-<end>` header names, if any.
@@ -188,13 +188,13 @@ pub async fn patch_upload(
     path: SessionPath,
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
-    let (name, id) = session_path(&path)?;
+    let (name, id) = session_path(&reg, &path)?;
     let start = chunk_start(&req)?;
     let size = reg
         .service
         .append_chunk(&reg.caller, &name, &id, start, payload)
         .await?;
-    Ok(session(&name, &id, size, StatusCode::ACCEPTED))
+    Ok(session(&reg.path(&name), &id, size, StatusCode::ACCEPTED))
 }
 
 #[derive(Deserialize)]
@@ -209,7 +209,7 @@ pub async fn finish_upload(
     query: web::Query<FinishQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
-    let (name, id) = session_path(&path)?;
+    let (name, id) = session_path(&reg, &path)?;
     let digest = query.digest.as_deref().ok_or_else(|| {
         OciError::new(
             Code::DigestInvalid,
@@ -220,12 +220,12 @@ pub async fn finish_upload(
     reg.service
         .finish_upload(&reg.caller, &name, &id, &digest, payload)
         .await?;
-    Ok(created(&name, &digest))
+    Ok(created(&reg.path(&name), &digest))
 }
 
 /// DELETE: abandons the session.
 pub async fn cancel_upload(reg: Registry, path: SessionPath) -> Result<HttpResponse, OciError> {
-    let (name, id) = session_path(&path)?;
+    let (name, id) = session_path(&reg, &path)?;
     reg.service.cancel_upload(&reg.caller, &name, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -129,7 +129,12 @@ impl From<Error> for OciError {
                 code(Code::ManifestInvalid)
             }
             Error::InvalidManifest(_) => code(Code::ManifestInvalid),
-            Error::RepositoryNotFound { .. } => code(Code::NameUnknown),
+            Error::RepositoryNotFound { .. } | Error::RegistryNotFound(_) => {
+                code(Code::NameUnknown)
+            }
+            // Never raised by a registry call; mapped so the match stays exhaustive.
+            Error::RepositoryPolicyNotFound { .. }
+            | Error::RepositoryCatalogDataNotFound { .. } => code(Code::NameUnknown),
             Error::RepositoryAlreadyExists { .. } | Error::RepositoryNotEmpty { .. } => {
                 code(Code::Denied)
             }

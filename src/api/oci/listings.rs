@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{parse_digest, parse_name, Code, OciError, Registry};
+use super::{parse_digest, Code, OciError, Registry};
 use crate::service::Listing;
 
 #[derive(Deserialize)]
@@ -56,18 +56,18 @@ pub async fn tags(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, OciError> {
-    let name = parse_name(&path)?;
+    let name = reg.name(&path)?;
     let n = query.n()?;
     let listing = reg
         .service
         .tag_listing(&reg.caller, &name, query.last.as_deref(), n)
         .await?;
     Ok(page(
-        &format!("/v2/{name}/tags/list"),
+        &format!("/v2/{}/tags/list", reg.path(&name)),
         "tags",
         listing,
         n,
-        json!({"name": name.as_str()}),
+        json!({"name": reg.path(&name)}),
     ))
 }
 
@@ -76,10 +76,12 @@ pub async fn catalog(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, OciError> {
     let n = query.n()?;
-    let listing = reg
-        .service
-        .catalog(&reg.caller, query.last.as_deref(), n)
-        .await?;
+    let last = query.last.as_deref().map(|l| reg.unprefixed(l));
+    let listing = reg.service.catalog(&reg.caller, last, n).await?;
+    let listing = Listing {
+        items: listing.items.iter().map(|name| reg.path(name)).collect(),
+        more: listing.more,
+    };
     Ok(page("/v2/_catalog", "repositories", listing, n, json!({})))
 }
 
@@ -95,7 +97,7 @@ pub async fn referrers(
     path: web::Path<(String, String)>,
     query: web::Query<ReferrersQuery>,
 ) -> Result<HttpResponse, OciError> {
-    let (name, subject) = (parse_name(&path.0)?, parse_digest(&path.1)?);
+    let (name, subject) = (reg.name(&path.0)?, parse_digest(&path.1)?);
     let filter = query.artifact_type.as_deref();
     let referrers = reg
         .service

@@ -2,7 +2,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
-use super::{parse_name, parse_reference, Code, OciError, Registry};
+use super::{parse_reference, Code, OciError, Registry};
 use crate::domain::MAX_MANIFEST_BYTES;
 use crate::service::{Error, PutImage, Reference};
 
@@ -11,7 +11,7 @@ type Path = web::Path<(String, String)>;
 /// GET and HEAD: the exact bytes as stored, with their media type and digest. Only a
 /// GET counts as a pull.
 pub async fn get(reg: Registry, req: HttpRequest, path: Path) -> Result<HttpResponse, OciError> {
-    let (name, reference) = (parse_name(&path.0)?, parse_reference(&path.1)?);
+    let (name, reference) = (reg.name(&path.0)?, parse_reference(&path.1)?);
     let pull = req.method() == actix_web::http::Method::GET;
     let image = reg
         .service
@@ -51,7 +51,7 @@ pub async fn put(
     path: Path,
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
-    let (name, reference) = (parse_name(&path.0)?, parse_reference(&path.1)?);
+    let (name, reference) = (reg.name(&path.0)?, parse_reference(&path.1)?);
     let manifest = read_manifest(payload).await?;
     let media_type = req
         .headers()
@@ -85,7 +85,10 @@ pub async fn put(
     };
     let mut response = HttpResponse::Created();
     response
-        .insert_header((header::LOCATION, format!("/v2/{name}/manifests/{digest}")))
+        .insert_header((
+            header::LOCATION,
+            format!("/v2/{}/manifests/{digest}", reg.path(&name)),
+        ))
         .insert_header(("Docker-Content-Digest", digest.as_str()));
     if let Some(subject) = subject {
         response.insert_header(("OCI-Subject", subject.as_str()));
@@ -95,7 +98,7 @@ pub async fn put(
 
 /// DELETE: by tag removes only the tag, by digest the manifest and its tags.
 pub async fn delete(reg: Registry, path: Path) -> Result<HttpResponse, OciError> {
-    let (name, reference) = (parse_name(&path.0)?, parse_reference(&path.1)?);
+    let (name, reference) = (reg.name(&path.0)?, parse_reference(&path.1)?);
     reg.service
         .delete_manifest(&reg.caller, &name, &reference)
         .await?;

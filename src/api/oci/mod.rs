@@ -9,7 +9,7 @@ mod listings;
 mod manifests;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
@@ -18,18 +18,48 @@ use base64::Engine;
 pub use error::{Code, OciError};
 
 use crate::auth::Credentials;
-use crate::domain::{Digest, ImageTag, RepositoryName, UploadId};
+use crate::domain::{Digest, ImageTag, Namespace, RegistryAlias, RepositoryName, UploadId};
 use crate::service::{Caller, PasswordCheck, Reference, Service, TOKEN_USER};
 
 /// The registry face signs nothing region-specific; callers get this one.
 const REGION: &str = "us-east-1";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Which registry a `/v2/` listener serves. The private one names repositories by
+/// their names; the public one, like `public.ecr.aws`, by `<alias>/<name>`, and lets
+/// anyone pull.
+#[derive(Debug, Clone)]
+pub struct Face {
+    namespace: Namespace,
+    prefix: String,
+}
+
+impl Face {
+    pub fn private() -> Self {
+        Self {
+            namespace: Namespace::Private,
+            prefix: String::new(),
+        }
+    }
+
+    pub fn public(alias: &RegistryAlias) -> Self {
+        Self {
+            namespace: Namespace::Public,
+            prefix: format!("{alias}/"),
+        }
+    }
+}
+
+pub fn configure(face: Face) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| routes(cfg, face)
+}
+
+fn routes(cfg: &mut web::ServiceConfig, face: Face) {
     let unsupported = || {
         web::to(|| async { OciError::new(Code::Unsupported, "method not supported here").render() })
     };
     cfg.service(
         web::scope("/v2")
+            .app_data(web::Data::new(face))
             .wrap(DefaultHeaders::new().add(("Docker-Distribution-Api-Version", "registry/2.0")))
             .app_data(web::QueryConfig::default().error_handler(|e, _| undecodable(e)))
             .app_data(web::PathConfig::default().error_handler(|e, _| undecodable(e)))
@@ -110,6 +140,34 @@ async fn base(_: Registry) -> HttpResponse {
 pub(crate) struct Registry {
     pub service: web::Data<Service>,
     pub caller: Caller,
+    face: web::Data<Face>,
+}
+
+impl Registry {
+    /// The repository a path names: on the public registry, `<alias>/<name>`.
+    pub fn name(&self, path: &str) -> Result<RepositoryName, OciError> {
+        let name = path.strip_prefix(&self.face.prefix).ok_or_else(|| {
+            OciError::new(
+                Code::NameUnknown,
+                format!(
+                    "repository name not known to registry: names here begin with '{}'",
+                    self.face.prefix
+                ),
+            )
+        })?;
+        RepositoryName::parse(name)
+            .map_err(|e| OciError::new(Code::NameInvalid, format!("invalid repository name: {e}")))
+    }
+
+    /// A name as the service lists it: without the public alias prefix.
+    pub fn unprefixed<'a>(&self, path: &'a str) -> &'a str {
+        path.strip_prefix(&self.face.prefix).unwrap_or(path)
+    }
+
+    /// How a path names the repository: the inverse of `name`.
+    pub fn path(&self, name: &RepositoryName) -> String {
+        format!("{}{name}", self.face.prefix)
+    }
 }
 
 impl FromRequest for Registry {
@@ -119,12 +177,14 @@ impl FromRequest for Registry {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req
             .app_data::<web::Data<Service>>()
-            .zip(req.app_data::<web::Data<Credentials>>());
+            .zip(req.app_data::<web::Data<Credentials>>())
+            .zip(req.app_data::<web::Data<Face>>());
         std::future::ready(match state {
-            Some((service, credentials)) => {
-                caller(req, service, credentials).map(|caller| Registry {
+            Some(((service, credentials), face)) => {
+                caller(req, service, credentials, face).map(|caller| Registry {
                     service: service.clone(),
                     caller,
+                    face: face.clone(),
                 })
             }
             None => Err(OciError::new(
@@ -135,21 +195,26 @@ impl FromRequest for Registry {
     }
 }
 
-/// Who is calling: Basic credentials from GetAuthorizationToken, or anonymous in
-/// open mode. A credential that is presented must be valid even in open mode.
+/// Who is calling: Basic credentials from GetAuthorizationToken for this registry, or
+/// anonymous in open mode and for pulls from the public registry. A credential that
+/// is presented must be valid even where none is needed.
 fn caller(
     req: &HttpRequest,
     service: &Service,
     credentials: &Credentials,
+    face: &Face,
 ) -> Result<Caller, OciError> {
-    let anonymous = || Caller {
-        account: service.settings().account.clone(),
+    let caller = |account| Caller {
+        account,
         region: REGION.into(),
+        namespace: face.namespace,
     };
     let unauthorized = |m: &str| OciError::new(Code::Unauthorized, m);
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return if credentials.is_open() {
-            Ok(anonymous())
+        let public_read = face.namespace == Namespace::Public
+            && matches!(*req.method(), Method::GET | Method::HEAD);
+        return if credentials.is_open() || public_read {
+            Ok(caller(service.settings().account.clone()))
         } else {
             Err(unauthorized("authentication required"))
         };
@@ -170,21 +235,18 @@ fn caller(
         ));
     }
     match service.check_registry_password(password) {
-        PasswordCheck::Valid(account) => Ok(Caller {
-            account,
-            region: REGION.into(),
-        }),
+        PasswordCheck::Valid(registry) if registry.namespace == face.namespace => {
+            Ok(caller(registry.account))
+        }
+        PasswordCheck::Valid(_) => Err(unauthorized(
+            "the authorization token is for the account's other registry: ECR and ECR Public tokens differ",
+        )),
         PasswordCheck::Expired => Err(OciError::new(
             Code::Denied,
             "the authorization token has expired",
         )),
         PasswordCheck::Invalid => Err(unauthorized("the authorization token is not valid")),
     }
-}
-
-pub(crate) fn parse_name(s: &str) -> Result<RepositoryName, OciError> {
-    RepositoryName::parse(s)
-        .map_err(|e| OciError::new(Code::NameInvalid, format!("invalid repository name: {e}")))
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {

@@ -1,0 +1,51 @@
+//! Repository policies: validated as IAM policy documents, stored and returned byte
+//! for byte. berth keeps them for clients that manage them; it does not evaluate them.
+
+use super::{Caller, Error, Repository, Result, Service};
+use crate::domain::{RegistryId, RepositoryName, RepositoryPolicy};
+
+impl Service {
+    pub async fn set_repository_policy(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        policy: RepositoryPolicy,
+    ) -> Result<(Repository, String)> {
+        let registry = self.registry(caller, registry)?;
+        let repo = self.repository(&registry, name).await?;
+        self.store()
+            .set_policy(repo.id, Some(policy.as_str()))
+            .await?;
+        Ok((repo, policy.as_str().to_owned()))
+    }
+
+    pub async fn repository_policy(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+    ) -> Result<(Repository, String)> {
+        let registry = self.registry(caller, registry)?;
+        let mut repo = self.repository(&registry, name).await?;
+        match repo.policy.take() {
+            Some(policy) => Ok((repo, policy)),
+            None => Err(Error::RepositoryPolicyNotFound {
+                registry,
+                name: name.clone(),
+            }),
+        }
+    }
+
+    /// Removes the policy, returning the text it had.
+    pub async fn delete_repository_policy(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+    ) -> Result<(Repository, String)> {
+        let found = self.repository_policy(caller, registry, name).await?;
+        self.store().set_policy(found.0.id, None).await?;
+        Ok(found)
+    }
+}

@@ -1,0 +1,192 @@
+//! What only ECR Public has: the public registry's description (alias, URI, display
+//! name), repository catalog data with a logo, and tag details. Everything else a
+//! public repository does runs through the same functions as a private one's.
+
+use super::{
+    Caller, CatalogData, Error, Page, PageRequest, Repository, Result, Service, TagDetail,
+};
+use crate::domain::{Namespace, Registry, RegistryAlias, RegistryId, RepositoryName};
+
+const DISPLAY_NAME: &str = "public_registry_display_name";
+const LOGO_MAX_BYTES: usize = 512_000;
+
+/// The account's one public registry, as DescribeRegistries shows it.
+#[derive(Debug, Clone)]
+pub struct PublicRegistry {
+    pub account: RegistryId,
+    pub arn: String,
+    pub uri: String,
+    pub alias: RegistryAlias,
+}
+
+/// Catalog data as a client sets it: the text, and a logo image (PNG or JPEG).
+#[derive(Debug, Clone, Default)]
+pub struct CatalogInput {
+    pub data: CatalogData,
+    pub logo: Option<Vec<u8>>,
+}
+
+/// A repository's logo, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Logo {
+    pub bytes: Vec<u8>,
+    pub media_type: &'static str,
+}
+
+fn logo_media_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else {
+        None
+    }
+}
+
+impl CatalogInput {
+    /// An empty logo means none; any other must be a PNG or JPEG image.
+    pub(super) fn checked(mut self) -> Result<Self> {
+        self.logo = self.logo.filter(|l| !l.is_empty());
+        match &self.logo {
+            Some(logo) if logo.len() > LOGO_MAX_BYTES => Err(Error::InvalidParameter(format!(
+                "Invalid parameter at 'catalogData.logoImageBlob' failed to satisfy constraint: 'Member must have length less than or equal to {LOGO_MAX_BYTES}'"
+            ))),
+            Some(logo) if logo_media_type(logo).is_none() => Err(Error::InvalidParameter(
+                "Invalid parameter at 'catalogData.logoImageBlob' failed to satisfy constraint: 'the logo must be a PNG or JPEG image'".into(),
+            )),
+            _ => Ok(self),
+        }
+    }
+}
+
+impl Service {
+    /// The account a public `registryId` names, given as the account id or the alias.
+    pub fn public_registry_id(&self, caller: &Caller, given: &str) -> Result<RegistryId> {
+        let settings = self.settings();
+        if given == caller.account.as_str() || given == settings.public_alias.as_str() {
+            Ok(caller.account.clone())
+        } else {
+            Err(Error::RegistryNotFound(given.to_owned()))
+        }
+    }
+
+    /// The public registries the caller owns: one, paged as the model asks.
+    pub fn describe_registries(
+        &self,
+        caller: &Caller,
+        page: PageRequest,
+    ) -> Result<Page<PublicRegistry>> {
+        let scope = format!("DescribeRegistries:{}", caller.account);
+        let after: Option<String> = self.resume(&scope, &page)?;
+        let registry = PublicRegistry {
+            account: caller.account.clone(),
+            arn: format!("arn:aws:ecr-public::{0}:registry/{0}", caller.account),
+            uri: self.public_registry_uri(),
+            alias: self.settings().public_alias.clone(),
+        };
+        let items = match after {
+            Some(last) if last.as_str() >= registry.account.as_str() => Vec::new(),
+            _ => vec![registry],
+        };
+        Ok(self.paginate(&scope, items, page.limit(), |r| r.account.to_string()))
+    }
+
+    pub async fn registry_display_name(&self) -> Result<Option<String>> {
+        Ok(self.store().setting(DISPLAY_NAME).await?)
+    }
+
+    /// Sets the display name (an empty one clears it); without one, changes nothing.
+    pub async fn put_registry_display_name(&self, name: Option<String>) -> Result<Option<String>> {
+        if let Some(name) = name {
+            self.store().put_setting(DISPLAY_NAME, &name).await?;
+        }
+        Ok(self
+            .registry_display_name()
+            .await?
+            .filter(|n| !n.is_empty()))
+    }
+
+    /// The repository, whose catalog data must have been set.
+    pub async fn repository_catalog(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+    ) -> Result<Repository> {
+        let registry = self.registry(caller, registry)?;
+        let repo = self.repository(&registry, name).await?;
+        if repo.catalog.is_none() {
+            return Err(Error::RepositoryCatalogDataNotFound {
+                registry,
+                name: name.clone(),
+            });
+        }
+        Ok(repo)
+    }
+
+    /// Replaces the catalog data (and the logo) as a whole.
+    pub async fn put_repository_catalog(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        catalog: CatalogInput,
+    ) -> Result<Repository> {
+        let catalog = catalog.checked()?;
+        let registry = self.registry(caller, registry)?;
+        let mut repo = self.repository(&registry, name).await?;
+        self.store()
+            .set_catalog(repo.id, &catalog.data, catalog.logo.as_deref())
+            .await?;
+        repo.has_logo = catalog.logo.is_some();
+        repo.catalog = Some(catalog.data);
+        Ok(repo)
+    }
+
+    /// Where a public repository's logo is served, when it has one.
+    pub fn logo_url(&self, repo: &Repository) -> Option<String> {
+        repo.has_logo.then(|| {
+            format!(
+                "{}/_berth/logos/{}",
+                self.settings().public_url.trim_end_matches('/'),
+                repo.name
+            )
+        })
+    }
+
+    /// The logo of a public repository of the account, for anyone to fetch.
+    pub async fn public_logo(&self, name: &RepositoryName) -> Result<Option<Logo>> {
+        let registry = Registry {
+            account: self.settings().account.clone(),
+            namespace: Namespace::Public,
+        };
+        let Some(repo) = self.store().repository(&registry, name).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store()
+            .logo(repo.id)
+            .await?
+            .and_then(|bytes| logo_media_type(&bytes).map(|media_type| Logo { bytes, media_type })))
+    }
+
+    /// The repository's tags with their images, in tag order, a page at a time.
+    pub async fn describe_image_tags(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        page: PageRequest,
+    ) -> Result<Page<TagDetail>> {
+        let registry = self.registry(caller, registry)?;
+        let repo = self.repository(&registry, name).await?;
+        let scope = format!("DescribeImageTags:{}", repo.id);
+        let after: Option<String> = self.resume(&scope, &page)?;
+        let limit = page.limit();
+        let tags = self
+            .store()
+            .tag_details(repo.id, after.as_deref().unwrap_or(""), limit + 1)
+            .await?;
+        Ok(self.paginate(&scope, tags, limit, |t| t.tag.to_string()))
+    }
+}
