@@ -11,9 +11,9 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/berth /usr/local/bin/berth
-ENV BERTH_LISTEN=0.0.0.0:5000 BERTH_DATA_DIR=/var/lib/berth
+ENV BERTH_LISTEN=0.0.0.0:5000 BERTH_PUBLIC_LISTEN=0.0.0.0:5001 BERTH_DATA_DIR=/var/lib/berth
 VOLUME /var/lib/berth
-EXPOSE 5000
+EXPOSE 5000 5001
 HEALTHCHECK CMD curl -fsS http://127.0.0.1:5000/healthz || exit 1
 ENTRYPOINT ["berth"]
 CMD ["serve"]

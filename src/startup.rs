@@ -94,6 +94,7 @@ impl Application {
                 .configure(crate::api::configure)
         })
         .workers(workers)
+        .disable_signals()
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
@@ -105,6 +106,7 @@ impl Application {
                 .configure(crate::api::configure_public(public_face.clone()))
         })
         .workers(workers)
+        .disable_signals()
         .listen(public_listener)?
         .shutdown_timeout(30)
         .run();
@@ -135,8 +137,36 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT (in-flight requests drain) or a stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // One handler stops both listeners. Left to actix, each server would stop the
+        // whole system as soon as it alone had drained, cutting the other's requests.
+        let handles = [self.server.handle(), self.public_server.handle()];
+        let stopper = tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!("stopping: in-flight requests may finish (up to 30 s)");
+            futures_util::future::join_all(handles.iter().map(|h| h.stop(true))).await;
+        });
         let both = futures_util::future::try_join(self.server, self.public_server).await;
+        stopper.abort();
         self.service.close().await;
         both.map(|_| ())
+    }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }

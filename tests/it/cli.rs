@@ -7,13 +7,18 @@ use serde_json::Value;
 use crate::both_stores;
 use crate::helpers::{sha256, TestApp, ACCESS_KEY, REGION, SECRET_KEY};
 
-both_stores!(aws_cli_walkthrough);
+both_stores!(aws_cli_walkthrough, aws_cli_public_walkthrough);
 
 /// Runs `aws ecr <args> --endpoint-url <app> --output json`, returning the parsed
 /// output, or the stderr text on failure.
 fn aws(app: &TestApp, args: &[&str]) -> Result<Value, String> {
+    aws_service(app, "ecr", args)
+}
+
+/// The same for `aws <service> ...` (`ecr` or `ecr-public`).
+fn aws_service(app: &TestApp, service: &str, args: &[&str]) -> Result<Value, String> {
     let out = Command::new("aws")
-        .arg("ecr")
+        .arg(service)
         .args(args)
         .args(["--endpoint-url", &app.url, "--output", "json"])
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -32,6 +37,18 @@ fn aws(app: &TestApp, args: &[&str]) -> Result<Value, String> {
 }
 
 fn upload_layer(app: &TestApp, dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+    upload_layer_via(app, "ecr", dir, name, bytes)
+}
+
+/// Uploads a layer into `cli/app` through `aws <service>`'s three layer calls.
+fn upload_layer_via(
+    app: &TestApp,
+    service: &str,
+    dir: &std::path::Path,
+    name: &str,
+    bytes: &[u8],
+) -> String {
+    let aws = |app, args: &[&str]| aws_service(app, service, args);
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write layer file");
     let up = aws(
@@ -163,5 +180,105 @@ fn walkthrough(app: &TestApp) {
 
     let missing =
         aws(app, &["describe-images", "--repository-name", "cli/nope"]).expect_err("no such repo");
+    assert!(missing.contains("RepositoryNotFoundException"), "{missing}");
+}
+
+async fn aws_cli_public_walkthrough(app: TestApp) {
+    tokio::task::spawn_blocking(move || public_walkthrough(&app))
+        .await
+        .expect("public walkthrough");
+}
+
+/// `aws ecr-public`: a repository with catalog data, the layer upload, put-image,
+/// describe-images, describe-image-tags, and the registry it all lives in.
+fn public_walkthrough(app: &TestApp) {
+    let aws = |args: &[&str]| aws_service(app, "ecr-public", args);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let created = aws(&[
+        "create-repository",
+        "--repository-name",
+        "cli/app",
+        "--catalog-data",
+        "description=From the CLI,architectures=ARM 64,operatingSystems=Linux",
+    ])
+    .expect("create");
+    assert_eq!(created["repository"]["repositoryName"], "cli/app");
+    assert_eq!(created["catalogData"]["description"], "From the CLI");
+    assert_eq!(created["catalogData"]["architectures"][0], "ARM 64");
+    let uri = created["repository"]["repositoryUri"]
+        .as_str()
+        .expect("uri");
+    assert!(
+        uri.ends_with(&format!("/{}/cli/app", crate::helpers::ALIAS)),
+        "{uri}"
+    );
+
+    let config =
+        br#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let layer: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let config_digest = upload_layer_via(app, "ecr-public", dir.path(), "config.json", config);
+    let layer_digest = upload_layer_via(app, "ecr-public", dir.path(), "layer.tar", &layer);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
+    })
+    .to_string();
+    let manifest_path = dir.path().join("manifest.json");
+    std::fs::write(&manifest_path, &manifest).expect("write manifest");
+    let manifest_arg = format!("file://{}", manifest_path.display());
+    let put = aws(&[
+        "put-image",
+        "--repository-name",
+        "cli/app",
+        "--image-tag",
+        "v1",
+        "--image-manifest",
+        &manifest_arg,
+    ])
+    .expect("put image");
+    let digest = sha256(manifest.as_bytes());
+    assert_eq!(put["image"]["imageId"]["imageDigest"], digest.as_str());
+
+    let described = aws(&["describe-images", "--repository-name", "cli/app"]).expect("describe");
+    let detail = &described["imageDetails"][0];
+    assert_eq!(detail["imageDigest"], digest.as_str());
+    assert_eq!(detail["imageTags"][0], "v1");
+    assert_eq!(
+        detail["imageSizeInBytes"],
+        (config.len() + layer.len()) as u64
+    );
+    assert!(detail["imagePushedAt"].is_number());
+
+    let tags = aws(&["describe-image-tags", "--repository-name", "cli/app"]).expect("tags");
+    let tag = &tags["imageTagDetails"][0];
+    assert_eq!(tag["imageTag"], "v1");
+    assert_eq!(tag["imageDetail"]["imageDigest"], digest.as_str());
+
+    let registries = aws(&["describe-registries"]).expect("registries");
+    assert_eq!(
+        registries["registries"][0]["aliases"][0]["name"],
+        crate::helpers::ALIAS
+    );
+    let password = Command::new("aws")
+        .args([
+            "ecr-public",
+            "get-login-password",
+            "--endpoint-url",
+            &app.url,
+        ])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("aws");
+    assert!(password.status.success(), "get-login-password");
+    assert!(!String::from_utf8_lossy(&password.stdout).trim().is_empty());
+
+    let missing =
+        aws(&["describe-images", "--repository-name", "cli/nope"]).expect_err("no such repo");
     assert!(missing.contains("RepositoryNotFoundException"), "{missing}");
 }

@@ -120,6 +120,16 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         Backend::Sqlite => None,
         Backend::Postgres => Some(fresh_postgres_database().await),
     };
+    spawn_app_on(backend, data_dir, database_url, adjust).await
+}
+
+/// Serves from a store that already exists (a restart, an upgrade).
+pub async fn spawn_app_on(
+    backend: Backend,
+    data_dir: TempDir,
+    database_url: Option<String>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = config(database_url.clone(), data_dir.path());
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");

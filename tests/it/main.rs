@@ -6,6 +6,7 @@ mod helpers;
 mod hostile;
 mod images;
 mod layers;
+mod migrations;
 mod process;
 mod protocol;
 mod public;

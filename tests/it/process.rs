@@ -50,6 +50,7 @@ impl ServerProcess {
         cmd.arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
+            .args(["--public-listen", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(&state.data_dir)
             .arg("--account-id")
@@ -64,6 +65,9 @@ impl ServerProcess {
             "BERTH_CREDENTIALS_FILE",
             "BERTH_LISTEN",
             "BERTH_DATA_DIR",
+            "BERTH_PUBLIC_LISTEN",
+            "BERTH_PUBLIC_REGISTRY_URL",
+            "BERTH_PUBLIC_ALIAS",
         ] {
             cmd.env_remove(var);
         }

@@ -44,7 +44,7 @@ const PNG: &[u8] = &[
 ];
 
 impl TestApp {
-    async fn create_public(&self, name: &str) {
+    pub(crate) async fn create_public(&self, name: &str) {
         self.ecr_public
             .create_repository()
             .repository_name(name)
@@ -55,7 +55,12 @@ impl TestApp {
 
     /// Uploads one layer through ECR Public's layer calls, naming the registry by
     /// `registry` (the alias or the account) when given.
-    async fn push_public_blob(&self, repo: &str, bytes: &[u8], registry: Option<&str>) -> String {
+    pub(crate) async fn push_public_blob(
+        &self,
+        repo: &str,
+        bytes: &[u8],
+        registry: Option<&str>,
+    ) -> String {
         let registry = registry.map(str::to_owned);
         let up = self
             .ecr_public
@@ -97,7 +102,7 @@ impl TestApp {
     }
 
     /// An OCI image manifest over a fresh config and one fresh layer, uploaded.
-    async fn public_manifest(&self, repo: &str) -> String {
+    pub(crate) async fn public_manifest(&self, repo: &str) -> String {
         let config =
             json!({"architecture": "arm64", "os": "linux", "n": uuid::Uuid::new_v4().to_string()})
                 .to_string();
@@ -114,7 +119,7 @@ impl TestApp {
     }
 
     /// Puts a fresh image under `tag`; returns (manifest, digest).
-    async fn push_public_image(&self, repo: &str, tag: &str) -> (String, String) {
+    pub(crate) async fn push_public_image(&self, repo: &str, tag: &str) -> (String, String) {
         let manifest = self.public_manifest(repo).await;
         let out = self
             .ecr_public
@@ -135,7 +140,7 @@ impl TestApp {
     }
 
     /// The public registry's `/v2/` password from ECR Public's GetAuthorizationToken.
-    async fn public_password(&self) -> String {
+    pub(crate) async fn public_password(&self) -> String {
         let out = self
             .ecr_public
             .get_authorization_token()
@@ -1288,6 +1293,21 @@ async fn tokens_and_the_public_registry_face(app: TestApp) {
         tags,
         json!({"name": format!("{ALIAS}/served"), "tags": ["v1"]})
     );
+    // The base endpoint challenges, so clients holding a token send it; clients
+    // without one answer with an empty pair and still pull.
+    let ping = public_v2(&app, reqwest::Method::GET, "/v2/", None).await;
+    assert_eq!(ping.status(), 401);
+    assert!(ping.headers().contains_key("www-authenticate"));
+    let ping = public_v2(&app, reqwest::Method::GET, "/v2/", Some(&password)).await;
+    assert_eq!(ping.status(), 200);
+    let empty_pair = app
+        .http
+        .head(format!("{}{path}", app.public_url))
+        .header("authorization", "Basic Og==")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(empty_pair.status(), 200);
     // Names without the alias are not this registry's.
     let bare = public_v2(&app, reqwest::Method::GET, "/v2/served/manifests/v1", None).await;
     assert_eq!(bare.status(), 404);

@@ -14,6 +14,7 @@ use crate::helpers::{sha256, TestApp};
 both_stores!(
     skopeo_round_trip,
     skopeo_pulls_what_put_image_registered,
+    skopeo_pulls_public_images_anonymously,
     oras_artifacts_and_referrers
 );
 
@@ -283,6 +284,98 @@ async fn skopeo_pulls_what_put_image_registered(app: TestApp) {
         .expect("layer");
         assert_eq!(sha256(&bytes), d);
     }
+}
+
+/// An image put through ECR Public pulls from the public registry with no
+/// credentials at all; pushing there takes ECR Public's token.
+async fn skopeo_pulls_public_images_anonymously(app: TestApp) {
+    app.create_public("clients/public").await;
+    let (manifest, digest) = app.push_public_image("clients/public", "v1").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let registry = format!(
+        "{}/{}",
+        app.public_url.trim_start_matches("http://"),
+        crate::helpers::ALIAS
+    );
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    };
+    let pull = vec![
+        "copy".to_owned(),
+        "--preserve-digests".into(),
+        "--src-tls-verify=false".into(),
+        "--src-no-creds".into(),
+        format!("docker://{registry}/clients/public:v1"),
+        format!("oci:{}:v1", out.display()),
+    ];
+    let (ok, err) = run(pull).await.expect("join");
+    assert!(ok, "anonymous skopeo pull failed: {err}");
+    let hex = digest.trim_start_matches("sha256:");
+    let pulled = std::fs::read(out.join("blobs/sha256").join(hex)).expect("manifest");
+    assert_eq!(pulled, manifest.as_bytes());
+    for layer in serde_json::from_str::<Value>(&manifest).expect("json")["layers"]
+        .as_array()
+        .expect("layers")
+    {
+        let d = layer["digest"].as_str().expect("digest");
+        let bytes = std::fs::read(
+            out.join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:")),
+        )
+        .expect("layer");
+        assert_eq!(sha256(&bytes), d);
+    }
+
+    // Pushing back under another tag: refused without credentials, accepted with
+    // ECR Public's token.
+    let push = |creds: Option<String>| {
+        let mut args = vec![
+            "copy".to_owned(),
+            "--preserve-digests".into(),
+            "--dest-tls-verify=false".into(),
+        ];
+        match creds {
+            Some(c) => args.extend(["--dest-creds".to_owned(), c]),
+            None => args.push("--dest-no-creds".into()),
+        }
+        args.extend([
+            format!("oci:{}:v1", out.display()),
+            format!("docker://{registry}/clients/public:v2"),
+        ]);
+        args
+    };
+    let (ok, _) = run(push(None)).await.expect("join");
+    assert!(!ok, "an anonymous push must be refused");
+    let creds = format!("AWS:{}", app.public_password().await);
+    let (ok, err) = run(push(Some(creds))).await.expect("join");
+    assert!(ok, "skopeo push with the ECR Public token failed: {err}");
+    let described = app
+        .ecr_public
+        .describe_image_tags()
+        .repository_name("clients/public")
+        .send()
+        .await
+        .expect("tags");
+    let tags: Vec<_> = described
+        .image_tag_details()
+        .iter()
+        .map(|t| {
+            (
+                t.image_tag(),
+                t.image_detail().and_then(|d| d.image_digest()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            (Some("v1"), Some(digest.as_str())),
+            (Some("v2"), Some(digest.as_str()))
+        ]
+    );
 }
 
 async fn oras_artifacts_and_referrers(app: TestApp) {

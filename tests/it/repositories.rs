@@ -1430,9 +1430,9 @@ async fn unimplemented_actions(app: TestApp) {
                 )
             }),
         app.ecr
-            .set_repository_policy()
+            .put_lifecycle_policy()
             .repository_name("todo")
-            .policy_text("{}")
+            .lifecycle_policy_text("{}")
             .send()
             .await
             .map(|_| ())
@@ -1462,13 +1462,9 @@ async fn unimplemented_actions(app: TestApp) {
                 )
             }),
     ];
-    for (action, result) in [
-        "GetLifecyclePolicy",
-        "SetRepositoryPolicy",
-        "StartImageScan",
-    ]
-    .iter()
-    .zip(errors)
+    for (action, result) in ["GetLifecyclePolicy", "PutLifecyclePolicy", "StartImageScan"]
+        .iter()
+        .zip(errors)
     {
         let (code, message, status) = result.expect_err(action);
         assert_eq!(

@@ -210,8 +210,26 @@ fn caller(
         namespace: face.namespace,
     };
     let unauthorized = |m: &str| OciError::new(Code::Unauthorized, m);
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Basic "))
+                .and_then(|b| STANDARD.decode(b.trim()).ok())
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| unauthorized("expected Basic credentials"))
+        })
+        .transpose()?;
+    // Clients that hold no credentials answer a Basic challenge with an empty pair.
+    let Some(basic) = presented.filter(|b| b != ":") else {
+        // The base endpoint still challenges: clients decide there whether to send
+        // the credentials they hold, and would otherwise push without them.
+        let base = matches!(req.path(), "/v2" | "/v2/");
         let public_read = face.namespace == Namespace::Public
+            && !base
             && matches!(*req.method(), Method::GET | Method::HEAD);
         return if credentials.is_open() || public_read {
             Ok(caller(service.settings().account.clone()))
@@ -219,13 +237,6 @@ fn caller(
             Err(unauthorized("authentication required"))
         };
     };
-    let basic = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| unauthorized("expected Basic credentials"))?;
     let (user, password) = basic
         .split_once(':')
         .ok_or_else(|| unauthorized("malformed Basic credentials"))?;

@@ -1,0 +1,256 @@
+//! A store written by an earlier release upgrades in place: every migration after
+//! the first runs over real data, which stays whole and usable, on both dialects.
+
+use std::borrow::Cow;
+
+use aws_sdk_ecr::types::ImageIdentifier;
+use serde_json::json;
+use sqlx::{AnyPool, Row};
+
+use crate::helpers::{fresh_postgres_database, sha256, spawn_app_on, Backend, ACCOUNT, REGION};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_from_0001_upgrades_with_its_data() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("berth.db").display()
+    );
+    let seeded = seed_at_first_migration(&url, sqlx::migrate!("migrations/sqlite")).await;
+    let app = spawn_app_on(Backend::Sqlite, dir, None, |_| {}).await;
+    check_upgraded(&app, &seeded).await;
+
+    // The rebuilt tables reference the final tables, not the rebuild's scaffolding.
+    let pool = AnyPool::connect(&url).await.expect("reopen");
+    for (table, parents) in [
+        ("tags", vec!["manifests", "repositories"]),
+        ("manifest_references", vec!["manifests"]),
+        ("manifests", vec!["repositories"]),
+        ("uploads", vec!["repositories"]),
+        ("resource_tags", vec!["repositories"]),
+        ("repository_blobs", vec!["blobs", "repositories"]),
+    ] {
+        let mut found: Vec<String> = sqlx::query(&format!(
+            "SELECT \"table\" FROM pragma_foreign_key_list('{table}')"
+        ))
+        .fetch_all(&pool)
+        .await
+        .expect("foreign keys")
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+        found.sort();
+        assert_eq!(found, parents, "{table}");
+    }
+    let violations = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&pool)
+        .await
+        .expect("check");
+    assert!(violations.is_empty());
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_from_0001_upgrades_with_its_data() {
+    let url = fresh_postgres_database().await;
+    let seeded = seed_at_first_migration(&url, sqlx::migrate!("migrations/postgres")).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app_on(Backend::Postgres, dir, Some(url), |_| {}).await;
+    check_upgraded(&app, &seeded).await;
+}
+
+struct Seeded {
+    manifest: String,
+    digest: String,
+    layer: String,
+}
+
+/// Applies only migration 0001 and writes, as release 0001 did, a repository with a
+/// resource tag, a blob, a tagged image and an open upload.
+async fn seed_at_first_migration(url: &str, mut migrator: sqlx::migrate::Migrator) -> Seeded {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(url).await.expect("connect");
+    migrator.migrations = Cow::Owned(migrator.migrations[..1].to_vec());
+    migrator.run(&pool).await.expect("migration 0001");
+
+    let layer_bytes = b"a layer from the old days";
+    let layer = sha256(layer_bytes);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": layer, "size": layer_bytes.len()},
+        "layers": [],
+    })
+    .to_string();
+    let digest = sha256(manifest.as_bytes());
+    let statements: Vec<(&str, Vec<Value>)> = vec![
+        (
+            "INSERT INTO repositories (id, registry_id, name, created_at, tag_mutability) VALUES (7, $1, 'legacy/app', 1700000000000, 'IMMUTABLE')",
+            vec![Value::Text(ACCOUNT.into())],
+        ),
+        (
+            "INSERT INTO resource_tags (repository_id, key, value) VALUES (7, 'team', 'old')",
+            vec![],
+        ),
+        (
+            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, 1700000000000)",
+            vec![Value::Text(layer.clone()), Value::Int(layer_bytes.len() as i64)],
+        ),
+        (
+            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (7, $1, 1700000000000)",
+            vec![Value::Text(layer.clone())],
+        ),
+        (
+            "INSERT INTO manifests (id, repository_id, digest, media_type, body, image_size, pushed_at) VALUES (11, 7, $1, 'application/vnd.oci.image.manifest.v1+json', $2, $3, 1700000000000)",
+            vec![
+                Value::Text(digest.clone()),
+                Value::Bytes(manifest.clone().into_bytes()),
+                Value::Int(layer_bytes.len() as i64),
+            ],
+        ),
+        (
+            "INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) VALUES (11, $1, 0, 'application/vnd.oci.image.config.v1+json')",
+            vec![Value::Text(layer.clone())],
+        ),
+        (
+            "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES (7, 'v1', 11, 1700000000000)",
+            vec![],
+        ),
+        (
+            "INSERT INTO uploads (id, repository_id, created_at) VALUES ('0b9e3c1e-0000-4000-8000-000000000001', 7, 1700000000000)",
+            vec![],
+        ),
+    ];
+    for (sql, binds) in statements {
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = match b {
+                Value::Text(t) => q.bind(t),
+                Value::Int(i) => q.bind(i),
+                Value::Bytes(b) => q.bind(b),
+            };
+        }
+        q.execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    // Postgres sequences must move past the explicit ids, as they would have.
+    if url.starts_with("postgres") {
+        for table in ["repositories", "manifests"] {
+            sqlx::query(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+            ))
+            .execute(&pool)
+            .await
+            .expect("setval");
+        }
+    }
+    pool.close().await;
+    Seeded {
+        manifest,
+        digest,
+        layer,
+    }
+}
+
+enum Value {
+    Text(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+async fn check_upgraded(app: &crate::helpers::TestApp, seeded: &Seeded) {
+    let repo = app
+        .ecr
+        .describe_repositories()
+        .repository_names("legacy/app")
+        .send()
+        .await
+        .expect("the old repository is there")
+        .repositories()[0]
+        .clone();
+    assert_eq!(
+        repo.repository_arn(),
+        Some(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/legacy/app").as_str())
+    );
+    assert_eq!(
+        repo.image_tag_mutability().map(|m| m.as_str()),
+        Some("IMMUTABLE")
+    );
+    let got = app
+        .ecr
+        .batch_get_image()
+        .repository_name("legacy/app")
+        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        got.images()[0].image_manifest(),
+        Some(seeded.manifest.as_str())
+    );
+    assert_eq!(
+        got.images()[0].image_id().and_then(|i| i.image_digest()),
+        Some(seeded.digest.as_str())
+    );
+    let tags = app
+        .ecr
+        .list_tags_for_resource()
+        .resource_arn(repo.repository_arn().expect("arn"))
+        .send()
+        .await
+        .expect("tags");
+    assert_eq!(tags.tags()[0].key(), "team");
+    let layers = app
+        .ecr
+        .batch_check_layer_availability()
+        .repository_name("legacy/app")
+        .layer_digests(&seeded.layer)
+        .send()
+        .await
+        .expect("layers");
+    assert_eq!(layers.layers().len(), 1);
+    // The immutable tag still holds.
+    let other = app.image_manifest("legacy/app", 1).await;
+    let refused = app
+        .ecr
+        .put_image()
+        .repository_name("legacy/app")
+        .image_manifest(other.clone())
+        .image_tag("v1")
+        .send()
+        .await;
+    assert!(refused.is_err());
+    app.ecr
+        .put_image()
+        .repository_name("legacy/app")
+        .image_manifest(other)
+        .image_tag("v2")
+        .send()
+        .await
+        .expect("new images go in beside the old");
+
+    // The public namespace is new, and a namesake there is another repository.
+    app.ecr_public
+        .create_repository()
+        .repository_name("legacy/app")
+        .send()
+        .await
+        .expect("public namesake");
+    // Deleting cascades through the rebuilt references.
+    app.ecr
+        .delete_repository()
+        .repository_name("legacy/app")
+        .force(true)
+        .send()
+        .await
+        .expect("delete");
+    let images = app
+        .ecr_public
+        .describe_images()
+        .repository_name("legacy/app")
+        .send()
+        .await
+        .expect("the public namesake is untouched");
+    assert!(images.image_details().is_empty());
+}
