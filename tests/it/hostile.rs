@@ -1,12 +1,14 @@
-//! Hostile input: every implemented ECR action gets wrong types, nulls, huge and
-//! deeply nested values, broken encodings, random bytes and random valid-looking
-//! bodies built from api-spec/ecr.json. Every answer must be a typed 400 or a 200
-//! (never a 5xx, never a dropped connection), and nothing may change.
+//! Hostile input: every action of both JSON faces (ECR and ECR Public) gets wrong
+//! types, nulls, huge and deeply nested values, broken encodings, random bytes and
+//! random valid-looking bodies built from the face's api-spec file. Every answer must
+//! be a typed 400 or a 200 (never a 5xx, never a dropped connection), and nothing may
+//! change.
 //!
 //! How "nothing may change" stays a fair claim while random bodies can be valid:
-//! a repository `hostile/keep` with two images and a resource tag is set up first,
-//! and [`confine`] rewrites every body sent to an action outside [`READ_ONLY`] so
-//! that it cannot legitimately mutate anything:
+//! a repository `hostile/keep` with two images and a resource tag is set up first in
+//! each registry (the public one's also has catalog data and a policy), and
+//! [`confine`] rewrites every body sent to an action outside the face's read-only
+//! list so that it cannot legitimately mutate anything:
 //! - `repositoryName` equal to `hostile/keep` becomes `ghost/keep`, and a
 //!   `resourceArn` naming `hostile/keep` names `ghost/keep` instead. No `ghost/...`
 //!   repository exists, and none can be created (next point), so such a call can
@@ -15,13 +17,15 @@
 //!   name becomes `hostile/keep`, which exists: a valid create can only answer
 //!   RepositoryAlreadyExistsException; invalid names stay as they are.
 //!
-//! Mutating here includes BatchGetImage (it records pulls) and anything not in
-//! READ_ONLY, so a newly added action is confined by default. Only those two
-//! top-level members choose a repository in ECR's model; `registryId` can only
-//! name this registry or be refused. Snapshots of DescribeRepositories (all
-//! repositories, so a created one shows), DescribeImages, ListImages and
-//! ListTagsForResource are compared before and after, and so are what no API
-//! shows: the row count of every table and the files of the blob store.
+//! Mutating here includes BatchGetImage (it records pulls) and anything not
+//! read-only, so a newly added action is confined by default. Only those two
+//! top-level members choose a repository in either model; `registryId` can only
+//! name this registry or be refused. The one action that changes a registry rather
+//! than a repository, ECR Public's PutRegistryCatalogData, cannot be confined and is
+//! swept by the second test only. Snapshots of what each face describes (all
+//! repositories, so a created one shows; images, tags, resource tags, catalog data,
+//! policy) are compared before and after, and so are what no API shows: the row
+//! count of every table and the files of the blob store.
 //!
 //! A second test sends the random bodies unconfined, plus extreme values (sizes
 //! and byte ranges at i64::MAX, 2000 layers, U+0000 in stored media types, 51
@@ -36,14 +40,13 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
 use crate::both_stores;
-use crate::helpers::{sign_headers, TestApp, ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY};
+use crate::helpers::{sign_headers, TestApp, ACCESS_KEY, ACCOUNT, ALIAS, REGION, SECRET_KEY};
 
 both_stores!(
     hostile_bodies_get_typed_answers_and_change_nothing,
     unconfined_random_bodies_on_a_scratch_repository_get_typed_answers,
 );
 
-const PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
 const KEEP: &str = "hostile/keep";
 const GHOST: &str = "ghost/keep";
 const SEED: u64 = 0x6265_7274_6821;
@@ -52,30 +55,85 @@ const HUGE: usize = 100 * 1024;
 /// How serde_json writes `"\u{1}RAW\u{1}"`, the stand-in for a raw bad value.
 const PLACEHOLDER: &str = "\"\\u0001RAW\\u0001\"";
 
-/// Actions that change nothing, whatever they are sent.
-const READ_ONLY: &[&str] = &[
-    "BatchCheckLayerAvailability",
-    "DescribeImages",
-    "DescribeRegistry",
-    "DescribeRepositories",
-    "GetAuthorizationToken",
-    "GetDownloadUrlForLayer",
-    "ListImages",
-    "ListTagsForResource",
-];
-
-fn spec_json() -> Value {
-    serde_json::from_str(include_str!("../../api-spec/ecr.json")).expect("api-spec/ecr.json")
+/// One JSON face as the sweep sees it.
+struct Face {
+    prefix: &'static str,
+    signing: &'static str,
+    spec: Value,
+    actions: Vec<&'static str>,
+    /// Actions that change nothing, whatever they are sent.
+    read_only: &'static [&'static str],
+    /// Repository ARNs of this face, before the name.
+    arn_prefix: String,
 }
 
-fn arn(name: &str) -> String {
-    format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}")
+fn ecr() -> Face {
+    Face {
+        prefix: "AmazonEC2ContainerRegistry_V20150921",
+        signing: "ecr",
+        spec: serde_json::from_str(include_str!("../../api-spec/ecr.json")).expect("ecr.json"),
+        actions: berth::api::ecr::ACTIONS.iter().map(|(a, _)| *a).collect(),
+        read_only: &[
+            "BatchCheckLayerAvailability",
+            "DescribeImages",
+            "DescribeRegistry",
+            "DescribeRepositories",
+            "GetAuthorizationToken",
+            "GetDownloadUrlForLayer",
+            "GetRepositoryPolicy",
+            "ListImages",
+            "ListTagsForResource",
+        ],
+        arn_prefix: format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/"),
+    }
 }
+
+fn ecr_public() -> Face {
+    Face {
+        prefix: "SpencerFrontendService",
+        signing: "ecr-public",
+        spec: serde_json::from_str(include_str!("../../api-spec/ecr-public.json"))
+            .expect("ecr-public.json"),
+        actions: berth::api::ecr_public::ACTIONS
+            .iter()
+            .map(|(a, _)| *a)
+            .collect(),
+        read_only: &[
+            "BatchCheckLayerAvailability",
+            "DescribeImageTags",
+            "DescribeImages",
+            "DescribeRegistries",
+            "DescribeRepositories",
+            "GetAuthorizationToken",
+            "GetRegistryCatalogData",
+            "GetRepositoryCatalogData",
+            "GetRepositoryPolicy",
+            "ListTagsForResource",
+        ],
+        arn_prefix: format!("arn:aws:ecr-public::{ACCOUNT}:repository/"),
+    }
+}
+
+impl Face {
+    fn arn(&self, name: &str) -> String {
+        format!("{}{name}", self.arn_prefix)
+    }
+
+    /// The action's input members.
+    fn input(&self, action: &str) -> &str {
+        self.spec["operations"][action]["input"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{action} has no input shape in the spec"))
+    }
+}
+
+const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr-public:BatchCheckLayerAvailability"}]}"#;
 
 /// What the random bodies draw on: names and digests that exist, and some that don't.
 struct Known {
     /// The repository the bodies aim at.
     repo: String,
+    arn_prefix: String,
     image_digest: String,
     untagged_digest: String,
     layer_digest: String,
@@ -138,9 +196,11 @@ fn string_for(member: &str, shape: &Value, known: &Known, rng: &mut StdRng) -> S
             5 => "x".repeat(257),
             _ => pick(rng, &["Upper/Case", "a", "trailing/", "-lead"]).to_owned(),
         },
-        "registryId" | "registryIds" => {
-            pick(rng, &[ACCOUNT, ACCOUNT, ACCOUNT, "000000000000", "12345", ""]).to_owned()
-        }
+        "registryId" | "registryIds" => pick(
+            rng,
+            &[ACCOUNT, ACCOUNT, ACCOUNT, ALIAS, "000000000000", "12345", "", "other-alias"],
+        )
+        .to_owned(),
         "imageTag" => pick(rng, &["v1", "v1", "latest", "nope", "bad tag!", ".hidden"]).to_owned(),
         "imageDigest" | "layerDigest" | "layerDigests" => {
             let choices = [
@@ -161,10 +221,11 @@ fn string_for(member: &str, shape: &Value, known: &Known, rng: &mut StdRng) -> S
             1 => "not-an-upload".to_owned(),
             _ => uuid::Uuid::nil().to_string(),
         },
-        "resourceArn" => match rng.gen_range(0..5) {
-            0 | 1 => arn(&known.repo),
-            2 => arn(GHOST),
-            3 => format!("arn:aws:ecr:{REGION}:000000000000:repository/{}", known.repo),
+        "resourceArn" => match rng.gen_range(0..6) {
+            0 | 1 => format!("{}{}", known.arn_prefix, known.repo),
+            2 => format!("{}{GHOST}", known.arn_prefix),
+            3 => format!("{}{}", known.arn_prefix, known.repo).replace(ACCOUNT, "000000000000"),
+            4 => format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{}", known.repo),
             _ => pick(rng, &["arn:aws:s3:::bucket", "garbage", "arn:aws:ecr:"]).to_owned(),
         },
         "imageManifest" => match rng.gen_range(0..6) {
@@ -200,6 +261,15 @@ fn string_for(member: &str, shape: &Value, known: &Known, rng: &mut StdRng) -> S
         "Value" => pick(rng, &["core", "prod", ""]).to_owned(),
         "kmsKey" => "arn:aws:kms:eu-west-1:123456789012:key/abc".to_owned(),
         "layerPartBlob" => base64::engine::general_purpose::STANDARD.encode(junk_string(rng)),
+        "policyText" => match rng.gen_range(0..4) {
+            0 | 1 => POLICY.to_owned(),
+            2 => "{}".to_owned(),
+            _ => junk_string(rng),
+        },
+        "description" | "aboutText" | "usageText" | "displayName" => {
+            pick(rng, &["A tool", "", "# Usage\n`run`"]).to_owned()
+        }
+        "architectures" | "operatingSystems" => pick(rng, &["ARM 64", "x86-64", "Linux"]).to_owned(),
         _ => junk_string(rng),
     }
 }
@@ -315,8 +385,8 @@ fn plausible(
 
 /// Rewrites a body for a mutating action so that it cannot change the state the
 /// test compares (see the module comment).
-fn confine(action: &str, body: &mut Value) {
-    if READ_ONLY.contains(&action) {
+fn confine(face: &Face, action: &str, body: &mut Value) {
+    if face.read_only.contains(&action) {
         return;
     }
     let Some(obj) = body.as_object_mut() else {
@@ -446,11 +516,25 @@ struct Tally {
 }
 
 /// Sends one body and checks the answer is a typed 400 or a 200.
-async fn send(app: &TestApp, action: &str, what: &str, body: &[u8], tally: &mut Tally) {
-    let target = format!("{PREFIX}.{action}");
+async fn send(
+    app: &TestApp,
+    face: &Face,
+    action: &str,
+    what: &str,
+    body: &[u8],
+    tally: &mut Tally,
+) {
+    let target = format!("{}.{action}", face.prefix);
     let headers = sign_headers(
-        &app.url, app.port, &target, body, ACCESS_KEY, SECRET_KEY, "ecr",
+        &app.url,
+        app.port,
+        &target,
+        body,
+        ACCESS_KEY,
+        SECRET_KEY,
+        face.signing,
     );
+    let action = &format!("{}.{action}", face.prefix);
     let mut req = app.http.post(format!("{}/", app.url)).body(body.to_vec());
     for (k, v) in headers {
         req = req.header(k, v);
@@ -494,27 +578,47 @@ async fn send(app: &TestApp, action: &str, what: &str, body: &[u8], tally: &mut 
     }
 }
 
-async fn call(app: &TestApp, action: &str, body: Value) -> Value {
+async fn call(app: &TestApp, face: &Face, action: &str, body: Value) -> Value {
     let r = app
-        .call(&format!("{PREFIX}.{action}"), body.to_string().as_bytes())
+        .call_signed(
+            &format!("{}.{action}", face.prefix),
+            body.to_string().as_bytes(),
+            ACCESS_KEY,
+            SECRET_KEY,
+            face.signing,
+        )
         .await;
     assert_eq!(r.status, 200, "{action}: {}", r.body);
     r.body
 }
 
-/// Everything a client could observe about the registry's state.
-async fn snapshot(app: &TestApp) -> Vec<Value> {
-    vec![
-        call(app, "DescribeRepositories", json!({})).await,
-        call(app, "DescribeImages", json!({"repositoryName": KEEP})).await,
-        call(app, "ListImages", json!({"repositoryName": KEEP})).await,
-        call(
-            app,
-            "ListTagsForResource",
-            json!({"resourceArn": arn(KEEP)}),
-        )
-        .await,
-    ]
+/// Everything a client could observe about both registries' state.
+async fn snapshot(app: &TestApp, faces: &[Face]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for face in faces {
+        let keep = json!({"repositoryName": KEEP});
+        out.push(call(app, face, "DescribeRepositories", json!({})).await);
+        out.push(call(app, face, "DescribeImages", keep.clone()).await);
+        out.push(
+            call(
+                app,
+                face,
+                "ListTagsForResource",
+                json!({"resourceArn": face.arn(KEEP)}),
+            )
+            .await,
+        );
+        out.push(call(app, face, "GetRepositoryPolicy", keep.clone()).await);
+        if face.signing == "ecr" {
+            out.push(call(app, face, "ListImages", keep).await);
+        } else {
+            for action in ["DescribeImageTags", "GetRepositoryCatalogData"] {
+                out.push(call(app, face, action, keep.clone()).await);
+            }
+            out.push(call(app, face, "GetRegistryCatalogData", json!({})).await);
+        }
+    }
+    out
 }
 
 const TABLES: [&str; 8] = [
@@ -583,35 +687,86 @@ fn blob_files(app: &TestApp) -> Vec<(String, u64)> {
     out
 }
 
-/// A repository with a tagged and an untagged image and a resource tag, and what
-/// random bodies need to know about it.
-async fn set_up(app: &TestApp, repo: &str) -> Known {
-    app.ecr
-        .create_repository()
-        .repository_name(repo)
-        .tags(
-            aws_sdk_ecr::types::Tag::builder()
-                .key("team")
-                .value("core")
-                .build()
-                .expect("tag"),
+/// A repository with a tagged and an untagged image and a resource tag (and, in the
+/// public registry, catalog data and a policy), and what random bodies need to know.
+async fn set_up(app: &TestApp, face: &Face, repo: &str) -> Known {
+    let tag = json!([{"Key": "team", "Value": "core"}]);
+    let manifest = if face.signing == "ecr" {
+        call(
+            app,
+            face,
+            "CreateRepository",
+            json!({"repositoryName": repo, "tags": tag}),
         )
-        .send()
-        .await
-        .expect("create");
-    let (manifest, image_digest) = app.push_image(repo, Some("v1"), 1).await;
-    let (_, untagged_digest) = app.push_image(repo, None, 0).await;
+        .await;
+        call(
+            app,
+            face,
+            "SetRepositoryPolicy",
+            json!({"repositoryName": repo, "policyText": POLICY}),
+        )
+        .await;
+        let (manifest, _) = app.push_image(repo, Some("v1"), 1).await;
+        app.push_image(repo, None, 0).await;
+        manifest
+    } else {
+        call(
+            app,
+            face,
+            "CreateRepository",
+            json!({"repositoryName": repo, "tags": tag, "catalogData": {"description": "kept"}}),
+        )
+        .await;
+        call(
+            app,
+            face,
+            "SetRepositoryPolicy",
+            json!({"repositoryName": repo, "policyText": POLICY}),
+        )
+        .await;
+        call(
+            app,
+            face,
+            "PutRegistryCatalogData",
+            json!({"displayName": "Hostile Org"}),
+        )
+        .await;
+        let (manifest, _) = app.push_public_image(repo, "v1").await;
+        let untagged = app.public_manifest(repo).await;
+        call(
+            app,
+            face,
+            "PutImage",
+            json!({"repositoryName": repo, "imageManifest": untagged}),
+        )
+        .await;
+        manifest
+    };
     let parsed: Value = serde_json::from_str(&manifest).expect("manifest");
     let listed = call(
         app,
-        "ListImages",
+        face,
+        "DescribeImages",
         json!({"repositoryName": repo, "maxResults": 1}),
     )
     .await;
+    let digests: Vec<String> = call(app, face, "DescribeImages", json!({"repositoryName": repo}))
+        .await["imageDetails"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| d["imageDigest"].as_str().expect("digest").to_owned())
+        .collect();
+    let image_digest = helpers_sha256(&manifest);
     Known {
         repo: repo.to_owned(),
+        arn_prefix: face.arn_prefix.clone(),
+        untagged_digest: digests
+            .iter()
+            .find(|d| **d != image_digest)
+            .expect("an untagged image")
+            .clone(),
         image_digest,
-        untagged_digest,
         layer_digest: parsed["layers"][0]["digest"]
             .as_str()
             .expect("layer")
@@ -628,6 +783,10 @@ async fn set_up(app: &TestApp, repo: &str) -> Known {
     }
 }
 
+fn helpers_sha256(text: &str) -> String {
+    crate::helpers::sha256(text.as_bytes())
+}
+
 async fn healthy(app: &TestApp) {
     let health = app
         .http
@@ -636,66 +795,35 @@ async fn healthy(app: &TestApp) {
         .await
         .expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
-    call(app, "DescribeRepositories", json!({})).await;
+    call(app, &ecr(), "DescribeRepositories", json!({})).await;
 }
 
 async fn hostile_bodies_get_typed_answers_and_change_nothing(app: TestApp) {
-    let known = set_up(&app, KEEP).await;
-    let before = snapshot(&app).await;
+    let faces = [ecr(), ecr_public()];
+    let mut knowns = Vec::new();
+    for face in &faces {
+        knowns.push(set_up(&app, face, KEEP).await);
+    }
+    let before = snapshot(&app, &faces).await;
     assert_eq!(before[1]["imageDetails"].as_array().map(Vec::len), Some(2));
     let (rows_before, files_before) = (row_counts(&app).await, blob_files(&app));
     assert_eq!(
         files_before.len(),
-        3,
-        "two configs and a layer: {files_before:?}"
+        7,
+        "private: two configs and a layer; public: two configs and two layers: {files_before:?}"
     );
 
-    let spec = spec_json();
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut tally = Tally::default();
-    let actions: Vec<&str> = berth::api::ecr::ACTIONS.iter().map(|(a, _)| *a).collect();
-    assert!(actions.len() >= 20, "{actions:?}");
-    for action in &actions {
-        let input = spec["operations"][action]["input"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{action} has no input shape in the spec"));
-        let members: Vec<String> = spec["shapes"][input]["members"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
-
-        // Random valid-looking bodies.
-        for i in 0..RANDOM_BODIES {
-            let mut body = plausible(&spec, input, "", &known, &mut rng, 0);
-            confine(action, &mut body);
-            send(
-                &app,
-                action,
-                &format!("random {i}"),
-                body.to_string().as_bytes(),
-                &mut tally,
-            )
-            .await;
-        }
-
-        // Each member in turn gets each bad value, inside an otherwise plausible body.
-        for member in members.iter().map(String::as_str).chain(["unknownMember"]) {
-            for (what, raw) in bad_values() {
-                let mut body = plausible(&spec, input, "", &known, &mut rng, 0);
-                body[member] = json!("\u{1}RAW\u{1}");
-                confine(action, &mut body);
-                let text = body.to_string().replace(PLACEHOLDER, &raw);
-                assert!(!text.contains("RAW\\u0001"), "placeholder left in {text}");
-                let what = format!("{member} = {what}");
-                send(&app, action, &what, text.as_bytes(), &mut tally).await;
-            }
-        }
-
-        // Broken as a whole.
-        let mut base = plausible(&spec, input, "", &known, &mut rng, 0);
-        confine(action, &mut base);
-        for (what, body) in broken_bodies(&base.to_string(), &mut rng) {
-            send(&app, action, &what, &body, &mut tally).await;
+    for (face, known) in faces.iter().zip(&knowns) {
+        assert!(face.actions.len() >= 20, "{:?}", face.actions);
+        // It changes the registry itself; the unconfined test sweeps it.
+        for action in face
+            .actions
+            .iter()
+            .filter(|a| **a != "PutRegistryCatalogData")
+        {
+            sweep_action(&app, face, action, known, &mut rng, &mut tally).await;
         }
     }
 
@@ -709,6 +837,7 @@ async fn hostile_bodies_get_typed_answers_and_change_nothing(app: TestApp) {
         "InvalidParameterException",
         "RepositoryNotFoundException",
         "RepositoryAlreadyExistsException",
+        "RegistryNotFoundException",
     ] {
         assert!(
             tally.errors.contains_key(kind),
@@ -716,15 +845,18 @@ async fn hostile_bodies_get_typed_answers_and_change_nothing(app: TestApp) {
             tally.errors
         );
     }
-    for action in READ_ONLY {
-        assert!(
-            tally.ok.contains_key(*action),
-            "{action} never answered 200: {:?}",
-            tally.ok
-        );
+    for face in &faces {
+        for action in face.read_only {
+            let key = format!("{}.{action}", face.prefix);
+            assert!(
+                tally.ok.contains_key(&key),
+                "{key} never answered 200: {:?}",
+                tally.ok
+            );
+        }
     }
 
-    let after = snapshot(&app).await;
+    let after = snapshot(&app, &faces).await;
     for (b, a) in before.iter().zip(&after) {
         assert_eq!(b, a, "state changed");
     }
@@ -733,17 +865,61 @@ async fn hostile_bodies_get_typed_answers_and_change_nothing(app: TestApp) {
     healthy(&app).await;
 }
 
+/// Random bodies, each member with each bad value, and bodies broken as a whole,
+/// all confined, to one action.
+async fn sweep_action(
+    app: &TestApp,
+    face: &Face,
+    action: &str,
+    known: &Known,
+    rng: &mut StdRng,
+    tally: &mut Tally,
+) {
+    let spec = &face.spec;
+    let input = face.input(action);
+    let members: Vec<String> = spec["shapes"][input]["members"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+
+    // Random valid-looking bodies.
+    for i in 0..RANDOM_BODIES {
+        let mut body = plausible(spec, input, "", known, rng, 0);
+        confine(face, action, &mut body);
+        let what = format!("random {i}");
+        send(app, face, action, &what, body.to_string().as_bytes(), tally).await;
+    }
+
+    // Each member in turn gets each bad value, inside an otherwise plausible body.
+    for member in members.iter().map(String::as_str).chain(["unknownMember"]) {
+        for (what, raw) in bad_values() {
+            let mut body = plausible(spec, input, "", known, rng, 0);
+            body[member] = json!("\u{1}RAW\u{1}");
+            confine(face, action, &mut body);
+            let text = body.to_string().replace(PLACEHOLDER, &raw);
+            assert!(!text.contains("RAW\\u0001"), "placeholder left in {text}");
+            let what = format!("{member} = {what}");
+            send(app, face, action, &what, text.as_bytes(), tally).await;
+        }
+    }
+
+    // Broken as a whole.
+    let mut base = plausible(spec, input, "", known, rng, 0);
+    confine(face, action, &mut base);
+    for (what, body) in broken_bodies(&base.to_string(), rng) {
+        send(app, face, action, &what, &body, tally).await;
+    }
+}
+
 /// The same random bodies, now free to mutate a scratch repository (valid PutImage,
 /// UploadLayerPart, TagResource, ... with extreme values reach the store): every
 /// answer is still a typed 400 or a 200, and the server stays up. DeleteRepository
 /// goes last so the repository is there for the others.
 async fn unconfined_random_bodies_on_a_scratch_repository_get_typed_answers(app: TestApp) {
-    let known = set_up(&app, "hostile/scratch").await;
-    let spec = spec_json();
+    let (face, public) = (ecr(), ecr_public());
+    let known = set_up(&app, &face, "hostile/scratch").await;
     let mut rng = StdRng::seed_from_u64(SEED + 1);
     let mut tally = Tally::default();
-    let mut actions: Vec<&str> = berth::api::ecr::ACTIONS.iter().map(|(a, _)| *a).collect();
-    actions.sort_by_key(|a| *a == "DeleteRepository");
     // First, extreme values that random bodies reach too rarely, on the live repository.
     let repo = known.repo.as_str();
     let mut extreme: Vec<(&str, Value)> = Vec::new();
@@ -758,7 +934,13 @@ async fn unconfined_random_bodies_on_a_scratch_repository_get_typed_answers(app:
         "PutImage",
         json!({"repositoryName": repo, "imageManifest": known.manifest, "imageTag": "plain"}),
     ));
-    let upload = call(&app, "InitiateLayerUpload", json!({"repositoryName": repo})).await;
+    let upload = call(
+        &app,
+        &face,
+        "InitiateLayerUpload",
+        json!({"repositoryName": repo}),
+    )
+    .await;
     let upload = upload["uploadId"].as_str().expect("uploadId");
     for (first, last, blob) in [
         (0, i64::MAX, "AAAA"),
@@ -784,11 +966,11 @@ async fn unconfined_random_bodies_on_a_scratch_repository_get_typed_answers(app:
         .collect();
     extreme.push((
         "TagResource",
-        json!({"resourceArn": arn(repo), "tags": tags[..50]}),
+        json!({"resourceArn": face.arn(repo), "tags": tags[..50]}),
     ));
     extreme.push((
         "TagResource",
-        json!({"resourceArn": arn(repo), "tags": tags}),
+        json!({"resourceArn": face.arn(repo), "tags": tags}),
     ));
     let ids: Vec<Value> = (0..100).map(|_| json!({"imageTag": "v1"})).collect();
     extreme.push((
@@ -798,6 +980,7 @@ async fn unconfined_random_bodies_on_a_scratch_repository_get_typed_answers(app:
     for (action, body) in extreme {
         send(
             &app,
+            &face,
             action,
             "extreme",
             body.to_string().as_bytes(),
@@ -806,36 +989,9 @@ async fn unconfined_random_bodies_on_a_scratch_repository_get_typed_answers(app:
         .await;
     }
 
-    for action in &actions {
-        let input = spec["operations"][action]["input"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{action} has no input shape in the spec"));
-        // An upload in progress, so UploadLayerPart and CompleteLayerUpload bodies
-        // can name a live upload.
-        let upload = app
-            .call(
-                &format!("{PREFIX}.InitiateLayerUpload"),
-                json!({"repositoryName": known.repo}).to_string().as_bytes(),
-            )
-            .await;
-        let upload = upload.body["uploadId"].as_str().map(str::to_owned);
-        for i in 0..RANDOM_BODIES {
-            let mut body = plausible(&spec, input, "", &known, &mut rng, 0);
-            if let (Some(id), Some(obj)) = (&upload, body.as_object_mut()) {
-                if obj.contains_key("uploadId") && rng.gen_bool(0.7) {
-                    obj.insert("uploadId".into(), json!(id));
-                }
-            }
-            send(
-                &app,
-                action,
-                &format!("random {i}"),
-                body.to_string().as_bytes(),
-                &mut tally,
-            )
-            .await;
-        }
-    }
+    random_bodies(&app, &face, &known, &mut rng, &mut tally).await;
+    let known = set_up(&app, &public, "hostile/scratch").await;
+    random_bodies(&app, &public, &known, &mut rng, &mut tally).await;
 
     eprintln!(
         "unconfined ({:?}): {} requests; 200s by action {:?}; errors {:?}",
@@ -843,10 +999,15 @@ async fn unconfined_random_bodies_on_a_scratch_repository_get_typed_answers(app:
     );
     // The bodies reached the service, not only the validator.
     for action in [
-        "PutImage",
-        "UploadLayerPart",
-        "TagResource",
-        "BatchGetImage",
+        "AmazonEC2ContainerRegistry_V20150921.PutImage",
+        "AmazonEC2ContainerRegistry_V20150921.UploadLayerPart",
+        "AmazonEC2ContainerRegistry_V20150921.TagResource",
+        "AmazonEC2ContainerRegistry_V20150921.BatchGetImage",
+        "SpencerFrontendService.PutImage",
+        "SpencerFrontendService.TagResource",
+        "SpencerFrontendService.SetRepositoryPolicy",
+        "SpencerFrontendService.PutRepositoryCatalogData",
+        "SpencerFrontendService.PutRegistryCatalogData",
     ] {
         assert!(
             tally.ok.contains_key(action),
@@ -860,4 +1021,42 @@ async fn unconfined_random_bodies_on_a_scratch_repository_get_typed_answers(app:
         tally.errors
     );
     healthy(&app).await;
+}
+
+/// Random bodies for every action of `face`, free to mutate the scratch repository
+/// (DeleteRepository goes last so the repository is there for the others).
+async fn random_bodies(
+    app: &TestApp,
+    face: &Face,
+    known: &Known,
+    rng: &mut StdRng,
+    tally: &mut Tally,
+) {
+    let mut actions = face.actions.clone();
+    actions.sort_by_key(|a| *a == "DeleteRepository");
+    for action in &actions {
+        let input = face.input(action);
+        // An upload in progress, so UploadLayerPart and CompleteLayerUpload bodies
+        // can name a live upload.
+        let upload = app
+            .call_signed(
+                &format!("{}.InitiateLayerUpload", face.prefix),
+                json!({"repositoryName": known.repo}).to_string().as_bytes(),
+                ACCESS_KEY,
+                SECRET_KEY,
+                face.signing,
+            )
+            .await;
+        let upload = upload.body["uploadId"].as_str().map(str::to_owned);
+        for i in 0..RANDOM_BODIES {
+            let mut body = plausible(&face.spec, input, "", known, rng, 0);
+            if let (Some(id), Some(obj)) = (&upload, body.as_object_mut()) {
+                if obj.contains_key("uploadId") && rng.gen_bool(0.7) {
+                    obj.insert("uploadId".into(), json!(id));
+                }
+            }
+            let what = format!("random {i}");
+            send(app, face, action, &what, body.to_string().as_bytes(), tally).await;
+        }
+    }
 }
