@@ -4,7 +4,9 @@
 //! SigV4-signed AWS JSON 1.1 requests, and the registry face (berth `/v2/`,
 //! distribution's `docker-registry`) with plain HTTP. `seed` prepares a repository once;
 //! `run` measures one scenario at one concurrency for a fixed duration and prints one
-//! JSON line: requests, errors, throughput and p50/p99 latency.
+//! JSON line: requests, errors, throughput, p50/p99 latency and, with `--watch-pid`, the
+//! server's resident memory before, during (peak) and after. `calibrate` measures the
+//! machine's limits in the same run: SHA-256 on one core and loopback TCP throughput.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -66,14 +68,19 @@ enum Scenario {
     BatchGetDigest,
     /// ECR DescribeImages, first page (maxResults 100)
     DescribeImages,
+    /// ECR ListImages, first page (maxResults 100)
+    ListImages,
     /// /v2/ manifest PUT, a distinct manifest under a distinct tag per request (fresh repository per run)
     OciPutManifest,
     /// /v2/ manifest GET by tag, random among the seeded images
     OciGetManifest,
     /// /v2/ blob upload, monolithic (POST then one PUT ?digest= with the whole blob)
     BlobUploadMono,
-    /// /v2/ blob upload, chunked (POST, PATCH chunks, PUT ?digest=)
+    /// /v2/ blob upload, chunked (POST, PATCH chunks with Content-Range, PUT ?digest=)
     BlobUploadChunked,
+    /// /v2/ blob upload, streamed as `docker push` does (POST, one PATCH whose body is
+    /// sent with chunked transfer encoding, no length known up front, PUT ?digest=)
+    BlobUploadStream,
     /// /v2/ blob GET of the large blob
     BlobGet,
 }
@@ -120,6 +127,9 @@ enum Cmd {
         /// also upload the large blob (blob-get)
         #[arg(long)]
         large_blob: bool,
+        /// requests in flight while seeding
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
     },
     /// measure one scenario; prints one JSON line
     Run {
@@ -131,6 +141,22 @@ enum Cmd {
         concurrency: usize,
         /// seconds
         #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// the server's process id: report its resident memory (VmRSS before and after,
+        /// peak from VmHWM after resetting it, and sampled)
+        #[arg(long)]
+        watch_pid: Option<u32>,
+    },
+    /// measure the machine's limits; prints one JSON line
+    Calibrate {
+        /// MiB hashed with SHA-256 (the sha2 crate berth uses), on one core
+        #[arg(long, default_value_t = 1024)]
+        sha_mib: usize,
+        /// parallel loopback TCP streams, one measurement per value
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        streams: Vec<usize>,
+        /// seconds per loopback measurement
+        #[arg(long, default_value_t = 3.0)]
         duration: f64,
     },
 }
@@ -337,6 +363,40 @@ async fn v2_upload_chunked(
     Ok(())
 }
 
+/// Registry face: streamed upload (POST, one PATCH sent with chunked transfer encoding,
+/// PUT ?digest=), the way `docker push` sends a layer.
+async fn v2_upload_stream(ctx: &Ctx, repo: &str, blob: Bytes, digest: &str) -> Result<()> {
+    let r = v2(
+        ctx,
+        reqwest::Method::POST,
+        &format!("/v2/{repo}/blobs/uploads/"),
+    )
+    .header("content-length", "0")
+    .send()
+    .await?;
+    let r = expect_ok(r, "start upload").await?;
+    let loc = location(ctx, &r)?;
+    // 1 MiB pieces handed over one by one: the client never states the length
+    const PIECE: usize = 1 << 20;
+    let pieces = (0..blob.len().div_ceil(PIECE)).map(move |i| {
+        Ok::<Bytes, std::io::Error>(blob.slice(i * PIECE..((i + 1) * PIECE).min(blob.len())))
+    });
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(pieces));
+    let r = v2(ctx, reqwest::Method::PATCH, &loc)
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await?;
+    let r = expect_ok(r, "streamed patch").await?;
+    let loc = location(ctx, &r)?;
+    let r = v2(ctx, reqwest::Method::PUT, &with_digest(&loc, digest))
+        .header("content-length", "0")
+        .send()
+        .await?;
+    expect_ok(r, "finish streamed upload").await?;
+    Ok(())
+}
+
 /// ECR face: InitiateLayerUpload / UploadLayerPart / CompleteLayerUpload (small blobs: one part).
 async fn ecr_upload(ctx: &Ctx, repo: &str, blob: &[u8]) -> Result<()> {
     let digest = sha256_digest(blob);
@@ -431,14 +491,39 @@ fn large_blob(mib: usize) -> (Bytes, String) {
     (Bytes::from(v), d)
 }
 
-async fn seed(ctx: Arc<Ctx>, large: bool) -> Result<()> {
+/// Puts images img-0 .. img-<n-1>, each through the face's own write path (PutImage or
+/// manifest PUT), `conc` requests in flight; a progress line every 10 s.
+async fn seed(ctx: Arc<Ctx>, large: bool, conc: usize) -> Result<()> {
     let repo = ctx.t.repo.clone();
     prepare_repo(&ctx, &repo).await?;
     let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
     let n = ctx.t.images as u64;
+    let start = Instant::now();
+    let progress = {
+        let (done, repo) = (done.clone(), repo.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let d = done.load(Ordering::Relaxed);
+                let secs = start.elapsed().as_secs_f64();
+                let rate = d as f64 / secs;
+                let eta = if rate > 0.0 {
+                    (n - d.min(n)) as f64 / rate
+                } else {
+                    0.0
+                };
+                eprintln!(
+                    "seeding {repo}: {d}/{n} images, {rate:.0}/s, {secs:.0} s so far, about {eta:.0} s to go"
+                );
+            }
+        })
+    };
     let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let (ctx, next, repo) = (ctx.clone(), next.clone(), repo.clone());
+    for _ in 0..conc.max(1) {
+        let (ctx, next, done, repo) = (ctx.clone(), next.clone(), done.clone(), repo.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -452,17 +537,27 @@ async fn seed(ctx: Arc<Ctx>, large: bool) -> Result<()> {
                         return Err(e);
                     }
                 }
+                done.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
+    let mut res = Ok(());
     for t in tasks {
-        t.await.map_err(|e| e.to_string())??;
+        if let Err(e) = t.await.map_err(|e| e.to_string().into()).and_then(|r| r) {
+            res = Err(e);
+        }
     }
+    progress.abort();
+    res?;
+    let secs = start.elapsed().as_secs_f64();
     if large {
         let (blob, digest) = large_blob(ctx.t.blob_mib);
         v2_upload_mono(&ctx, &repo, blob, &digest).await?;
     }
-    eprintln!("seeded {} with {} images", repo, n);
+    eprintln!(
+        "seeded {repo} with {n} images in {secs:.1} s ({:.0}/s, {conc} in flight)",
+        n as f64 / secs.max(1e-9)
+    );
     Ok(())
 }
 
@@ -502,15 +597,20 @@ async fn one_request(ctx: &Ctx, st: &RunState, sc: Scenario) -> Result<u64> {
             }
             Ok(0)
         }
-        Scenario::DescribeImages => {
+        Scenario::DescribeImages | Scenario::ListImages => {
+            let (action, field) = if sc == Scenario::DescribeImages {
+                ("DescribeImages", "imageDetails")
+            } else {
+                ("ListImages", "imageIds")
+            };
             let r = ecr(
                 ctx,
-                "DescribeImages",
+                action,
                 json!({"repositoryName": repo, "maxResults": 100}),
             )
             .await?;
-            if r["imageDetails"].as_array().map_or(0, |a| a.len()) == 0 {
-                bail!("DescribeImages returned nothing");
+            if r[field].as_array().map_or(0, |a| a.len()) == 0 {
+                bail!("{action} returned nothing");
             }
             Ok(0)
         }
@@ -531,12 +631,15 @@ async fn one_request(ctx: &Ctx, st: &RunState, sc: Scenario) -> Result<u64> {
             }
             Ok(0)
         }
-        Scenario::BlobUploadMono | Scenario::BlobUploadChunked => {
+        Scenario::BlobUploadMono | Scenario::BlobUploadChunked | Scenario::BlobUploadStream => {
             let (blob, digest) = st.blob.as_ref().expect("blob");
-            if sc == Scenario::BlobUploadMono {
-                v2_upload_mono(ctx, repo, blob.clone(), digest).await?;
-            } else {
-                v2_upload_chunked(ctx, repo, blob.clone(), digest, ctx.t.chunk_mib << 20).await?;
+            match sc {
+                Scenario::BlobUploadMono => v2_upload_mono(ctx, repo, blob.clone(), digest).await?,
+                Scenario::BlobUploadChunked => {
+                    v2_upload_chunked(ctx, repo, blob.clone(), digest, ctx.t.chunk_mib << 20)
+                        .await?
+                }
+                _ => v2_upload_stream(ctx, repo, blob.clone(), digest).await?,
             }
             Ok(blob.len() as u64)
         }
@@ -562,7 +665,23 @@ async fn one_request(ctx: &Ctx, st: &RunState, sc: Scenario) -> Result<u64> {
     }
 }
 
-async fn run(ctx: Arc<Ctx>, sc: Scenario, conc: usize, secs: f64) -> Result<Value> {
+fn is_blob(sc: Scenario) -> bool {
+    matches!(
+        sc,
+        Scenario::BlobUploadMono
+            | Scenario::BlobUploadChunked
+            | Scenario::BlobUploadStream
+            | Scenario::BlobGet
+    )
+}
+
+async fn run(
+    ctx: Arc<Ctx>,
+    sc: Scenario,
+    conc: usize,
+    secs: f64,
+    watch_pid: Option<u32>,
+) -> Result<Value> {
     let run_id = format!(
         "{:x}",
         SystemTime::now()
@@ -575,24 +694,22 @@ async fn run(ctx: Arc<Ctx>, sc: Scenario, conc: usize, secs: f64) -> Result<Valu
         repo = format!("{}-{run_id}", ctx.t.repo);
         prepare_repo(&ctx, &repo).await?;
     }
-    let digests = (0..ctx.t.images)
-        .map(|i| sha256_digest(&seed_manifest(&ctx, i)))
-        .collect::<Vec<_>>();
-    if matches!(
+    // the seeded images' digests, for the scenarios that pick one at random
+    let picks = matches!(
         sc,
         Scenario::BatchGetTag | Scenario::BatchGetDigest | Scenario::OciGetManifest
-    ) && digests.is_empty()
-    {
+    );
+    let digests = if picks {
+        (0..ctx.t.images)
+            .map(|i| sha256_digest(&seed_manifest(&ctx, i)))
+            .collect::<Vec<_>>()
+    } else {
+        Vec::new()
+    };
+    if picks && digests.is_empty() {
         bail!("--images must name how many images were seeded");
     }
-    let blob = if matches!(
-        sc,
-        Scenario::BlobUploadMono | Scenario::BlobUploadChunked | Scenario::BlobGet
-    ) {
-        Some(large_blob(ctx.t.blob_mib))
-    } else {
-        None
-    };
+    let blob = is_blob(sc).then(|| large_blob(ctx.t.blob_mib));
     let st = Arc::new(RunState {
         repo,
         run_id,
@@ -602,13 +719,11 @@ async fn run(ctx: Arc<Ctx>, sc: Scenario, conc: usize, secs: f64) -> Result<Valu
     });
     // one unmeasured request per worker as warm-up (connections, caches)
     for _ in 0..conc.min(2) {
-        if !matches!(
-            sc,
-            Scenario::BlobUploadMono | Scenario::BlobUploadChunked | Scenario::BlobGet
-        ) {
+        if !is_blob(sc) {
             one_request(&ctx, &st, sc).await?;
         }
     }
+    let watch = watch_pid.map(MemWatch::start);
     let stop = Arc::new(AtomicBool::new(false));
     let cpu0 = cpu_seconds();
     let start = Instant::now();
@@ -660,6 +775,7 @@ async fn run(ctx: Arc<Ctx>, sc: Scenario, conc: usize, secs: f64) -> Result<Valu
     // Elapsed runs to the last completion: a request in flight at the deadline is counted.
     let elapsed = (end - start).as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
+    let mem = watch.map(MemWatch::finish);
     if let Some(e) = &first_err {
         eprintln!("loadgen: {err} errors, first: {e}");
     }
@@ -677,7 +793,131 @@ async fn run(ctx: Arc<Ctx>, sc: Scenario, conc: usize, secs: f64) -> Result<Valu
         "first_error": first_err,
         // the load generator's own CPU use: on a small machine it competes with the target
         "loadgen_cpu_share": cpu / elapsed,
+        "rss": mem,
     }))
+}
+
+/// `VmRSS` and `VmHWM` of a process, in KiB.
+fn proc_mem(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Watches a server's resident memory during a measurement: the peak from `VmHWM` after
+/// resetting it (`clear_refs` 5), and a sampled maximum as a cross-check (and fallback
+/// where the reset is not allowed).
+struct MemWatch {
+    pid: u32,
+    before_kib: u64,
+    hwm_reset: bool,
+    stop: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl MemWatch {
+    fn start(pid: u32) -> Self {
+        let before_kib = proc_mem(pid).map_or(0, |m| m.0);
+        let hwm_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut max = 0;
+            while !flag.load(Ordering::Relaxed) {
+                max = max.max(proc_mem(pid).map_or(0, |m| m.0));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            max
+        });
+        MemWatch {
+            pid,
+            before_kib,
+            hwm_reset,
+            stop,
+            sampler,
+        }
+    }
+
+    fn finish(self) -> Value {
+        self.stop.store(true, Ordering::Relaxed);
+        let sampled = self.sampler.join().unwrap_or(0);
+        let (after, hwm) = proc_mem(self.pid).unwrap_or((0, 0));
+        let peak = if self.hwm_reset {
+            hwm.max(sampled)
+        } else {
+            sampled
+        };
+        json!({
+            "pid": self.pid,
+            "before_kib": self.before_kib,
+            "peak_kib": peak,
+            "sampled_peak_kib": sampled,
+            "after_kib": after,
+            "peak_from_hwm": self.hwm_reset,
+        })
+    }
+}
+
+/// The machine's limits, measured by this binary: SHA-256 on one core over `sha_mib` MiB,
+/// and loopback TCP throughput with 1 MiB writes and reads for each stream count.
+fn calibrate(sha_mib: usize, streams: &[usize], secs: f64) -> Value {
+    use std::io::{Read, Write};
+    let (blob, _) = large_blob(sha_mib.max(1));
+    let t0 = Instant::now();
+    let mut h = Sha256::new();
+    for c in blob.chunks(1 << 20) {
+        h.update(c);
+    }
+    std::hint::black_box(h.finalize());
+    let sha = blob.len() as f64 / t0.elapsed().as_secs_f64() / 1_048_576.0;
+    drop(blob);
+
+    let mut loopback = Vec::new();
+    for &n in streams {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs_f64(secs);
+        let receivers: Vec<_> = (0..n)
+            .map(|_| {
+                let sender = std::thread::spawn(move || {
+                    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+                    let buf = vec![0x5au8; 1 << 20];
+                    while Instant::now() < deadline {
+                        if s.write_all(&buf).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let (mut conn, _) = listener.accept().expect("accept");
+                let receiver = std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 1 << 20];
+                    let mut total = 0u64;
+                    while let Ok(k) = conn.read(&mut buf) {
+                        if k == 0 {
+                            break;
+                        }
+                        total += k as u64;
+                    }
+                    total
+                });
+                (sender, receiver)
+            })
+            .collect();
+        let mut total = 0u64;
+        for (s, r) in receivers {
+            let _ = s.join();
+            total += r.join().unwrap_or(0);
+        }
+        let mib_s = total as f64 / start.elapsed().as_secs_f64() / 1_048_576.0;
+        loopback.push(json!({"streams": n, "mib_per_s": mib_s}));
+    }
+    json!({"sha256_mib_per_s": sha, "sha256_mib": sha_mib, "loopback": loopback})
 }
 
 /// User + system CPU time of this process (Linux /proc; 0 elsewhere).
@@ -732,14 +972,37 @@ async fn main() {
     let cli = Cli::parse();
     let res: Result<()> = async {
         match cli.cmd {
-            Cmd::Seed { t, large_blob } => seed(make_ctx(t).await?, large_blob).await,
+            Cmd::Seed {
+                t,
+                large_blob,
+                concurrency,
+            } => seed(make_ctx(t).await?, large_blob, concurrency).await,
             Cmd::Run {
                 t,
                 scenario,
                 concurrency,
                 duration,
+                watch_pid,
             } => {
-                let v = run(make_ctx(t).await?, scenario, concurrency, duration).await?;
+                let v = run(
+                    make_ctx(t).await?,
+                    scenario,
+                    concurrency,
+                    duration,
+                    watch_pid,
+                )
+                .await?;
+                println!("{v}");
+                Ok(())
+            }
+            Cmd::Calibrate {
+                sha_mib,
+                streams,
+                duration,
+            } => {
+                let v = tokio::task::spawn_blocking(move || calibrate(sha_mib, &streams, duration))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 println!("{v}");
                 Ok(())
             }
