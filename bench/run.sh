@@ -132,7 +132,7 @@ start_berth() { # name data-dir [extra args]
     local port; port=$(free_port)
     mkdir -p "$dir"
     BERTH_ACCESS_KEY_ID=$BENCH_ACCESS_KEY_ID BERTH_SECRET_ACCESS_KEY=$BENCH_SECRET_ACCESS_KEY RUST_LOG=warn \
-        "$BERTH" serve --listen "127.0.0.1:$port" --data-dir "$dir" "$@" >"$WORK/$name.log" 2>&1 &
+        "$BERTH" serve --listen "127.0.0.1:$port" --public-listen 127.0.0.1:0 --data-dir "$dir" "$@" >"$WORK/$name.log" 2>&1 &
     started "$name" $! "http://127.0.0.1:$port" healthz
 }
 start_moto() {
