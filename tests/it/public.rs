@@ -754,6 +754,20 @@ async fn registries_and_registry_catalog_data(app: TestApp) {
         .expect("paged");
     assert_eq!(paged.registries().len(), 1);
     assert!(paged.next_token().is_none());
+    let r = app
+        .ecr_public
+        .describe_registries()
+        .next_token("forged")
+        .send()
+        .await;
+    assert_eq!(code(r), "InvalidParameterException");
+    let r = app
+        .ecr_public
+        .describe_registries()
+        .max_results(1001)
+        .send()
+        .await;
+    assert_eq!(code(r), "InvalidParameterException");
 
     let empty = app
         .ecr_public
@@ -939,6 +953,70 @@ async fn layer_uploads_accept_the_alias(app: TestApp) {
         .send()
         .await;
     assert_eq!(code(r), "RepositoryNotFoundException");
+
+    // Two parts, the first under 5 MiB: only the last part may be small.
+    let id = app
+        .ecr_public
+        .initiate_layer_upload()
+        .repository_name("layers")
+        .send()
+        .await
+        .expect("initiate")
+        .upload_id()
+        .expect("id")
+        .to_owned();
+    let small = |bytes: &'static [u8], first: i64| {
+        app.ecr_public
+            .upload_layer_part()
+            .repository_name("layers")
+            .upload_id(&id)
+            .part_first_byte(first)
+            .part_last_byte(first + bytes.len() as i64 - 1)
+            .layer_part_blob(Blob::new(bytes))
+            .send()
+    };
+    small(b"first", 0).await.expect("first part");
+    small(b"second", 5).await.expect("second part");
+    let r = app
+        .ecr_public
+        .complete_layer_upload()
+        .repository_name("layers")
+        .upload_id(&id)
+        .layer_digests(sha256(b"firstsecond"))
+        .send()
+        .await;
+    assert_eq!(code(r), "LayerPartTooSmallException");
+
+    // The same bytes again: the layer is already there.
+    let id = app
+        .ecr_public
+        .initiate_layer_upload()
+        .repository_name("layers")
+        .send()
+        .await
+        .expect("initiate")
+        .upload_id()
+        .expect("id")
+        .to_owned();
+    app.ecr_public
+        .upload_layer_part()
+        .repository_name("layers")
+        .upload_id(&id)
+        .part_first_byte(0)
+        .part_last_byte(7)
+        .layer_part_blob(Blob::new(b"by alias".to_vec()))
+        .send()
+        .await
+        .expect("part");
+    let r = app
+        .ecr_public
+        .complete_layer_upload()
+        .repository_name("layers")
+        .upload_id(&id)
+        .layer_digests(&by_alias)
+        .send()
+        .await;
+    assert_eq!(code(r), "LayerAlreadyExistsException");
 }
 
 async fn put_image_enforces_the_shared_rules(app: TestApp) {
