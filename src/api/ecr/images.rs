@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use super::shapes::{epoch, ImageFailureOut, ImageIdentifier, ImageOut};
 use super::{digest, image_tag, invalid, registry_id, repository_name};
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::service::{PageRequest, PutImage, TagStatus};
+use crate::service::{ImageDetail, Page, PageRequest, PutImage, TagStatus};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -224,10 +224,12 @@ pub struct ImageDetailOut {
     image_status: &'static str,
 }
 
-pub async fn describe_images(
-    ctx: Ctx,
+/// The images a DescribeImages request asks for; ECR Public's request is the same
+/// but for `filter`, and it renders the page in its own shape.
+pub(crate) async fn describe(
+    ctx: &Ctx,
     req: DescribeImagesRequest,
-) -> Result<DescribeImagesResponse, ApiError> {
+) -> Result<Page<ImageDetail>, ApiError> {
     let registry = registry_id(req.registry_id.as_deref())?;
     let name = repository_name(&req.repository_name)?;
     let status = tag_status(req.filter)?;
@@ -238,10 +240,17 @@ pub async fn describe_images(
         next_token: req.next_token,
         max_results: req.max_results,
     };
-    let page = ctx
+    Ok(ctx
         .service
         .describe_images(&ctx.caller, registry.as_ref(), &name, ids, status, page)
-        .await?;
+        .await?)
+}
+
+pub async fn describe_images(
+    ctx: Ctx,
+    req: DescribeImagesRequest,
+) -> Result<DescribeImagesResponse, ApiError> {
+    let page = describe(&ctx, req).await?;
     Ok(DescribeImagesResponse {
         image_details: page
             .items

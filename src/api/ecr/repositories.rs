@@ -7,7 +7,7 @@ use super::shapes::{
 use super::{invalid, registry_id, repository_name};
 use crate::api::awsjson::{ApiError, Ctx};
 use crate::domain::{TagMutability, WildcardFilter};
-use crate::service::{CreateRepository, Encryption, PageRequest};
+use crate::service::{CreateRepository, Encryption, Page, PageRequest, Repository};
 
 fn mutability(
     mode: Option<&str>,
@@ -98,10 +98,12 @@ pub struct DescribeRepositoriesResponse {
     next_token: Option<String>,
 }
 
-pub async fn describe_repositories(
-    ctx: Ctx,
+/// The repositories a DescribeRepositories request asks for (ECR Public's request
+/// is the same; it renders them in its own shape).
+pub(crate) async fn describe(
+    ctx: &Ctx,
     req: DescribeRepositoriesRequest,
-) -> Result<DescribeRepositoriesResponse, ApiError> {
+) -> Result<Page<Repository>, ApiError> {
     let names = req
         .repository_names
         .map(|ns| {
@@ -115,10 +117,17 @@ pub async fn describe_repositories(
         max_results: req.max_results,
     };
     let registry = registry_id(req.registry_id.as_deref())?;
-    let page = ctx
+    Ok(ctx
         .service
         .describe_repositories(&ctx.caller, registry.as_ref(), names, page)
-        .await?;
+        .await?)
+}
+
+pub async fn describe_repositories(
+    ctx: Ctx,
+    req: DescribeRepositoriesRequest,
+) -> Result<DescribeRepositoriesResponse, ApiError> {
+    let page = describe(&ctx, req).await?;
     Ok(DescribeRepositoriesResponse {
         repositories: page
             .items
@@ -137,21 +146,25 @@ pub struct DeleteRepositoryRequest {
     force: Option<bool>,
 }
 
+/// Deletes what a DeleteRepository request names (the same request on ECR Public).
+pub(crate) async fn delete(
+    ctx: &Ctx,
+    req: DeleteRepositoryRequest,
+) -> Result<Repository, ApiError> {
+    let registry = registry_id(req.registry_id.as_deref())?;
+    let name = repository_name(&req.repository_name)?;
+    let force = req.force.unwrap_or(false);
+    Ok(ctx
+        .service
+        .delete_repository(&ctx.caller, registry.as_ref(), &name, force)
+        .await?)
+}
+
 pub async fn delete_repository(
     ctx: Ctx,
     req: DeleteRepositoryRequest,
 ) -> Result<RepositoryResponse, ApiError> {
-    let registry = registry_id(req.registry_id.as_deref())?;
-    let name = repository_name(&req.repository_name)?;
-    let repo = ctx
-        .service
-        .delete_repository(
-            &ctx.caller,
-            registry.as_ref(),
-            &name,
-            req.force.unwrap_or(false),
-        )
-        .await?;
+    let repo = delete(&ctx, req).await?;
     Ok(RepositoryResponse {
         repository: RepositoryOut::new(&ctx, &repo),
     })

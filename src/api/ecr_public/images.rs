@@ -1,19 +1,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::api::ecr::shapes::{epoch, ImageIdentifier};
-use crate::api::ecr::{registry_id, repository_name};
-use crate::service::{Image, PageRequest, TagStatus};
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeImagesRequest {
-    registry_id: Option<String>,
-    repository_name: String,
-    image_ids: Option<Vec<ImageIdentifier>>,
-    next_token: Option<String>,
-    max_results: Option<i64>,
-}
+use crate::api::ecr::shapes::epoch;
+use crate::api::ecr::{self, registry_id, repository_name};
+use crate::service::{Image, PageRequest};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,28 +31,9 @@ pub struct ImageDetailOut {
 
 pub async fn describe_images(
     ctx: Ctx,
-    req: DescribeImagesRequest,
+    req: ecr::images::DescribeImagesRequest,
 ) -> Result<DescribeImagesResponse, ApiError> {
-    let registry = registry_id(req.registry_id.as_deref())?;
-    let name = repository_name(&req.repository_name)?;
-    let ids = req
-        .image_ids
-        .map(|ids| ids.iter().map(ImageIdentifier::selector).collect());
-    let page = PageRequest {
-        next_token: req.next_token,
-        max_results: req.max_results,
-    };
-    let page = ctx
-        .service
-        .describe_images(
-            &ctx.caller,
-            registry.as_ref(),
-            &name,
-            ids,
-            TagStatus::Any,
-            page,
-        )
-        .await?;
+    let page = ecr::images::describe(&ctx, req).await?;
     Ok(DescribeImagesResponse {
         image_details: page
             .items

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::awsjson::{ApiError, Ctx};
 use crate::api::ecr::shapes::{epoch, Tag};
-use crate::api::ecr::{registry_id, repository_name};
+use crate::api::ecr::{self, registry_id, repository_name};
 use crate::domain::TagMutability;
-use crate::service::{CatalogData, CatalogInput, CreateRepository, PageRequest, Repository};
+use crate::service::{CatalogData, CatalogInput, CreateRepository, Repository};
 
 /// ECR Public's `Repository`: no mutability, scanning or encryption settings.
 #[derive(Serialize)]
@@ -139,15 +139,6 @@ pub async fn create_repository(
     })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeRepositoriesRequest {
-    registry_id: Option<String>,
-    repository_names: Option<Vec<String>>,
-    next_token: Option<String>,
-    max_results: Option<i64>,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DescribeRepositoriesResponse {
@@ -158,21 +149,9 @@ pub struct DescribeRepositoriesResponse {
 
 pub async fn describe_repositories(
     ctx: Ctx,
-    req: DescribeRepositoriesRequest,
+    req: ecr::repositories::DescribeRepositoriesRequest,
 ) -> Result<DescribeRepositoriesResponse, ApiError> {
-    let names = req
-        .repository_names
-        .map(|ns| ns.iter().map(|n| repository_name(n)).collect())
-        .transpose()?;
-    let page = PageRequest {
-        next_token: req.next_token,
-        max_results: req.max_results,
-    };
-    let registry = registry_id(req.registry_id.as_deref())?;
-    let page = ctx
-        .service
-        .describe_repositories(&ctx.caller, registry.as_ref(), names, page)
-        .await?;
+    let page = ecr::repositories::describe(&ctx, req).await?;
     Ok(DescribeRepositoriesResponse {
         repositories: page
             .items
@@ -183,14 +162,6 @@ pub async fn describe_repositories(
     })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeleteRepositoryRequest {
-    registry_id: Option<String>,
-    repository_name: String,
-    force: Option<bool>,
-}
-
 #[derive(Serialize)]
 pub struct DeleteRepositoryResponse {
     repository: RepositoryOut,
@@ -198,15 +169,9 @@ pub struct DeleteRepositoryResponse {
 
 pub async fn delete_repository(
     ctx: Ctx,
-    req: DeleteRepositoryRequest,
+    req: ecr::repositories::DeleteRepositoryRequest,
 ) -> Result<DeleteRepositoryResponse, ApiError> {
-    let registry = registry_id(req.registry_id.as_deref())?;
-    let name = repository_name(&req.repository_name)?;
-    let force = req.force.unwrap_or(false);
-    let repo = ctx
-        .service
-        .delete_repository(&ctx.caller, registry.as_ref(), &name, force)
-        .await?;
+    let repo = ecr::repositories::delete(&ctx, req).await?;
     Ok(DeleteRepositoryResponse {
         repository: RepositoryOut::new(&ctx, &repo),
     })
