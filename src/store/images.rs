@@ -51,11 +51,12 @@ fn missing(wanted: &[Digest], found: &HashSet<String>) -> Vec<Digest> {
         .collect()
 }
 
-/// `(digest, size)` of those of `digests` present in `table` for the repository.
+/// `(digest, size)` of those of `digests` present in `table` for the repository; the
+/// size is 0 when no `size` expression is given.
 async fn present(
     tx: &mut Transaction<'_, Any>,
     table: &str,
-    size: &str,
+    size: Option<&str>,
     repository_id: i64,
     digests: &[Digest],
 ) -> Result<HashMap<String, i64>> {
@@ -63,7 +64,8 @@ async fn present(
     // Chunked so no statement exceeds the parameter limits of either database.
     for chunk in digests.chunks(500) {
         let sql = format!(
-            "SELECT t.digest, {size} FROM {table} t WHERE t.repository_id = $1 AND t.digest IN ({})",
+            "SELECT t.digest{} FROM {table} t WHERE t.repository_id = $1 AND t.digest IN ({})",
+            size.map_or(String::new(), |s| format!(", {s}")),
             placeholders(2, chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(repository_id);
@@ -71,7 +73,8 @@ async fn present(
             q = q.bind(d.as_str());
         }
         for row in q.fetch_all(&mut **tx).await? {
-            out.insert(row.try_get(0)?, row.try_get(1)?);
+            let size = if size.is_some() { row.try_get(1)? } else { 0 };
+            out.insert(row.try_get(0)?, size);
         }
     }
     Ok(out)
@@ -90,10 +93,11 @@ impl Store {
     ) -> Result<Image> {
         let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
         let mut tx = self.write.begin().await?;
+        // Only presence matters for blobs; the image's size comes from the manifest.
         let blobs = present(
             &mut tx,
             "repository_blobs",
-            "(SELECT b.size FROM blobs b WHERE b.digest = t.digest)",
+            None,
             repository_id,
             &blob_digests,
         )
@@ -105,7 +109,7 @@ impl Store {
         let children = present(
             &mut tx,
             "manifests",
-            "t.image_size",
+            Some("t.image_size"),
             repository_id,
             &new.children,
         )
@@ -156,29 +160,7 @@ impl Store {
         }
         let (image, created) = found.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
         if created {
-            let refs = new
-                .blobs
-                .iter()
-                .map(|d| {
-                    (
-                        &d.digest,
-                        0_i64,
-                        Some(d.media_type.as_str()).filter(|t| !t.is_empty()),
-                    )
-                })
-                .chain(new.children.iter().map(|d| (d, 1, None)));
-            for (child, is_manifest, media_type) in refs {
-                sqlx::query(
-                    "INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(image.id)
-                .bind(child.as_str())
-                .bind(is_manifest)
-                .bind(media_type)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_references(&mut tx, image.id, new).await?;
         }
 
         match tag {
@@ -201,28 +183,22 @@ impl Store {
                 tag,
                 immutable: false,
             }) => {
-                let current: Option<i64> = sqlx::query(
-                    "SELECT manifest_id FROM tags WHERE repository_id = $1 AND tag = $2",
-                )
-                .bind(repository_id)
-                .bind(tag.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-                if current == Some(image.id) {
-                    return Err(Error::ImageAlreadyExists);
-                }
-                sqlx::query(
+                // One statement moves or creates the tag; when it already names this
+                // image the update's WHERE leaves it alone and nothing is returned.
+                let placed = sqlx::query(
                     "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+                     ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at \
+                     WHERE tags.manifest_id <> excluded.manifest_id RETURNING manifest_id",
                 )
                 .bind(repository_id)
                 .bind(tag.as_str())
                 .bind(image.id)
                 .bind(millis(now))
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+                if placed.is_none() {
+                    return Err(Error::ImageAlreadyExists);
+                }
             }
             None if !created => return Err(Error::ImageAlreadyExists),
             None => {}
@@ -456,6 +432,43 @@ impl Store {
             tags,
         }))
     }
+}
+
+/// The manifest's references (blobs, then children), in as few statements as the
+/// parameter limits allow rather than one per reference.
+async fn insert_references(
+    tx: &mut Transaction<'_, Any>,
+    manifest_id: i64,
+    new: &NewImage,
+) -> Result<()> {
+    let refs: Vec<(&Digest, i64, Option<&str>)> = new
+        .blobs
+        .iter()
+        .map(|d| {
+            (
+                &d.digest,
+                0_i64,
+                Some(d.media_type.as_str()).filter(|t| !t.is_empty()),
+            )
+        })
+        .chain(new.children.iter().map(|d| (d, 1, None)))
+        .collect();
+    for chunk in refs.chunks(300) {
+        let values = (0..chunk.len())
+            .map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) VALUES {values} \
+             ON CONFLICT DO NOTHING"
+        );
+        let mut q = sqlx::query(&sql).bind(manifest_id);
+        for (child, is_manifest, media_type) in chunk {
+            q = q.bind(child.as_str()).bind(*is_manifest).bind(*media_type);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Deletes one manifest row and its references, refusing while an index in the same
