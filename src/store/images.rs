@@ -7,7 +7,7 @@ use super::{
     from_millis, millis, on_unique, placeholders, Deleted, Error, Image, ImageListing, NewImage,
     Result, Store, TagStatus, TagWrite,
 };
-use crate::domain::{Digest, ImageTag};
+use crate::domain::{Digest, ImageTag, RegistryId, RepositoryName};
 
 const COLUMNS: &str =
     "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at";
@@ -40,6 +40,23 @@ fn image(row: &AnyRow) -> Result<Image> {
             .map(from_millis),
     })
 }
+
+/// How a lookup names an image.
+#[derive(Debug, Clone, Copy)]
+pub enum ImageKey<'a> {
+    Tag(&'a ImageTag),
+    Digest(&'a Digest),
+}
+
+/// Where a lookup searches: a repository by id, or by registry and name.
+#[derive(Clone, Copy)]
+enum Within<'a> {
+    Id(i64),
+    Named(&'a RegistryId, &'a RepositoryName),
+}
+
+/// `COLUMNS` qualified with the manifests alias `m`.
+const M_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.subject_digest, m.image_size, m.pushed_at, m.last_pulled_at";
 
 /// The subset of `wanted` that is absent from `found`, in request order.
 fn missing(wanted: &[Digest], found: &HashSet<String>) -> Vec<Digest> {
@@ -212,39 +229,76 @@ impl Store {
         repository_id: i64,
         digest: &Digest,
     ) -> Result<Option<Image>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM manifests WHERE repository_id = $1 AND digest = $2"
-        ))
-        .bind(repository_id)
-        .bind(digest.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(image).transpose()
+        Ok(self
+            .find(Within::Id(repository_id), ImageKey::Digest(digest), false)
+            .await?
+            .map(|(image, _)| image))
     }
 
     pub async fn image_by_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Image>> {
-        let cols = COLUMNS
-            .split(", ")
-            .map(|c| format!("m.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let row = sqlx::query(&format!(
-            "SELECT {cols} FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.tag = $2"
-        ))
-        .bind(repository_id)
-        .bind(tag.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(image).transpose()
+        Ok(self
+            .find(Within::Id(repository_id), ImageKey::Tag(tag), false)
+            .await?
+            .map(|(image, _)| image))
     }
 
-    /// The exact manifest bytes.
-    pub async fn manifest_body(&self, image_id: i64) -> Result<Vec<u8>> {
-        Ok(sqlx::query("SELECT body FROM manifests WHERE id = $1")
-            .bind(image_id)
-            .fetch_one(&self.read)
-            .await?
-            .try_get(0)?)
+    /// An image with its exact manifest bytes, found by its repository's registry and
+    /// name in the same query (`None` when either is missing).
+    pub async fn manifest(
+        &self,
+        registry: &RegistryId,
+        name: &RepositoryName,
+        key: ImageKey<'_>,
+    ) -> Result<Option<(Image, Vec<u8>)>> {
+        self.find(Within::Named(registry, name), key, true).await
+    }
+
+    /// One image by tag or digest, with its bytes when `body` (else they are empty).
+    async fn find(
+        &self,
+        within: Within<'_>,
+        key: ImageKey<'_>,
+        body: bool,
+    ) -> Result<Option<(Image, Vec<u8>)>> {
+        let body_column = if body { ", m.body" } else { "" };
+        let (from, value) = match (within, key) {
+            (Within::Id(_), ImageKey::Digest(d)) => (
+                "manifests m WHERE m.repository_id = $1 AND m.digest = $2",
+                d.as_str(),
+            ),
+            (Within::Id(_), ImageKey::Tag(t)) => (
+                "tags t JOIN manifests m ON m.id = t.manifest_id \
+                 WHERE t.repository_id = $1 AND t.tag = $2",
+                t.as_str(),
+            ),
+            (Within::Named(..), ImageKey::Digest(d)) => (
+                "repositories r JOIN manifests m ON m.repository_id = r.id \
+                 WHERE r.registry_id = $1 AND r.name = $2 AND m.digest = $3",
+                d.as_str(),
+            ),
+            (Within::Named(..), ImageKey::Tag(t)) => (
+                "repositories r JOIN tags t ON t.repository_id = r.id JOIN manifests m ON m.id = t.manifest_id \
+                 WHERE r.registry_id = $1 AND r.name = $2 AND t.tag = $3",
+                t.as_str(),
+            ),
+        };
+        let sql = format!("SELECT {M_COLUMNS}{body_column} FROM {from}");
+        let query = match within {
+            Within::Id(id) => sqlx::query(&sql).bind(id),
+            Within::Named(registry, name) => sqlx::query(&sql)
+                .bind(registry.as_str())
+                .bind(name.as_str()),
+        };
+        let row = query.bind(value).fetch_optional(&self.read).await?;
+        row.map(|row| {
+            let bytes = if body {
+                row.try_get("body")?
+            } else {
+                Vec::new()
+            };
+            Ok((image(&row)?, bytes))
+        })
+        .transpose()
     }
 
     /// Tags of each image, in tag order.
@@ -282,13 +336,8 @@ impl Store {
                 "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)"
             }
         };
-        let cols = COLUMNS
-            .split(", ")
-            .map(|c| format!("m.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let rows = sqlx::query(&format!(
-            "SELECT {cols} FROM manifests m WHERE m.repository_id = $1 AND m.id > $2 {filter} ORDER BY m.id LIMIT $3"
+            "SELECT {M_COLUMNS} FROM manifests m WHERE m.repository_id = $1 AND m.id > $2 {filter} ORDER BY m.id LIMIT $3"
         ))
         .bind(repository_id)
         .bind(after)

@@ -24,6 +24,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::domain::Digest;
 
+pub use images::ImageKey;
 pub use records::*;
 pub use registry::Referrer;
 pub use repositories::MAX_RESOURCE_TAGS;
