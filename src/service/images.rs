@@ -458,8 +458,16 @@ impl Service {
                     }
                 }
             }
+            let ids: Vec<i64> = images.iter().map(|i| i.id).collect();
+            let mut tags = self.store().tags_of(&ids).await?;
             Page {
-                items: images,
+                items: images
+                    .into_iter()
+                    .map(|i| {
+                        let t = tags.remove(&i.id).unwrap_or_default();
+                        (i, t)
+                    })
+                    .collect(),
                 next_token: None,
             }
         } else {
@@ -470,17 +478,16 @@ impl Service {
                 .store()
                 .images(repo.id, status, after, limit + 1)
                 .await?;
-            self.paginate(&scope, images, limit, |i| i.id)
+            // Tags come in the same query as the page.
+            self.paginate(&scope, images, limit, |(i, _)| i.id)
         };
-        let ids: Vec<i64> = images.items.iter().map(|i| i.id).collect();
-        let mut tags = self.store().tags_of(&ids).await?;
         let items = images
             .items
             .into_iter()
-            .map(|i| ImageDetail {
+            .map(|(i, tags)| ImageDetail {
                 registry: registry.clone(),
                 name: repo.name.clone(),
-                tags: tags.remove(&i.id).unwrap_or_default(),
+                tags,
                 digest: i.digest,
                 size: i.size,
                 pushed_at: i.pushed_at,

@@ -58,6 +58,19 @@ enum Within<'a> {
 /// `COLUMNS` qualified with the manifests alias `m`.
 const M_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.subject_digest, m.image_size, m.pushed_at, m.last_pulled_at";
 
+/// Tags as `tags_of_m` joins them (tags hold no spaces), sorted byte-wise.
+fn split_tags(joined: Option<String>) -> Result<Vec<ImageTag>> {
+    let mut tags = joined
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(|t| ImageTag::parse(t).map_err(|_| bad("tag")))
+        .collect::<Result<Vec<_>>>()?;
+    tags.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    Ok(tags)
+}
+
 /// The subset of `wanted` that is absent from `found`, in request order.
 fn missing(wanted: &[Digest], found: &HashSet<String>) -> Vec<Digest> {
     let mut seen = HashSet::new();
@@ -301,34 +314,41 @@ impl Store {
         .transpose()
     }
 
-    /// Tags of each image, in tag order.
+    /// Tags of each image, in tag (byte) order.
     pub async fn tags_of(&self, image_ids: &[i64]) -> Result<HashMap<i64, Vec<ImageTag>>> {
         let mut out: HashMap<i64, Vec<ImageTag>> = HashMap::new();
         for chunk in image_ids.chunks(500) {
+            // The IN list is on the manifests' primary key, which Postgres plans as an
+            // index scan even on a table it has never analysed (an IN list on
+            // `tags.manifest_id` was planned as a sequential scan there).
             let sql = format!(
-                "SELECT manifest_id, tag FROM tags WHERE manifest_id IN ({}) ORDER BY manifest_id, tag",
-                placeholders(1, chunk.len())
+                "SELECT m.id, {tags} FROM manifests m WHERE m.id IN ({})",
+                placeholders(1, chunk.len()),
+                tags = self.tags_of_m()
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(*id);
             }
             for row in q.fetch_all(&self.read).await? {
-                let tag = ImageTag::parse(&row.try_get::<String, _>(1)?).map_err(|_| bad("tag"))?;
-                out.entry(row.try_get(0)?).or_default().push(tag);
+                let tags = split_tags(row.try_get(1)?)?;
+                if !tags.is_empty() {
+                    out.insert(row.try_get(0)?, tags);
+                }
             }
         }
         Ok(out)
     }
 
-    /// Images in push order after image id `after`; at most `limit`.
+    /// Images in push order after image id `after`, each with its tags in tag (byte)
+    /// order; at most `limit`.
     pub async fn images(
         &self,
         repository_id: i64,
         status: TagStatus,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<Image>> {
+    ) -> Result<Vec<(Image, Vec<ImageTag>)>> {
         let filter = match status {
             TagStatus::Any => "",
             TagStatus::Tagged => "AND EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)",
@@ -337,14 +357,29 @@ impl Store {
             }
         };
         let rows = sqlx::query(&format!(
-            "SELECT {M_COLUMNS} FROM manifests m WHERE m.repository_id = $1 AND m.id > $2 {filter} ORDER BY m.id LIMIT $3"
+            "SELECT {cols}, {tags} AS tags FROM manifests m WHERE m.repository_id = $1 AND m.id > $2 {filter} ORDER BY m.id LIMIT $3",
+            cols = M_COLUMNS,
+            tags = self.tags_of_m()
         ))
         .bind(repository_id)
         .bind(after)
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        rows.iter().map(image).collect()
+        rows.iter()
+            .map(|row| Ok((image(row)?, split_tags(row.try_get("tags")?)?)))
+            .collect()
+    }
+
+    /// The tags of manifest `m` as one space-separated string, NULL when it has none.
+    /// A scalar subquery per image, not a join: Postgres then always probes the
+    /// `tags_manifest_id` index, whatever its statistics say about `tags`.
+    fn tags_of_m(&self) -> &'static str {
+        if self.postgres {
+            "(SELECT string_agg(t.tag, ' ') FROM tags t WHERE t.manifest_id = m.id)"
+        } else {
+            "(SELECT group_concat(t.tag, ' ') FROM tags t WHERE t.manifest_id = m.id)"
+        }
     }
 
     /// ListImages entries ordered by (image id, tag), after `(after_id, after_tag)`:
