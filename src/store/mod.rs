@@ -20,7 +20,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::domain::Digest;
 
@@ -85,7 +85,7 @@ impl Store {
                 // So the whole pool is opened here, on the runtime that outlives the
                 // workers, and kept (no idle or lifetime expiry) rather than reopened
                 // lazily by whichever worker asks.
-                let pool = AnyPoolOptions::new()
+                let pool = tested_when_idle(AnyPoolOptions::new())
                     .min_connections(POSTGRES_POOL)
                     .max_connections(POSTGRES_POOL)
                     .idle_timeout(None)
@@ -106,7 +106,7 @@ impl Store {
                 };
                 let options = AnyConnectOptions::from_str(&url)?;
                 let pool = |max| {
-                    AnyPoolOptions::new()
+                    tested_when_idle(AnyPoolOptions::new())
                         .max_connections(max)
                         .acquire_timeout(Duration::from_secs(60))
                         .after_connect(|conn, _| {
@@ -183,6 +183,26 @@ impl Store {
         self.write.close().await;
         self.read.close().await;
     }
+}
+
+/// How long a pooled connection may sit idle and still be handed out untested.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+/// sqlx pings a connection when it goes back to the pool, and by default again when it
+/// is taken out: on Postgres a network round trip before every statement or
+/// transaction. Here the second ping only happens for a connection idle long enough
+/// that the server may have dropped it since its release ping.
+fn tested_when_idle(options: AnyPoolOptions) -> AnyPoolOptions {
+    options
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > TRUSTED_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Epoch milliseconds, the store's timestamp representation.
