@@ -122,7 +122,7 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Image> {
         let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Only presence matters for blobs; the image's size comes from the manifest.
         let blobs = present(
             &mut tx,
@@ -444,7 +444,7 @@ impl Store {
     /// Removes a tag; when it was the image's last tag the image goes too, unless an
     /// index still refers to it (then nothing changes).
     pub async fn delete_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Deleted>> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         // The manifest row is locked before the tags are counted, so a PutImage adding
         // a tag to the image concurrently is either waited for (and counted) or waits.
         let Some(row) = sqlx::query(&format!(
@@ -485,7 +485,7 @@ impl Store {
         repository_id: i64,
         image_digest: &Digest,
     ) -> Result<Option<Deleted>> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2{}",
             self.lock_rows()

@@ -20,7 +20,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Connection, Executor};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use crate::domain::Digest;
 
@@ -171,6 +171,19 @@ impl Store {
         } else {
             String::new()
         }
+    }
+
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+    /// transaction that reads first takes the write lock only at its first write, and
+    /// SQLite answers that upgrade with an immediate SQLITE_BUSY, without waiting
+    /// (busy_timeout), whenever another connection briefly holds the lock, as a reader
+    /// re-checking the WAL index may. Taken at BEGIN, the lock is waited for.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        Ok(if self.postgres {
+            self.write.begin().await?
+        } else {
+            self.write.begin_with("BEGIN IMMEDIATE").await?
+        })
     }
 
     /// A cheap round trip, for health checks.
