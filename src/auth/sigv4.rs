@@ -8,7 +8,9 @@
 //!
 //! Nothing here may panic on request data: every lookup on input is fallible.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -171,10 +173,7 @@ pub fn verify(
         hex::encode(Sha256::digest(canonical_request.as_bytes()))
     );
 
-    let mut key = hmac(format!("AWS4{secret}").as_bytes(), auth.date.as_bytes())?;
-    for part in [&auth.region, &auth.service, "aws4_request"] {
-        key = hmac(&key, part.as_bytes())?;
-    }
+    let key = signing_key(&secret, &auth)?;
     let expected = hex::encode(hmac(&key, string_to_sign.as_bytes())?);
 
     // Constant time so the comparison leaks nothing about how much matched.
@@ -183,6 +182,36 @@ pub fn verify(
     } else {
         Err(invalid("signature does not match"))
     }
+}
+
+/// Signing keys already derived, by secret and scope. A key only changes with the
+/// date, so a client's requests reuse one instead of four HMACs each. Bounded: the
+/// whole cache is dropped when it fills (stale dates, many keys).
+static SIGNING_KEYS: LazyLock<Mutex<HashMap<String, [u8; 32]>>> = LazyLock::new(Default::default);
+const SIGNING_KEYS_MAX: usize = 1024;
+
+/// The HMAC chain over date, region, service and "aws4_request", cached.
+fn signing_key(secret: &str, auth: &Authorization) -> Result<[u8; 32], SigV4Error> {
+    let id = format!("{secret}\n{}\n{}\n{}", auth.date, auth.region, auth.service);
+    // A poisoned lock only means another thread panicked mid-insert: the map of
+    // derived keys is still valid, so carry on with it.
+    if let Some(key) = SIGNING_KEYS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&id)
+    {
+        return Ok(*key);
+    }
+    let mut key = hmac(format!("AWS4{secret}").as_bytes(), auth.date.as_bytes())?;
+    for part in [&auth.region, &auth.service, "aws4_request"] {
+        key = hmac(&key, part.as_bytes())?;
+    }
+    let mut keys = SIGNING_KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if keys.len() >= SIGNING_KEYS_MAX {
+        keys.clear();
+    }
+    keys.insert(id, key);
+    Ok(key)
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Result<[u8; 32], SigV4Error> {

@@ -1,10 +1,12 @@
 use chrono::{DateTime, Utc};
 
-use super::{now, Caller, Error, Image, Page, PageRequest, Repository, Result, Service, TagStatus};
+use super::{
+    now, pull_due, Caller, Error, Image, Page, PageRequest, Repository, Result, Service, TagStatus,
+};
 use crate::domain::{
     Digest, Hasher, ImageTag, Manifest, ManifestKind, Registry, RegistryId, RepositoryName,
 };
-use crate::store::{self, NewImage, TagWrite};
+use crate::store::{self, ImageKey, NewImage, TagWrite};
 
 /// Which image a request names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +253,31 @@ impl Service {
         })
     }
 
+    /// The image and manifest bytes a selector names, or the failure to report for it;
+    /// looked up with the repository in one query, so `None` also when the repository
+    /// is missing (the caller tells the two apart).
+    async fn select_manifest(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+        selector: &ImageSelector,
+    ) -> Result<Option<Result<(Image, Vec<u8>), ImageFailure>>> {
+        let key = match selector {
+            ImageSelector::Tag(tag) | ImageSelector::Both { tag, .. } => ImageKey::Tag(tag),
+            ImageSelector::Digest(digest) => ImageKey::Digest(digest),
+        };
+        Ok(match self.store().manifest(registry, name, key).await? {
+            None => None,
+            Some((image, _)) if matches!(selector, ImageSelector::Both { digest, .. } if *digest != image.digest) => {
+                Some(Err(selector.failure(
+                    FailureCode::ImageTagDoesNotMatchDigest,
+                    "The image tag does not match the image digest",
+                )))
+            }
+            Some(found) => Some(Ok(found)),
+        })
+    }
+
     /// Images with their manifests; a pull, so it updates `lastRecordedPullTime`.
     pub async fn batch_get_image(
         &self,
@@ -261,17 +288,29 @@ impl Service {
         accepted_media_types: Option<&[String]>,
     ) -> Result<(Vec<StoredImage>, Vec<ImageFailure>)> {
         let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        // The repository is looked up with each image; it is only asked for on its own
+        // when no image was found, to tell a missing repository from missing images.
+        let mut repository_exists = false;
         let (mut images, mut failures, mut pulled) = (Vec::new(), Vec::new(), Vec::new());
+        let at = now();
         for id in ids {
             let Ok(selector) = id.map_err(|f| failures.push(f)) else {
                 continue;
             };
-            let Ok(image) = self
-                .select(&repo, &selector)
-                .await?
-                .map_err(|f| failures.push(f))
-            else {
+            let found = match self.select_manifest(&registry, name, &selector).await? {
+                Some(found) => {
+                    repository_exists = true;
+                    found
+                }
+                None => {
+                    if !repository_exists {
+                        self.repository(&registry, name).await?;
+                        repository_exists = true;
+                    }
+                    Err(selector.failure(FailureCode::ImageNotFound, NOT_FOUND))
+                }
+            };
+            let Ok((image, manifest)) = found.map_err(|f| failures.push(f)) else {
                 continue;
             };
             if accepted_media_types.is_some_and(|types| !types.contains(&image.media_type)) {
@@ -294,18 +333,23 @@ impl Service {
             {
                 continue;
             }
-            pulled.push(image.id);
+            if pull_due(&image, at) {
+                pulled.push(image.id);
+            }
             images.push(StoredImage {
                 registry: registry.clone(),
-                name: repo.name.clone(),
+                name: name.clone(),
                 digest: image.digest,
                 tag,
-                manifest: self.store().manifest_body(image.id).await?,
+                manifest,
                 media_type: image.media_type,
                 subject: image.subject,
             });
         }
-        self.store().record_pull(&pulled, now()).await?;
+        if !repository_exists {
+            self.repository(&registry, name).await?;
+        }
+        self.store().record_pull(&pulled, at).await?;
         Ok((images, failures))
     }
 
@@ -416,8 +460,16 @@ impl Service {
                     }
                 }
             }
+            let ids: Vec<i64> = images.iter().map(|i| i.id).collect();
+            let mut tags = self.store().tags_of(&ids).await?;
             Page {
-                items: images,
+                items: images
+                    .into_iter()
+                    .map(|i| {
+                        let t = tags.remove(&i.id).unwrap_or_default();
+                        (i, t)
+                    })
+                    .collect(),
                 next_token: None,
             }
         } else {
@@ -428,17 +480,16 @@ impl Service {
                 .store()
                 .images(repo.id, status, after, limit + 1)
                 .await?;
-            self.paginate(&scope, images, limit, |i| i.id)
+            // Tags come in the same query as the page.
+            self.paginate(&scope, images, limit, |(i, _)| i.id)
         };
-        let ids: Vec<i64> = images.items.iter().map(|i| i.id).collect();
-        let mut tags = self.store().tags_of(&ids).await?;
         let items = images
             .items
             .into_iter()
-            .map(|i| ImageDetail {
+            .map(|(i, tags)| ImageDetail {
                 registry: registry.clone(),
                 name: repo.name.clone(),
-                tags: tags.remove(&i.id).unwrap_or_default(),
+                tags,
                 digest: i.digest,
                 size: i.size,
                 pushed_at: i.pushed_at,

@@ -186,3 +186,15 @@ fn host(url: &str) -> &str {
 fn now() -> DateTime<Utc> {
     Utc::now()
 }
+
+/// How fresh `lastRecordedPullTime` is kept. A pull within this window of the recorded
+/// one writes nothing, so repeated pulls of an image stay reads instead of each being
+/// a synced write; ECR itself only promises a refresh at least once every 24 hours.
+const PULL_TIME_GRANULARITY: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Whether a pull at `at` should update the image's recorded pull time.
+fn pull_due(image: &Image, at: DateTime<Utc>) -> bool {
+    image
+        .last_pulled_at
+        .is_none_or(|last| at - last >= PULL_TIME_GRANULARITY)
+}

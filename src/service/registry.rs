@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use super::{now, BlobReader, Caller, Error, Image, Repository, Result, Service, StoredImage};
+use super::{now, pull_due, BlobReader, Caller, Error, Repository, Result, Service, StoredImage};
 use crate::domain::{Digest, ImageTag, RepositoryName};
-use crate::store;
+use crate::store::{self, ImageKey};
 
 /// How a registry path names a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,19 +47,6 @@ impl Service {
         self.repository(&caller.registry(), name).await
     }
 
-    async fn image(&self, repo: &Repository, reference: &Reference) -> Result<Image> {
-        let found = match reference {
-            Reference::Tag(tag) => self.store().image_by_tag(repo.id, tag).await?,
-            Reference::Digest(digest) => self.store().image_by_digest(repo.id, digest).await?,
-        };
-        found.ok_or_else(|| {
-            Error::ImageNotFound(format!(
-                "The manifest is not in the repository with name '{}'",
-                repo.name
-            ))
-        })
-    }
-
     /// A manifest with its exact bytes. A pull (`record_pull`) updates
     /// `lastRecordedPullTime`; a HEAD does not.
     pub async fn manifest(
@@ -69,19 +56,32 @@ impl Service {
         reference: &Reference,
         record_pull: bool,
     ) -> Result<StoredImage> {
-        let repo = self.own_repository(caller, name).await?;
-        let image = self.image(&repo, reference).await?;
-        if record_pull {
-            self.store().record_pull(&[image.id], now()).await?;
+        // The repository is looked up in the same query as the manifest; only a miss
+        // asks which of the two is missing.
+        let key = match reference {
+            Reference::Tag(tag) => ImageKey::Tag(tag),
+            Reference::Digest(digest) => ImageKey::Digest(digest),
+        };
+        let found = self.store().manifest(&caller.registry(), name, key).await?;
+        let Some((image, manifest)) = found else {
+            let repo = self.own_repository(caller, name).await?;
+            return Err(Error::ImageNotFound(format!(
+                "The manifest is not in the repository with name '{}'",
+                repo.name
+            )));
+        };
+        let at = now();
+        if record_pull && pull_due(&image, at) {
+            self.store().record_pull(&[image.id], at).await?;
         }
         Ok(StoredImage {
-            registry: repo.registry,
-            name: repo.name,
+            registry: caller.registry(),
+            name: name.clone(),
             tag: match reference {
                 Reference::Tag(t) => Some(t.clone()),
                 Reference::Digest(_) => None,
             },
-            manifest: self.store().manifest_body(image.id).await?,
+            manifest,
             digest: image.digest,
             media_type: image.media_type,
             subject: image.subject,

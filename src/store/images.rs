@@ -7,7 +7,7 @@ use super::{
     from_millis, millis, on_unique, placeholders, Deleted, Error, Image, ImageListing, NewImage,
     Result, Store, TagStatus, TagWrite,
 };
-use crate::domain::{Digest, ImageTag};
+use crate::domain::{Digest, ImageTag, Registry, RepositoryName};
 
 pub(super) const COLUMNS: &str =
     "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at";
@@ -41,6 +41,36 @@ pub(super) fn image(row: &AnyRow) -> Result<Image> {
     })
 }
 
+/// How a lookup names an image.
+#[derive(Debug, Clone, Copy)]
+pub enum ImageKey<'a> {
+    Tag(&'a ImageTag),
+    Digest(&'a Digest),
+}
+
+/// Where a lookup searches: a repository by id, or by registry and name.
+#[derive(Clone, Copy)]
+enum Within<'a> {
+    Id(i64),
+    Named(&'a Registry, &'a RepositoryName),
+}
+
+/// `COLUMNS` qualified with the manifests alias `m`.
+const M_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.subject_digest, m.image_size, m.pushed_at, m.last_pulled_at";
+
+/// Tags as `tags_of_m` joins them (tags hold no spaces), sorted byte-wise.
+fn split_tags(joined: Option<String>) -> Result<Vec<ImageTag>> {
+    let mut tags = joined
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(|t| ImageTag::parse(t).map_err(|_| bad("tag")))
+        .collect::<Result<Vec<_>>>()?;
+    tags.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    Ok(tags)
+}
+
 /// The subset of `wanted` that is absent from `found`, in request order.
 fn missing(wanted: &[Digest], found: &HashSet<String>) -> Vec<Digest> {
     let mut seen = HashSet::new();
@@ -51,11 +81,12 @@ fn missing(wanted: &[Digest], found: &HashSet<String>) -> Vec<Digest> {
         .collect()
 }
 
-/// `(digest, size)` of those of `digests` present in `table` for the repository.
+/// `(digest, size)` of those of `digests` present in `table` for the repository; the
+/// size is 0 when no `size` expression is given.
 async fn present(
     tx: &mut Transaction<'_, Any>,
     table: &str,
-    size: &str,
+    size: Option<&str>,
     repository_id: i64,
     digests: &[Digest],
 ) -> Result<HashMap<String, i64>> {
@@ -63,7 +94,8 @@ async fn present(
     // Chunked so no statement exceeds the parameter limits of either database.
     for chunk in digests.chunks(500) {
         let sql = format!(
-            "SELECT t.digest, {size} FROM {table} t WHERE t.repository_id = $1 AND t.digest IN ({})",
+            "SELECT t.digest{} FROM {table} t WHERE t.repository_id = $1 AND t.digest IN ({})",
+            size.map_or(String::new(), |s| format!(", {s}")),
             placeholders(2, chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(repository_id);
@@ -71,7 +103,8 @@ async fn present(
             q = q.bind(d.as_str());
         }
         for row in q.fetch_all(&mut **tx).await? {
-            out.insert(row.try_get(0)?, row.try_get(1)?);
+            let size = if size.is_some() { row.try_get(1)? } else { 0 };
+            out.insert(row.try_get(0)?, size);
         }
     }
     Ok(out)
@@ -89,11 +122,12 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Image> {
         let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
+        // Only presence matters for blobs; the image's size comes from the manifest.
         let blobs = present(
             &mut tx,
             "repository_blobs",
-            "(SELECT b.size FROM blobs b WHERE b.digest = t.digest)",
+            None,
             repository_id,
             &blob_digests,
         )
@@ -105,7 +139,7 @@ impl Store {
         let children = present(
             &mut tx,
             "manifests",
-            "t.image_size",
+            Some("t.image_size"),
             repository_id,
             &new.children,
         )
@@ -156,29 +190,7 @@ impl Store {
         }
         let (image, created) = found.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
         if created {
-            let refs = new
-                .blobs
-                .iter()
-                .map(|d| {
-                    (
-                        &d.digest,
-                        0_i64,
-                        Some(d.media_type.as_str()).filter(|t| !t.is_empty()),
-                    )
-                })
-                .chain(new.children.iter().map(|d| (d, 1, None)));
-            for (child, is_manifest, media_type) in refs {
-                sqlx::query(
-                    "INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(image.id)
-                .bind(child.as_str())
-                .bind(is_manifest)
-                .bind(media_type)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_references(&mut tx, image.id, new).await?;
         }
 
         match tag {
@@ -201,28 +213,22 @@ impl Store {
                 tag,
                 immutable: false,
             }) => {
-                let current: Option<i64> = sqlx::query(
-                    "SELECT manifest_id FROM tags WHERE repository_id = $1 AND tag = $2",
-                )
-                .bind(repository_id)
-                .bind(tag.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
-                if current == Some(image.id) {
-                    return Err(Error::ImageAlreadyExists);
-                }
-                sqlx::query(
+                // One statement moves or creates the tag; when it already names this
+                // image the update's WHERE leaves it alone and nothing is returned.
+                let placed = sqlx::query(
                     "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+                     ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at \
+                     WHERE tags.manifest_id <> excluded.manifest_id RETURNING manifest_id",
                 )
                 .bind(repository_id)
                 .bind(tag.as_str())
                 .bind(image.id)
                 .bind(millis(now))
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+                if placed.is_none() {
+                    return Err(Error::ImageAlreadyExists);
+                }
             }
             None if !created => return Err(Error::ImageAlreadyExists),
             None => {}
@@ -236,69 +242,114 @@ impl Store {
         repository_id: i64,
         digest: &Digest,
     ) -> Result<Option<Image>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM manifests WHERE repository_id = $1 AND digest = $2"
-        ))
-        .bind(repository_id)
-        .bind(digest.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(image).transpose()
+        Ok(self
+            .find(Within::Id(repository_id), ImageKey::Digest(digest), false)
+            .await?
+            .map(|(image, _)| image))
     }
 
     pub async fn image_by_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Image>> {
-        let cols = COLUMNS
-            .split(", ")
-            .map(|c| format!("m.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let row = sqlx::query(&format!(
-            "SELECT {cols} FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.tag = $2"
-        ))
-        .bind(repository_id)
-        .bind(tag.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        row.as_ref().map(image).transpose()
-    }
-
-    /// The exact manifest bytes.
-    pub async fn manifest_body(&self, image_id: i64) -> Result<Vec<u8>> {
-        Ok(sqlx::query("SELECT body FROM manifests WHERE id = $1")
-            .bind(image_id)
-            .fetch_one(&self.read)
+        Ok(self
+            .find(Within::Id(repository_id), ImageKey::Tag(tag), false)
             .await?
-            .try_get(0)?)
+            .map(|(image, _)| image))
     }
 
-    /// Tags of each image, in tag order.
+    /// An image with its exact manifest bytes, found by its repository's registry and
+    /// name in the same query (`None` when either is missing).
+    pub async fn manifest(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+        key: ImageKey<'_>,
+    ) -> Result<Option<(Image, Vec<u8>)>> {
+        self.find(Within::Named(registry, name), key, true).await
+    }
+
+    /// One image by tag or digest, with its bytes when `body` (else they are empty).
+    async fn find(
+        &self,
+        within: Within<'_>,
+        key: ImageKey<'_>,
+        body: bool,
+    ) -> Result<Option<(Image, Vec<u8>)>> {
+        let body_column = if body { ", m.body" } else { "" };
+        let (from, value) = match (within, key) {
+            (Within::Id(_), ImageKey::Digest(d)) => (
+                "manifests m WHERE m.repository_id = $1 AND m.digest = $2",
+                d.as_str(),
+            ),
+            (Within::Id(_), ImageKey::Tag(t)) => (
+                "tags t JOIN manifests m ON m.id = t.manifest_id \
+                 WHERE t.repository_id = $1 AND t.tag = $2",
+                t.as_str(),
+            ),
+            (Within::Named(..), ImageKey::Digest(d)) => (
+                "repositories r JOIN manifests m ON m.repository_id = r.id \
+                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND m.digest = $4",
+                d.as_str(),
+            ),
+            (Within::Named(..), ImageKey::Tag(t)) => (
+                "repositories r JOIN tags t ON t.repository_id = r.id JOIN manifests m ON m.id = t.manifest_id \
+                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND t.tag = $4",
+                t.as_str(),
+            ),
+        };
+        let sql = format!("SELECT {M_COLUMNS}{body_column} FROM {from}");
+        let query = match within {
+            Within::Id(id) => sqlx::query(&sql).bind(id),
+            Within::Named(registry, name) => sqlx::query(&sql)
+                .bind(registry.account.as_str())
+                .bind(registry.namespace.as_str())
+                .bind(name.as_str()),
+        };
+        let row = query.bind(value).fetch_optional(&self.read).await?;
+        row.map(|row| {
+            let bytes = if body {
+                row.try_get("body")?
+            } else {
+                Vec::new()
+            };
+            Ok((image(&row)?, bytes))
+        })
+        .transpose()
+    }
+
+    /// Tags of each image, in tag (byte) order.
     pub async fn tags_of(&self, image_ids: &[i64]) -> Result<HashMap<i64, Vec<ImageTag>>> {
         let mut out: HashMap<i64, Vec<ImageTag>> = HashMap::new();
         for chunk in image_ids.chunks(500) {
+            // The IN list is on the manifests' primary key, which Postgres plans as an
+            // index scan even on a table it has never analysed (an IN list on
+            // `tags.manifest_id` was planned as a sequential scan there).
             let sql = format!(
-                "SELECT manifest_id, tag FROM tags WHERE manifest_id IN ({}) ORDER BY manifest_id, tag",
-                placeholders(1, chunk.len())
+                "SELECT m.id, {tags} FROM manifests m WHERE m.id IN ({})",
+                placeholders(1, chunk.len()),
+                tags = self.tags_of_m()
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(*id);
             }
             for row in q.fetch_all(&self.read).await? {
-                let tag = ImageTag::parse(&row.try_get::<String, _>(1)?).map_err(|_| bad("tag"))?;
-                out.entry(row.try_get(0)?).or_default().push(tag);
+                let tags = split_tags(row.try_get(1)?)?;
+                if !tags.is_empty() {
+                    out.insert(row.try_get(0)?, tags);
+                }
             }
         }
         Ok(out)
     }
 
-    /// Images in push order after image id `after`; at most `limit`.
+    /// Images in push order after image id `after`, each with its tags in tag (byte)
+    /// order; at most `limit`.
     pub async fn images(
         &self,
         repository_id: i64,
         status: TagStatus,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<Image>> {
+    ) -> Result<Vec<(Image, Vec<ImageTag>)>> {
         let filter = match status {
             TagStatus::Any => "",
             TagStatus::Tagged => "AND EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)",
@@ -306,20 +357,30 @@ impl Store {
                 "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)"
             }
         };
-        let cols = COLUMNS
-            .split(", ")
-            .map(|c| format!("m.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let rows = sqlx::query(&format!(
-            "SELECT {cols} FROM manifests m WHERE m.repository_id = $1 AND m.id > $2 {filter} ORDER BY m.id LIMIT $3"
+            "SELECT {cols}, {tags} AS tags FROM manifests m WHERE m.repository_id = $1 AND m.id > $2 {filter} ORDER BY m.id LIMIT $3",
+            cols = M_COLUMNS,
+            tags = self.tags_of_m()
         ))
         .bind(repository_id)
         .bind(after)
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        rows.iter().map(image).collect()
+        rows.iter()
+            .map(|row| Ok((image(row)?, split_tags(row.try_get("tags")?)?)))
+            .collect()
+    }
+
+    /// The tags of manifest `m` as one space-separated string, NULL when it has none.
+    /// A scalar subquery per image, not a join: Postgres then always probes the
+    /// `tags_manifest_id` index, whatever its statistics say about `tags`.
+    fn tags_of_m(&self) -> &'static str {
+        if self.postgres {
+            "(SELECT string_agg(t.tag, ' ') FROM tags t WHERE t.manifest_id = m.id)"
+        } else {
+            "(SELECT group_concat(t.tag, ' ') FROM tags t WHERE t.manifest_id = m.id)"
+        }
     }
 
     /// ListImages entries ordered by (image id, tag), after `(after_id, after_tag)`:
@@ -384,7 +445,7 @@ impl Store {
     /// Removes a tag; when it was the image's last tag the image goes too, unless an
     /// index still refers to it (then nothing changes).
     pub async fn delete_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Deleted>> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         // The manifest row is locked before the tags are counted, so a PutImage adding
         // a tag to the image concurrently is either waited for (and counted) or waits.
         let Some(row) = sqlx::query(&format!(
@@ -425,7 +486,7 @@ impl Store {
         repository_id: i64,
         image_digest: &Digest,
     ) -> Result<Option<Deleted>> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2{}",
             self.lock_rows()
@@ -456,6 +517,43 @@ impl Store {
             tags,
         }))
     }
+}
+
+/// The manifest's references (blobs, then children), in as few statements as the
+/// parameter limits allow rather than one per reference.
+async fn insert_references(
+    tx: &mut Transaction<'_, Any>,
+    manifest_id: i64,
+    new: &NewImage,
+) -> Result<()> {
+    let refs: Vec<(&Digest, i64, Option<&str>)> = new
+        .blobs
+        .iter()
+        .map(|d| {
+            (
+                &d.digest,
+                0_i64,
+                Some(d.media_type.as_str()).filter(|t| !t.is_empty()),
+            )
+        })
+        .chain(new.children.iter().map(|d| (d, 1, None)))
+        .collect();
+    for chunk in refs.chunks(300) {
+        let values = (0..chunk.len())
+            .map(|i| format!("($1, ${}, ${}, ${})", 3 * i + 2, 3 * i + 3, 3 * i + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) VALUES {values} \
+             ON CONFLICT DO NOTHING"
+        );
+        let mut q = sqlx::query(&sql).bind(manifest_id);
+        for (child, is_manifest, media_type) in chunk {
+            q = q.bind(child.as_str()).bind(*is_manifest).bind(*media_type);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Deletes one manifest row and its references, refusing while an index in the same

@@ -21,10 +21,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use crate::domain::Digest;
 
+pub use images::ImageKey;
 pub use public::TagDetail;
 pub use records::*;
 pub use registry::Referrer;
@@ -86,7 +87,7 @@ impl Store {
                 // So the whole pool is opened here, on the runtime that outlives the
                 // workers, and kept (no idle or lifetime expiry) rather than reopened
                 // lazily by whichever worker asks.
-                let pool = AnyPoolOptions::new()
+                let pool = tested_when_idle(AnyPoolOptions::new())
                     .min_connections(POSTGRES_POOL)
                     .max_connections(POSTGRES_POOL)
                     .idle_timeout(None)
@@ -107,7 +108,7 @@ impl Store {
                 };
                 let options = AnyConnectOptions::from_str(&url)?;
                 let pool = |max| {
-                    AnyPoolOptions::new()
+                    tested_when_idle(AnyPoolOptions::new())
                         .max_connections(max)
                         .acquire_timeout(Duration::from_secs(60))
                         .after_connect(|conn, _| {
@@ -174,6 +175,19 @@ impl Store {
         }
     }
 
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+    /// transaction that reads first takes the write lock only at its first write, and
+    /// SQLite answers that upgrade with an immediate SQLITE_BUSY, without waiting
+    /// (busy_timeout), whenever another connection briefly holds the lock, as a reader
+    /// re-checking the WAL index may. Taken at BEGIN, the lock is waited for.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        Ok(if self.postgres {
+            self.write.begin().await?
+        } else {
+            self.write.begin_with("BEGIN IMMEDIATE").await?
+        })
+    }
+
     /// A cheap round trip, for health checks.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
@@ -184,6 +198,26 @@ impl Store {
         self.write.close().await;
         self.read.close().await;
     }
+}
+
+/// How long a pooled connection may sit idle and still be handed out untested.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+/// sqlx pings a connection when it goes back to the pool, and by default again when it
+/// is taken out: on Postgres a network round trip before every statement or
+/// transaction. Here the second ping only happens for a connection idle long enough
+/// that the server may have dropped it since its release ping.
+fn tested_when_idle(options: AnyPoolOptions) -> AnyPoolOptions {
+    options
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > TRUSTED_IDLE {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Epoch milliseconds, the store's timestamp representation.

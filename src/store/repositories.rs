@@ -68,7 +68,7 @@ impl Store {
         new: &NewRepository,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Repository> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO repositories (registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, catalog_data, logo) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
@@ -159,7 +159,7 @@ impl Store {
     /// Deletes the repository with everything in it; without `force` only when it
     /// holds no images.
     pub async fn delete_repository(&self, id: i64, force: bool) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         if !force {
             let images: i64 =
                 sqlx::query("SELECT COUNT(*) FROM manifests WHERE repository_id = $1")
@@ -268,7 +268,7 @@ impl Store {
     /// Adds or overwrites resource tags, refusing the lot if the total would exceed
     /// the limit.
     pub async fn put_resource_tags(&self, id: i64, tags: &[(String, String)]) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (key, value) in tags {
             upsert_tag(&mut tx, id, key, value).await?;
         }
@@ -285,7 +285,7 @@ impl Store {
     }
 
     pub async fn remove_resource_tags(&self, id: i64, keys: &[String]) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         for key in keys {
             sqlx::query("DELETE FROM resource_tags WHERE repository_id = $1 AND key = $2")
                 .bind(id)

@@ -1420,6 +1420,52 @@ async fn tokens_and_the_public_registry_face(app: TestApp) {
         "{location}"
     );
 
+    // A private namesake is another repository: each face reads its own image.
+    app.create_repo("served").await;
+    let (private_manifest, private_digest) = app.push_image("served", Some("v1"), 1).await;
+    let got = app
+        .ecr
+        .batch_get_image()
+        .repository_name("served")
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_tag("v1")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("private get");
+    assert_eq!(
+        got.images()[0].image_manifest(),
+        Some(private_manifest.as_str())
+    );
+    let pulled = public_v2(&app, reqwest::Method::GET, &path, None).await;
+    assert_eq!(
+        pulled.headers()["docker-content-digest"]
+            .to_str()
+            .expect("digest"),
+        digest
+    );
+    app.ecr
+        .batch_delete_image()
+        .repository_name("served")
+        .image_ids(
+            aws_sdk_ecr::types::ImageIdentifier::builder()
+                .image_digest(&private_digest)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("private delete");
+    app.ecr
+        .delete_repository()
+        .repository_name("served")
+        .send()
+        .await
+        .expect("private repository gone");
+    let still = public_v2(&app, reqwest::Method::GET, &path, None).await;
+    assert_eq!(still.status(), 200, "the public image stays");
+
     // The private registry's /v2/ neither shows public images nor takes public tokens.
     let private = app
         .http

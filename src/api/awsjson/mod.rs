@@ -30,7 +30,8 @@ pub struct Ctx {
     pub caller: Caller,
 }
 
-pub type Handler = fn(Ctx, Value) -> LocalBoxFuture<'static, Result<Value, ApiError>>;
+/// Takes the validated request body; answers the encoded response body.
+pub type Handler = fn(Ctx, Value) -> LocalBoxFuture<'static, Result<Vec<u8>, ApiError>>;
 
 /// One JSON face: its model, signing name, the registry it serves and dispatch table.
 pub struct Face {
@@ -58,7 +59,7 @@ macro_rules! action {
 pub(crate) use action;
 
 /// Decodes a validated body into the action's input, runs `f`, encodes its output.
-pub async fn run<I, O, F, Fut>(ctx: Ctx, body: Value, f: F) -> Result<Value, ApiError>
+pub async fn run<I, O, F, Fut>(ctx: Ctx, body: Value, f: F) -> Result<Vec<u8>, ApiError>
 where
     I: DeserializeOwned,
     O: Serialize,
@@ -68,7 +69,8 @@ where
     let input: I =
         serde_json::from_value(body).map_err(|e| ApiError::serialization(e.to_string()))?;
     let output = f(ctx, input).await?;
-    serde_json::to_value(output).map_err(|e| ApiError::internal(anyhow::Error::new(e)))
+    // Straight to bytes: no intermediate `Value` tree to build, print and drop.
+    serde_json::to_vec(&output).map_err(|e| ApiError::internal(anyhow::Error::new(e)))
 }
 
 fn faces() -> [&'static Face; 2] {
@@ -85,9 +87,7 @@ pub async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = dispatch(&req, payload, service.get_ref().clone(), &credentials).await;
     let mut response = match result {
-        Ok(body) => HttpResponse::Ok()
-            .content_type(CONTENT_TYPE)
-            .body(body.to_string()),
+        Ok(body) => HttpResponse::Ok().content_type(CONTENT_TYPE).body(body),
         Err(e) => e.render(),
     };
     if let Ok(value) = request_id.parse() {
@@ -104,7 +104,7 @@ async fn dispatch(
     payload: web::Payload,
     service: Service,
     credentials: &Credentials,
-) -> Result<Value, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     let target = req
         .headers()
         .get("x-amz-target")
