@@ -1767,6 +1767,9 @@ async fn pull_time_recorded_by_get_not_head(app: TestApp) {
     let first = pulled_at(&app, &digest).await.expect("a GET is a pull");
     let age = unix_now() as f64 - first.as_secs_f64();
     assert!((-5.0..60.0).contains(&age), "recent: {age}");
+    // Kept to the minute: pulling again right away is a read, not a write.
+    assert_eq!(reg.get("/v2/pull/time/manifests/v1").await.status, 200);
+    assert_eq!(pulled_at(&app, &digest).await, Some(first));
 }
 
 // ---------------------------------------------------------------------------------
