@@ -9,7 +9,7 @@ use super::{
 };
 use crate::domain::{Digest, ImageTag, Registry, RepositoryName};
 
-pub(super) const COLUMNS: &str =
+const COLUMNS: &str =
     "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at";
 
 pub(super) fn bad(what: &str) -> Error {
@@ -56,7 +56,7 @@ enum Within<'a> {
 }
 
 /// `COLUMNS` qualified with the manifests alias `m`.
-const M_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.subject_digest, m.image_size, m.pushed_at, m.last_pulled_at";
+pub(super) const M_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.subject_digest, m.image_size, m.pushed_at, m.last_pulled_at";
 
 /// Tags as `tags_of_m` joins them (tags hold no spaces), sorted byte-wise.
 fn split_tags(joined: Option<String>) -> Result<Vec<ImageTag>> {

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::images::{image, COLUMNS};
+use super::images::{image, M_COLUMNS};
 use super::{from_millis, Image, Result, Store};
 use crate::domain::ImageTag;
 
@@ -22,13 +22,8 @@ impl Store {
         after: &str,
         limit: i64,
     ) -> Result<Vec<TagDetail>> {
-        let columns = COLUMNS
-            .split(", ")
-            .map(|c| format!("m.{c} AS {c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         let rows = sqlx::query(&format!(
-            "SELECT t.tag AS tag, t.updated_at AS tag_updated_at, {columns} \
+            "SELECT t.tag AS tag, t.updated_at AS tag_updated_at, {M_COLUMNS} \
              FROM tags t JOIN manifests m ON m.id = t.manifest_id \
              WHERE t.repository_id = $1 AND t.tag{c} > $2 ORDER BY t.tag{c} LIMIT $3",
             c = self.bytewise()
