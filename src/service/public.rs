@@ -91,8 +91,13 @@ impl Service {
         Ok(self.paginate(&scope, items, page.limit(), |r| r.account.to_string()))
     }
 
+    /// The display name; an empty one (how it is cleared) is none.
     pub async fn registry_display_name(&self) -> Result<Option<String>> {
-        Ok(self.store().setting(DISPLAY_NAME).await?)
+        Ok(self
+            .store()
+            .setting(DISPLAY_NAME)
+            .await?
+            .filter(|n| !n.is_empty()))
     }
 
     /// Sets the display name (an empty one clears it); without one, changes nothing.
@@ -100,10 +105,7 @@ impl Service {
         if let Some(name) = name {
             self.store().put_setting(DISPLAY_NAME, &name).await?;
         }
-        Ok(self
-            .registry_display_name()
-            .await?
-            .filter(|n| !n.is_empty()))
+        self.registry_display_name().await
     }
 
     /// The repository, whose catalog data must have been set.

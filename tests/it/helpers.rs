@@ -171,6 +171,16 @@ pub fn ecr_public_client(url: &str, key: &str, secret: &str) -> aws_sdk_ecrpubli
     aws_sdk_ecrpublic::Client::from_conf(config)
 }
 
+/// The password inside an authorization token, `base64("AWS:<password>")`.
+pub fn token_password(token: &str) -> String {
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .expect("base64");
+    let decoded = String::from_utf8(decoded).expect("utf-8");
+    decoded.strip_prefix("AWS:").expect("AWS user").to_owned()
+}
+
 pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }

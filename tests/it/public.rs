@@ -5,11 +5,10 @@
 use aws_sdk_ecrpublic::error::ProvideErrorMetadata;
 use aws_sdk_ecrpublic::primitives::Blob;
 use aws_sdk_ecrpublic::types::{ImageIdentifier, RepositoryCatalogDataInput, Tag};
-use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{sha256, TestApp, ACCESS_KEY, ACCOUNT, ALIAS, SECRET_KEY};
+use crate::helpers::{sha256, token_password, TestApp, ACCESS_KEY, ACCOUNT, ALIAS, SECRET_KEY};
 
 both_stores!(
     repositories_live_in_their_own_namespace,
@@ -148,11 +147,7 @@ impl TestApp {
             .await
             .expect("token");
         let data = out.authorization_data().expect("authorization data");
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(data.authorization_token().expect("token"))
-            .expect("base64");
-        let decoded = String::from_utf8(decoded).expect("utf-8");
-        decoded.strip_prefix("AWS:").expect("AWS user").to_owned()
+        token_password(data.authorization_token().expect("token"))
     }
 }
 
@@ -1401,14 +1396,11 @@ async fn tokens_and_the_public_registry_face(app: TestApp) {
             .send()
             .await
             .expect("private token");
-        let token = out.authorization_data()[0]
-            .authorization_token()
-            .expect("token")
-            .to_owned();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(token)
-            .expect("base64");
-        String::from_utf8(decoded).expect("utf-8")[4..].to_owned()
+        token_password(
+            out.authorization_data()[0]
+                .authorization_token()
+                .expect("token"),
+        )
     };
     let wrong = public_v2(&app, reqwest::Method::POST, &start, Some(&private_token)).await;
     assert_eq!(wrong.status(), 401);

@@ -134,9 +134,7 @@ async fn login(app: &TestApp) -> String {
 
 /// The password part of a Basic value made by `login`.
 fn password_of(basic: &str) -> String {
-    let token = basic.strip_prefix("Basic ").expect("Basic");
-    let decoded = String::from_utf8(STANDARD.decode(token).expect("base64")).expect("utf-8");
-    decoded.strip_prefix("AWS:").expect("AWS user").to_owned()
+    crate::helpers::token_password(basic.strip_prefix("Basic ").expect("Basic"))
 }
 
 fn basic(user: &str, password: &str) -> String {

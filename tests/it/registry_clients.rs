@@ -5,11 +5,10 @@ use std::path::Path;
 use std::process::Command;
 
 use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability};
-use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{sha256, TestApp};
+use crate::helpers::{sha256, token_password, TestApp};
 
 both_stores!(
     skopeo_round_trip,
@@ -26,15 +25,11 @@ async fn password(app: &TestApp) -> String {
         .send()
         .await
         .expect("token");
-    let token = out.authorization_data()[0]
-        .authorization_token()
-        .expect("token")
-        .to_owned();
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(token)
-        .expect("base64");
-    let decoded = String::from_utf8(decoded).expect("utf-8");
-    decoded.strip_prefix("AWS:").expect("AWS user").to_owned()
+    token_password(
+        out.authorization_data()[0]
+            .authorization_token()
+            .expect("token"),
+    )
 }
 
 fn write_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {

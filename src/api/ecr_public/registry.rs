@@ -97,9 +97,7 @@ pub async fn get_registry_catalog_data(
 ) -> Result<RegistryCatalogDataResponse, ApiError> {
     let display_name = ctx.service.registry_display_name().await?;
     Ok(RegistryCatalogDataResponse {
-        registry_catalog_data: RegistryCatalogData {
-            display_name: display_name.filter(|n| !n.is_empty()),
-        },
+        registry_catalog_data: RegistryCatalogData { display_name },
     })
 }
 
