@@ -91,6 +91,13 @@ pub enum Error {
     IncompleteBody(String),
     #[error("The blob '{0}' is not in the repository")]
     BlobNotFound(Digest),
+    /// The disk holding blobs or metadata has no room for the request's bytes; nothing
+    /// was stored.
+    #[error("berth's storage is full; nothing was stored")]
+    StorageFull,
+    /// A dependency cannot be reached right now; the request may be retried.
+    #[error("{0} is unavailable; the request may be retried")]
+    Unavailable(&'static str),
     /// A server fault: logged with its cause chain, shown to clients only as a generic
     /// message.
     #[error("internal error")]
@@ -108,13 +115,30 @@ fn list(digests: &[Digest]) -> String {
 impl From<crate::store::Error> for Error {
     /// Store outcomes that the service did not map in context are faults.
     fn from(e: crate::store::Error) -> Self {
-        Error::Internal(anyhow::Error::new(e))
+        use crate::store::Error as Store;
+        match e {
+            Store::Full(cause) => {
+                tracing::warn!(error = %cause, "metadata store full");
+                Error::StorageFull
+            }
+            Store::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "metadata store unavailable");
+                Error::Unavailable("the metadata store")
+            }
+            e => Error::Internal(anyhow::Error::new(e)),
+        }
     }
 }
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Internal(anyhow::Error::new(e).context("blob store"))
+        match e.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                tracing::warn!(error = %e, "blob store full");
+                Error::StorageFull
+            }
+            _ => Error::Internal(anyhow::Error::new(e).context("blob store")),
+        }
     }
 }
 

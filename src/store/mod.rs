@@ -49,8 +49,38 @@ pub enum Error {
     ReferencedByIndex,
     #[error("too many resource tags")]
     TooManyTags,
+    /// The database has no room left (SQLite's disk, Postgres's `disk_full`).
+    #[error("the database's storage is full")]
+    Full(#[source] sqlx::Error),
+    /// The database cannot be reached or took too long to hand out a connection.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    /// Sorts a failure into what the service must tell apart: no room, no database,
+    /// and everything else.
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Error::Unavailable(e),
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                // SQLITE_FULL, and Postgres's disk_full.
+                Some("13" | "53100") => Error::Full(e),
+                // Postgres shutting down or starting, or a broken connection.
+                Some(code) if code.starts_with("08") || code.starts_with("57P") => {
+                    Error::Unavailable(e)
+                }
+                _ => Error::Database(e),
+            },
+            _ => Error::Database(e),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -59,7 +89,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 fn on_unique(e: sqlx::Error, err: Error) -> Error {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => err,
-        _ => Error::Database(e),
+        _ => e.into(),
     }
 }
 

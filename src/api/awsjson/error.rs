@@ -42,6 +42,17 @@ impl ApiError {
         }
     }
 
+    /// A `ServerException` whose cause the client may be told (a full disk, a database
+    /// that is down), with a status that says whether retrying can help.
+    pub fn server(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind: "ServerException",
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
     pub fn with(mut self, member: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(member.to_owned(), value.into());
         self

@@ -2,6 +2,8 @@
 //! errors as ECR does, so both JSON faces render through this one mapping; the errors
 //! only one of them can meet (RegistryNotFound, catalog data) come only from its calls.
 
+use actix_web::http::StatusCode;
+
 use crate::api::awsjson::ApiError;
 use crate::service::Error;
 
@@ -49,6 +51,8 @@ impl From<Error> for ApiError {
             Error::LimitExceeded(_) => client("LimitExceededException"),
             Error::IncompleteBody(_) => client("SerializationException"),
             Error::BlobNotFound(_) => client("LayersNotFoundException"),
+            Error::StorageFull => ApiError::server(StatusCode::INSUFFICIENT_STORAGE, message),
+            Error::Unavailable(_) => ApiError::server(StatusCode::SERVICE_UNAVAILABLE, message),
             Error::Internal(cause) => ApiError::internal(cause),
         }
     }

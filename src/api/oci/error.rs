@@ -25,6 +25,8 @@ pub enum Code {
     Unsupported,
     TooManyRequests,
     TagInvalid,
+    /// Not a spec code (distribution's): a dependency is down, retry later.
+    Unavailable,
     /// Not a spec code: a server fault.
     Internal,
 }
@@ -48,6 +50,7 @@ impl Code {
             Code::Unsupported => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
             Code::TooManyRequests => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
             Code::TagInvalid => ("TAG_INVALID", StatusCode::BAD_REQUEST),
+            Code::Unavailable => ("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
             Code::Internal => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -157,6 +160,10 @@ impl From<Error> for OciError {
             Error::InvalidLayer(_) => code(Code::DigestInvalid),
             Error::LayerAlreadyExists(_) => code(Code::BlobUploadInvalid),
             Error::LimitExceeded(_) => code(Code::TooManyRequests),
+            Error::StorageFull => {
+                code(Code::Unavailable).with_status(StatusCode::INSUFFICIENT_STORAGE)
+            }
+            Error::Unavailable(_) => code(Code::Unavailable),
             Error::Internal(cause) => {
                 tracing::error!(error = ?cause, "server fault");
                 OciError::new(Code::Internal, "internal error")
