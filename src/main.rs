@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 
 use berth::config::{Config, StoreConfig};
-use berth::startup::{open_store, Application};
+use berth::startup::{check, open_store, Application};
 
 /// An ECR-compatible container image registry.
 #[derive(Parser)]
@@ -17,6 +17,9 @@ enum Command {
     Serve(Box<Config>),
     /// Apply the metadata store's migrations and exit.
     Migrate(StoreConfig),
+    /// Read every blob back and check that its bytes still hash to its digest and
+    /// have their recorded size; exits 1 if any does not, or is missing.
+    Check(StoreConfig),
 }
 
 #[actix_web::main]
@@ -37,6 +40,25 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate(store) => {
             open_store(&store).await?.close().await;
             tracing::info!("migrations applied");
+        }
+        Command::Check(store) => {
+            let report = check(&store).await?;
+            for (digest, problem) in &report.corrupt {
+                println!("CORRUPT {digest}: {problem}");
+            }
+            for digest in &report.missing {
+                println!("MISSING {digest}: recorded, but its bytes are gone");
+            }
+            println!(
+                "{} blobs verified, {} corrupt, {} missing, {} files without a record",
+                report.verified,
+                report.corrupt.len(),
+                report.missing.len(),
+                report.unrecorded.len()
+            );
+            if !report.is_sound() {
+                std::process::exit(1);
+            }
         }
     }
     Ok(())

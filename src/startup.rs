@@ -8,7 +8,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::blob::BlobStore;
 use crate::config::{Config, StoreConfig};
-use crate::service::{Service, Settings};
+use crate::service::{check_blobs, BlobCheck, Service, Settings};
 use crate::store::Store;
 
 pub struct Application {
@@ -41,6 +41,15 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
         anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
     })?;
     Store::connect(config.database_url.as_deref(), &config.data_dir).await
+}
+
+/// `berth check`: reads every blob of the store the configuration names back.
+pub async fn check(config: &StoreConfig) -> anyhow::Result<BlobCheck> {
+    let store = open_store(config).await?;
+    let blobs = BlobStore::open(&config.data_dir).await?;
+    let report = check_blobs(&store, &blobs).await;
+    store.close().await;
+    Ok(report?)
 }
 
 /// Sweeps stale uploads at start-up and then hourly.

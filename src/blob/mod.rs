@@ -3,21 +3,24 @@
 //!
 //! Layout under the root:
 //! - `blobs/<algorithm>/<first two hex>/<hex>`: committed blobs, named by digest;
-//! - `uploads/<upload id>`: bytes of unfinished uploads.
+//! - `uploads/<upload id>/<part id>`: the parts of unfinished uploads.
 //!
-//! Bytes before references: an upload is synced as it is written and renamed into its
-//! content-addressed place (then the directory is synced) before the caller commits
-//! the row that makes it visible. A crash leaves at worst an unreferenced file.
+//! No two requests ever write the same file: each part is a new file created by the
+//! request that received it, synced before the metadata store records it, and never
+//! written again. A blob is placed by linking a file to its name, which fails when
+//! the name exists: bytes under a digest are never replaced. Bytes before references:
+//! the caller records a part or a blob only after its bytes are in place, so a crash
+//! leaves at worst an unreferenced file.
 
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::domain::{Algorithm, Digest, Hasher, UploadId};
+use crate::domain::{Algorithm, Digest, Hasher, PartId, UploadId, UploadPart};
 
 /// Read size for serving and hashing: 1 MiB chunks cost ~16% less CPU per GiB served
 /// than 256 KiB ones (fewer blocking-pool hops and wakeups) for 1 MiB held per reader.
@@ -37,14 +40,28 @@ pub struct BlobReader {
     remaining: u64,
 }
 
-/// Why appending a request body to an upload failed.
+/// Why writing a part failed. Whatever the cause, nothing of it stays on disk.
 #[derive(Debug, thiserror::Error)]
-pub enum AppendError {
-    /// The client's body broke off or was unreadable; nothing past `offset` counts.
+pub enum PartError {
+    /// The client's body broke off or was unreadable.
     #[error("the request body could not be read: {0}")]
     Body(String),
+    /// The body was not as long as the request said it would be.
+    #[error("the body holds {received} bytes where {expected} were announced")]
+    Length { expected: u64, received: u64 },
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// An upload's bytes as one file with a known digest, ready to be placed under it.
+#[derive(Debug)]
+pub struct Assembled {
+    path: PathBuf,
+    pub digest: Digest,
+    pub size: u64,
+    /// A file joined from several parts, which is ours to remove; a single part is
+    /// the upload's and stays with it.
+    joined: bool,
 }
 
 impl BlobStore {
@@ -52,9 +69,28 @@ impl BlobStore {
         for dir in ["blobs/sha256", "blobs/sha512", "uploads"] {
             fs::create_dir_all(root.join(dir)).await?;
         }
-        Ok(Self {
+        let store = Self {
             root: root.to_owned(),
-        })
+        };
+        store.remove_legacy_uploads().await?;
+        Ok(store)
+    }
+
+    /// Before parts, an upload was one file directly under `uploads/`; migration 0003
+    /// dropped those uploads, so their files go.
+    async fn remove_legacy_uploads(&self) -> io::Result<()> {
+        let mut dir = fs::read_dir(self.root.join("uploads")).await?;
+        while let Some(entry) = dir.next_entry().await? {
+            let legacy = entry.file_type().await?.is_file()
+                && entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| UploadId::parse(n).is_ok());
+            if legacy {
+                remove_if_present(&entry.path()).await?;
+            }
+        }
+        Ok(())
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -67,87 +103,156 @@ impl BlobStore {
             .join(hex)
     }
 
-    fn upload_path(&self, id: &UploadId) -> PathBuf {
+    fn upload_dir(&self, id: &UploadId) -> PathBuf {
         self.root.join("uploads").join(id.as_str())
     }
 
-    /// Streams `body` into an upload at `offset` (dropping anything past it), feeding
-    /// `hasher` as the bytes pass, and syncs. Returns the number of bytes written.
-    pub async fn append_upload<S, E>(
+    fn part_path(&self, upload: &UploadId, part: &PartId) -> PathBuf {
+        self.upload_dir(upload).join(part.as_str())
+    }
+
+    /// Streams `body` into a new part of the upload, hashing it as it is written, and
+    /// syncs it. With `expected`, a body of any other length is refused. On failure
+    /// the part's file is removed.
+    pub async fn write_part<S, E>(
         &self,
-        id: &UploadId,
-        offset: u64,
-        mut body: S,
-        mut hasher: Option<&mut Hasher>,
-    ) -> Result<u64, AppendError>
+        upload: &UploadId,
+        body: S,
+        expected: Option<u64>,
+    ) -> Result<UploadPart, PartError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        use futures_util::StreamExt;
-        // Only a fresh upload may create its file: bytes already recorded must still
-        // be there, not silently replaced by zeros.
-        let mut file = OpenOptions::new()
-            .create(offset == 0)
-            .write(true)
-            .truncate(false)
-            .open(self.upload_path(id))
-            .await?;
-        file.set_len(offset).await?;
-        file.seek(SeekFrom::Start(offset)).await?;
-        let mut written = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| AppendError::Body(e.to_string()))?;
-            file.write_all(&chunk).await?;
-            if let Some(h) = hasher.as_deref_mut() {
-                h.update(&chunk);
-            }
-            written += chunk.len() as u64;
+        let dir = self.upload_dir(upload);
+        ensure_dir(&dir).await?;
+        let id = PartId::new();
+        let path = dir.join(id.as_str());
+        let written = write_new(&path, body, expected).await;
+        if written.is_err() {
+            remove_if_present(&path).await?;
         }
-        file.sync_data().await?;
-        Ok(written)
+        let (size, sha256) = written?;
+        // The part's name must survive a crash as its bytes do.
+        sync_dir(&dir).await?;
+        Ok(UploadPart { id, size, sha256 })
     }
 
-    /// The digest of the first `len` bytes of an upload, read back in chunks.
-    pub async fn hash_upload(
+    /// Removes a part that was written but not recorded.
+    pub async fn remove_part(&self, upload: &UploadId, part: &PartId) -> io::Result<()> {
+        remove_if_present(&self.part_path(upload, part)).await
+    }
+
+    /// The upload's `parts`, in order, as one file whose `algorithm` digest is known.
+    /// A single sha256 part is taken as it is; otherwise the parts are copied into a
+    /// new file, hashing the bytes read. A missing part is `NotFound`.
+    pub async fn assemble(
         &self,
-        id: &UploadId,
-        len: u64,
+        upload: &UploadId,
+        parts: &[UploadPart],
         algorithm: Algorithm,
-    ) -> io::Result<Digest> {
-        let file = File::open(self.upload_path(id)).await?;
-        let mut reader = file.take(len);
+    ) -> io::Result<Assembled> {
+        if let [part] = parts {
+            let path = self.part_path(upload, &part.id);
+            if algorithm == Algorithm::Sha256 && fs::metadata(&path).await?.len() == part.size {
+                return Ok(Assembled {
+                    path,
+                    digest: part.sha256.clone(),
+                    size: part.size,
+                    joined: false,
+                });
+            }
+        }
+        let dir = self.upload_dir(upload);
+        ensure_dir(&dir).await?;
+        let path = dir.join(format!("joined-{}", PartId::new()));
+        let joined = self.join(upload, parts, algorithm, &path).await;
+        if joined.is_err() {
+            remove_if_present(&path).await?;
+        }
+        let (size, digest) = joined?;
+        Ok(Assembled {
+            path,
+            digest,
+            size,
+            joined: true,
+        })
+    }
+
+    async fn join(
+        &self,
+        upload: &UploadId,
+        parts: &[UploadPart],
+        algorithm: Algorithm,
+        to: &Path,
+    ) -> io::Result<(u64, Digest)> {
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(to)
+            .await?;
         let mut hasher = Hasher::new(algorithm);
         let mut buf = vec![0; CHUNK];
-        loop {
-            let n = reader.read(&mut buf).await?;
-            if n == 0 {
-                break;
+        let mut size = 0;
+        for part in parts {
+            let file = File::open(self.part_path(upload, &part.id)).await?;
+            let mut reader = file.take(part.size);
+            let mut copied = 0;
+            loop {
+                let n = reader.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n]).await?;
+                copied += n as u64;
             }
-            hasher.update(&buf[..n]);
+            if copied != part.size {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("upload part {} is shorter than recorded", part.id),
+                ));
+            }
+            size += copied;
         }
-        Ok(hasher.finish())
+        // Flush first: a buffered write's error would otherwise be lost.
+        out.flush().await?;
+        out.sync_all().await?;
+        Ok((size, hasher.finish()))
     }
 
-    /// Moves a finished upload of `len` bytes into its content-addressed place.
-    pub async fn commit_upload(&self, id: &UploadId, len: u64, digest: &Digest) -> io::Result<()> {
-        let from = self.upload_path(id);
-        let file = OpenOptions::new().write(true).open(&from).await?;
-        file.set_len(len).await?;
-        file.sync_all().await?;
-        drop(file);
-        let to = self.blob_path(digest);
+    /// Places assembled bytes under their digest unless a blob already has it, in
+    /// which case the blob is kept as it is. True when these bytes were placed.
+    pub async fn place(&self, assembled: Assembled) -> io::Result<bool> {
+        let to = self.blob_path(&assembled.digest);
         let dir = to
             .parent()
             .ok_or_else(|| io::Error::other("blob path has no parent"))?;
-        fs::create_dir_all(dir).await?;
-        // Same content under the same name: replacing an existing copy is harmless.
-        fs::rename(&from, &to).await?;
-        sync_dir(dir).await
+        ensure_dir(dir).await?;
+        // A link fails when the name exists: never a replacement.
+        let placed = match fs::hard_link(&assembled.path, &to).await {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(e),
+        };
+        if placed {
+            sync_dir(dir).await?;
+        }
+        self.abandon(assembled).await?;
+        Ok(placed)
     }
 
+    /// Drops assembled bytes that will not be placed.
+    pub async fn abandon(&self, assembled: Assembled) -> io::Result<()> {
+        if assembled.joined {
+            remove_if_present(&assembled.path).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes everything an upload wrote.
     pub async fn discard_upload(&self, id: &UploadId) -> io::Result<()> {
-        match fs::remove_file(self.upload_path(id)).await {
+        match fs::remove_dir_all(self.upload_dir(id)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -178,6 +283,92 @@ impl BlobStore {
             remaining: size,
         })
     }
+
+    /// The digests of every blob file, by walking the store.
+    pub async fn digests(&self) -> io::Result<Vec<Digest>> {
+        let mut found = Vec::new();
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            let mut prefixes = fs::read_dir(self.root.join("blobs").join(algorithm.name())).await?;
+            while let Some(prefix) = prefixes.next_entry().await? {
+                if !prefix.file_type().await?.is_dir() {
+                    continue;
+                }
+                let mut files = fs::read_dir(prefix.path()).await?;
+                while let Some(file) = files.next_entry().await? {
+                    let name = file.file_name();
+                    let digest = name
+                        .to_str()
+                        .and_then(|hex| Digest::parse(&format!("{}:{hex}", algorithm.name())).ok());
+                    match digest {
+                        Some(d) => found.push(d),
+                        None => {
+                            tracing::warn!(path = %file.path().display(), "a file in the blob store is not named by a digest")
+                        }
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Reads a blob back and hashes it: its actual digest and size.
+    pub async fn rehash(&self, digest: &Digest) -> io::Result<(Digest, u64)> {
+        let mut file = File::open(self.blob_path(digest)).await?;
+        let mut hasher = Hasher::new(digest.algorithm());
+        let mut buf = vec![0; CHUNK];
+        let mut size = 0;
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok((hasher.finish(), size))
+    }
+}
+
+/// Writes `body` to a file that must not exist yet; returns its size and sha256.
+async fn write_new<S, E>(
+    path: &Path,
+    mut body: S,
+    expected: Option<u64>,
+) -> Result<(u64, Digest), PartError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .await?;
+    let mut hasher = Hasher::new(Algorithm::Sha256);
+    let mut written = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| PartError::Body(e.to_string()))?;
+        written += chunk.len() as u64;
+        if let Some(expected) = expected.filter(|e| written > *e) {
+            return Err(PartError::Length {
+                expected,
+                received: written,
+            });
+        }
+        file.write_all(&chunk).await?;
+        hasher.update(&chunk);
+    }
+    if let Some(expected) = expected.filter(|e| written != *e) {
+        return Err(PartError::Length {
+            expected,
+            received: written,
+        });
+    }
+    // Flush first: tokio reports a write's error at the next operation, and
+    // `sync_data` alone would lose the last one (a full disk answered as success).
+    file.flush().await?;
+    file.sync_data().await?;
+    Ok((written, hasher.finish()))
 }
 
 impl BlobReader {
@@ -221,8 +412,28 @@ impl BlobReader {
     }
 }
 
+/// Creates `dir` if it is missing, syncing its parent so the new entry survives a
+/// crash.
+async fn ensure_dir(dir: &Path) -> io::Result<()> {
+    match fs::create_dir(dir).await {
+        Ok(()) => match dir.parent() {
+            Some(parent) => sync_dir(parent).await,
+            None => Ok(()),
+        },
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 async fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir).await?.sync_all().await
+}
+
+async fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path).await {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -230,46 +441,103 @@ mod tests {
     use super::*;
     use futures_util::TryStreamExt;
 
+    fn body(chunks: &[&'static [u8]]) -> impl Stream<Item = io::Result<Bytes>> + Unpin {
+        futures_util::stream::iter(
+            chunks
+                .iter()
+                .map(|c| Ok(Bytes::from_static(c)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    async fn read_all(store: &BlobStore, digest: &Digest) -> io::Result<Vec<u8>> {
+        let chunks: Vec<Bytes> = store
+            .read(digest)
+            .await?
+            .into_stream()
+            .try_collect()
+            .await?;
+        Ok(chunks.concat())
+    }
+
     #[tokio::test]
-    async fn upload_hash_commit_read() -> io::Result<()> {
+    async fn parts_assemble_place_read() -> Result<(), PartError> {
         let dir = tempfile::tempdir()?;
         let store = BlobStore::open(dir.path()).await?;
         let id = UploadId::new();
-        let chunk = |b: &'static [u8]| {
-            futures_util::stream::iter([Ok::<_, io::Error>(Bytes::from_static(b))])
+        let hello = store.write_part(&id, body(&[b"hel", b"lo "]), None).await?;
+        assert_eq!(hello.sha256, Digest::sha256_of(b"hello "));
+        let world = store.write_part(&id, body(&[b"world"]), Some(5)).await?;
+        let parts = [hello.clone(), world];
+
+        let joined = store.assemble(&id, &parts, Algorithm::Sha256).await?;
+        let digest = Digest::sha256_of(b"hello world");
+        assert_eq!((&joined.digest, joined.size), (&digest, 11));
+        assert!(store.place(joined).await?);
+        assert_eq!(read_all(&store, &digest).await?, b"hello world");
+
+        // Placing other bytes under an existing name keeps the blob as it was.
+        let single = store.assemble(&id, &parts[..1], Algorithm::Sha256).await?;
+        let forged = Assembled {
+            digest: digest.clone(),
+            ..single
         };
-        let mut hasher = Hasher::new(Algorithm::Sha256);
-        store
-            .append_upload(&id, 0, chunk(b"hello "), Some(&mut hasher))
-            .await
-            .map_err(io::Error::other)?;
-        // A part that was written but never recorded is overwritten by the retry.
-        store
-            .append_upload(&id, 6, chunk(b"XXXXXXXX"), None)
-            .await
-            .map_err(io::Error::other)?;
-        store
-            .append_upload(&id, 6, chunk(b"world"), Some(&mut hasher))
-            .await
-            .map_err(io::Error::other)?;
-        assert_eq!(hasher.finish(), Digest::sha256_of(b"hello world"));
-        // Past offset 0 an upload's file must exist: it is never recreated as zeros.
-        let lost = UploadId::new();
-        assert!(store
-            .append_upload(&lost, 6, chunk(b"x"), None)
-            .await
-            .is_err());
-        let digest = store.hash_upload(&id, 11, Algorithm::Sha256).await?;
-        assert_eq!(digest, Digest::sha256_of(b"hello world"));
-        store.commit_upload(&id, 11, &digest).await?;
-        let reader = store.read(&digest).await?;
-        assert_eq!(reader.size, 11);
-        let bytes: Vec<Bytes> = reader.into_stream().try_collect().await?;
-        assert_eq!(bytes.concat(), b"hello world");
-        assert!(
-            store.hash_upload(&id, 11, Algorithm::Sha256).await.is_err(),
-            "upload file is gone"
-        );
+        assert!(!store.place(forged).await?);
+        assert_eq!(read_all(&store, &digest).await?, b"hello world");
+        assert_eq!(store.rehash(&digest).await?, (digest.clone(), 11));
+
+        // sha512 is computed from the bytes, even for one part.
+        let sha512 = store.assemble(&id, &parts[..1], Algorithm::Sha512).await?;
+        assert_eq!(sha512.digest.algorithm(), Algorithm::Sha512);
+        store.abandon(sha512).await?;
+
+        store.discard_upload(&id).await?;
+        assert!(store.upload_ids().await?.is_empty());
+        assert!(matches!(
+            store.assemble(&id, &parts, Algorithm::Sha256).await,
+            Err(e) if e.kind() == io::ErrorKind::NotFound
+        ));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failed_part_leaves_nothing() -> Result<(), PartError> {
+        let dir = tempfile::tempdir()?;
+        let store = BlobStore::open(dir.path()).await?;
+        let id = UploadId::new();
+        let long = store
+            .write_part(&id, body(&[b"four", b"more"]), Some(4))
+            .await;
+        assert!(matches!(
+            long,
+            Err(PartError::Length {
+                expected: 4,
+                received: 8
+            })
+        ));
+        let short = store.write_part(&id, body(&[b"ab"]), Some(4)).await;
+        assert!(matches!(short, Err(PartError::Length { .. })));
+        let broken = futures_util::stream::iter([
+            Ok(Bytes::from_static(b"partial")),
+            Err(io::Error::other("reset")),
+        ]);
+        assert!(matches!(
+            store.write_part(&id, broken, None).await,
+            Err(PartError::Body(_))
+        ));
+        let mut left = fs::read_dir(store.upload_dir(&id)).await?;
+        assert!(left.next_entry().await?.is_none(), "no part file remains");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn legacy_upload_files_are_removed_at_open() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        fs::create_dir_all(dir.path().join("uploads")).await?;
+        let legacy = dir.path().join("uploads").join(UploadId::new().as_str());
+        fs::write(&legacy, b"old").await?;
+        BlobStore::open(dir.path()).await?;
+        assert!(!legacy.exists());
         Ok(())
     }
 }

@@ -7,10 +7,12 @@ mod mutability;
 mod names;
 mod policy;
 mod registry;
+mod upload;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
-pub use names::{ImageTag, NameError, RegistryId, RepositoryName, UploadId};
+pub use names::{ImageTag, NameError, PartId, RegistryId, RepositoryName, UploadId};
 pub use policy::{PolicyError, RepositoryPolicy};
 pub use registry::{Namespace, Registry, RegistryAlias};
+pub use upload::UploadPart;

@@ -103,30 +103,44 @@ impl ImageTag {
     }
 }
 
-/// A layer upload session id: a UUID in its canonical lower-case form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct UploadId(String);
-string_newtype!(UploadId);
+/// Ids that are random UUIDs, accepted only in the canonical hyphenated lower-case
+/// form because they are also file names in the blob store.
+macro_rules! uuid_newtype {
+    ($name:ident) => {
+        string_newtype!($name);
+        impl $name {
+            pub fn new() -> Self {
+                Self(uuid::Uuid::new_v4().to_string())
+            }
 
-impl UploadId {
-    pub fn new() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
-    }
-
-    pub fn parse(s: &str) -> Result<Self, NameError> {
-        // The canonical hyphenated form only: it is also a file name in the blob store.
-        match uuid::Uuid::try_parse(s) {
-            Ok(u) if s.len() == 36 => Ok(Self(u.to_string())),
-            _ => Err(NameError(
-                "Member must satisfy regular expression pattern: [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}".into(),
-            )),
+            pub fn parse(s: &str) -> Result<Self, NameError> {
+                canonical_uuid(s).map(Self)
+            }
         }
-    }
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    };
 }
 
-impl Default for UploadId {
-    fn default() -> Self {
-        Self::new()
+/// A layer upload session id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UploadId(String);
+uuid_newtype!(UploadId);
+
+/// One part of an upload: names the file its bytes were written to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PartId(String);
+uuid_newtype!(PartId);
+
+fn canonical_uuid(s: &str) -> Result<String, NameError> {
+    match uuid::Uuid::try_parse(s) {
+        Ok(u) if s.len() == 36 => Ok(u.to_string()),
+        _ => Err(NameError(
+            "Member must satisfy regular expression pattern: [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}".into(),
+        )),
     }
 }
 

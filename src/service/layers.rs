@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use bytes::Bytes;
 
-use super::uploads::{misplaced, UPLOAD_TTL};
-use super::{now, Caller, Error, Result, Service, PART_SIZE};
-use crate::domain::{Digest, Registry, RegistryId, RepositoryName, UploadId};
+use super::uploads::{misplaced, size, Completed, UPLOAD_TTL};
+use super::{now, Caller, Error, Result, Service, MIN_PART_SIZE, PART_SIZE};
+use crate::domain::{Digest, Registry, RegistryId, RepositoryName, UploadId, UploadPart};
 use crate::service::BlobReader;
 
 /// The most parts one upload may have.
@@ -90,11 +90,7 @@ impl Service {
             )));
         }
         let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
-        if self.append(&upload, body).await?.is_none() {
-            return Err(invalid(
-                "Another part was received for the same bytes".into(),
-            ));
-        }
+        self.append(&registry, name, &upload, body, None).await?;
         Ok((registry, last_byte))
     }
 
@@ -108,48 +104,20 @@ impl Service {
         digests: &[Digest],
     ) -> Result<(Registry, Digest)> {
         let (registry, upload) = self.upload(caller, registry, name, id).await?;
-        let Some(expected) = digests.first() else {
-            return Err(Error::InvalidParameter(
-                "Invalid parameter at 'layerDigests': at least one digest is required".into(),
-            ));
+        let parts_rule = |parts: &[UploadPart]| match parts.split_last() {
+            None => Err(Error::EmptyUpload(id.clone())),
+            Some((_, inner)) if inner.iter().any(|p| size(p.size) < MIN_PART_SIZE) => {
+                Err(Error::LayerPartTooSmall)
+            }
+            Some(_) => Ok(()),
         };
-        if upload.parts == 0 {
-            return Err(Error::EmptyUpload(id.clone()));
-        }
-        if upload.small_inner_part {
-            return Err(Error::LayerPartTooSmall);
-        }
-        let len = u64::try_from(upload.bytes_received).unwrap_or(0);
-        let Some(actual) = self.upload_digest(id, len, expected.algorithm()).await? else {
-            // The bytes already left the upload area: an earlier completion moved them
-            // into place and the process died before it forgot the upload.
-            self.store().delete_upload(id).await?;
-            let present = self
-                .store()
-                .blob_in_repository(upload.repository_id, expected)
-                .await?;
-            return Err(if present.is_some() {
-                Error::LayerAlreadyExists(expected.clone())
-            } else {
-                Error::UploadNotFound(id.clone())
-            });
-        };
-        if digests.iter().any(|d| *d != actual) {
-            return Err(Error::InvalidLayer(format!(
-                "The calculated digest {actual} does not match the layer digest given, {expected}"
-            )));
-        }
-        if self
-            .store()
-            .blob_in_repository(upload.repository_id, &actual)
+        match self
+            .complete(&registry, name, &upload, digests, parts_rule)
             .await?
-            .is_some()
         {
-            self.discard(id).await?;
-            return Err(Error::LayerAlreadyExists(actual));
+            Completed::Linked(digest) => Ok((registry, digest)),
+            Completed::AlreadyLinked(digest) => Err(Error::LayerAlreadyExists(digest)),
         }
-        self.commit_upload(&upload, &actual).await?;
-        Ok((registry, actual))
     }
 
     /// Removes uploads past their lifetime and upload bytes no row refers to (left by

@@ -1,6 +1,7 @@
 //! Use cases: the only API the faces call. Every rule of the registry lives here once
 //! (tag immutability, digest matching, reference checks), whichever face asked.
 
+mod check;
 mod error;
 mod images;
 mod layers;
@@ -23,6 +24,7 @@ use crate::store::Store;
 
 pub use crate::blob::BlobReader;
 pub use crate::store::{CatalogData, Image, Repository, TagDetail, TagStatus};
+pub use check::{check_blobs, BlobCheck};
 pub use error::{Error, Result};
 pub use images::{ImageDetail, ImageFailure, ImageSelector, PutImage, StoredImage};
 pub use layers::{LayerAvailability, LayerFailure};
@@ -70,7 +72,6 @@ struct Inner {
     blobs: BlobStore,
     settings: Settings,
     signer: signing::Signer,
-    hashers: uploads::Hashers,
 }
 
 impl Service {
@@ -82,7 +83,6 @@ impl Service {
                 blobs,
                 settings,
                 signer,
-                hashers: Default::default(),
             }),
         })
     }

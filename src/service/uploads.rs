@@ -1,57 +1,22 @@
-//! Upload sessions shared by both faces: ECR's parts and the registry API's chunks
-//! append to one file per upload, hashed as the bytes pass so that finishing reads
-//! nothing back in the common case; then bytes first, rows second.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Upload sessions shared by both faces: ECR's parts and the registry API's chunks.
+//!
+//! Each part is written to a file of its own by the request that received it, hashed
+//! as it is written, and counts only once the store records it where the upload stood
+//! (one winner when requests race; the losers' files are removed). Completing seals
+//! the upload against further parts, assembles the parts and checks the digest of
+//! those bytes before anything is placed or made visible: bytes first, rows second.
 
 use bytes::Bytes;
 use chrono::Duration;
 use futures_util::Stream;
 
-use super::{now, Caller, Error, Result, Service, MIN_PART_SIZE};
-use crate::blob::AppendError;
-use crate::domain::{Algorithm, Digest, Hasher, Registry, RegistryId, RepositoryName, UploadId};
+use super::{now, Caller, Error, Result, Service};
+use crate::blob::PartError;
+use crate::domain::{Digest, Registry, RegistryId, RepositoryName, UploadId, UploadPart};
 use crate::store::Upload;
 
 /// How long an upload may sit before it is unknown.
 pub(super) const UPLOAD_TTL: Duration = Duration::hours(24);
-
-/// Running sha256 state of uploads being written by this process, keyed by upload
-/// and valid at the recorded offset. Missing state (another process took the
-/// previous chunk, a restart) only costs a read-back at the end.
-#[derive(Default)]
-pub(super) struct Hashers(Mutex<HashMap<UploadId, (u64, Hasher)>>);
-
-impl Hashers {
-    fn take(&self, id: &UploadId, offset: u64) -> Option<Hasher> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match map.remove(id) {
-            Some((at, h)) if at == offset => Some(h),
-            _ if offset == 0 => Some(Hasher::new(Algorithm::Sha256)),
-            _ => None,
-        }
-    }
-
-    fn put(&self, id: &UploadId, offset: u64, hasher: Hasher) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), (offset, hasher));
-    }
-
-    fn forget(&self, id: &UploadId) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
-    }
-}
-
-/// Converts a failed append: a broken request body is the client's, the rest ours.
-fn append_error(e: AppendError) -> Error {
-    match e {
-        AppendError::Body(m) => Error::IncompleteBody(m),
-        AppendError::Io(e) => e.into(),
-    }
-}
 
 /// A part or chunk that does not continue the upload where it stands.
 pub(super) fn misplaced(
@@ -69,8 +34,16 @@ pub(super) fn misplaced(
     }
 }
 
-fn size(n: u64) -> i64 {
+pub(super) fn size(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// What completing an upload did.
+pub(super) enum Completed {
+    /// The blob is now part of the repository.
+    Linked(Digest),
+    /// The repository already had the blob; the upload is gone all the same.
+    AlreadyLinked(Digest),
 }
 
 impl Service {
@@ -92,87 +65,131 @@ impl Service {
         }
     }
 
-    /// Appends `body` after the bytes the upload has recorded; returns the new total.
-    /// `None` when a concurrent append to the same upload won the race.
-    pub(super) async fn append<S, E>(&self, upload: &Upload, body: S) -> Result<Option<u64>>
+    /// Writes `body` as the upload's next part, after the bytes it held when read;
+    /// with `expected`, the body must be exactly that long. Returns the new size. An
+    /// empty body adds nothing.
+    pub(super) async fn append<S, E>(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+        upload: &Upload,
+        body: S,
+        expected: Option<u64>,
+    ) -> Result<u64>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let offset = u64::try_from(upload.bytes_received).unwrap_or(0);
-        let mut hasher = self.inner.hashers.take(&upload.id, offset);
-        let written = match self
-            .blobs()
-            .append_upload(&upload.id, offset, body, hasher.as_mut())
-            .await
-        {
-            Ok(n) => n,
-            // Bytes were recorded but their file is gone (see `upload_digest`): the
-            // upload cannot continue.
-            Err(AppendError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.store().delete_upload(&upload.id).await?;
-                return Err(Error::UploadNotFound(upload.id.clone()));
+        let part = match self.blobs().write_part(&upload.id, body, expected).await {
+            Ok(part) => part,
+            Err(PartError::Body(m)) => return Err(Error::IncompleteBody(m)),
+            Err(e @ PartError::Length { .. }) => {
+                return Err(misplaced(registry, name, upload, e.to_string()))
             }
-            Err(e) => return Err(append_error(e)),
+            Err(PartError::Io(e)) => return Err(e.into()),
         };
-        // Only the append that moves the row forward counts; a concurrent duplicate
-        // loses here (and the digest check when finishing catches any mixed bytes).
+        if part.size == 0 {
+            self.blobs().remove_part(&upload.id, &part.id).await?;
+            return Ok(offset);
+        }
+        let recorded = self
+            .store()
+            .record_part(&upload.id, upload.bytes_received, &part)
+            .await;
+        if !matches!(recorded, Ok(true)) {
+            self.blobs().remove_part(&upload.id, &part.id).await?;
+        }
+        if !recorded? {
+            return Err(misplaced(
+                registry,
+                name,
+                upload,
+                format!("another part was recorded at byte {offset} first, or the upload is being completed"),
+            ));
+        }
+        Ok(offset + part.size)
+    }
+
+    /// Completes an upload whose digest must be every one of `expected`: seals it
+    /// against further parts at the size it had when read, checks its parts with
+    /// `check`, assembles them, checks the digest, places the blob and links it to
+    /// the repository. When the digest
+    /// differs nothing is placed and the upload is unsealed (the caller may discard
+    /// it); when its bytes are gone (a completion moved them, then the process died)
+    /// the upload is forgotten.
+    pub(super) async fn complete(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+        upload: &Upload,
+        expected: &[Digest],
+        check: impl FnOnce(&[UploadPart]) -> Result<()>,
+    ) -> Result<Completed> {
+        let Some(wanted) = expected.first() else {
+            return Err(Error::InvalidParameter(
+                "Invalid parameter at 'layerDigests': at least one digest is required".into(),
+            ));
+        };
         if !self
             .store()
-            .advance_upload(
-                &upload.id,
-                upload.bytes_received,
-                size(written),
-                MIN_PART_SIZE,
-            )
+            .seal_upload(&upload.id, upload.bytes_received)
             .await?
         {
-            return Ok(None);
+            return Err(misplaced(
+                registry,
+                name,
+                upload,
+                "another part was recorded while the upload was being completed".into(),
+            ));
         }
-        if let Some(h) = hasher {
-            self.inner.hashers.put(&upload.id, offset + written, h);
+        let parts = self.store().upload_parts(&upload.id).await?;
+        if let Err(e) = check(&parts) {
+            self.store().unseal_upload(&upload.id).await?;
+            return Err(e);
         }
-        Ok(Some(offset + written))
-    }
-
-    /// The digest of an upload's `len` recorded bytes; `None` when its bytes are gone
-    /// (a completion moved them and the process died before forgetting the upload).
-    pub(super) async fn upload_digest(
-        &self,
-        id: &UploadId,
-        len: u64,
-        algorithm: Algorithm,
-    ) -> Result<Option<Digest>> {
-        match self.inner.hashers.take(id, len) {
-            Some(h) if algorithm == Algorithm::Sha256 => Ok(Some(h.finish())),
-            _ => match self.blobs().hash_upload(id, len, algorithm).await {
-                Ok(digest) => Ok(Some(digest)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e.into()),
-            },
-        }
-    }
-
-    /// Moves a verified upload into place and makes it visible in the repository.
-    pub(super) async fn commit_upload(&self, upload: &Upload, digest: &Digest) -> Result<()> {
-        let len = u64::try_from(upload.bytes_received).unwrap_or(0);
-        // Bytes first, then the rows that make them visible.
-        match self.blobs().commit_upload(&upload.id, len, digest).await {
-            // Another completion (or one before a crash) already moved the bytes.
+        let assembled = match self
+            .blobs()
+            .assemble(&upload.id, &parts, wanted.algorithm())
+            .await
+        {
+            Ok(a) => a,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.discard(&upload.id).await?;
-                return Err(Error::UploadNotFound(upload.id.clone()));
+                let present = self
+                    .store()
+                    .blob_in_repository(upload.repository_id, wanted)
+                    .await?;
+                return Err(if present.is_some() {
+                    Error::LayerAlreadyExists(wanted.clone())
+                } else {
+                    Error::UploadNotFound(upload.id.clone())
+                });
             }
-            other => other?,
+            Err(e) => {
+                self.store().unseal_upload(&upload.id).await?;
+                return Err(e.into());
+            }
+        };
+        let actual = assembled.digest.clone();
+        if expected.iter().any(|d| *d != actual) {
+            self.blobs().abandon(assembled).await?;
+            self.store().unseal_upload(&upload.id).await?;
+            return Err(Error::InvalidLayer(format!(
+                "The calculated digest {actual} does not match the layer digest given, {wanted}"
+            )));
         }
-        self.store()
-            .link_blob(upload.repository_id, digest, upload.bytes_received, now())
-            .await?;
-        self.discard(&upload.id).await
+        self.blobs().place(assembled).await?;
+        let linked = self.store().complete_upload(upload, &actual, now()).await?;
+        self.blobs().discard_upload(&upload.id).await?;
+        Ok(if linked {
+            Completed::Linked(actual)
+        } else {
+            Completed::AlreadyLinked(actual)
+        })
     }
 
     pub(super) async fn discard(&self, id: &UploadId) -> Result<()> {
-        self.inner.hashers.forget(id);
         self.store().delete_upload(id).await?;
         Ok(self.blobs().discard_upload(id).await?)
     }
@@ -193,14 +210,14 @@ impl Service {
         Ok(u64::try_from(upload.bytes_received).unwrap_or(0))
     }
 
-    /// Registry API: appends a chunk, which must start where the session ends when
-    /// `start` is given. Returns the new size.
+    /// Registry API: appends a chunk. With `range`, the chunk must start where the
+    /// session ends and be exactly as long as the range says. Returns the new size.
     pub async fn append_chunk<S, E>(
         &self,
         caller: &Caller,
         name: &RepositoryName,
         id: &UploadId,
-        start: Option<u64>,
+        range: Option<(u64, u64)>,
         body: S,
     ) -> Result<u64>
     where
@@ -208,49 +225,102 @@ impl Service {
         E: std::fmt::Display,
     {
         let (registry, upload) = self.upload(caller, None, name, id).await?;
-        let received = upload.bytes_received;
-        let out_of_order = |message| misplaced(&registry, name, &upload, message);
-        if start.is_some_and(|s| size(s) != received) {
-            return Err(out_of_order(format!(
-                "the chunk must start at byte {received}"
-            )));
-        }
-        self.append(&upload, body)
-            .await?
-            .ok_or_else(|| out_of_order("a concurrent chunk was received".into()))
+        let expected = self.chunk_length(&registry, name, &upload, range)?;
+        self.append(&registry, name, &upload, body, expected).await
     }
 
-    /// Registry API: appends a last chunk (possibly empty), checks the digest and
-    /// makes the blob visible in the repository.
+    /// The length a chunk covering `range` (first and last byte) must have, checking
+    /// that it starts where the upload ends.
+    fn chunk_length(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+        upload: &Upload,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<u64>> {
+        let Some((first, last)) = range else {
+            return Ok(None);
+        };
+        let received = upload.bytes_received;
+        if size(first) != received {
+            return Err(misplaced(
+                registry,
+                name,
+                upload,
+                format!("the chunk must start at byte {received}"),
+            ));
+        }
+        Ok(Some(last - first + 1))
+    }
+
+    /// Registry API: appends a last chunk (possibly empty; with `range`, it must
+    /// continue the session exactly), checks the digest and makes the blob visible in
+    /// the repository. A session whose bytes are not the digest's is discarded.
     pub async fn finish_upload<S, E>(
         &self,
         caller: &Caller,
         name: &RepositoryName,
         id: &UploadId,
         digest: &Digest,
+        range: Option<(u64, u64)>,
         last_chunk: S,
     ) -> Result<()>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        self.append_chunk(caller, name, id, None, last_chunk)
-            .await?;
-        let (_, upload) = self.upload(caller, None, name, id).await?;
-        let len = u64::try_from(upload.bytes_received).unwrap_or(0);
-        let Some(actual) = self.upload_digest(id, len, digest.algorithm()).await? else {
-            self.store().delete_upload(id).await?;
-            return Err(Error::UploadNotFound(id.clone()));
-        };
-        if actual != *digest {
+        let (registry, mut upload) = self.upload(caller, None, name, id).await?;
+        let expected = self.chunk_length(&registry, name, &upload, range)?;
+        upload.bytes_received = size(
+            self.append(&registry, name, &upload, last_chunk, expected)
+                .await?,
+        );
+        match self
+            .complete(
+                &registry,
+                name,
+                &upload,
+                std::slice::from_ref(digest),
+                |_| Ok(()),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
             // As distribution does: a session whose bytes are not what the client
             // meant is abandoned rather than kept for a retry that cannot succeed.
-            self.discard(id).await?;
-            return Err(Error::InvalidLayer(format!(
-                "the uploaded content has digest {actual}, not the {digest} given"
-            )));
+            Err(e @ Error::InvalidLayer(_)) => {
+                self.discard(id).await?;
+                Err(e)
+            }
+            // The registry API has no "already exists" for a finished upload.
+            Err(Error::LayerAlreadyExists(_)) => Err(Error::UploadNotFound(id.clone())),
+            Err(e) => Err(e),
         }
-        self.commit_upload(&upload, &actual).await
+    }
+
+    /// Registry API: a blob in one request (`POST ?digest=`). Whatever fails, the
+    /// session it opened leaves nothing behind.
+    pub async fn put_blob<S, E>(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        digest: &Digest,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let id = self.start_upload(caller, name).await?;
+        let finished = self
+            .finish_upload(caller, name, &id, digest, None, body)
+            .await;
+        if finished.is_err() {
+            if let Err(e) = self.discard(&id).await {
+                tracing::warn!(error = ?e, upload = %id, "cannot discard a failed blob upload");
+            }
+        }
+        finished
     }
 
     /// Registry API: abandons an upload session.

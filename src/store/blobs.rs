@@ -1,4 +1,4 @@
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::{millis, Result, Store};
 use crate::domain::Digest;
@@ -14,24 +14,9 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-            .bind(digest.as_str())
-            .bind(size)
-            .bind(millis(now))
-            .execute(&mut *tx)
-            .await?;
-        let linked = sqlx::query(
-            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (repository_id, digest) DO NOTHING",
-        )
-        .bind(repository_id)
-        .bind(digest.as_str())
-        .bind(millis(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let linked = link_blob(&mut tx, repository_id, digest, size, now).await?;
         tx.commit().await?;
-        Ok(linked == 1)
+        Ok(linked)
     }
 
     /// The size of a blob if the repository may see it.
@@ -79,5 +64,50 @@ impl Store {
         .fetch_optional(&self.read)
         .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+}
+
+/// Records a blob (once) and links it to the repository within `tx`; false when the
+/// repository already had it.
+pub(super) async fn link_blob(
+    tx: &mut Transaction<'static, Any>,
+    repository_id: i64,
+    digest: &Digest,
+    size: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool> {
+    sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+        .bind(digest.as_str())
+        .bind(size)
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await?;
+    let linked = sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (repository_id, digest) DO NOTHING",
+    )
+    .bind(repository_id)
+    .bind(digest.as_str())
+    .bind(millis(now))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(linked == 1)
+}
+
+impl Store {
+    /// Every recorded blob with its recorded size, for checking the bytes behind them.
+    pub async fn all_blobs(&self) -> Result<Vec<(Digest, i64)>> {
+        sqlx::query("SELECT digest, size FROM blobs ORDER BY digest")
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| {
+                let digest: String = row.try_get(0)?;
+                let digest = Digest::parse(&digest)
+                    .map_err(|e| super::Error::Database(sqlx::Error::Decode(e.into())))?;
+                Ok((digest, row.try_get(1)?))
+            })
+            .collect()
     }
 }

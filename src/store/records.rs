@@ -106,10 +106,8 @@ pub struct Upload {
     pub id: UploadId,
     pub repository_id: i64,
     pub bytes_received: i64,
+    /// How many parts are recorded.
     pub parts: i64,
-    pub last_part_size: i64,
-    /// A part before the last was smaller than the minimum part size.
-    pub small_inner_part: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -172,6 +172,10 @@ impl Store {
             }
         }
         // Children first: not every SQLite connection is guaranteed to enforce cascades.
+        sqlx::query("DELETE FROM upload_parts WHERE upload_id IN (SELECT id FROM uploads WHERE repository_id = $1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         for table in ["tags", "uploads", "repository_blobs", "resource_tags"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE repository_id = $1"))
                 .bind(id)

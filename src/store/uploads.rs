@@ -1,19 +1,28 @@
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::{from_millis, millis, Error, Result, Store, Upload};
-use crate::domain::UploadId;
+use crate::domain::{Digest, PartId, UploadId, UploadPart};
+
+fn decode<T, E: std::error::Error + Send + Sync + 'static>(r: Result<T, E>) -> Result<T> {
+    r.map_err(|e| Error::Database(sqlx::Error::Decode(e.into())))
+}
 
 fn upload(row: &AnyRow) -> Result<Upload> {
-    let id: String = row.try_get("id")?;
     Ok(Upload {
-        id: UploadId::parse(&id).map_err(|e| Error::Database(sqlx::Error::Decode(e.into())))?,
+        id: decode(UploadId::parse(row.try_get("id")?))?,
         repository_id: row.try_get("repository_id")?,
         bytes_received: row.try_get("bytes_received")?,
         parts: row.try_get("parts")?,
-        last_part_size: row.try_get("last_part_size")?,
-        small_inner_part: row.try_get::<i64, _>("small_inner_part")? != 0,
         created_at: from_millis(row.try_get("created_at")?),
+    })
+}
+
+fn part(row: &AnyRow) -> Result<UploadPart> {
+    Ok(UploadPart {
+        id: decode(PartId::parse(row.try_get("part_id")?))?,
+        size: decode(u64::try_from(row.try_get::<i64, _>("size")?))?,
+        sha256: decode(Digest::parse(row.try_get("sha256")?))?,
     })
 }
 
@@ -35,7 +44,9 @@ impl Store {
 
     pub async fn upload(&self, id: &UploadId) -> Result<Option<Upload>> {
         let row = sqlx::query(
-            "SELECT id, repository_id, bytes_received, parts, last_part_size, small_inner_part, created_at FROM uploads WHERE id = $1",
+            "SELECT id, repository_id, bytes_received, created_at, \
+             (SELECT COUNT(*) FROM upload_parts p WHERE p.upload_id = u.id) AS parts \
+             FROM uploads u WHERE id = $1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.write)
@@ -43,37 +54,103 @@ impl Store {
         row.as_ref().map(upload).transpose()
     }
 
-    /// Records a part of `size` bytes appended after `expected` bytes. False when the
-    /// upload moved on meanwhile (a concurrent part won), so the caller's part does
-    /// not count. `min_part` is the smallest size a part may have unless it is last.
-    pub async fn advance_upload(
-        &self,
-        id: &UploadId,
-        expected: i64,
-        size: i64,
-        min_part: i64,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE uploads SET bytes_received = bytes_received + $1, parts = parts + 1, last_part_size = $1, \
-             small_inner_part = CASE WHEN parts > 0 AND last_part_size < $2 THEN 1 ELSE small_inner_part END \
-             WHERE id = $3 AND bytes_received = $4",
+    /// Records `part` as the upload's bytes from `start`. False when the upload no
+    /// longer stands at `start` (another part was recorded first) or is being
+    /// completed: the part does not count, and its file is the caller's to remove.
+    pub async fn record_part(&self, id: &UploadId, start: i64, part: &UploadPart) -> Result<bool> {
+        let size = i64::try_from(part.size).unwrap_or(i64::MAX);
+        let mut tx = self.begin_write().await?;
+        let moved = sqlx::query(
+            "UPDATE uploads SET bytes_received = bytes_received + $1 \
+             WHERE id = $2 AND bytes_received = $3 AND sealed = 0",
         )
         .bind(size)
-        .bind(min_part)
         .bind(id.as_str())
-        .bind(expected)
-        .execute(&self.write)
+        .bind(start)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if moved != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO upload_parts (upload_id, start, size, part_id, sha256) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.as_str())
+        .bind(start)
+        .bind(size)
+        .bind(part.id.as_str())
+        .bind(part.sha256.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Closes the upload to further parts, provided it holds exactly `size` bytes;
+    /// false otherwise. Sealing an upload that is sealed already succeeds: a
+    /// completion may be retried.
+    pub async fn seal_upload(&self, id: &UploadId, size: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE uploads SET sealed = 1 WHERE id = $1 AND bytes_received = $2")
+                .bind(id.as_str())
+                .bind(size)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
         Ok(done == 1)
     }
 
-    pub async fn delete_upload(&self, id: &UploadId) -> Result<()> {
-        sqlx::query("DELETE FROM uploads WHERE id = $1")
+    /// Opens a sealed upload to parts again (its completion was refused).
+    pub async fn unseal_upload(&self, id: &UploadId) -> Result<()> {
+        sqlx::query("UPDATE uploads SET sealed = 0 WHERE id = $1")
             .bind(id.as_str())
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    /// The upload's recorded parts, in order.
+    pub async fn upload_parts(&self, id: &UploadId) -> Result<Vec<UploadPart>> {
+        sqlx::query(
+            "SELECT part_id, size, sha256 FROM upload_parts WHERE upload_id = $1 ORDER BY start",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.write)
+        .await?
+        .iter()
+        .map(part)
+        .collect()
+    }
+
+    pub async fn delete_upload(&self, id: &UploadId) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        delete_upload(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes a completed upload's blob, whose bytes are in place, part of the
+    /// repository, and forgets the upload: one transaction. False when the
+    /// repository already had the blob.
+    pub async fn complete_upload(
+        &self,
+        upload: &Upload,
+        digest: &Digest,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let linked = super::blobs::link_blob(
+            &mut tx,
+            upload.repository_id,
+            digest,
+            upload.bytes_received,
+            now,
+        )
+        .await?;
+        delete_upload(&mut tx, &upload.id).await?;
+        tx.commit().await?;
+        Ok(linked)
     }
 
     /// Of `ids`, those that should not be kept: unknown, or created before `cutoff`.
@@ -100,4 +177,15 @@ impl Store {
         }
         Ok(stale)
     }
+}
+
+async fn delete_upload(tx: &mut Transaction<'static, Any>, id: &UploadId) -> Result<()> {
+    // Children first: not every SQLite connection is guaranteed to enforce cascades.
+    for table in ["upload_parts WHERE upload_id", "uploads WHERE id"] {
+        sqlx::query(&format!("DELETE FROM {table} = $1"))
+            .bind(id.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

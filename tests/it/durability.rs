@@ -569,9 +569,9 @@ async fn completion_retried_after_bytes_moved(app: TestApp) {
     let unrecorded = random_bytes(4096);
     for (bytes, recorded) in [(&recorded, true), (&unrecorded, false)] {
         let id = upload_unfinished(&app, repo, bytes).await;
-        // The blob store's documented layout: `uploads/<upload id>`.
+        // The blob store's documented layout: `uploads/<upload id>/<part id>`.
         let path = app.data_dir.path().join("uploads").join(&id);
-        std::fs::remove_file(&path).expect("the upload's bytes are where documented");
+        std::fs::remove_dir_all(&path).expect("the upload's bytes are where documented");
         let err = app
             .ecr
             .complete_layer_upload()

@@ -621,7 +621,7 @@ async fn snapshot(app: &TestApp, faces: &[Face]) -> Vec<Value> {
     out
 }
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "repositories",
     "resource_tags",
     "blobs",
@@ -630,6 +630,7 @@ const TABLES: [&str; 8] = [
     "manifest_references",
     "tags",
     "uploads",
+    "upload_parts",
 ];
 
 /// Row counts of every table, read straight from the store's database.

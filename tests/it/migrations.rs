@@ -27,6 +27,7 @@ async fn sqlite_store_from_0001_upgrades_with_its_data() {
         ("manifest_references", vec!["manifests"]),
         ("manifests", vec!["repositories"]),
         ("uploads", vec!["repositories"]),
+        ("upload_parts", vec!["uploads"]),
         ("resource_tags", vec!["repositories"]),
         ("repository_blobs", vec!["blobs", "repositories"]),
     ] {

@@ -66,13 +66,19 @@ async fn sweeps(backend: Backend) {
         .await
         .expect("part");
 
-    // Bytes of an upload whose row is gone (a crash between rename and row delete, or
-    // a repository deleted mid-upload), plus a file that is not an upload at all.
+    // Parts of an upload whose row is gone (a crash between the completion's rows and
+    // its clean-up, or a repository deleted mid-upload), plus a file that is not an
+    // upload at all.
     let orphan = dir
         .path()
         .join("uploads")
         .join(uuid::Uuid::new_v4().to_string());
-    std::fs::write(&orphan, b"left behind").expect("orphan");
+    std::fs::create_dir(&orphan).expect("orphan");
+    std::fs::write(
+        orphan.join(uuid::Uuid::new_v4().to_string()),
+        b"left behind",
+    )
+    .expect("orphan part");
     let junk = dir.path().join("uploads").join("not-an-upload");
     std::fs::write(&junk, b"x").expect("junk");
 

@@ -129,16 +129,18 @@ pub async fn start_upload(
             }
         }
     }
-    let id = reg.service.start_upload(&reg.caller, &name).await?;
     match &query.digest {
         Some(digest) => {
             let digest = parse_digest(digest)?;
             reg.service
-                .finish_upload(&reg.caller, &name, &id, &digest, payload)
+                .put_blob(&reg.caller, &name, &digest, payload)
                 .await?;
             Ok(created(&reg.path(&name), &digest))
         }
-        None => Ok(session(&reg.path(&name), &id, 0, StatusCode::ACCEPTED)),
+        None => {
+            let id = reg.service.start_upload(&reg.caller, &name).await?;
+            Ok(session(&reg.path(&name), &id, 0, StatusCode::ACCEPTED))
+        }
     }
 }
 
@@ -158,8 +160,8 @@ pub async fn upload_status(reg: Registry, path: SessionPath) -> Result<HttpRespo
     Ok(session(&reg.path(&name), &id, size, StatusCode::NO_CONTENT))
 }
 
-/// The start offset a `Content-Range: <start>-<end>` header names, if any.
-fn chunk_start(req: &HttpRequest) -> Result<Option<u64>, OciError> {
+/// The first and last byte a `Content-Range: <start>-<end>` header names, if any.
+fn chunk_range(req: &HttpRequest) -> Result<Option<(u64, u64)>, OciError> {
     let Some(value) = req.headers().get(header::CONTENT_RANGE) else {
         return Ok(None);
     };
@@ -178,7 +180,7 @@ fn chunk_start(req: &HttpRequest) -> Result<Option<u64>, OciError> {
     if end < start {
         return Err(invalid());
     }
-    Ok(Some(start))
+    Ok(Some((start, end)))
 }
 
 /// PATCH: appends a chunk, streamed.
@@ -189,10 +191,10 @@ pub async fn patch_upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
     let (name, id) = session_path(&reg, &path)?;
-    let start = chunk_start(&req)?;
+    let range = chunk_range(&req)?;
     let size = reg
         .service
-        .append_chunk(&reg.caller, &name, &id, start, payload)
+        .append_chunk(&reg.caller, &name, &id, range, payload)
         .await?;
     Ok(session(&reg.path(&name), &id, size, StatusCode::ACCEPTED))
 }
@@ -205,6 +207,7 @@ pub struct FinishQuery {
 /// PUT: appends an optional last chunk and closes the session against `?digest=`.
 pub async fn finish_upload(
     reg: Registry,
+    req: HttpRequest,
     path: SessionPath,
     query: web::Query<FinishQuery>,
     payload: web::Payload,
@@ -217,8 +220,9 @@ pub async fn finish_upload(
         )
     })?;
     let digest = parse_digest(digest)?;
+    let range = chunk_range(&req)?;
     reg.service
-        .finish_upload(&reg.caller, &name, &id, &digest, payload)
+        .finish_upload(&reg.caller, &name, &id, &digest, range, payload)
         .await?;
     Ok(created(&reg.path(&name), &digest))
 }
