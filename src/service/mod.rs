@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::auth::Credentials;
 use crate::blob::BlobStore;
 use crate::domain::{Namespace, Registry, RegistryAlias, RegistryId, RepositoryName};
 use crate::store::Store;
@@ -45,6 +46,9 @@ pub struct Caller {
     pub region: String,
     /// Which of the account's registries the face serves: ECR's or ECR Public's.
     pub namespace: Namespace,
+    /// The access key the request was signed with, or its registry token minted
+    /// with; `None` for an anonymous caller.
+    pub access_key: Option<String>,
 }
 
 /// Service-wide settings.
@@ -58,6 +62,9 @@ pub struct Settings {
     pub public_registry_url: String,
     /// The public registry's alias: its repositories are `<host>/<alias>/<name>`.
     pub public_alias: RegistryAlias,
+    /// The configured access keys: registry tokens hold only while the credential
+    /// that minted them is still one of them.
+    pub credentials: Credentials,
 }
 
 #[derive(Clone)]

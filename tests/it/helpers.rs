@@ -104,6 +104,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         secret_access_key: Some(SECRET_KEY.into()),
         workers: Some(2),
         credentials_file: None,
+        limits: berth::config::Limits::DEFAULT,
     }
 }
 
