@@ -138,7 +138,9 @@ async fn raw(port: u16, head: String, body: Arc<Vec<u8>>, send: usize) -> Outcom
 async fn legit_calls(server: &ServerProcess, stop: tokio::sync::watch::Receiver<bool>) -> usize {
     let mut done = 0;
     while !*stop.borrow() || done == 0 {
-        let call = server.ecr.describe_repositories().send();
+        // A new client each time: a new connection must be accepted.
+        let ecr = crate::helpers::ecr_client(&server.url, ACCESS_KEY, SECRET_KEY);
+        let call = ecr.describe_repositories().send();
         let r = tokio::time::timeout(Duration::from_secs(10), call).await;
         assert!(
             matches!(r, Ok(Ok(_))),
