@@ -581,22 +581,12 @@ async fn base_status(app: &TestApp, private: &str, public: &str) -> (u16, u16) {
     (private.status, public.status().as_u16())
 }
 
-/// Both registries' tokens, minted with the app's SDK clients' credentials.
+/// Both registries' passwords, minted with the app's SDK clients' credentials.
 async fn mint(app: &TestApp) -> (String, String) {
-    let private = login(app).await;
-    let public = app
-        .ecr_public
-        .get_authorization_token()
-        .send()
-        .await
-        .expect("public token");
-    let public = public
-        .authorization_data()
-        .and_then(|d| d.authorization_token())
-        .expect("token");
+    let (private, public) = crate::helpers::registry_tokens(&app.ecr, &app.ecr_public).await;
     (
-        password_of(&private),
-        crate::helpers::token_password(public),
+        crate::helpers::token_password(&private),
+        crate::helpers::token_password(&public),
     )
 }
 
