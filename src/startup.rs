@@ -10,7 +10,6 @@ use actix_web::{web, App, HttpServer};
 
 use crate::api::awsjson::UnverifiedBodies;
 use crate::api::body_timeout;
-use crate::auth::Credentials;
 use crate::blob::BlobStore;
 use crate::config::{Config, Limits, StoreConfig};
 use crate::service::{Service, Settings};
@@ -86,14 +85,12 @@ fn raise_open_file_limit() -> u64 {
 fn connection_cap(configured: u32, open_files: u64) -> u32 {
     let fit = open_files.saturating_sub(RESERVED_FILES) / FILES_PER_CONNECTION_SLOT;
     let cap = u32::try_from(fit).unwrap_or(u32::MAX).clamp(1, configured);
-    if cap < configured {
-        tracing::warn!(
-            configured,
-            cap,
-            open_files,
-            "max connections lowered to fit the open-file limit"
-        );
-    }
+    tracing::info!(
+        configured,
+        cap,
+        open_files,
+        "connections per listener (capped to fit the open-file limit)"
+    );
     cap
 }
 
@@ -101,7 +98,6 @@ fn connection_cap(configured: u32, open_files: u64) -> u32 {
 #[derive(Clone)]
 struct Shared {
     service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
     unverified: web::Data<UnverifiedBodies>,
 }
 
@@ -130,7 +126,6 @@ fn serve(
                 srv.call(req)
             })
             .app_data(shared.service.clone())
-            .app_data(shared.credentials.clone())
             .app_data(shared.unverified.clone())
             .configure(move |cfg| routes(cfg))
     })
@@ -159,11 +154,11 @@ impl Application {
             public_url,
             public_registry_url,
             public_alias: config.public_alias.clone(),
-            credentials: credentials.clone(),
+            credentials,
         };
         let service = Service::new(store, blobs, settings).await?;
         spawn_upload_sweeper(service.clone());
-        if credentials.is_open() {
+        if service.settings().credentials.is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \
                  BERTH_CREDENTIALS_FILE); any well-formed signed request is accepted"
@@ -176,7 +171,6 @@ impl Application {
         let max_connections = connection_cap(limits.max_connections, raise_open_file_limit());
         let shared = Shared {
             service: web::Data::new(service.clone()),
-            credentials: web::Data::new(credentials),
             unverified: web::Data::new(UnverifiedBodies::new(
                 usize::try_from(limits.unverified_bodies_mib).unwrap_or(usize::MAX) << 20,
             )),

@@ -62,8 +62,8 @@ pub struct Settings {
     pub public_registry_url: String,
     /// The public registry's alias: its repositories are `<host>/<alias>/<name>`.
     pub public_alias: RegistryAlias,
-    /// The configured access keys: registry tokens hold only while the credential
-    /// that minted them is still one of them.
+    /// The configured access keys (none: open mode). SigV4 checks signatures against
+    /// them, and registry tokens hold only while the key that minted them is one.
     pub credentials: Credentials,
 }
 

@@ -18,7 +18,7 @@ pub use body::UnverifiedBodies;
 pub use error::ApiError;
 use spec::{ServiceSpec, Violation};
 
-use crate::auth::{Credentials, SigV4Error};
+use crate::auth::SigV4Error;
 use crate::domain::Namespace;
 use crate::service::{Caller, Service};
 
@@ -83,18 +83,10 @@ pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
     unverified: web::Data<UnverifiedBodies>,
 ) -> HttpResponse {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let result = dispatch(
-        &req,
-        payload,
-        service.get_ref().clone(),
-        &credentials,
-        &unverified,
-    )
-    .await;
+    let result = dispatch(&req, payload, service.get_ref().clone(), &unverified).await;
     let mut response = match result {
         Ok(body) => HttpResponse::Ok().content_type(CONTENT_TYPE).body(body),
         Err(e) => e.render(),
@@ -112,7 +104,6 @@ async fn dispatch(
     req: &HttpRequest,
     payload: web::Payload,
     service: Service,
-    credentials: &Credentials,
     unverified: &UnverifiedBodies,
 ) -> Result<Vec<u8>, ApiError> {
     let target = req
@@ -141,7 +132,9 @@ async fn dispatch(
         .map_or(DEFAULT_BODY_LIMIT, |(_, l)| *l);
     // The head is authenticated before any of the body is read; the body is then
     // read into the signature's hash, and only a verified body is looked at.
-    let stage = credentials
+    let stage = service
+        .settings()
+        .credentials
         .check_headers(req, face.signing_name)
         .map_err(auth_error)?;
     let budget = (!stage.is_authenticated()).then_some(unverified);

@@ -17,7 +17,6 @@ use base64::Engine;
 
 pub use error::{Code, OciError};
 
-use crate::auth::Credentials;
 use crate::domain::{Digest, ImageTag, Namespace, RegistryAlias, RepositoryName, UploadId};
 use crate::service::{Caller, PasswordCheck, Reference, Service, TOKEN_USER};
 
@@ -177,16 +176,13 @@ impl FromRequest for Registry {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req
             .app_data::<web::Data<Service>>()
-            .zip(req.app_data::<web::Data<Credentials>>())
             .zip(req.app_data::<web::Data<Face>>());
         std::future::ready(match state {
-            Some(((service, credentials), face)) => {
-                caller(req, service, credentials, face).map(|caller| Registry {
-                    service: service.clone(),
-                    caller,
-                    face: face.clone(),
-                })
-            }
+            Some((service, face)) => caller(req, service, face).map(|caller| Registry {
+                service: service.clone(),
+                caller,
+                face: face.clone(),
+            }),
             None => Err(OciError::new(
                 Code::Internal,
                 "the application state is missing",
@@ -198,12 +194,7 @@ impl FromRequest for Registry {
 /// Who is calling: Basic credentials from GetAuthorizationToken for this registry, or
 /// anonymous in open mode and for pulls from the public registry. A credential that
 /// is presented must be valid even where none is needed.
-fn caller(
-    req: &HttpRequest,
-    service: &Service,
-    credentials: &Credentials,
-    face: &Face,
-) -> Result<Caller, OciError> {
+fn caller(req: &HttpRequest, service: &Service, face: &Face) -> Result<Caller, OciError> {
     let caller = |account, access_key| Caller {
         account,
         region: REGION.into(),
@@ -230,7 +221,7 @@ fn caller(
         let public_read = face.namespace == Namespace::Public
             && !base
             && matches!(*req.method(), Method::GET | Method::HEAD);
-        return if credentials.is_open() || public_read {
+        return if service.settings().credentials.is_open() || public_read {
             Ok(caller(service.settings().account.clone(), None))
         } else {
             Err(unauthorized("authentication required"))
