@@ -60,6 +60,39 @@ pub struct Config {
     /// A file of further credentials, one `ACCESS_KEY_ID SECRET` pair a line.
     #[arg(long, env = "BERTH_CREDENTIALS_FILE")]
     pub credentials_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// What one client may hold of the server: time, connections and memory.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Seconds a request body may go without a byte before the request fails (and an
+    /// upload records none of it).
+    #[arg(long, env = "BERTH_BODY_TIMEOUT", default_value_t = Limits::DEFAULT.body_timeout, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Seconds a connection may take to send a request's headers, and may sit idle
+    /// between requests.
+    #[arg(long, env = "BERTH_IDLE_TIMEOUT", default_value_t = Limits::DEFAULT.idle_timeout, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
+    /// Connections each listener holds at once; more wait to be accepted. Lowered at
+    /// start-up to what the open-file limit allows.
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS", default_value_t = Limits::DEFAULT.max_connections, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// MiB that the bodies of JSON requests whose signature is not yet verified may
+    /// hold together (beyond 64 KiB each); past it they get ThrottlingException. At
+    /// least 28, the largest layer part.
+    #[arg(long, env = "BERTH_UNVERIFIED_BODIES_MIB", default_value_t = Limits::DEFAULT.unverified_bodies_mib, value_parser = clap::value_parser!(u32).range(28..))]
+    pub unverified_bodies_mib: u32,
+}
+
+impl Limits {
+    pub const DEFAULT: Self = Self {
+        body_timeout: 30,
+        idle_timeout: 5,
+        max_connections: 10_000,
+        unverified_bodies_mib: 64,
+    };
 }
 
 fn parse_account(s: &str) -> Result<RegistryId, String> {

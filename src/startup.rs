@@ -2,14 +2,24 @@
 //! server. `main` and the tests use the same builder.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service as _};
 use actix_web::{web, App, HttpServer};
 
+use crate::api::awsjson::UnverifiedBodies;
+use crate::api::body_timeout;
 use crate::blob::BlobStore;
-use crate::config::{Config, StoreConfig};
+use crate::config::{Config, Limits, StoreConfig};
 use crate::service::{check_blobs, BlobCheck, Service, Settings};
 use crate::store::Store;
+
+/// Open files kept back from connections: the database pool, the log, blob files of
+/// requests in progress beyond one per connection.
+const RESERVED_FILES: u64 = 256;
+/// Each connection may hold its socket and a blob file, on each of two listeners.
+const FILES_PER_CONNECTION_SLOT: u64 = 4;
 
 pub struct Application {
     server: Server,
@@ -67,6 +77,78 @@ fn spawn_upload_sweeper(service: Service) {
     });
 }
 
+/// Raises the soft open-file limit to the hard one, so that connections rather than
+/// the default (often 1024) decide how many clients are served; answers the limit.
+fn raise_open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    }
+}
+
+/// Connections per listener: as configured, but never so many that they could use up
+/// the open files berth needs for everything else.
+fn connection_cap(configured: u32, open_files: u64) -> u32 {
+    let fit = open_files.saturating_sub(RESERVED_FILES) / FILES_PER_CONNECTION_SLOT;
+    let cap = u32::try_from(fit).unwrap_or(u32::MAX).clamp(1, configured);
+    tracing::info!(
+        configured,
+        cap,
+        open_files,
+        "connections per listener (capped to fit the open-file limit)"
+    );
+    cap
+}
+
+/// What every listener's application shares.
+#[derive(Clone)]
+struct Shared {
+    service: web::Data<Service>,
+    unverified: web::Data<UnverifiedBodies>,
+}
+
+type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// One listener: `routes` over the shared state, with the limits every listener
+/// applies (timeouts for heads, idle connections and bodies; a connection cap).
+fn serve(
+    listener: TcpListener,
+    shared: Shared,
+    routes: Routes,
+    limits: &Limits,
+    workers: usize,
+    max_connections: u32,
+) -> std::io::Result<Server> {
+    let body_idle = Duration::from_secs(limits.body_timeout);
+    let idle = Duration::from_secs(limits.idle_timeout);
+    let per_worker = usize::try_from(max_connections)
+        .unwrap_or(usize::MAX)
+        .div_ceil(workers);
+    Ok(HttpServer::new(move || {
+        let routes = routes.clone();
+        App::new()
+            .wrap_fn(move |mut req, srv| {
+                body_timeout::apply(&mut req, body_idle);
+                srv.call(req)
+            })
+            .app_data(shared.service.clone())
+            .app_data(shared.unverified.clone())
+            .configure(move |cfg| routes(cfg))
+    })
+    .workers(workers)
+    .max_connections(per_worker)
+    .client_request_timeout(idle)
+    .keep_alive(idle)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .disable_signals()
+    .listen(listener)?
+    .shutdown_timeout(30)
+    .run())
+}
+
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let credentials = config.credentials()?;
@@ -81,44 +163,44 @@ impl Application {
             public_url,
             public_registry_url,
             public_alias: config.public_alias.clone(),
+            credentials,
         };
         let service = Service::new(store, blobs, settings).await?;
         spawn_upload_sweeper(service.clone());
-        if credentials.is_open() {
+        if service.settings().credentials.is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \
                  BERTH_CREDENTIALS_FILE); any well-formed signed request is accepted"
             );
         }
-        let (service_data, credentials) =
-            (web::Data::new(service.clone()), web::Data::new(credentials));
         let workers = config
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-        let (data, keys) = (service_data.clone(), credentials.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(keys.clone())
-                .configure(crate::api::configure)
-        })
-        .workers(workers)
-        .disable_signals()
-        .listen(listener)?
-        .shutdown_timeout(30)
-        .run();
+        let limits = &config.limits;
+        let max_connections = connection_cap(limits.max_connections, raise_open_file_limit());
+        let shared = Shared {
+            service: web::Data::new(service.clone()),
+            unverified: web::Data::new(UnverifiedBodies::new(
+                usize::try_from(limits.unverified_bodies_mib).unwrap_or(usize::MAX) << 20,
+            )),
+        };
+        let server = serve(
+            listener,
+            shared.clone(),
+            Arc::new(crate::api::configure),
+            limits,
+            workers,
+            max_connections,
+        )?;
         let public_face = crate::api::oci::Face::public(&config.public_alias);
-        let public_server = HttpServer::new(move || {
-            App::new()
-                .app_data(service_data.clone())
-                .app_data(credentials.clone())
-                .configure(crate::api::configure_public(public_face.clone()))
-        })
-        .workers(workers)
-        .disable_signals()
-        .listen(public_listener)?
-        .shutdown_timeout(30)
-        .run();
+        let public_server = serve(
+            public_listener,
+            shared,
+            Arc::new(move |cfg| crate::api::configure_public(public_face.clone())(cfg)),
+            limits,
+            workers,
+            max_connections,
+        )?;
         tracing::info!(
             %address,
             public_url = %service.settings().public_url,

@@ -2,6 +2,7 @@
 //! method, and renders the result or error in its own protocol.
 
 pub mod awsjson;
+pub mod body_timeout;
 mod download;
 pub mod ecr;
 pub mod ecr_public;

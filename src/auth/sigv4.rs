@@ -23,7 +23,7 @@ const DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 /// to bound replay of a captured request.
 const MAX_SKEW_SECONDS: i64 = 15 * 60;
 
-/// One HTTP request as received, enough to verify its signature.
+/// One HTTP request's head as received: what the signature covers besides the body.
 pub struct SignedRequest<'a> {
     pub method: &'a str,
     /// Raw path as received, e.g. "/".
@@ -32,7 +32,6 @@ pub struct SignedRequest<'a> {
     pub query: &'a str,
     /// Every header as received: names in any case, values raw; a name may repeat.
     pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
 }
 
 /// Who signed, once verified.
@@ -48,8 +47,8 @@ pub enum SigV4Error {
     /// No Authorization header at all.
     Missing,
     /// Header present but malformed (bad algorithm, missing component, bad
-    /// scope shape, host or x-amz-date not signed, missing/unparseable
-    /// X-Amz-Date, a signed header absent from the request).
+    /// scope shape, host, x-amz-date or another x-amz-* header not signed,
+    /// missing/unparseable X-Amz-Date, a signed header absent from the request).
     Incomplete(String),
     /// Access key not known (only in strict mode).
     UnknownKey(String),
@@ -82,25 +81,116 @@ fn invalid(msg: impl Into<String>) -> SigV4Error {
 /// Looks up the secret of an access key; `None` for an unknown key.
 pub type SecretLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// Verify the SigV4 Authorization header of `req`.
+/// What a request's head established: who signed it, and what its body must be for
+/// the signature to hold. The body is read only after this, so a request without a
+/// known key, a current date or a well-formed signature costs no more than its head.
+#[derive(Debug)]
+pub struct HeaderCheck {
+    verified: Verified,
+    body: BodyCheck,
+}
+
+#[derive(Debug)]
+enum BodyCheck {
+    /// Open mode: no signature is checked, whatever the body.
+    Unchecked,
+    /// The signature covered the announced `x-amz-content-sha256` and matched: the
+    /// caller is known, and the body must hash to that value.
+    Announced(String),
+    /// The signature covers the body's hash, so it can only be checked after the
+    /// body: everything it signs but that hash, and the key.
+    Pending(Box<Pending>),
+}
+
+#[derive(Debug)]
+struct Pending {
+    key: [u8; 32],
+    /// The canonical request up to and including the newline before the payload hash.
+    canonical_head: String,
+    amz_date: String,
+    scope: String,
+    signature: String,
+}
+
+impl HeaderCheck {
+    /// Whether the caller is already known to hold the key's secret (or open mode
+    /// asks nothing): then the body is the caller's, not a stranger's.
+    pub fn is_authenticated(&self) -> bool {
+        !matches!(self.body, BodyCheck::Pending(_))
+    }
+
+    /// The body stage: checks the signature (or the announced hash) against the
+    /// SHA-256 of the body as received.
+    pub fn finish(self, body_sha256: &[u8]) -> Result<Verified, SigV4Error> {
+        let body_hash = hex::encode(body_sha256);
+        match self.body {
+            BodyCheck::Unchecked => {}
+            BodyCheck::Announced(announced) if announced == body_hash => {}
+            // The signature covers the announced value, so a body that differs could
+            // otherwise be swapped in under a valid signature.
+            BodyCheck::Announced(_) => {
+                return Err(invalid("x-amz-content-sha256 does not match the body"))
+            }
+            BodyCheck::Pending(p) => p.check(&body_hash)?,
+        }
+        Ok(self.verified)
+    }
+}
+
+impl Pending {
+    fn check(&self, payload_hash: &str) -> Result<(), SigV4Error> {
+        let canonical_request = format!("{}{payload_hash}", self.canonical_head);
+        let string_to_sign = format!(
+            "{ALGORITHM}\n{}\n{}\n{}",
+            self.amz_date,
+            self.scope,
+            hex::encode(Sha256::digest(canonical_request.as_bytes()))
+        );
+        let expected = hex::encode(hmac(&self.key, string_to_sign.as_bytes())?);
+        // Constant time so the comparison leaks nothing about how much matched.
+        if bool::from(expected.as_bytes().ct_eq(self.signature.as_bytes())) {
+            Ok(())
+        } else {
+            Err(invalid("signature does not match"))
+        }
+    }
+}
+
+/// The header stage: everything that can be checked before the body arrives.
 ///
 /// `secret_for` is None in open mode: then the header must still be well
 /// formed and the scope's service must equal `expected_service`, but the
 /// signature, key and clock skew are not checked.
-pub fn verify(
+pub fn check_headers(
     req: &SignedRequest<'_>,
     expected_service: &str,
     now: DateTime<Utc>,
     secret_for: Option<SecretLookup<'_>>,
-) -> Result<Verified, SigV4Error> {
+) -> Result<HeaderCheck, SigV4Error> {
     let auth_value = single_header(req.headers, "authorization")?.ok_or(SigV4Error::Missing)?;
     let auth = parse_authorization(auth_value)?;
 
     if !auth.signed_headers.iter().any(|h| h == "host") {
         return Err(incomplete("host is not among SignedHeaders"));
     }
-    if !auth.signed_headers.iter().any(|h| h == "x-amz-date") {
-        return Err(incomplete("x-amz-date is not among SignedHeaders"));
+    // As AWS requires: every x-amz-* header sent is signed (x-amz-date among them),
+    // or an unsigned X-Amz-Target would let a captured request run another action.
+    let mut amz_headers: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .filter(|n| n.starts_with("x-amz-"))
+        .chain(["x-amz-date".to_owned()])
+        .collect();
+    amz_headers.sort();
+    amz_headers.dedup();
+    if let Some(unsigned) = amz_headers
+        .iter()
+        .find(|h| auth.signed_headers.binary_search(h).is_err())
+    {
+        return Err(incomplete(format!(
+            "'{unsigned}' must be a 'SignedHeader' in the AWS Authorization"
+        )));
     }
     let amz_date = single_header(req.headers, "x-amz-date")?
         .ok_or_else(|| incomplete("missing X-Amz-Date header"))?
@@ -131,7 +221,10 @@ pub fn verify(
         service: auth.service.clone(),
     };
     let Some(secret_for) = secret_for else {
-        return Ok(verified);
+        return Ok(HeaderCheck {
+            verified,
+            body: BodyCheck::Unchecked,
+        });
     };
 
     let secret = secret_for(&auth.access_key_id)
@@ -144,44 +237,41 @@ pub fn verify(
         )));
     }
 
-    let body_hash = hex::encode(Sha256::digest(req.body));
-    // A client may announce the payload hash; the signature then covers that
-    // value, so it must be checked against the body actually received or the
-    // body could be swapped under a valid signature. Unsigned payloads are not
-    // accepted for the same reason.
-    if let Some(claimed) = single_header(req.headers, "x-amz-content-sha256")? {
-        if claimed.trim() != body_hash {
-            return Err(invalid("x-amz-content-sha256 does not match the body"));
+    // A client may announce the payload hash; the signature then covers that value
+    // and can be checked now. Only a real SHA-256 can match a body: unsigned
+    // payloads are not accepted.
+    let announced = single_header(req.headers, "x-amz-content-sha256")?.map(str::trim);
+    if announced.is_some_and(|a| a.len() != 64 || !a.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(invalid(
+            "x-amz-content-sha256 is not the SHA-256 of the body",
+        ));
+    }
+
+    let pending = Pending {
+        key: signing_key(&secret, &auth)?,
+        canonical_head: format!(
+            "{}\n{}\n{}\n{}\n{}\n",
+            req.method,
+            canonical_uri(req.path),
+            canonical_query(req.query),
+            canonical_headers,
+            auth.signed_headers.join(";"),
+        ),
+        amz_date: amz_date.to_owned(),
+        scope: format!(
+            "{}/{}/{}/aws4_request",
+            auth.date, auth.region, auth.service
+        ),
+        signature: auth.signature,
+    };
+    let body = match announced {
+        Some(announced) => {
+            pending.check(announced)?;
+            BodyCheck::Announced(announced.to_ascii_lowercase())
         }
-    }
-
-    let canonical_request = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
-        canonical_uri(req.path),
-        canonical_query(req.query),
-        canonical_headers,
-        auth.signed_headers.join(";"),
-        body_hash,
-    );
-    let scope = format!(
-        "{}/{}/{}/aws4_request",
-        auth.date, auth.region, auth.service
-    );
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    );
-
-    let key = signing_key(&secret, &auth)?;
-    let expected = hex::encode(hmac(&key, string_to_sign.as_bytes())?);
-
-    // Constant time so the comparison leaks nothing about how much matched.
-    if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        Ok(verified)
-    } else {
-        Err(invalid("signature does not match"))
-    }
+        None => BodyCheck::Pending(Box::new(pending)),
+    };
+    Ok(HeaderCheck { verified, body })
 }
 
 /// Signing keys already derived, by secret and scope. A key only changes with the
@@ -539,10 +629,9 @@ mod tests {
             path,
             query,
             headers,
-            body,
         };
         let f: &dyn Fn(&str) -> Option<String> = &lookup;
-        verify(&req, "ecr", now, strict.then_some(f))
+        check_headers(&req, "ecr", now, strict.then_some(f))?.finish(&Sha256::digest(body))
     }
 
     fn strict(headers: &[(String, String)]) -> Result<Verified, SigV4Error> {
@@ -569,11 +658,11 @@ mod tests {
             .unwrap()
     }
 
-    fn is_invalid(r: Result<Verified, SigV4Error>) -> bool {
+    fn is_invalid<T>(r: Result<T, SigV4Error>) -> bool {
         matches!(r, Err(SigV4Error::Invalid(_)))
     }
 
-    fn is_incomplete(r: Result<Verified, SigV4Error>) -> bool {
+    fn is_incomplete<T>(r: Result<T, SigV4Error>) -> bool {
         matches!(r, Err(SigV4Error::Incomplete(_)))
     }
 
@@ -748,6 +837,68 @@ mod tests {
         set(&mut h, "authorization", &auth);
         assert!(is_incomplete(strict(&h)));
         assert!(is_incomplete(open(&h)));
+    }
+
+    #[test]
+    fn every_x_amz_header_must_be_signed() {
+        // Signed without X-Amz-Target, then sent with one: the target could be anything.
+        let mut headers = base_headers();
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case("x-amz-target"));
+        let mut h = sign_with(SECRET, "ecr", "/", headers, BODY);
+        h.push((
+            "X-Amz-Target".into(),
+            "AmazonEC2ContainerRegistry_V20150921.BatchDeleteImage".into(),
+        ));
+        assert!(is_incomplete(strict(&h)));
+        assert!(is_incomplete(open(&h)));
+        // Any other x-amz-* header sent unsigned is refused too...
+        let mut h = signed("ecr");
+        h.push(("x-amz-anything".into(), "1".into()));
+        assert!(is_incomplete(strict(&h)));
+        // ...but not the headers the SDK signers leave out on purpose.
+        let mut h = signed("ecr");
+        h.push(("x-amzn-trace-id".into(), "Root=1-abc".into()));
+        h.push(("user-agent".into(), "aws-cli/2".into()));
+        assert!(strict(&h).is_ok());
+    }
+
+    #[test]
+    fn the_header_stage_needs_no_body() {
+        let req = |h| SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: h,
+        };
+        let f: &dyn Fn(&str) -> Option<String> = &lookup;
+        // A valid head is pending until its body is hashed.
+        let h = signed("ecr");
+        let stage = check_headers(&req(&h), "ecr", t0(), Some(f)).unwrap();
+        assert!(!stage.is_authenticated());
+        assert!(stage.finish(&Sha256::digest(b"other")).is_err());
+        // An unknown key is refused on the head alone.
+        let mut h = signed("ecr");
+        let auth = auth_of(&h).replace(KEY, "AKIDUNKNOWN");
+        set(&mut h, "authorization", &auth);
+        assert!(matches!(
+            check_headers(&req(&h), "ecr", t0(), Some(f)),
+            Err(SigV4Error::UnknownKey(_))
+        ));
+        // An announced payload hash lets the signature be checked on the head: a
+        // wrong one fails there, a right one authenticates before the body.
+        let mut headers = base_headers();
+        headers.push((
+            "x-amz-content-sha256".into(),
+            hex::encode(Sha256::digest(BODY)),
+        ));
+        let good = sign_with(SECRET, "ecr", "/", headers.clone(), BODY);
+        let stage = check_headers(&req(&good), "ecr", t0(), Some(f)).unwrap();
+        assert!(stage.is_authenticated());
+        assert!(stage.finish(&Sha256::digest(BODY)).is_ok());
+        let bad = sign_with("not-the-secret", "ecr", "/", headers, BODY);
+        assert!(is_invalid(
+            check_headers(&req(&bad), "ecr", t0(), Some(f)).map(|_| ())
+        ));
     }
 
     #[test]

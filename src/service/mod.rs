@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::auth::Credentials;
 use crate::blob::BlobStore;
 use crate::domain::{Namespace, Registry, RegistryAlias, RegistryId, RepositoryName};
 use crate::store::Store;
@@ -47,6 +48,9 @@ pub struct Caller {
     pub region: String,
     /// Which of the account's registries the face serves: ECR's or ECR Public's.
     pub namespace: Namespace,
+    /// The access key the request was signed with, or its registry token minted
+    /// with; `None` for an anonymous caller.
+    pub access_key: Option<String>,
 }
 
 /// Service-wide settings.
@@ -60,6 +64,9 @@ pub struct Settings {
     pub public_registry_url: String,
     /// The public registry's alias: its repositories are `<host>/<alias>/<name>`.
     pub public_alias: RegistryAlias,
+    /// The configured access keys (none: open mode). SigV4 checks signatures against
+    /// them, and registry tokens hold only while the key that minted them is one.
+    pub credentials: Credentials,
 }
 
 #[derive(Clone)]

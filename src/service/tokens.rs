@@ -1,6 +1,9 @@
 //! Registry credentials: GetAuthorizationToken mints a password that `docker login -u
 //! AWS` presents to the registry face. It is sealed with the registry's secret (so it
-//! cannot be forged), names the account, and expires after 12 hours.
+//! cannot be forged), names the account, and expires after 12 hours. It is bound to
+//! the access key that minted it: once that key is no longer configured, or its
+//! secret changed, the token is refused, and a token minted in open mode is refused
+//! as soon as credentials are configured.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -31,6 +34,12 @@ struct Claims {
     /// one, as on AWS. Tokens minted before ECR Public existed carry none: private.
     #[serde(default = "private")]
     n: String,
+    /// The access key that minted the token and a fingerprint of its secret; absent
+    /// for tokens minted in open mode (or before tokens were bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    f: Option<String>,
 }
 
 fn private() -> String {
@@ -40,8 +49,14 @@ fn private() -> String {
 /// What checking a registry password found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordCheck {
-    Valid(Registry),
+    Valid {
+        registry: Registry,
+        /// The access key the token was minted with, if any.
+        access_key: Option<String>,
+    },
     Expired,
+    /// Genuine, but the credential that minted it is no longer configured as it was.
+    Revoked,
     Invalid,
 }
 
@@ -59,6 +74,13 @@ impl Service {
             None => vec![caller.registry()],
         };
         let expires_at = now() + TOKEN_TTL;
+        let credentials = &self.settings().credentials;
+        // In open mode no key is configured, so none is bound.
+        let (k, f) = caller
+            .access_key
+            .as_deref()
+            .and_then(|key| Some((key.to_owned(), credentials.fingerprint(key)?)))
+            .unzip();
         Ok(registries
             .into_iter()
             .map(|registry| {
@@ -66,6 +88,8 @@ impl Service {
                     a: registry.account.to_string(),
                     e: expires_at.timestamp(),
                     n: registry.namespace.as_str().to_owned(),
+                    k: k.clone(),
+                    f: f.clone(),
                 };
                 let payload = serde_json::to_vec(&claims).unwrap_or_default();
                 let password = self.inner.signer.seal(PURPOSE, &payload);
@@ -95,8 +119,27 @@ impl Service {
         };
         match (RegistryId::parse(&claims.a), Namespace::parse(&claims.n)) {
             (Ok(_), Some(_)) if claims.e < now().timestamp() => PasswordCheck::Expired,
-            (Ok(account), Some(namespace)) => PasswordCheck::Valid(Registry { account, namespace }),
+            (Ok(_), Some(_)) if !self.credential_stands(&claims) => PasswordCheck::Revoked,
+            (Ok(account), Some(namespace)) => PasswordCheck::Valid {
+                registry: Registry { account, namespace },
+                access_key: claims.k,
+            },
             _ => PasswordCheck::Invalid,
         }
+    }
+
+    /// Whether the credential a token was minted with still holds: the same key with
+    /// the same secret. In open mode every caller is let in anyway, so every token
+    /// this registry minted holds; a token minted in open mode names no key and so
+    /// holds only there.
+    fn credential_stands(&self, claims: &Claims) -> bool {
+        let credentials = &self.settings().credentials;
+        credentials.is_open()
+            || match (&claims.k, &claims.f) {
+                (Some(key), Some(fingerprint)) => {
+                    credentials.fingerprint(key).as_ref() == Some(fingerprint)
+                }
+                _ => false,
+            }
     }
 }

@@ -104,6 +104,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         secret_access_key: Some(SECRET_KEY.into()),
         workers: Some(2),
         credentials_file: None,
+        limits: berth::config::Limits::DEFAULT,
     }
 }
 
@@ -169,6 +170,29 @@ pub fn ecr_public_client(url: &str, key: &str, secret: &str) -> aws_sdk_ecrpubli
         .retry_config(aws_sdk_ecrpublic::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_ecrpublic::Client::from_conf(config)
+}
+
+/// The authorization tokens (`base64("AWS:<password>")`) of ECR and of ECR Public.
+pub async fn registry_tokens(
+    ecr: &aws_sdk_ecr::Client,
+    ecr_public: &aws_sdk_ecrpublic::Client,
+) -> (String, String) {
+    let private = ecr.get_authorization_token().send().await.expect("token");
+    let private = private.authorization_data()[0]
+        .authorization_token()
+        .expect("token")
+        .to_owned();
+    let public = ecr_public
+        .get_authorization_token()
+        .send()
+        .await
+        .expect("public token");
+    let public = public
+        .authorization_data()
+        .and_then(|d| d.authorization_token())
+        .expect("public token")
+        .to_owned();
+    (private, public)
 }
 
 /// The password inside an authorization token, `base64("AWS:<password>")`.

@@ -5,6 +5,7 @@ mod durability;
 mod helpers;
 mod hostile;
 mod images;
+mod ingress;
 mod integrity;
 mod layers;
 mod migrations;

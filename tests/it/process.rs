@@ -20,9 +20,19 @@ pub struct ServerState {
     pub log: PathBuf,
 }
 
+/// How to start the child beyond the state: more `berth serve` arguments, and the
+/// open-file limits (`soft:hard`) to start it under, through prlimit(1).
+#[derive(Default)]
+pub struct Launch<'a> {
+    pub args: &'a [&'a str],
+    pub open_files: Option<&'a str>,
+}
+
 pub struct ServerProcess {
     child: Child,
     pub port: u16,
+    /// The public registry's `/v2/` port.
+    pub public_port: u16,
     pub url: String,
     pub ecr: aws_sdk_ecr::Client,
     log: PathBuf,
@@ -40,22 +50,37 @@ fn free_port() -> u16 {
 impl ServerProcess {
     /// Starts `berth serve` on the state and waits until `/healthz` answers 200.
     pub async fn start(state: &ServerState) -> Self {
-        let port = free_port();
+        Self::launch(state, Launch::default()).await
+    }
+
+    pub async fn launch(state: &ServerState, launch: Launch<'_>) -> Self {
+        let (port, public_port) = (free_port(), free_port());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&state.log)
             .expect("log file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let berth = env!("CARGO_BIN_EXE_berth");
+        let mut cmd = match launch.open_files {
+            // prlimit sets the limits and then execs berth: the pid is berth's.
+            Some(limits) => {
+                let mut cmd = Command::new("prlimit");
+                cmd.arg(format!("--nofile={limits}")).arg("--").arg(berth);
+                cmd
+            }
+            None => Command::new(berth),
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .args(["--public-listen", "127.0.0.1:0"])
+            .arg("--public-listen")
+            .arg(format!("127.0.0.1:{public_port}"))
             .arg("--data-dir")
             .arg(&state.data_dir)
             .arg("--account-id")
             .arg(ACCOUNT)
-            .args(["--workers", "2"]);
+            .args(["--workers", "2"])
+            .args(launch.args);
         if let Some(url) = &state.database_url {
             cmd.arg("--database-url").arg(url);
         }
@@ -68,6 +93,10 @@ impl ServerProcess {
             "BERTH_PUBLIC_LISTEN",
             "BERTH_PUBLIC_REGISTRY_URL",
             "BERTH_PUBLIC_ALIAS",
+            "BERTH_BODY_TIMEOUT",
+            "BERTH_IDLE_TIMEOUT",
+            "BERTH_MAX_CONNECTIONS",
+            "BERTH_UNVERIFIED_BODIES_MIB",
         ] {
             cmd.env_remove(var);
         }
@@ -83,6 +112,7 @@ impl ServerProcess {
         let mut server = Self {
             child,
             port,
+            public_port,
             ecr: ecr_client(&url, ACCESS_KEY, SECRET_KEY),
             url,
             log: state.log.clone(),

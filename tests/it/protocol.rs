@@ -20,6 +20,7 @@ both_stores!(
     constraint_violations_are_invalid_parameter_naming_the_member,
     empty_body_is_an_empty_object,
     authentication_failures_have_their_own_error_types,
+    unsigned_x_amz_headers_are_refused,
     errors_are_rendered_in_aws_json_form,
     every_response_has_a_request_id,
     success_bodies_omit_nulls_and_send_epoch_timestamps,
@@ -546,6 +547,73 @@ async fn authentication_failures_have_their_own_error_types(app: TestApp) {
     // The untouched request goes through.
     assert_ok(&send(&app, &headers, signed_body.as_bytes()).await);
     assert_eq!(repository_names(&app).await, vec!["signed/name".to_owned()]);
+}
+
+/// The signature must cover X-Amz-Target (and every x-amz-* header sent): otherwise a
+/// captured BatchGetImage could be sent again as BatchDeleteImage, whose input has
+/// the same members.
+async fn unsigned_x_amz_headers_are_refused(app: TestApp) {
+    app.create_repo("replay/target").await;
+    app.push_image("replay/target", Some("keep"), 1).await;
+    let body =
+        json!({"repositoryName": "replay/target", "imageIds": [{"imageTag": "keep"}]}).to_string();
+    let get = target("BatchGetImage");
+    // Signed without the target in SignedHeaders, then sent as a delete.
+    let mut headers = signed(
+        &app,
+        &[("content-type", JSON_11)],
+        body.as_bytes(),
+        (ACCESS_KEY, SECRET_KEY, "ecr"),
+        SystemTime::now(),
+    );
+    let auth = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.clone())
+        .expect("authorization");
+    assert!(!auth.contains("x-amz-target"), "{auth}");
+    headers.push(("x-amz-target".into(), target("BatchDeleteImage")));
+    let r = send(&app, &headers, body.as_bytes()).await;
+    assert_error(&r, "IncompleteSignatureException");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("x-amz-target")),
+        "{}",
+        r.body
+    );
+    // The same unsigned head as the get it was signed for is refused as well.
+    headers.pop();
+    headers.push(("x-amz-target".into(), get.clone()));
+    assert_error(
+        &send(&app, &headers, body.as_bytes()).await,
+        "IncompleteSignatureException",
+    );
+
+    // A fully signed request with one more x-amz-* header added unsigned.
+    let mut headers = signed(
+        &app,
+        &[("content-type", JSON_11), ("x-amz-target", &get)],
+        body.as_bytes(),
+        (ACCESS_KEY, SECRET_KEY, "ecr"),
+        SystemTime::now(),
+    );
+    assert_ok(&send(&app, &headers, body.as_bytes()).await);
+    headers.push(("x-amz-extra".into(), "1".into()));
+    assert_error(
+        &send(&app, &headers, body.as_bytes()).await,
+        "IncompleteSignatureException",
+    );
+
+    // Nothing was deleted.
+    let r = call_json(
+        &app,
+        "DescribeImages",
+        json!({"repositoryName": "replay/target"}),
+    )
+    .await;
+    assert_ok(&r);
+    assert_eq!(r.body["imageDetails"][0]["imageTags"], json!(["keep"]));
 }
 
 async fn errors_are_rendered_in_aws_json_form(app: TestApp) {

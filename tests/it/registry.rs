@@ -12,7 +12,10 @@ use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::both_stores;
-use crate::helpers::{postgres_admin_url, sha256, spawn_app_with, Backend, TestApp};
+use crate::helpers::{
+    postgres_admin_url, sha256, spawn_app_on, spawn_app_with, Backend, TestApp, ACCESS_KEY,
+    SECRET_KEY,
+};
 use crate::oci_client::{basic, login, password_of, Registry, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -24,6 +27,7 @@ const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 both_stores!(
     base_endpoint_authentication,
     expired_and_tampered_tokens,
+    tokens_hold_only_while_their_credential_does,
     open_mode,
     monolithic_blob_upload_head_get,
     blob_ranges,
@@ -97,10 +101,14 @@ fn seal(key: &[u8], purpose: &str, payload: &[u8]) -> String {
     )
 }
 
-/// A registry password for `account` expiring at `expires` (Unix seconds).
-fn forged_password(key: &[u8], account: &str, expires: i64) -> String {
-    let payload = json!({"a": account, "e": expires}).to_string();
-    seal(key, "registry-password", payload.as_bytes())
+/// A registry password that claims what the `genuine` one does, but expires at
+/// `expires` (Unix seconds), sealed with `key`.
+fn forged_password(key: &[u8], genuine: &str, expires: i64) -> String {
+    let (payload, _) = genuine.split_once('.').expect("payload.tag");
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("json");
+    claims["e"] = json!(expires);
+    seal(key, "registry-password", claims.to_string().as_bytes())
 }
 
 fn unix_now() -> i64 {
@@ -200,6 +208,12 @@ async fn base_endpoint_authentication(app: TestApp) {
     assert_eq!(r.json(), json!({}));
     assert_eq!(reg.head("/v2/").await.status, 200);
     assert_eq!(reg.get("/v2").await.status, 200);
+    // The scheme's name is case-insensitive, as HTTP says.
+    for scheme in ["basic", "BASIC", "bAsIc"] {
+        let auth = good.replacen("Basic", scheme, 1);
+        let r = Registry::with_auth(&app, Some(auth)).get("/v2/").await;
+        assert_eq!(r.status, 200, "{scheme}: {}", r.text());
+    }
 
     let password = password_of(&good);
     let bad = [
@@ -231,15 +245,16 @@ async fn base_endpoint_authentication(app: TestApp) {
 async fn expired_and_tampered_tokens(app: TestApp) {
     let key = signing_key(&app).await;
     let account = crate::helpers::ACCOUNT;
+    let good = password_of(&login(&app).await);
 
     // The forging is right: a password sealed with the key and a future expiry works.
-    let fresh = forged_password(&key, account, unix_now() + 3600);
+    let fresh = forged_password(&key, &good, unix_now() + 3600);
     let r = Registry::with_auth(&app, Some(basic("AWS", &fresh)))
         .get("/v2/")
         .await;
     assert_eq!(r.status, 200, "a correctly sealed password: {}", r.text());
 
-    let expired = forged_password(&key, account, unix_now() - 60);
+    let expired = forged_password(&key, &good, unix_now() - 60);
     let reg = Registry::with_auth(&app, Some(basic("AWS", &expired)));
     reg.get("/v2/").await.assert_error(403, "DENIED");
     app.create_repo("expired/repo").await;
@@ -248,7 +263,6 @@ async fn expired_and_tampered_tokens(app: TestApp) {
         .assert_error(403, "DENIED");
 
     // A signature altered by one character.
-    let good = password_of(&login(&app).await);
     let (payload, tag) = good.split_once('.').expect("payload.tag");
     let mut tag: Vec<char> = tag.chars().collect();
     tag[0] = if tag[0] == 'A' { 'B' } else { 'A' };
@@ -274,11 +288,97 @@ async fn expired_and_tampered_tokens(app: TestApp) {
         .get("/v2/")
         .await
         .assert_error(401, "UNAUTHORIZED");
-    let other_key = forged_password(&[7u8; 32], account, unix_now() + 3600);
+    let other_key = forged_password(&[7u8; 32], &good, unix_now() + 3600);
     Registry::with_auth(&app, Some(basic("AWS", &other_key)))
         .get("/v2/")
         .await
         .assert_error(401, "UNAUTHORIZED");
+}
+
+/// Serves the same store again with other settings, as after a restart.
+async fn restart(app: TestApp, adjust: impl FnOnce(&mut berth::config::Config)) -> TestApp {
+    spawn_app_on(app.backend, app.data_dir, app.database_url, adjust).await
+}
+
+/// A `GET /v2/` with a registry token, on the private listener and the public one.
+async fn base_status(app: &TestApp, private: &str, public: &str) -> (u16, u16) {
+    let private = Registry::with_auth(app, Some(basic("AWS", private)))
+        .get("/v2/")
+        .await;
+    let public = app
+        .http
+        .get(format!("{}/v2/", app.public_url))
+        .basic_auth("AWS", Some(public))
+        .send()
+        .await
+        .expect("public /v2/");
+    (private.status, public.status().as_u16())
+}
+
+/// Both registries' passwords, minted with the app's SDK clients' credentials.
+async fn mint(app: &TestApp) -> (String, String) {
+    let (private, public) = crate::helpers::registry_tokens(&app.ecr, &app.ecr_public).await;
+    (
+        crate::helpers::token_password(&private),
+        crate::helpers::token_password(&public),
+    )
+}
+
+/// A token is bound to the access key that minted it and that key's secret: it is
+/// refused once berth runs without that key or with another secret for it, and a
+/// token minted in open mode is refused once credentials are configured.
+async fn tokens_hold_only_while_their_credential_does(app: TestApp) {
+    let (private, public) = mint(&app).await;
+    assert_eq!(base_status(&app, &private, &public).await, (200, 200));
+
+    // Only another key is configured now.
+    let app = restart(app, |c| {
+        c.access_key_id = Some("AKIDSOMEONEELSE".into());
+        c.secret_access_key = Some("another-secret".into());
+    })
+    .await;
+    assert_eq!(base_status(&app, &private, &public).await, (401, 401));
+    let r = Registry::with_auth(&app, Some(basic("AWS", &private)))
+        .get("/v2/")
+        .await;
+    r.assert_error(401, "UNAUTHORIZED");
+    assert!(r.text().contains("no longer configured"), "{}", r.text());
+
+    // The same key with a new secret.
+    let app = restart(app, |c| {
+        c.secret_access_key = Some("rotated-secret".into());
+    })
+    .await;
+    assert_eq!(base_status(&app, &private, &public).await, (401, 401));
+
+    // The key as it was: its tokens hold again.
+    let app = restart(app, |_| {}).await;
+    assert_eq!(base_status(&app, &private, &public).await, (200, 200));
+
+    // Open mode lets every caller in, so it takes every token it minted; a token
+    // minted there names no key...
+    let app = restart(app, |c| {
+        c.access_key_id = None;
+        c.secret_access_key = None;
+    })
+    .await;
+    assert_eq!(base_status(&app, &private, &public).await, (200, 200));
+    let (open_private, open_public) = mint(&app).await;
+    assert_eq!(
+        base_status(&app, &open_private, &open_public).await,
+        (200, 200)
+    );
+    // ...and is refused once credentials are configured.
+    let app = restart(app, |c| {
+        c.access_key_id = Some(ACCESS_KEY.into());
+        c.secret_access_key = Some(SECRET_KEY.into());
+    })
+    .await;
+    assert_eq!(
+        base_status(&app, &open_private, &open_public).await,
+        (401, 401)
+    );
+    assert_eq!(base_status(&app, &private, &public).await, (200, 200));
 }
 
 async fn open_mode(app: TestApp) {

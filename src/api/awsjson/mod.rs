@@ -2,6 +2,7 @@
 //! picking the action, body limits, SigV4, JSON decoding and model validation, and
 //! error rendering (`__type` in the body, `x-amzn-ErrorType` in a header).
 
+mod body;
 mod error;
 pub mod spec;
 
@@ -9,15 +10,15 @@ use std::future::Future;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
-use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use body::UnverifiedBodies;
 pub use error::ApiError;
 use spec::{ServiceSpec, Violation};
 
-use crate::auth::{Credentials, SigV4Error};
+use crate::auth::SigV4Error;
 use crate::domain::Namespace;
 use crate::service::{Caller, Service};
 
@@ -82,10 +83,10 @@ pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     service: web::Data<Service>,
-    credentials: web::Data<Credentials>,
+    unverified: web::Data<UnverifiedBodies>,
 ) -> HttpResponse {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let result = dispatch(&req, payload, service.get_ref().clone(), &credentials).await;
+    let result = dispatch(&req, payload, service.get_ref().clone(), &unverified).await;
     let mut response = match result {
         Ok(body) => HttpResponse::Ok().content_type(CONTENT_TYPE).body(body),
         Err(e) => e.render(),
@@ -103,7 +104,7 @@ async fn dispatch(
     req: &HttpRequest,
     payload: web::Payload,
     service: Service,
-    credentials: &Credentials,
+    unverified: &UnverifiedBodies,
 ) -> Result<Vec<u8>, ApiError> {
     let target = req
         .headers()
@@ -129,10 +130,17 @@ async fn dispatch(
         .iter()
         .find(|(a, _)| *a == action)
         .map_or(DEFAULT_BODY_LIMIT, |(_, l)| *l);
-    let body = read_body(payload, limit).await?;
-    let verified = credentials
-        .verify(req, &body, face.signing_name)
+    // The head is authenticated before any of the body is read; the body is then
+    // read into the signature's hash, and only a verified body is looked at.
+    let stage = service
+        .settings()
+        .credentials
+        .check_headers(req, face.signing_name)
         .map_err(auth_error)?;
+    let budget = (!stage.is_authenticated()).then_some(unverified);
+    let body = body::read(req, payload, limit, budget).await?;
+    let verified = stage.finish(&body.sha256).map_err(auth_error)?;
+    let body = body.into_bytes();
     let Some((_, handler)) = face.actions.iter().find(|(a, _)| *a == action) else {
         return Err(ApiError::client(
             "UnsupportedOperationException",
@@ -156,25 +164,9 @@ async fn dispatch(
         account: service.settings().account.clone(),
         region: verified.region,
         namespace: face.namespace,
+        access_key: Some(verified.access_key_id),
     };
     handler(Ctx { service, caller }, value).await
-}
-
-/// Reads the body up to `limit` bytes, refusing (without reading on) past it.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::serialization(format!("The request body could not be read: {e}"))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::invalid_parameter(format!(
-                "The request body exceeds the limit of {limit} bytes for this action"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 fn auth_error(e: SigV4Error) -> ApiError {

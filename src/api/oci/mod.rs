@@ -17,7 +17,6 @@ use base64::Engine;
 
 pub use error::{Code, OciError};
 
-use crate::auth::Credentials;
 use crate::domain::{Digest, ImageTag, Namespace, RegistryAlias, RepositoryName, UploadId};
 use crate::service::{Caller, PasswordCheck, Reference, Service, TOKEN_USER};
 
@@ -177,16 +176,13 @@ impl FromRequest for Registry {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req
             .app_data::<web::Data<Service>>()
-            .zip(req.app_data::<web::Data<Credentials>>())
             .zip(req.app_data::<web::Data<Face>>());
         std::future::ready(match state {
-            Some(((service, credentials), face)) => {
-                caller(req, service, credentials, face).map(|caller| Registry {
-                    service: service.clone(),
-                    caller,
-                    face: face.clone(),
-                })
-            }
+            Some((service, face)) => caller(req, service, face).map(|caller| Registry {
+                service: service.clone(),
+                caller,
+                face: face.clone(),
+            }),
             None => Err(OciError::new(
                 Code::Internal,
                 "the application state is missing",
@@ -198,16 +194,12 @@ impl FromRequest for Registry {
 /// Who is calling: Basic credentials from GetAuthorizationToken for this registry, or
 /// anonymous in open mode and for pulls from the public registry. A credential that
 /// is presented must be valid even where none is needed.
-fn caller(
-    req: &HttpRequest,
-    service: &Service,
-    credentials: &Credentials,
-    face: &Face,
-) -> Result<Caller, OciError> {
-    let caller = |account| Caller {
+fn caller(req: &HttpRequest, service: &Service, face: &Face) -> Result<Caller, OciError> {
+    let caller = |account, access_key| Caller {
         account,
         region: REGION.into(),
         namespace: face.namespace,
+        access_key,
     };
     let unauthorized = |m: &str| OciError::new(Code::Unauthorized, m);
     let presented = req
@@ -217,9 +209,7 @@ fn caller(
             value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Basic "))
-                .and_then(|b| STANDARD.decode(b.trim()).ok())
-                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(basic_credentials)
                 .ok_or_else(|| unauthorized("expected Basic credentials"))
         })
         .transpose()?;
@@ -231,8 +221,8 @@ fn caller(
         let public_read = face.namespace == Namespace::Public
             && !base
             && matches!(*req.method(), Method::GET | Method::HEAD);
-        return if credentials.is_open() || public_read {
-            Ok(caller(service.settings().account.clone()))
+        return if service.settings().credentials.is_open() || public_read {
+            Ok(caller(service.settings().account.clone(), None))
         } else {
             Err(unauthorized("authentication required"))
         };
@@ -246,18 +236,33 @@ fn caller(
         ));
     }
     match service.check_registry_password(password) {
-        PasswordCheck::Valid(registry) if registry.namespace == face.namespace => {
-            Ok(caller(registry.account))
-        }
-        PasswordCheck::Valid(_) => Err(unauthorized(
+        PasswordCheck::Valid {
+            registry,
+            access_key,
+        } if registry.namespace == face.namespace => Ok(caller(registry.account, access_key)),
+        PasswordCheck::Valid { .. } => Err(unauthorized(
             "the authorization token is for the account's other registry: ECR and ECR Public tokens differ",
         )),
         PasswordCheck::Expired => Err(OciError::new(
             Code::Denied,
             "the authorization token has expired",
         )),
+        PasswordCheck::Revoked => Err(unauthorized(
+            "the credential that minted the authorization token is no longer configured; get a new token",
+        )),
         PasswordCheck::Invalid => Err(unauthorized("the authorization token is not valid")),
     }
+}
+
+/// The `user:password` of a Basic Authorization value; the scheme's name is
+/// case-insensitive, as HTTP says.
+fn basic_credentials(value: &str) -> Option<String> {
+    let (scheme, encoded) = value.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    String::from_utf8(decoded).ok()
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
