@@ -78,6 +78,15 @@ impl Digest {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `a, b, c`, for messages that name several digests.
+    pub fn list(digests: &[Digest]) -> String {
+        digests
+            .iter()
+            .map(Digest::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl fmt::Display for Digest {

@@ -2,6 +2,7 @@
 //! the faces parse wire strings into them, the service and store trust them.
 
 mod digest;
+mod image;
 mod manifest;
 mod mutability;
 mod names;
@@ -10,6 +11,7 @@ mod registry;
 mod upload;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use image::ImageSelector;
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
 pub use names::{ImageTag, NameError, PartId, RegistryId, RepositoryName, UploadId};

@@ -1,119 +1,231 @@
-//! The domain error every service call returns. Each face maps it to its wire form
-//! with one exhaustive match.
+//! The service's one error type: what went wrong and about what, in the core's own
+//! terms. No protocol is spoken here: each face words and codes every case in one
+//! exhaustive match (`api/ecr/error.rs` for both JSON faces, `api/oci/error.rs`).
+//! `Display` is a terse description for logs, not a client message.
 
-use crate::domain::{Digest, Registry, RepositoryName, UploadId};
+use crate::domain::{
+    Digest, ImageSelector, ImageTag, ManifestError, Registry, RegistryId, RepositoryName, UploadId,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    InvalidParameter(String),
+    /// A request value breaks one of the service's rules.
+    #[error("invalid request: {0:?}")]
+    Invalid(Invalid),
     /// A manifest that does not parse or is of an unsupported type.
-    #[error("{0}")]
-    InvalidManifest(String),
-    #[error("{0}")]
-    InvalidTagParameter(String),
-    #[error("a repository may carry at most 50 tags")]
-    TooManyTags,
-    #[error(
-        "The repository with name '{name}' does not exist in the registry with id '{registry}'"
-    )]
+    #[error("invalid manifest: {0}")]
+    InvalidManifest(ManifestError),
+    #[error("invalid resource tag {key:?}: {problem:?}")]
+    InvalidResourceTag {
+        key: String,
+        problem: ResourceTagProblem,
+    },
+    #[error("more than {max} resource tags")]
+    TooManyResourceTags { max: i64 },
+    #[error("repository {registry}/{name} not found")]
     RepositoryNotFound {
         registry: Registry,
         name: RepositoryName,
     },
-    #[error(
-        "The repository with name '{name}' already exists in the registry with id '{registry}'"
-    )]
+    #[error("repository {registry}/{name} already exists")]
     RepositoryAlreadyExists {
         registry: Registry,
         name: RepositoryName,
     },
-    #[error("The repository with name '{name}' in registry with id '{registry}' cannot be deleted because it still contains images")]
+    #[error("repository {registry}/{name} still holds images")]
     RepositoryNotEmpty {
         registry: Registry,
         name: RepositoryName,
     },
-    #[error("The registry '{0}' does not exist")]
+    /// A public registry named by an alias or account that is not the caller's.
+    #[error("registry {0:?} not found")]
     RegistryNotFound(String),
-    #[error("Repository policy does not exist for the repository with name '{name}' in the registry with id '{registry}'")]
+    #[error("repository {registry}/{name} has no policy")]
     RepositoryPolicyNotFound {
         registry: Registry,
         name: RepositoryName,
     },
-    #[error("Catalog data does not exist for the repository with name '{name}' in the registry with id '{registry}'")]
+    #[error("repository {registry}/{name} has no catalog data")]
     RepositoryCatalogDataNotFound {
         registry: Registry,
         name: RepositoryName,
     },
-    #[error("{0}")]
-    ImageNotFound(String),
-    #[error("Image with digest '{digest}' and tag '{tag}' already exists in the repository with name '{name}'")]
+    #[error("image {image} not found in {registry}/{name}")]
+    ImageNotFound {
+        registry: Registry,
+        name: RepositoryName,
+        image: ImageSelector,
+    },
+    /// The same manifest again, under the same tag or untagged.
+    #[error("image {digest} already exists in {name}")]
     ImageAlreadyExists {
         digest: Digest,
-        tag: String,
+        tag: Option<ImageTag>,
         name: RepositoryName,
     },
-    #[error("The image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the tag is immutable")]
-    ImageTagAlreadyExists { tag: String, name: RepositoryName },
-    #[error("The provided image digest '{given}' does not match the digest '{actual}' calculated from the manifest")]
+    /// An immutable tag that already names another image.
+    #[error("tag {tag} is immutable in {name}")]
+    ImageTagAlreadyExists { tag: ImageTag, name: RepositoryName },
+    /// A manifest an index in the repository still refers to.
+    #[error("image {0} is referenced by an index")]
+    ImageReferencedByIndex(Digest),
+    #[error("the manifest's digest is {actual}, not {given}")]
     ImageDigestDoesNotMatch { given: Digest, actual: Digest },
-    #[error("The following layers are not present in the repository: {}", list(.0))]
+    /// Blobs a manifest refers to that the repository does not hold.
+    #[error("layers not in the repository: {0:?}")]
     LayersNotFound(Vec<Digest>),
-    #[error("The following images referenced by the manifest list are not present in the repository: {}", list(.0))]
+    /// Manifests an index refers to that the repository does not hold.
+    #[error("referenced images not in the repository: {0:?}")]
     ReferencedImagesNotFound(Vec<Digest>),
-    #[error("The layer '{0}' is not referenced by any image in the repository")]
+    /// A layer the repository holds but no image of it references.
+    #[error("layer {0} is not referenced by an image")]
     LayerInaccessible(Digest),
-    #[error("Upload with id '{0}' is not found")]
+    #[error("blob {0} not in the repository")]
+    BlobNotFound(Digest),
+    #[error("upload {0} not found")]
     UploadNotFound(UploadId),
-    #[error("{message}")]
-    InvalidLayerPart {
+    /// A part or chunk that does not continue the upload where it stands.
+    #[error("part of upload {upload} out of place: {problem:?}")]
+    MisplacedPart {
         registry: Registry,
         name: RepositoryName,
         upload: UploadId,
-        last_valid_byte: i64,
-        message: String,
+        /// How many bytes the upload holds.
+        received: u64,
+        problem: PartProblem,
     },
-    #[error("The upload with id '{0}' contains no layer parts")]
+    #[error("upload {0} has no parts")]
     EmptyUpload(UploadId),
-    #[error(
-        "Layer parts other than the last must be at least {} bytes",
-        crate::service::MIN_PART_SIZE
-    )]
-    LayerPartTooSmall,
-    #[error("{0}")]
-    InvalidLayer(String),
-    #[error("The layer '{0}' already exists in the repository")]
+    /// A part before the last that is smaller than the smallest part allowed.
+    #[error("a part before the last is under {min} bytes")]
+    LayerPartTooSmall { min: i64 },
+    #[error("an upload may have at most {max} parts")]
+    TooManyParts { max: i64 },
+    /// The uploaded bytes are not the digest's.
+    #[error("the upload's digest is {actual}, not {given}")]
+    LayerDigestMismatch { given: Digest, actual: Digest },
+    #[error("layer {0} already exists in the repository")]
     LayerAlreadyExists(Digest),
-    #[error("{0}")]
-    LimitExceeded(String),
-    /// A request body broke off or could not be read.
-    #[error("{0}")]
+    /// A request body that broke off or could not be read, with the transport's
+    /// reason.
+    #[error("incomplete request body: {0}")]
     IncompleteBody(String),
-    #[error("The blob '{0}' is not in the repository")]
-    BlobNotFound(Digest),
-    /// The disk holding blobs or metadata has no room for the request's bytes; nothing
-    /// was stored.
-    #[error("berth's storage is full; nothing was stored")]
+    /// The disk holding blobs or metadata has no room for the request's bytes;
+    /// nothing was stored.
+    #[error("storage full")]
     StorageFull,
     /// A dependency cannot be reached right now; the request may be retried.
-    #[error("{0} is unavailable; the request may be retried")]
-    Unavailable(&'static str),
+    #[error("{0} unavailable")]
+    Unavailable(Dependency),
     /// A server fault: logged with its cause chain, shown to clients only as a generic
     /// message.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
 
-fn list(digests: &[Digest]) -> String {
-    digests
-        .iter()
-        .map(Digest::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The rule a request value breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    /// A registry id naming a registry other than the caller's.
+    ForeignRegistry {
+        requested: RegistryId,
+        own: RegistryId,
+    },
+    /// A KMS key given with AES256 encryption.
+    KmsKeyWithoutKms,
+    /// Paging parameters together with an explicit list of repositories.
+    PagingWithRepositoryNames,
+    /// Paging parameters together with an explicit list of images.
+    PagingWithImageIds,
+    /// A page token that was forged, altered, or issued for another request.
+    PageToken,
+    /// A resource ARN that does not name a repository of the caller's registry.
+    NotARepositoryArn(String),
+    /// A logo over the size limit.
+    LogoTooLarge { max: usize },
+    /// A logo that is neither PNG nor JPEG.
+    LogoNotAnImage,
+    /// A completion naming no digest.
+    NoLayerDigest,
+    /// An image id that cannot name an image (DescribeImages refuses the call).
+    ImageId(ImageFailure),
+}
+
+/// What is wrong with a resource tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceTagProblem {
+    /// Keys are 1 to 128 characters, values at most 256.
+    Length,
+    /// `aws:` is reserved.
+    ReservedPrefix,
+}
+
+/// Why a part or chunk does not fit where the upload stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartProblem {
+    /// It starts at `first`, not where the upload ends.
+    Start { first: u64 },
+    /// Its byte range `first..=last` is empty or inverted.
+    Range { first: u64, last: u64 },
+    /// Its body held `received` bytes where `announced` were said.
+    Length { announced: u64, received: u64 },
+    /// Another part was recorded at the same place first, or a completion began.
+    Raced,
+}
+
+/// A dependency that can be down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    MetadataStore,
+}
+
+impl std::fmt::Display for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dependency::MetadataStore => "the metadata store",
+        })
+    }
+}
+
+/// One item of a batch that failed, echoing the id as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageFailure {
+    pub digest: Option<String>,
+    pub tag: Option<String>,
+    pub problem: ImageProblem,
+}
+
+/// Why one image of a batch failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageProblem {
+    InvalidDigest(String),
+    InvalidTag(String),
+    MissingDigestAndTag,
+    TagDoesNotMatchDigest,
+    NotFound,
+    /// The image's media type is not among those the client accepts.
+    MediaTypeNotAccepted(String),
+    ReferencedByIndex,
+}
+
+/// One layer of a availability check that failed, echoing the digest as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerFailure {
+    pub digest: String,
+    pub problem: LayerProblem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerProblem {
+    /// Not a digest, with the parser's reason.
+    InvalidDigest(String),
+    /// Not in the repository.
+    Missing,
 }
 
 impl From<crate::store::Error> for Error {
-    /// Store outcomes that the service did not map in context are faults.
+    /// Store outcomes that the service did not map in context: no room, no database,
+    /// or a fault.
     fn from(e: crate::store::Error) -> Self {
         use crate::store::Error as Store;
         match e {
@@ -123,7 +235,7 @@ impl From<crate::store::Error> for Error {
             }
             Store::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "metadata store unavailable");
-                Error::Unavailable("the metadata store")
+                Error::Unavailable(Dependency::MetadataStore)
             }
             e => Error::Internal(anyhow::Error::new(e)),
         }
@@ -139,6 +251,12 @@ impl From<std::io::Error> for Error {
             }
             _ => Error::Internal(anyhow::Error::new(e).context("blob store")),
         }
+    }
+}
+
+impl From<Invalid> for Error {
+    fn from(i: Invalid) -> Self {
+        Error::Invalid(i)
     }
 }
 

@@ -1,110 +1,45 @@
 use chrono::{DateTime, Utc};
 
+use super::error::{ImageFailure, ImageProblem, Invalid};
 use super::{
     now, pull_due, Caller, Error, Image, Page, PageRequest, Repository, Result, Service, TagStatus,
 };
 use crate::domain::{
-    Digest, Hasher, ImageTag, Manifest, ManifestKind, Registry, RegistryId, RepositoryName,
+    Digest, Hasher, ImageSelector, ImageTag, Manifest, ManifestKind, Registry, RegistryId,
+    RepositoryName,
 };
 use crate::store::{self, ImageKey, NewImage, TagWrite};
 
-/// Which image a request names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageSelector {
-    Tag(ImageTag),
-    Digest(Digest),
-    /// Both: the tag must point at the digest.
-    Both {
-        digest: Digest,
-        tag: ImageTag,
-    },
-}
-
-/// ECR's per-item failure codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureCode {
-    InvalidImageDigest,
-    InvalidImageTag,
-    ImageTagDoesNotMatchDigest,
-    ImageNotFound,
-    MissingDigestAndTag,
-    ImageReferencedByManifestList,
-}
-
-impl FailureCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidImageDigest => "InvalidImageDigest",
-            Self::InvalidImageTag => "InvalidImageTag",
-            Self::ImageTagDoesNotMatchDigest => "ImageTagDoesNotMatchDigest",
-            Self::ImageNotFound => "ImageNotFound",
-            Self::MissingDigestAndTag => "MissingDigestAndTag",
-            Self::ImageReferencedByManifestList => "ImageReferencedByManifestList",
-        }
+/// Parses an image id as sent; a bad one is a per-item failure, not a call failure.
+pub fn parse_image_id(
+    digest: Option<&str>,
+    tag: Option<&str>,
+) -> Result<ImageSelector, ImageFailure> {
+    let fail = |problem| ImageFailure {
+        digest: digest.map(str::to_owned),
+        tag: tag.map(str::to_owned),
+        problem,
+    };
+    let d = digest
+        .map(|d| Digest::parse(d).map_err(|e| fail(ImageProblem::InvalidDigest(e.to_string()))))
+        .transpose()?;
+    let t = tag
+        .map(|t| ImageTag::parse(t).map_err(|e| fail(ImageProblem::InvalidTag(e.to_string()))))
+        .transpose()?;
+    match (d, t) {
+        (Some(digest), Some(tag)) => Ok(ImageSelector::Both { digest, tag }),
+        (Some(d), None) => Ok(ImageSelector::Digest(d)),
+        (None, Some(t)) => Ok(ImageSelector::Tag(t)),
+        (None, None) => Err(fail(ImageProblem::MissingDigestAndTag)),
     }
 }
 
-/// One item of a batch that failed, echoing the id as the client sent it.
-#[derive(Debug, Clone)]
-pub struct ImageFailure {
-    pub digest: Option<String>,
-    pub tag: Option<String>,
-    pub code: FailureCode,
-    pub reason: String,
-}
-
-impl ImageSelector {
-    /// Parses an image id as sent; a bad one is a per-item failure, not a call failure.
-    pub fn parse(digest: Option<&str>, tag: Option<&str>) -> Result<Self, ImageFailure> {
-        let fail = |code, reason: String| ImageFailure {
-            digest: digest.map(str::to_owned),
-            tag: tag.map(str::to_owned),
-            code,
-            reason,
-        };
-        let d = digest
-            .map(|d| {
-                Digest::parse(d).map_err(|e| {
-                    fail(
-                        FailureCode::InvalidImageDigest,
-                        format!("Invalid image digest: {e}"),
-                    )
-                })
-            })
-            .transpose()?;
-        let t = tag
-            .map(|t| {
-                ImageTag::parse(t).map_err(|e| {
-                    fail(
-                        FailureCode::InvalidImageTag,
-                        format!("Invalid image tag: {e}"),
-                    )
-                })
-            })
-            .transpose()?;
-        match (d, t) {
-            (Some(digest), Some(tag)) => Ok(Self::Both { digest, tag }),
-            (Some(d), None) => Ok(Self::Digest(d)),
-            (None, Some(t)) => Ok(Self::Tag(t)),
-            (None, None) => Err(fail(
-                FailureCode::MissingDigestAndTag,
-                "Missing image digest and tag".into(),
-            )),
-        }
-    }
-
-    fn failure(&self, code: FailureCode, reason: &str) -> ImageFailure {
-        let (digest, tag) = match self {
-            Self::Tag(t) => (None, Some(t.to_string())),
-            Self::Digest(d) => (Some(d.to_string()), None),
-            Self::Both { digest, tag } => (Some(digest.to_string()), Some(tag.to_string())),
-        };
-        ImageFailure {
-            digest,
-            tag,
-            code,
-            reason: reason.to_owned(),
-        }
+/// The failure to report for the image `selector` names.
+fn failure(selector: &ImageSelector, problem: ImageProblem) -> ImageFailure {
+    ImageFailure {
+        digest: selector.digest().map(Digest::to_string),
+        tag: selector.tag().map(ImageTag::to_string),
+        problem,
     }
 }
 
@@ -146,8 +81,6 @@ pub struct ImageDetail {
     pub subject: Option<Digest>,
 }
 
-const NOT_FOUND: &str = "Requested image not found";
-
 impl Service {
     /// Registers a manifest under an optional tag. The one implementation of the
     /// rules, shared by every face.
@@ -170,7 +103,7 @@ impl Service {
             }
         }
         let manifest = Manifest::parse(&req.manifest, req.media_type.as_deref())
-            .map_err(|e| Error::InvalidManifest(e.to_string()))?;
+            .map_err(Error::InvalidManifest)?;
         let new = NewImage {
             digest: digest.clone(),
             media_type: manifest.media_type.clone(),
@@ -199,16 +132,19 @@ impl Service {
             Err(store::Error::ImageAlreadyExists) => {
                 return Err(Error::ImageAlreadyExists {
                     digest,
-                    tag: req.tag.map(|t| t.to_string()).unwrap_or_default(),
+                    tag: req.tag,
                     name: repo.name,
                 })
             }
-            Err(store::Error::TagAlreadyExists) => {
-                return Err(Error::ImageTagAlreadyExists {
-                    tag: req.tag.map(|t| t.to_string()).unwrap_or_default(),
-                    name: repo.name,
-                })
-            }
+            Err(store::Error::TagAlreadyExists) => match req.tag {
+                Some(tag) => {
+                    return Err(Error::ImageTagAlreadyExists {
+                        tag,
+                        name: repo.name,
+                    })
+                }
+                None => return Err(store::Error::TagAlreadyExists.into()),
+            },
             Err(e) => return Err(e.into()),
         };
         Ok(StoredImage {
@@ -223,12 +159,12 @@ impl Service {
     }
 
     /// The image a selector names, or the failure to report for it.
-    async fn select(
+    pub(super) async fn select(
         &self,
         repo: &Repository,
         selector: &ImageSelector,
     ) -> Result<Result<Image, ImageFailure>> {
-        let not_found = || selector.failure(FailureCode::ImageNotFound, NOT_FOUND);
+        let not_found = || failure(selector, ImageProblem::NotFound);
         Ok(match selector {
             ImageSelector::Tag(tag) => self
                 .store()
@@ -243,10 +179,7 @@ impl Service {
             ImageSelector::Both { digest, tag } => {
                 match self.store().image_by_tag(repo.id, tag).await? {
                     Some(image) if &image.digest == digest => Ok(image),
-                    Some(_) => Err(selector.failure(
-                        FailureCode::ImageTagDoesNotMatchDigest,
-                        "The image tag does not match the image digest",
-                    )),
+                    Some(_) => Err(failure(selector, ImageProblem::TagDoesNotMatchDigest)),
                     None => Err(not_found()),
                 }
             }
@@ -256,7 +189,7 @@ impl Service {
     /// The image and manifest bytes a selector names, or the failure to report for it;
     /// looked up with the repository in one query, so `None` also when the repository
     /// is missing (the caller tells the two apart).
-    async fn select_manifest(
+    pub(super) async fn select_manifest(
         &self,
         registry: &Registry,
         name: &RepositoryName,
@@ -269,10 +202,7 @@ impl Service {
         Ok(match self.store().manifest(registry, name, key).await? {
             None => None,
             Some((image, _)) if matches!(selector, ImageSelector::Both { digest, .. } if *digest != image.digest) => {
-                Some(Err(selector.failure(
-                    FailureCode::ImageTagDoesNotMatchDigest,
-                    "The image tag does not match the image digest",
-                )))
+                Some(Err(failure(selector, ImageProblem::TagDoesNotMatchDigest)))
             }
             Some(found) => Some(Ok(found)),
         })
@@ -307,19 +237,16 @@ impl Service {
                         self.repository(&registry, name).await?;
                         repository_exists = true;
                     }
-                    Err(selector.failure(FailureCode::ImageNotFound, NOT_FOUND))
+                    Err(failure(&selector, ImageProblem::NotFound))
                 }
             };
             let Ok((image, manifest)) = found.map_err(|f| failures.push(f)) else {
                 continue;
             };
             if accepted_media_types.is_some_and(|types| !types.contains(&image.media_type)) {
-                failures.push(selector.failure(
-                    FailureCode::ImageNotFound,
-                    &format!(
-                        "The image's media type {} is not among the accepted media types",
-                        image.media_type
-                    ),
+                failures.push(failure(
+                    &selector,
+                    ImageProblem::MediaTypeNotAccepted(image.media_type),
                 ));
                 continue;
             }
@@ -385,11 +312,10 @@ impl Service {
                 Ok(Some(d)) => {
                     deleted.extend(d.tags.into_iter().map(|t| (d.digest.clone(), Some(t))))
                 }
-                Ok(None) => failures.push(selector.failure(FailureCode::ImageNotFound, NOT_FOUND)),
-                Err(store::Error::ReferencedByIndex) => failures.push(selector.failure(
-                    FailureCode::ImageReferencedByManifestList,
-                    "The image is referenced by a manifest list in the repository",
-                )),
+                Ok(None) => failures.push(failure(&selector, ImageProblem::NotFound)),
+                Err(store::Error::ReferencedByIndex) => {
+                    failures.push(failure(&selector, ImageProblem::ReferencedByIndex))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -440,23 +366,20 @@ impl Service {
         let repo = self.repository(&registry, name).await?;
         let images = if let Some(ids) = ids {
             if page.next_token.is_some() || page.max_results.is_some() {
-                return Err(Error::InvalidParameter(
-                    "Invalid parameter: nextToken and maxResults cannot be used with imageIds"
-                        .into(),
-                ));
+                return Err(Invalid::PagingWithImageIds.into());
             }
             let mut images: Vec<Image> = Vec::new();
             for id in ids {
-                let selector = id.map_err(|f| Error::InvalidParameter(f.reason))?;
+                let selector = id.map_err(Invalid::ImageId)?;
                 match self.select(&repo, &selector).await? {
                     Ok(image) if images.iter().any(|i| i.id == image.id) => {}
                     Ok(image) => images.push(image),
-                    Err(f) => {
-                        let id = f.digest.or(f.tag).unwrap_or_default();
-                        return Err(Error::ImageNotFound(format!(
-                            "The image with imageId {{{id}}} does not exist within the repository with name '{}' in the registry with id '{registry}'",
-                            repo.name
-                        )));
+                    Err(_) => {
+                        return Err(Error::ImageNotFound {
+                            registry,
+                            name: repo.name,
+                            image: selector,
+                        })
                     }
                 }
             }

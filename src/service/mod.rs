@@ -26,12 +26,15 @@ use crate::store::Store;
 pub use crate::blob::BlobReader;
 pub use crate::store::{CatalogData, Image, Repository, TagDetail, TagStatus};
 pub use check::{check_blobs, BlobCheck};
-pub use error::{Error, Result};
-pub use images::{ImageDetail, ImageFailure, ImageSelector, PutImage, StoredImage};
-pub use layers::{LayerAvailability, LayerFailure};
+pub use error::{
+    Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
+    PartProblem, ResourceTagProblem, Result,
+};
+pub use images::{parse_image_id, ImageDetail, PutImage, StoredImage};
+pub use layers::LayerAvailability;
 pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};
-pub use registry::{Listing, Reference, ReferrerDescriptor};
+pub use registry::{Listing, ReferrerDescriptor};
 pub use repositories::{CreateRepository, Encryption};
 pub use tokens::{AuthorizationData, PasswordCheck, TOKEN_USER};
 
@@ -120,10 +123,11 @@ impl Service {
     /// which berth does not hold.
     fn registry(&self, caller: &Caller, requested: Option<&RegistryId>) -> Result<Registry> {
         match requested {
-            Some(r) if *r != caller.account => Err(Error::InvalidParameter(format!(
-                "Invalid parameter at 'registryId' failed to satisfy constraint: 'the registry {r} is not this registry ({})'",
-                caller.account
-            ))),
+            Some(r) if *r != caller.account => Err(Invalid::ForeignRegistry {
+                requested: r.clone(),
+                own: caller.account.clone(),
+            }
+            .into()),
             _ => Ok(caller.registry()),
         }
     }

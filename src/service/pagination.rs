@@ -5,6 +5,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::error::Invalid;
 use super::{Error, Result, Service};
 
 const DEFAULT_PAGE: i64 = 100;
@@ -57,11 +58,7 @@ impl Service {
         let Some(token) = &page.next_token else {
             return Ok(None);
         };
-        let invalid = || {
-            Error::InvalidParameter(
-                "Invalid parameter at 'nextToken': the token is not valid for this request".into(),
-            )
-        };
+        let invalid = || Error::from(Invalid::PageToken);
         let payload = self.inner.signer.open(PURPOSE, token).ok_or_else(invalid)?;
         let token: Token<C> = serde_json::from_slice(&payload).map_err(|_| invalid())?;
         if token.s != scope {

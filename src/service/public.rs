@@ -2,6 +2,7 @@
 //! name), repository catalog data with a logo, and tag details. Everything else a
 //! public repository does runs through the same functions as a private one's.
 
+use super::error::Invalid;
 use super::{
     Caller, CatalogData, Error, Page, PageRequest, Repository, Result, Service, TagDetail,
 };
@@ -48,12 +49,11 @@ impl CatalogInput {
     pub(super) fn checked(mut self) -> Result<Self> {
         self.logo = self.logo.filter(|l| !l.is_empty());
         match &self.logo {
-            Some(logo) if logo.len() > LOGO_MAX_BYTES => Err(Error::InvalidParameter(format!(
-                "Invalid parameter at 'catalogData.logoImageBlob' failed to satisfy constraint: 'Member must have length less than or equal to {LOGO_MAX_BYTES}'"
-            ))),
-            Some(logo) if logo_media_type(logo).is_none() => Err(Error::InvalidParameter(
-                "Invalid parameter at 'catalogData.logoImageBlob' failed to satisfy constraint: 'the logo must be a PNG or JPEG image'".into(),
-            )),
+            Some(logo) if logo.len() > LOGO_MAX_BYTES => Err(Invalid::LogoTooLarge {
+                max: LOGO_MAX_BYTES,
+            }
+            .into()),
+            Some(logo) if logo_media_type(logo).is_none() => Err(Invalid::LogoNotAnImage.into()),
             _ => Ok(self),
         }
     }

@@ -5,15 +5,8 @@
 use serde_json::Value;
 
 use super::{now, pull_due, BlobReader, Caller, Error, Repository, Result, Service, StoredImage};
-use crate::domain::{Digest, ImageTag, RepositoryName};
-use crate::store::{self, ImageKey};
-
-/// How a registry path names a manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reference {
-    Tag(ImageTag),
-    Digest(Digest),
-}
+use crate::domain::{Digest, ImageSelector, ImageTag, RepositoryName};
+use crate::store;
 
 /// One listing page and whether more follow.
 #[derive(Debug, Clone)]
@@ -53,34 +46,30 @@ impl Service {
         &self,
         caller: &Caller,
         name: &RepositoryName,
-        reference: &Reference,
+        selector: &ImageSelector,
         record_pull: bool,
     ) -> Result<StoredImage> {
-        // The repository is looked up in the same query as the manifest; only a miss
-        // asks which of the two is missing.
-        let key = match reference {
-            Reference::Tag(tag) => ImageKey::Tag(tag),
-            Reference::Digest(digest) => ImageKey::Digest(digest),
-        };
-        let found = self.store().manifest(&caller.registry(), name, key).await?;
-        let Some((image, manifest)) = found else {
-            let repo = self.own_repository(caller, name).await?;
-            return Err(Error::ImageNotFound(format!(
-                "The manifest is not in the repository with name '{}'",
-                repo.name
-            )));
+        let registry = caller.registry();
+        let found = self.select_manifest(&registry, name, selector).await?;
+        let Some(Ok((image, manifest))) = found else {
+            if found.is_none() {
+                // Which is missing: the repository, or the image?
+                self.repository(&registry, name).await?;
+            }
+            return Err(Error::ImageNotFound {
+                registry,
+                name: name.clone(),
+                image: selector.clone(),
+            });
         };
         let at = now();
         if record_pull && pull_due(&image, at) {
             self.store().record_pull(&[image.id], at).await?;
         }
         Ok(StoredImage {
-            registry: caller.registry(),
+            registry,
             name: name.clone(),
-            tag: match reference {
-                Reference::Tag(t) => Some(t.clone()),
-                Reference::Digest(_) => None,
-            },
+            tag: selector.tag().cloned(),
             manifest,
             digest: image.digest,
             media_type: image.media_type,
@@ -93,28 +82,33 @@ impl Service {
         &self,
         caller: &Caller,
         name: &RepositoryName,
-        reference: &Reference,
+        selector: &ImageSelector,
     ) -> Result<()> {
         let repo = self.own_repository(caller, name).await?;
-        let found = match reference {
-            Reference::Tag(tag) => self.store().untag(repo.id, tag).await?,
-            Reference::Digest(digest) => match self.store().delete_image(repo.id, digest).await {
-                Ok(deleted) => deleted.is_some(),
-                Err(store::Error::ReferencedByIndex) => {
-                    return Err(Error::InvalidParameter(format!(
-                        "The manifest {digest} is referenced by an index in the repository; delete the index first"
-                    )))
+        let found = match selector {
+            ImageSelector::Digest(digest) => {
+                match self.store().delete_image(repo.id, digest).await {
+                    Ok(deleted) => deleted.is_some(),
+                    Err(store::Error::ReferencedByIndex) => {
+                        return Err(Error::ImageReferencedByIndex(digest.clone()))
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
-            },
+            }
+            ImageSelector::Tag(tag) => self.store().untag(repo.id, tag).await?,
+            ImageSelector::Both { tag, .. } => {
+                self.select(&repo, selector).await?.is_ok()
+                    && self.store().untag(repo.id, tag).await?
+            }
         };
         if found {
             Ok(())
         } else {
-            Err(Error::ImageNotFound(format!(
-                "The manifest is not in the repository with name '{}'",
-                repo.name
-            )))
+            Err(Error::ImageNotFound {
+                registry: repo.registry,
+                name: repo.name,
+                image: selector.clone(),
+            })
         }
     }
 

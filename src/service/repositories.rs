@@ -1,3 +1,4 @@
+use super::error::{Invalid, ResourceTagProblem};
 use super::{now, Caller, CatalogInput, Error, Page, PageRequest, Repository, Result, Service};
 use crate::domain::{Namespace, RegistryId, RepositoryName, TagMutability};
 use crate::store::{self, NewRepository, MAX_RESOURCE_TAGS};
@@ -32,20 +33,23 @@ pub struct CreateRepository {
 /// Resource tags: keys 1 to 128 characters, values up to 256, `aws:` reserved.
 fn check_resource_tags(tags: &[(String, String)]) -> Result<()> {
     if i64::try_from(tags.len()).unwrap_or(i64::MAX) > MAX_RESOURCE_TAGS {
-        return Err(Error::TooManyTags);
+        return Err(Error::TooManyResourceTags {
+            max: MAX_RESOURCE_TAGS,
+        });
     }
     for (key, value) in tags {
         let key_len = key.chars().count();
-        if !(1..=128).contains(&key_len) || value.chars().count() > 256 {
-            return Err(Error::InvalidTagParameter(format!(
-                "The tag '{key}' is not valid: keys are 1 to 128 characters, values at most 256"
-            )));
-        }
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(Error::InvalidTagParameter(format!(
-                "The tag key '{key}' uses the reserved prefix 'aws:'"
-            )));
-        }
+        let problem = if !(1..=128).contains(&key_len) || value.chars().count() > 256 {
+            ResourceTagProblem::Length
+        } else if key.to_ascii_lowercase().starts_with("aws:") {
+            ResourceTagProblem::ReservedPrefix
+        } else {
+            continue;
+        };
+        return Err(Error::InvalidResourceTag {
+            key: key.clone(),
+            problem,
+        });
     }
     Ok(())
 }
@@ -59,9 +63,7 @@ impl Service {
         let registry = self.registry(caller, req.registry.as_ref())?;
         check_resource_tags(&req.tags)?;
         if req.encryption.encryption_type == "AES256" && req.encryption.kms_key.is_some() {
-            return Err(Error::InvalidParameter(
-                "Invalid parameter at 'encryptionConfiguration.kmsKey' failed to satisfy constraint: 'kmsKey is only allowed with KMS encryption'".into(),
-            ));
+            return Err(Invalid::KmsKeyWithoutKms.into());
         }
         let catalog = req.catalog.map(CatalogInput::checked).transpose()?;
         let (catalog, logo) = catalog.map_or((None, None), |c| (Some(c.data), c.logo));
@@ -96,9 +98,7 @@ impl Service {
         let registry = self.registry(caller, registry)?;
         if let Some(names) = names {
             if page.next_token.is_some() || page.max_results.is_some() {
-                return Err(Error::InvalidParameter(
-                    "Invalid parameter: nextToken and maxResults cannot be used with repositoryNames".into(),
-                ));
+                return Err(Invalid::PagingWithRepositoryNames.into());
             }
             let found = self.store().repositories_named(&registry, &names).await?;
             if let Some(absent) = names.iter().find(|n| !found.iter().any(|r| &r.name == *n)) {
@@ -175,11 +175,7 @@ impl Service {
 
     /// The repository an ARN names, in the caller's registry.
     async fn repository_by_arn(&self, caller: &Caller, arn: &str) -> Result<Repository> {
-        let invalid = || {
-            Error::InvalidParameter(format!(
-                "Invalid parameter at 'resourceArn' failed to satisfy constraint: '{arn} is not a repository ARN'"
-            ))
-        };
+        let invalid = || Error::from(Invalid::NotARepositoryArn(arn.to_owned()));
         // ECR's ARNs name a region; ECR Public's have none.
         let (service, regional) = match caller.namespace {
             Namespace::Private => ("ecr", true),
@@ -211,7 +207,9 @@ impl Service {
         check_resource_tags(&tags)?;
         let repo = self.repository_by_arn(caller, arn).await?;
         match self.store().put_resource_tags(repo.id, &tags).await {
-            Err(store::Error::TooManyTags) => Err(Error::TooManyTags),
+            Err(store::Error::TooManyTags) => Err(Error::TooManyResourceTags {
+                max: MAX_RESOURCE_TAGS,
+            }),
             other => Ok(other?),
         }
     }
@@ -226,9 +224,10 @@ impl Service {
             .iter()
             .find(|k| !(1..=128).contains(&k.chars().count()))
         {
-            return Err(Error::InvalidTagParameter(format!(
-                "The tag key '{key}' is not valid: 1 to 128 characters"
-            )));
+            return Err(Error::InvalidResourceTag {
+                key: key.clone(),
+                problem: ResourceTagProblem::Length,
+            });
         }
         let repo = self.repository_by_arn(caller, arn).await?;
         Ok(self.store().remove_resource_tags(repo.id, &keys).await?)

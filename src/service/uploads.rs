@@ -10,36 +10,54 @@ use bytes::Bytes;
 use chrono::Duration;
 use futures_util::Stream;
 
-use super::{now, Caller, Error, Result, Service};
+use super::error::{Invalid, PartProblem};
+use super::{now, Caller, Error, Result, Service, MIN_PART_SIZE};
 use crate::blob::PartError;
 use crate::domain::{Digest, Registry, RegistryId, RepositoryName, UploadId, UploadPart};
 use crate::store::Upload;
 
 /// How long an upload may sit before it is unknown.
-pub(super) const UPLOAD_TTL: Duration = Duration::hours(24);
+const UPLOAD_TTL: Duration = Duration::hours(24);
+/// The most parts one upload may have.
+const MAX_PARTS: i64 = 4200;
 
 /// A part or chunk that does not continue the upload where it stands.
-pub(super) fn misplaced(
+fn misplaced(
     registry: &Registry,
     name: &RepositoryName,
     upload: &Upload,
-    message: String,
+    problem: PartProblem,
 ) -> Error {
-    Error::InvalidLayerPart {
+    Error::MisplacedPart {
         registry: registry.clone(),
         name: name.clone(),
         upload: upload.id.clone(),
-        last_valid_byte: (upload.bytes_received - 1).max(0),
-        message,
+        received: u64::try_from(upload.bytes_received).unwrap_or(0),
+        problem,
     }
 }
 
-pub(super) fn size(n: u64) -> i64 {
+fn size(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The length a part covering `range` (its first and last byte) must have, once it
+/// is checked to start where the upload ends.
+fn part_length(upload: &Upload, range: Option<(u64, u64)>) -> Result<Option<u64>, PartProblem> {
+    let Some((first, last)) = range else {
+        return Ok(None);
+    };
+    if size(first) != upload.bytes_received {
+        return Err(PartProblem::Start { first });
+    }
+    match last.checked_sub(first).and_then(|d| d.checked_add(1)) {
+        Some(len) => Ok(Some(len)),
+        None => Err(PartProblem::Range { first, last }),
+    }
+}
+
 /// What completing an upload did.
-pub(super) enum Completed {
+enum Completed {
     /// The blob is now part of the repository.
     Linked(Digest),
     /// The repository already had the blob; the upload is gone all the same.
@@ -68,7 +86,7 @@ impl Service {
     /// Writes `body` as the upload's next part, after the bytes it held when read;
     /// with `expected`, the body must be exactly that long. Returns the new size. An
     /// empty body adds nothing.
-    pub(super) async fn append<S, E>(
+    async fn append<S, E>(
         &self,
         registry: &Registry,
         name: &RepositoryName,
@@ -84,8 +102,12 @@ impl Service {
         let part = match self.blobs().write_part(&upload.id, body, expected).await {
             Ok(part) => part,
             Err(PartError::Body(m)) => return Err(Error::IncompleteBody(m)),
-            Err(e @ PartError::Length { .. }) => {
-                return Err(misplaced(registry, name, upload, e.to_string()))
+            Err(PartError::Length { expected, received }) => {
+                let problem = PartProblem::Length {
+                    announced: expected,
+                    received,
+                };
+                return Err(misplaced(registry, name, upload, problem));
             }
             Err(PartError::Io(e)) => return Err(e.into()),
         };
@@ -101,12 +123,7 @@ impl Service {
             self.blobs().remove_part(&upload.id, &part.id).await?;
         }
         if !recorded? {
-            return Err(misplaced(
-                registry,
-                name,
-                upload,
-                format!("another part was recorded at byte {offset} first, or the upload is being completed"),
-            ));
+            return Err(misplaced(registry, name, upload, PartProblem::Raced));
         }
         Ok(offset + part.size)
     }
@@ -118,7 +135,7 @@ impl Service {
     /// differs nothing is placed and the upload is unsealed (the caller may discard
     /// it); when its bytes are gone (a completion moved them, then the process died)
     /// the upload is forgotten.
-    pub(super) async fn complete(
+    async fn complete(
         &self,
         registry: &Registry,
         name: &RepositoryName,
@@ -127,21 +144,14 @@ impl Service {
         check: impl FnOnce(&[UploadPart]) -> Result<()>,
     ) -> Result<Completed> {
         let Some(wanted) = expected.first() else {
-            return Err(Error::InvalidParameter(
-                "Invalid parameter at 'layerDigests': at least one digest is required".into(),
-            ));
+            return Err(Invalid::NoLayerDigest.into());
         };
         if !self
             .store()
             .seal_upload(&upload.id, upload.bytes_received)
             .await?
         {
-            return Err(misplaced(
-                registry,
-                name,
-                upload,
-                "another part was recorded while the upload was being completed".into(),
-            ));
+            return Err(misplaced(registry, name, upload, PartProblem::Raced));
         }
         let parts = self.store().upload_parts(&upload.id).await?;
         if let Err(e) = check(&parts) {
@@ -172,12 +182,13 @@ impl Service {
             }
         };
         let actual = assembled.digest.clone();
-        if expected.iter().any(|d| *d != actual) {
+        if let Some(given) = expected.iter().find(|d| **d != actual) {
             self.blobs().abandon(assembled).await?;
             self.store().unseal_upload(&upload.id).await?;
-            return Err(Error::InvalidLayer(format!(
-                "The calculated digest {actual} does not match the layer digest given, {wanted}"
-            )));
+            return Err(Error::LayerDigestMismatch {
+                given: given.clone(),
+                actual,
+            });
         }
         self.blobs().place(assembled).await?;
         let linked = self.store().complete_upload(upload, &actual, now()).await?;
@@ -194,12 +205,21 @@ impl Service {
         Ok(self.blobs().discard_upload(id).await?)
     }
 
-    /// Registry API: opens an upload session.
-    pub async fn start_upload(&self, caller: &Caller, name: &RepositoryName) -> Result<UploadId> {
-        Ok(self.initiate_layer_upload(caller, None, name).await?.1)
+    /// Opens an upload in the repository.
+    pub async fn start_upload(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+    ) -> Result<(Registry, UploadId)> {
+        let registry = self.registry(caller, registry)?;
+        let repo = self.repository(&registry, name).await?;
+        let id = UploadId::new();
+        self.store().create_upload(&id, repo.id, now()).await?;
+        Ok((registry, id))
     }
 
-    /// Registry API: how many bytes the session holds.
+    /// How many bytes the upload holds.
     pub async fn upload_status(
         &self,
         caller: &Caller,
@@ -210,50 +230,62 @@ impl Service {
         Ok(u64::try_from(upload.bytes_received).unwrap_or(0))
     }
 
-    /// Registry API: appends a chunk. With `range`, the chunk must start where the
-    /// session ends and be exactly as long as the range says. Returns the new size.
-    pub async fn append_chunk<S, E>(
+    /// Appends a part. With `range` (its first and last byte), the part must start
+    /// where the upload ends and be exactly that long. Returns the upload's new size.
+    pub async fn append_to_upload<S, E>(
         &self,
         caller: &Caller,
+        registry: Option<&RegistryId>,
         name: &RepositoryName,
         id: &UploadId,
         range: Option<(u64, u64)>,
         body: S,
-    ) -> Result<u64>
+    ) -> Result<(Registry, u64)>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let (registry, upload) = self.upload(caller, None, name, id).await?;
-        let expected = self.chunk_length(&registry, name, &upload, range)?;
-        self.append(&registry, name, &upload, body, expected).await
-    }
-
-    /// The length a chunk covering `range` (first and last byte) must have, checking
-    /// that it starts where the upload ends.
-    fn chunk_length(
-        &self,
-        registry: &Registry,
-        name: &RepositoryName,
-        upload: &Upload,
-        range: Option<(u64, u64)>,
-    ) -> Result<Option<u64>> {
-        let Some((first, last)) = range else {
-            return Ok(None);
-        };
-        let received = upload.bytes_received;
-        if size(first) != received {
-            return Err(misplaced(
-                registry,
-                name,
-                upload,
-                format!("the chunk must start at byte {received}"),
-            ));
+        let (registry, upload) = self.upload(caller, registry, name, id).await?;
+        if upload.parts >= MAX_PARTS {
+            return Err(Error::TooManyParts { max: MAX_PARTS });
         }
-        Ok(Some(last - first + 1))
+        let expected = part_length(&upload, range)
+            .map_err(|problem| misplaced(&registry, name, &upload, problem))?;
+        let size = self
+            .append(&registry, name, &upload, body, expected)
+            .await?;
+        Ok((registry, size))
     }
 
-    /// Registry API: appends a last chunk (possibly empty; with `range`, it must
+    /// ECR's completion: every part but the last at least `MIN_PART_SIZE`, the bytes'
+    /// digest every one of `digests`, and a layer the repository does not hold yet
+    /// (`LayerAlreadyExists` otherwise; the upload is gone either way).
+    pub async fn complete_upload(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+        id: &UploadId,
+        digests: &[Digest],
+    ) -> Result<(Registry, Digest)> {
+        let (registry, upload) = self.upload(caller, registry, name, id).await?;
+        let parts_rule = |parts: &[UploadPart]| match parts.split_last() {
+            None => Err(Error::EmptyUpload(id.clone())),
+            Some((_, inner)) if inner.iter().any(|p| size(p.size) < MIN_PART_SIZE) => {
+                Err(Error::LayerPartTooSmall { min: MIN_PART_SIZE })
+            }
+            Some(_) => Ok(()),
+        };
+        match self
+            .complete(&registry, name, &upload, digests, parts_rule)
+            .await?
+        {
+            Completed::Linked(digest) => Ok((registry, digest)),
+            Completed::AlreadyLinked(digest) => Err(Error::LayerAlreadyExists(digest)),
+        }
+    }
+
+    /// The registry API's completion: appends a last chunk (possibly empty; with `range`, it must
     /// continue the session exactly), checks the digest and makes the blob visible in
     /// the repository. A session whose bytes are not the digest's is discarded.
     pub async fn finish_upload<S, E>(
@@ -270,7 +302,8 @@ impl Service {
         E: std::fmt::Display,
     {
         let (registry, mut upload) = self.upload(caller, None, name, id).await?;
-        let expected = self.chunk_length(&registry, name, &upload, range)?;
+        let expected = part_length(&upload, range)
+            .map_err(|problem| misplaced(&registry, name, &upload, problem))?;
         upload.bytes_received = size(
             self.append(&registry, name, &upload, last_chunk, expected)
                 .await?,
@@ -288,7 +321,7 @@ impl Service {
             Ok(_) => Ok(()),
             // As distribution does: a session whose bytes are not what the client
             // meant is abandoned rather than kept for a retry that cannot succeed.
-            Err(e @ Error::InvalidLayer(_)) => {
+            Err(e @ Error::LayerDigestMismatch { .. }) => {
                 self.discard(id).await?;
                 Err(e)
             }
@@ -311,7 +344,7 @@ impl Service {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let id = self.start_upload(caller, name).await?;
+        let (_, id) = self.start_upload(caller, None, name).await?;
         let finished = self
             .finish_upload(caller, name, &id, digest, None, body)
             .await;
@@ -321,6 +354,20 @@ impl Service {
             }
         }
         finished
+    }
+
+    /// Removes uploads past their lifetime and upload bytes no row refers to (left by
+    /// a crash or an abandoned session). Returns how many were removed.
+    pub async fn sweep_uploads(&self) -> Result<usize> {
+        let on_disk = self.blobs().upload_ids().await?;
+        let stale = self
+            .store()
+            .forget_stale_uploads(&on_disk, now() - UPLOAD_TTL)
+            .await?;
+        for id in &stale {
+            self.discard(id).await?;
+        }
+        Ok(stale.len())
     }
 
     /// Registry API: abandons an upload session.

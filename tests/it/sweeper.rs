@@ -7,6 +7,13 @@ use berth::service::{Caller, CreateRepository, Encryption, Service, Settings};
 
 use crate::helpers::{fresh_postgres_database, Backend, ACCOUNT, REGION};
 
+/// One part's body, as a face streams it.
+fn part(
+    bytes: &'static [u8],
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::convert::Infallible>> + Unpin {
+    futures_util::stream::iter([Ok(bytes::Bytes::from_static(bytes))])
+}
+
 async fn sweeps(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
@@ -51,20 +58,12 @@ async fn sweeps(backend: Backend) {
         )
         .await
         .expect("create");
-    let (_, live, _) = service
-        .initiate_layer_upload(&caller, None, &name)
+    let (_, live) = service
+        .start_upload(&caller, None, &name)
         .await
         .expect("initiate");
     service
-        .upload_layer_part(
-            &caller,
-            None,
-            &name,
-            &live,
-            0,
-            2,
-            bytes::Bytes::from_static(b"abc"),
-        )
+        .append_to_upload(&caller, None, &name, &live, Some((0, 2)), part(b"abc"))
         .await
         .expect("part");
 
@@ -88,19 +87,11 @@ async fn sweeps(backend: Backend) {
     assert!(!orphan.exists(), "orphaned upload bytes are removed");
     assert!(junk.exists(), "files that are not uploads are left alone");
     // The live upload is untouched and carries on.
-    let (_, last) = service
-        .upload_layer_part(
-            &caller,
-            None,
-            &name,
-            &live,
-            3,
-            5,
-            bytes::Bytes::from_static(b"def"),
-        )
+    let (_, size) = service
+        .append_to_upload(&caller, None, &name, &live, Some((3, 5)), part(b"def"))
         .await
         .expect("next part");
-    assert_eq!(last, 5);
+    assert_eq!(size, 6);
     assert_eq!(service.sweep_uploads().await.expect("sweep again"), 0);
 }
 

@@ -1,59 +1,270 @@
-//! The service's errors in ECR's wire form: one exhaustive match. ECR Public names its
+//! The service's errors in ECR's words: one exhaustive match. ECR Public names its
 //! errors as ECR does, so both JSON faces render through this one mapping; the errors
 //! only one of them can meet (RegistryNotFound, catalog data) come only from its calls.
 
 use actix_web::http::StatusCode;
 
 use crate::api::awsjson::ApiError;
-use crate::service::Error;
+use crate::domain::{Digest, ImageSelector};
+use crate::service::{
+    Error, ImageFailure, ImageProblem, Invalid, LayerProblem, PartProblem, ResourceTagProblem,
+};
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let message = e.to_string();
-        let client = |kind| ApiError::client(kind, message.clone());
+        let client = ApiError::client;
         match e {
-            Error::InvalidParameter(_) | Error::InvalidManifest(_) => {
-                client("InvalidParameterException")
+            Error::Invalid(invalid) => ApiError::invalid_parameter(invalid_parameter(&invalid)),
+            Error::InvalidManifest(e) => {
+                ApiError::invalid_parameter(format!("Invalid parameter at 'imageManifest': {e}"))
             }
-            Error::InvalidTagParameter(_) => client("InvalidTagParameterException"),
-            Error::TooManyTags => client("TooManyTagsException"),
-            Error::RepositoryNotFound { .. } => client("RepositoryNotFoundException"),
-            Error::RepositoryAlreadyExists { .. } => client("RepositoryAlreadyExistsException"),
-            Error::RepositoryNotEmpty { .. } => client("RepositoryNotEmptyException"),
-            Error::RegistryNotFound(_) => client("RegistryNotFoundException"),
-            Error::RepositoryPolicyNotFound { .. } => client("RepositoryPolicyNotFoundException"),
-            Error::RepositoryCatalogDataNotFound { .. } => {
-                client("RepositoryCatalogDataNotFoundException")
-            }
-            Error::ImageNotFound(_) => client("ImageNotFoundException"),
-            Error::ImageAlreadyExists { .. } => client("ImageAlreadyExistsException"),
-            Error::ImageTagAlreadyExists { .. } => client("ImageTagAlreadyExistsException"),
-            Error::ImageDigestDoesNotMatch { .. } => client("ImageDigestDoesNotMatchException"),
-            Error::LayersNotFound(_) => client("LayersNotFoundException"),
-            Error::ReferencedImagesNotFound(_) => client("ReferencedImagesNotFoundException"),
-            Error::LayerInaccessible(_) => client("LayerInaccessibleException"),
-            Error::UploadNotFound(_) => client("UploadNotFoundException"),
-            Error::InvalidLayerPart {
+            Error::InvalidResourceTag { key, problem } => client(
+                "InvalidTagParameterException",
+                match problem {
+                    ResourceTagProblem::Length => format!(
+                        "The tag '{key}' is not valid: keys are 1 to 128 characters, values at most 256"
+                    ),
+                    ResourceTagProblem::ReservedPrefix => {
+                        format!("The tag key '{key}' uses the reserved prefix 'aws:'")
+                    }
+                },
+            ),
+            Error::TooManyResourceTags { max } => client(
+                "TooManyTagsException",
+                format!("A repository may carry at most {max} tags"),
+            ),
+            Error::RepositoryNotFound { registry, name } => client(
+                "RepositoryNotFoundException",
+                format!("The repository with name '{name}' does not exist in the registry with id '{registry}'"),
+            ),
+            Error::RepositoryAlreadyExists { registry, name } => client(
+                "RepositoryAlreadyExistsException",
+                format!("The repository with name '{name}' already exists in the registry with id '{registry}'"),
+            ),
+            Error::RepositoryNotEmpty { registry, name } => client(
+                "RepositoryNotEmptyException",
+                format!("The repository with name '{name}' in registry with id '{registry}' cannot be deleted because it still contains images"),
+            ),
+            Error::RegistryNotFound(given) => client(
+                "RegistryNotFoundException",
+                format!("The registry '{given}' does not exist"),
+            ),
+            Error::RepositoryPolicyNotFound { registry, name } => client(
+                "RepositoryPolicyNotFoundException",
+                format!("Repository policy does not exist for the repository with name '{name}' in the registry with id '{registry}'"),
+            ),
+            Error::RepositoryCatalogDataNotFound { registry, name } => client(
+                "RepositoryCatalogDataNotFoundException",
+                format!("Catalog data does not exist for the repository with name '{name}' in the registry with id '{registry}'"),
+            ),
+            Error::ImageNotFound {
+                registry,
+                name,
+                image,
+            } => client(
+                "ImageNotFoundException",
+                format!(
+                    "The image with imageId {} does not exist within the repository with name '{name}' in the registry with id '{registry}'",
+                    image_id(&image)
+                ),
+            ),
+            Error::ImageAlreadyExists { digest, tag, name } => client(
+                "ImageAlreadyExistsException",
+                format!(
+                    "Image with digest '{digest}' and tag '{}' already exists in the repository with name '{name}'",
+                    tag.map(|t| t.to_string()).unwrap_or_default()
+                ),
+            ),
+            Error::ImageTagAlreadyExists { tag, name } => client(
+                "ImageTagAlreadyExistsException",
+                format!("The image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the tag is immutable"),
+            ),
+            Error::ImageReferencedByIndex(digest) => ApiError::invalid_parameter(format!(
+                "The image {digest} is referenced by a manifest list in the repository; delete the manifest list first"
+            )),
+            Error::ImageDigestDoesNotMatch { given, actual } => client(
+                "ImageDigestDoesNotMatchException",
+                format!("The provided image digest '{given}' does not match the digest '{actual}' calculated from the manifest"),
+            ),
+            Error::LayersNotFound(digests) => client(
+                "LayersNotFoundException",
+                format!(
+                    "The following layers are not present in the repository: {}",
+                    Digest::list(&digests)
+                ),
+            ),
+            Error::ReferencedImagesNotFound(digests) => client(
+                "ReferencedImagesNotFoundException",
+                format!(
+                    "The following images referenced by the manifest list are not present in the repository: {}",
+                    Digest::list(&digests)
+                ),
+            ),
+            Error::LayerInaccessible(digest) => client(
+                "LayerInaccessibleException",
+                format!("The layer '{digest}' is not referenced by any image in the repository"),
+            ),
+            Error::BlobNotFound(digest) => client(
+                "LayersNotFoundException",
+                format!("The layer '{digest}' is not present in the repository"),
+            ),
+            Error::UploadNotFound(id) => client(
+                "UploadNotFoundException",
+                format!("Upload with id '{id}' is not found"),
+            ),
+            Error::MisplacedPart {
                 registry,
                 name,
                 upload,
-                last_valid_byte,
-                ..
-            } => client("InvalidLayerPartException")
+                received,
+                problem,
+            } => client("InvalidLayerPartException", part_problem(received, &problem))
                 .with("registryId", registry.account.as_str())
                 .with("repositoryName", name.as_str())
                 .with("uploadId", upload.as_str())
-                .with("lastValidByteReceived", last_valid_byte),
-            Error::EmptyUpload(_) => client("EmptyUploadException"),
-            Error::LayerPartTooSmall => client("LayerPartTooSmallException"),
-            Error::InvalidLayer(_) => client("InvalidLayerException"),
-            Error::LayerAlreadyExists(_) => client("LayerAlreadyExistsException"),
-            Error::LimitExceeded(_) => client("LimitExceededException"),
-            Error::IncompleteBody(_) => client("SerializationException"),
-            Error::BlobNotFound(_) => client("LayersNotFoundException"),
-            Error::StorageFull => ApiError::server(StatusCode::INSUFFICIENT_STORAGE, message),
-            Error::Unavailable(_) => ApiError::server(StatusCode::SERVICE_UNAVAILABLE, message),
+                .with("lastValidByteReceived", received.saturating_sub(1)),
+            Error::EmptyUpload(id) => client(
+                "EmptyUploadException",
+                format!("The upload with id '{id}' contains no layer parts"),
+            ),
+            Error::LayerPartTooSmall { min } => client(
+                "LayerPartTooSmallException",
+                format!("Layer parts other than the last must be at least {min} bytes"),
+            ),
+            Error::TooManyParts { max } => client(
+                "LimitExceededException",
+                format!("An upload may have at most {max} parts"),
+            ),
+            Error::LayerDigestMismatch { given, actual } => client(
+                "InvalidLayerException",
+                format!("The calculated digest {actual} does not match the layer digest given, {given}"),
+            ),
+            Error::LayerAlreadyExists(digest) => client(
+                "LayerAlreadyExistsException",
+                format!("The layer '{digest}' already exists in the repository"),
+            ),
+            Error::IncompleteBody(reason) => ApiError::serialization(format!(
+                "The request body could not be read: {reason}"
+            )),
+            Error::StorageFull => ApiError::server(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "berth's storage is full; nothing was stored",
+            ),
+            Error::Unavailable(dependency) => ApiError::server(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{dependency} is unavailable; the request may be retried"),
+            ),
             Error::Internal(cause) => ApiError::internal(cause),
         }
+    }
+}
+
+/// `InvalidParameterException`'s message for a broken rule, naming the member.
+fn invalid_parameter(invalid: &Invalid) -> String {
+    let at = |member: &str, constraint: &str| {
+        format!("Invalid parameter at '{member}' failed to satisfy constraint: '{constraint}'")
+    };
+    match invalid {
+        Invalid::ForeignRegistry { requested, own } => at(
+            "registryId",
+            &format!("the registry {requested} is not this registry ({own})"),
+        ),
+        Invalid::KmsKeyWithoutKms => at(
+            "encryptionConfiguration.kmsKey",
+            "kmsKey is only allowed with KMS encryption",
+        ),
+        Invalid::PagingWithRepositoryNames => {
+            "Invalid parameter: nextToken and maxResults cannot be used with repositoryNames".into()
+        }
+        Invalid::PagingWithImageIds => {
+            "Invalid parameter: nextToken and maxResults cannot be used with imageIds".into()
+        }
+        Invalid::PageToken => {
+            "Invalid parameter at 'nextToken': the token is not valid for this request".into()
+        }
+        Invalid::NotARepositoryArn(arn) => {
+            at("resourceArn", &format!("{arn} is not a repository ARN"))
+        }
+        Invalid::LogoTooLarge { max } => at(
+            "catalogData.logoImageBlob",
+            &format!("Member must have length less than or equal to {max}"),
+        ),
+        Invalid::LogoNotAnImage => at(
+            "catalogData.logoImageBlob",
+            "the logo must be a PNG or JPEG image",
+        ),
+        Invalid::NoLayerDigest => {
+            "Invalid parameter at 'layerDigests': at least one digest is required".into()
+        }
+        Invalid::ImageId(failure) => image_failure(failure).1,
+    }
+}
+
+fn part_problem(received: u64, problem: &PartProblem) -> String {
+    match problem {
+        PartProblem::Start { first } => format!(
+            "The part's first byte {first} must follow the last byte received: it should be {received}"
+        ),
+        PartProblem::Range { first, last } => {
+            format!("The part's byte range {first}-{last} is empty")
+        }
+        PartProblem::Length {
+            announced,
+            received,
+        } => format!(
+            "The part holds {received} bytes where its byte range announces {announced}"
+        ),
+        PartProblem::Raced => format!(
+            "Another part was received for the same bytes (from byte {received}), or the upload is being completed"
+        ),
+    }
+}
+
+/// ECR's `imageId {imageDigest:..., imageTag:...}` rendering.
+fn image_id(image: &ImageSelector) -> String {
+    let quoted = |v: Option<String>| v.map_or("null".into(), |v| format!("'{v}'"));
+    format!(
+        "{{imageDigest:{}, imageTag:{}}}",
+        quoted(image.digest().map(Digest::to_string)),
+        quoted(image.tag().map(|t| t.to_string()))
+    )
+}
+
+/// A batch failure's `failureCode` and `failureReason`.
+pub fn image_failure(failure: &ImageFailure) -> (&'static str, String) {
+    match &failure.problem {
+        ImageProblem::InvalidDigest(why) => {
+            ("InvalidImageDigest", format!("Invalid image digest: {why}"))
+        }
+        ImageProblem::InvalidTag(why) => ("InvalidImageTag", format!("Invalid image tag: {why}")),
+        ImageProblem::MissingDigestAndTag => {
+            ("MissingDigestAndTag", "Missing image digest and tag".into())
+        }
+        ImageProblem::TagDoesNotMatchDigest => (
+            "ImageTagDoesNotMatchDigest",
+            "The image tag does not match the image digest".into(),
+        ),
+        ImageProblem::NotFound => ("ImageNotFound", "Requested image not found".into()),
+        ImageProblem::MediaTypeNotAccepted(media_type) => (
+            "ImageNotFound",
+            format!("The image's media type {media_type} is not among the accepted media types"),
+        ),
+        ImageProblem::ReferencedByIndex => (
+            "ImageReferencedByManifestList",
+            "The image is referenced by a manifest list in the repository".into(),
+        ),
+    }
+}
+
+/// A layer check's `failureCode` and `failureReason`.
+pub fn layer_failure(problem: &LayerProblem) -> (&'static str, String) {
+    match problem {
+        LayerProblem::InvalidDigest(why) => {
+            ("InvalidLayerDigest", format!("Invalid layer digest: {why}"))
+        }
+        LayerProblem::Missing => (
+            "MissingLayerDigest",
+            "Requested layer digest is not available in the repository".into(),
+        ),
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{digest, invalid, registry_id, repository_name, upload_id};
 use crate::api::awsjson::{ApiError, Ctx};
+use crate::service::PART_SIZE;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,13 +26,13 @@ pub async fn initiate_layer_upload(
 ) -> Result<InitiateLayerUploadResponse, ApiError> {
     let registry = registry_id(req.registry_id.as_deref())?;
     let name = repository_name(&req.repository_name)?;
-    let (_, id, part_size) = ctx
+    let (_, id) = ctx
         .service
-        .initiate_layer_upload(&ctx.caller, registry.as_ref(), &name)
+        .start_upload(&ctx.caller, registry.as_ref(), &name)
         .await?;
     Ok(InitiateLayerUploadResponse {
         upload_id: id.to_string(),
-        part_size,
+        part_size: PART_SIZE,
     })
 }
 
@@ -65,23 +66,29 @@ pub async fn upload_layer_part(
     let bytes = STANDARD
         .decode(req.layer_part_blob)
         .map_err(|e| invalid("layerPartBlob", e))?;
-    let (registry, last) = ctx
+    // The model keeps both at 0 or more.
+    let byte = |member, n: i64| u64::try_from(n).map_err(|e| invalid(member, e));
+    let range = (
+        byte("partFirstByte", req.part_first_byte)?,
+        byte("partLastByte", req.part_last_byte)?,
+    );
+    let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes.into())]);
+    let (registry, size) = ctx
         .service
-        .upload_layer_part(
+        .append_to_upload(
             &ctx.caller,
             registry.as_ref(),
             &name,
             &id,
-            req.part_first_byte,
-            req.part_last_byte,
-            bytes.into(),
+            Some(range),
+            body,
         )
         .await?;
     Ok(UploadLayerPartResponse {
         registry_id: registry.to_string(),
         repository_name: name.to_string(),
         upload_id: id.to_string(),
-        last_byte_received: last,
+        last_byte_received: i64::try_from(size).unwrap_or(i64::MAX) - 1,
     })
 }
 
@@ -117,7 +124,7 @@ pub async fn complete_layer_upload(
         .collect::<Result<Vec<_>, _>>()?;
     let (registry, layer) = ctx
         .service
-        .complete_layer_upload(&ctx.caller, registry.as_ref(), &name, &id, &digests)
+        .complete_upload(&ctx.caller, registry.as_ref(), &name, &id, &digests)
         .await?;
     Ok(CompleteLayerUploadResponse {
         registry_id: registry.to_string(),
@@ -182,10 +189,13 @@ pub async fn batch_check_layer_availability(
             .collect(),
         failures: failures
             .into_iter()
-            .map(|f| LayerFailureOut {
-                layer_digest: f.digest,
-                failure_code: f.code,
-                failure_reason: f.reason,
+            .map(|f| {
+                let (failure_code, failure_reason) = super::error::layer_failure(&f.problem);
+                LayerFailureOut {
+                    layer_digest: f.digest,
+                    failure_code,
+                    failure_reason,
+                }
             })
             .collect(),
     })

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::awsjson::Ctx;
-use crate::service::{ImageFailure, ImageSelector, Repository, StoredImage};
+use crate::domain::ImageSelector;
+use crate::service::{parse_image_id, ImageFailure, Repository, StoredImage};
 
 pub fn epoch(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
@@ -22,7 +23,7 @@ pub struct ImageIdentifier {
 
 impl ImageIdentifier {
     pub fn selector(&self) -> Result<ImageSelector, ImageFailure> {
-        ImageSelector::parse(self.image_digest.as_deref(), self.image_tag.as_deref())
+        parse_image_id(self.image_digest.as_deref(), self.image_tag.as_deref())
     }
 }
 
@@ -36,13 +37,14 @@ pub struct ImageFailureOut {
 
 impl From<ImageFailure> for ImageFailureOut {
     fn from(f: ImageFailure) -> Self {
+        let (failure_code, failure_reason) = super::error::image_failure(&f);
         Self {
             image_id: ImageIdentifier {
                 image_digest: f.digest,
                 image_tag: f.tag,
             },
-            failure_code: f.code.as_str(),
-            failure_reason: f.reason,
+            failure_code,
+            failure_reason,
         }
     }
 }

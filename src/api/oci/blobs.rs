@@ -138,7 +138,7 @@ pub async fn start_upload(
             Ok(created(&reg.path(&name), &digest))
         }
         None => {
-            let id = reg.service.start_upload(&reg.caller, &name).await?;
+            let (_, id) = reg.service.start_upload(&reg.caller, None, &name).await?;
             Ok(session(&reg.path(&name), &id, 0, StatusCode::ACCEPTED))
         }
     }
@@ -165,13 +165,7 @@ fn chunk_range(req: &HttpRequest) -> Result<Option<(u64, u64)>, OciError> {
     let Some(value) = req.headers().get(header::CONTENT_RANGE) else {
         return Ok(None);
     };
-    let invalid = || {
-        OciError::new(
-            Code::BlobUploadInvalid,
-            "Content-Range must be <start>-<end>",
-        )
-        .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
-    };
+    let invalid = || OciError::new(Code::RangeInvalid, "Content-Range must be <start>-<end>");
     let text = value.to_str().map_err(|_| invalid())?.trim();
     let text = text.strip_prefix("bytes ").unwrap_or(text);
     let (start, end) = text.split_once('-').ok_or_else(invalid)?;
@@ -192,9 +186,9 @@ pub async fn patch_upload(
 ) -> Result<HttpResponse, OciError> {
     let (name, id) = session_path(&reg, &path)?;
     let range = chunk_range(&req)?;
-    let size = reg
+    let (_, size) = reg
         .service
-        .append_chunk(&reg.caller, &name, &id, range, payload)
+        .append_to_upload(&reg.caller, None, &name, &id, range, payload)
         .await?;
     Ok(session(&reg.path(&name), &id, size, StatusCode::ACCEPTED))
 }

@@ -1,13 +1,16 @@
-//! OCI distribution error codes: one table holding each code's status, and one
-//! exhaustive mapping from the service's errors.
+//! The registry API's errors: one descriptor per condition (its wire code and HTTP
+//! status, as distribution's errcode table has them), and one exhaustive mapping from
+//! the service's errors with this face's wording.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::service::Error;
+use crate::domain::Digest;
+use crate::service::{Error, Invalid, PartProblem};
 
-/// The distribution spec's error codes (plus ECR's `TAG_INVALID`).
+/// A condition the registry API reports. Conditions that share a wire code but not a
+/// status (a bad size and an oversized manifest) are distinct descriptors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     BlobUnknown,
@@ -17,22 +20,35 @@ pub enum Code {
     ManifestBlobUnknown,
     ManifestInvalid,
     ManifestUnknown,
+    /// A manifest an index still refers to cannot be deleted.
+    ManifestReferenced,
+    /// A manifest over the size limit.
+    ManifestTooLarge,
     NameInvalid,
     NameUnknown,
     SizeInvalid,
+    /// A chunk that does not continue the session, or a blob range that cannot be
+    /// served.
+    RangeInvalid,
+    PaginationNumberInvalid,
     Unauthorized,
     Denied,
+    /// A method the endpoint does not have.
     Unsupported,
+    /// A query string or path that cannot be decoded.
+    Undecodable,
     TooManyRequests,
     TagInvalid,
-    /// Not a spec code (distribution's): a dependency is down, retry later.
+    /// A dependency is down: retry later.
     Unavailable,
-    /// Not a spec code: a server fault.
+    /// No room to store the request's bytes.
+    StorageFull,
+    /// A server fault.
     Internal,
 }
 
 impl Code {
-    /// The code's wire name and HTTP status.
+    /// The condition's wire code and HTTP status.
     fn describe(self) -> (&'static str, StatusCode) {
         match self {
             Code::BlobUnknown => ("BLOB_UNKNOWN", StatusCode::NOT_FOUND),
@@ -42,15 +58,21 @@ impl Code {
             Code::ManifestBlobUnknown => ("MANIFEST_BLOB_UNKNOWN", StatusCode::BAD_REQUEST),
             Code::ManifestInvalid => ("MANIFEST_INVALID", StatusCode::BAD_REQUEST),
             Code::ManifestUnknown => ("MANIFEST_UNKNOWN", StatusCode::NOT_FOUND),
+            Code::ManifestReferenced => ("DENIED", StatusCode::CONFLICT),
+            Code::ManifestTooLarge => ("SIZE_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
             Code::NameInvalid => ("NAME_INVALID", StatusCode::BAD_REQUEST),
             Code::NameUnknown => ("NAME_UNKNOWN", StatusCode::NOT_FOUND),
             Code::SizeInvalid => ("SIZE_INVALID", StatusCode::BAD_REQUEST),
+            Code::RangeInvalid => ("RANGE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+            Code::PaginationNumberInvalid => ("PAGINATION_NUMBER_INVALID", StatusCode::BAD_REQUEST),
             Code::Unauthorized => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
             Code::Denied => ("DENIED", StatusCode::FORBIDDEN),
             Code::Unsupported => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
+            Code::Undecodable => ("UNSUPPORTED", StatusCode::BAD_REQUEST),
             Code::TooManyRequests => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
             Code::TagInvalid => ("TAG_INVALID", StatusCode::BAD_REQUEST),
             Code::Unavailable => ("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+            Code::StorageFull => ("UNAVAILABLE", StatusCode::INSUFFICIENT_STORAGE),
             Code::Internal => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -61,10 +83,7 @@ impl Code {
 pub struct OciError {
     pub code: Code,
     pub message: String,
-    /// Overrides the table's status where the spec asks for another (416 for an
-    /// out-of-order chunk or a bad range, 413 for an oversized manifest).
-    pub status: Option<StatusCode>,
-    /// `Content-Range: bytes */<size>` for an unsatisfiable range.
+    /// `Content-Range: bytes */<size>` for a range a blob of that size cannot serve.
     pub blob_size: Option<u64>,
 }
 
@@ -73,29 +92,24 @@ impl OciError {
         Self {
             code,
             message: message.into(),
-            status: None,
             blob_size: None,
         }
     }
 
-    pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// 416 for a range that cannot be served from a blob of `size` bytes.
+    /// A range that cannot be served from a blob of `size` bytes.
     pub fn unsatisfiable_range(size: u64) -> Self {
         Self {
-            code: Code::BlobUnknown,
-            message: "the requested range cannot be satisfied".into(),
-            status: Some(StatusCode::RANGE_NOT_SATISFIABLE),
             blob_size: Some(size),
+            ..Self::new(
+                Code::RangeInvalid,
+                "the requested range cannot be satisfied",
+            )
         }
     }
 
     pub fn render(&self) -> HttpResponse {
         let (name, status) = self.code.describe();
-        let mut response = HttpResponse::build(self.status.unwrap_or(status));
+        let mut response = HttpResponse::build(status);
         if self.code == Code::Unauthorized {
             response.insert_header(("WWW-Authenticate", "Basic realm=\"berth\""));
         }
@@ -115,7 +129,7 @@ impl std::fmt::Display for OciError {
 /// Handlers and extractors return `OciError` directly; actix renders it.
 impl ResponseError for OciError {
     fn status_code(&self) -> StatusCode {
-        self.status.unwrap_or(self.code.describe().1)
+        self.code.describe().1
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -125,49 +139,156 @@ impl ResponseError for OciError {
 
 impl From<Error> for OciError {
     fn from(e: Error) -> Self {
-        let message = e.to_string();
-        let code = |code| OciError::new(code, message.clone());
-        match e {
-            Error::InvalidParameter(_) | Error::InvalidTagParameter(_) | Error::TooManyTags => {
-                code(Code::ManifestInvalid)
-            }
-            Error::InvalidManifest(_) => code(Code::ManifestInvalid),
-            Error::RepositoryNotFound { .. } | Error::RegistryNotFound(_) => {
-                code(Code::NameUnknown)
-            }
-            // Never raised by a registry call; mapped so the match stays exhaustive.
-            Error::RepositoryPolicyNotFound { .. }
-            | Error::RepositoryCatalogDataNotFound { .. } => code(Code::NameUnknown),
-            Error::RepositoryAlreadyExists { .. } | Error::RepositoryNotEmpty { .. } => {
-                code(Code::Denied)
-            }
-            Error::ImageNotFound(_) => code(Code::ManifestUnknown),
+        let (code, message) = match e {
+            // The JSON faces' parameters; a registry call meets them only through a
+            // manifest or a page, so they describe the request as invalid.
+            Error::Invalid(invalid) => (Code::ManifestInvalid, invalid_request(&invalid)),
+            Error::InvalidManifest(e) => (Code::ManifestInvalid, format!("invalid manifest: {e}")),
+            Error::InvalidResourceTag { key, .. } => (
+                Code::ManifestInvalid,
+                format!("invalid resource tag '{key}'"),
+            ),
+            Error::TooManyResourceTags { max } => (
+                Code::ManifestInvalid,
+                format!("at most {max} resource tags"),
+            ),
+            Error::RepositoryNotFound { name, .. } => (
+                Code::NameUnknown,
+                format!("repository name not known to registry: {name}"),
+            ),
+            Error::RegistryNotFound(given) => (
+                Code::NameUnknown,
+                format!("registry not known: {given}"),
+            ),
+            Error::RepositoryPolicyNotFound { name, .. } => (
+                Code::NameUnknown,
+                format!("repository {name} has no policy"),
+            ),
+            Error::RepositoryCatalogDataNotFound { name, .. } => (
+                Code::NameUnknown,
+                format!("repository {name} has no catalog data"),
+            ),
+            Error::RepositoryAlreadyExists { name, .. } => (
+                Code::Denied,
+                format!("repository {name} already exists"),
+            ),
+            Error::RepositoryNotEmpty { name, .. } => (
+                Code::Denied,
+                format!("repository {name} still holds images"),
+            ),
+            Error::ImageNotFound { name, image, .. } => (
+                Code::ManifestUnknown,
+                format!("manifest unknown: {image} is not in {name}"),
+            ),
             // A re-push of what is already there; the face answers success before this.
-            Error::ImageAlreadyExists { .. } => code(Code::ManifestInvalid),
-            Error::ImageTagAlreadyExists { .. } => code(Code::TagInvalid),
-            Error::ImageDigestDoesNotMatch { .. } => code(Code::DigestInvalid),
-            Error::LayersNotFound(_) | Error::ReferencedImagesNotFound(_) => {
-                code(Code::ManifestBlobUnknown)
-            }
-            Error::LayerInaccessible(_) | Error::BlobNotFound(_) => code(Code::BlobUnknown),
-            Error::UploadNotFound(_) => code(Code::BlobUploadUnknown),
-            Error::InvalidLayerPart { .. } => {
-                code(Code::BlobUploadInvalid).with_status(StatusCode::RANGE_NOT_SATISFIABLE)
-            }
-            Error::EmptyUpload(_) | Error::LayerPartTooSmall | Error::IncompleteBody(_) => {
-                code(Code::BlobUploadInvalid)
-            }
-            Error::InvalidLayer(_) => code(Code::DigestInvalid),
-            Error::LayerAlreadyExists(_) => code(Code::BlobUploadInvalid),
-            Error::LimitExceeded(_) => code(Code::TooManyRequests),
-            Error::StorageFull => {
-                code(Code::Unavailable).with_status(StatusCode::INSUFFICIENT_STORAGE)
-            }
-            Error::Unavailable(_) => code(Code::Unavailable),
+            Error::ImageAlreadyExists { digest, .. } => (
+                Code::ManifestInvalid,
+                format!("manifest {digest} already exists"),
+            ),
+            Error::ImageTagAlreadyExists { tag, name } => (
+                Code::TagInvalid,
+                format!("The image tag '{tag}' already exists in the '{name}' repository and cannot be overwritten because the tag is immutable"),
+            ),
+            Error::ImageReferencedByIndex(digest) => (
+                Code::ManifestReferenced,
+                format!("manifest {digest} is referenced by an index in the repository; delete the index first"),
+            ),
+            Error::ImageDigestDoesNotMatch { given, actual } => (
+                Code::DigestInvalid,
+                format!("the manifest's digest is {actual}, not {given}"),
+            ),
+            Error::LayersNotFound(digests) => (
+                Code::ManifestBlobUnknown,
+                format!("blobs unknown to the repository: {}", Digest::list(&digests)),
+            ),
+            Error::ReferencedImagesNotFound(digests) => (
+                Code::ManifestBlobUnknown,
+                format!("manifests unknown to the repository: {}", Digest::list(&digests)),
+            ),
+            Error::LayerInaccessible(digest) | Error::BlobNotFound(digest) => (
+                Code::BlobUnknown,
+                format!("blob unknown to the repository: {digest}"),
+            ),
+            Error::UploadNotFound(id) => (
+                Code::BlobUploadUnknown,
+                format!("blob upload unknown: {id}"),
+            ),
+            Error::MisplacedPart {
+                received, problem, ..
+            } => (Code::RangeInvalid, chunk_problem(received, &problem)),
+            Error::EmptyUpload(id) => (
+                Code::BlobUploadInvalid,
+                format!("upload {id} holds no bytes"),
+            ),
+            Error::LayerPartTooSmall { min } => (
+                Code::BlobUploadInvalid,
+                format!("chunks before the last must be at least {min} bytes"),
+            ),
+            Error::TooManyParts { max } => (
+                Code::TooManyRequests,
+                format!("an upload may have at most {max} chunks"),
+            ),
+            Error::LayerDigestMismatch { given, actual } => (
+                Code::DigestInvalid,
+                format!("the uploaded content has digest {actual}, not the {given} given"),
+            ),
+            Error::LayerAlreadyExists(digest) => (
+                Code::BlobUploadInvalid,
+                format!("blob {digest} already exists"),
+            ),
+            Error::IncompleteBody(reason) => (
+                Code::BlobUploadInvalid,
+                format!("the request body could not be read: {reason}"),
+            ),
+            Error::StorageFull => (
+                Code::StorageFull,
+                "the registry's storage is full; nothing was stored".into(),
+            ),
+            Error::Unavailable(dependency) => (
+                Code::Unavailable,
+                format!("{dependency} is unavailable; retry later"),
+            ),
             Error::Internal(cause) => {
                 tracing::error!(error = ?cause, "server fault");
-                OciError::new(Code::Internal, "internal error")
+                (Code::Internal, "internal error".into())
             }
+        };
+        OciError::new(code, message)
+    }
+}
+
+fn invalid_request(invalid: &Invalid) -> String {
+    match invalid {
+        Invalid::ForeignRegistry { requested, .. } => {
+            format!("registry {requested} is not this registry")
         }
+        Invalid::KmsKeyWithoutKms => "a KMS key needs KMS encryption".into(),
+        Invalid::PagingWithRepositoryNames | Invalid::PagingWithImageIds => {
+            "paging does not go with an explicit list".into()
+        }
+        Invalid::PageToken => "the page token is not valid for this request".into(),
+        Invalid::NotARepositoryArn(arn) => format!("{arn} is not a repository ARN"),
+        Invalid::LogoTooLarge { max } => format!("logos are limited to {max} bytes"),
+        Invalid::LogoNotAnImage => "the logo must be a PNG or JPEG image".into(),
+        Invalid::NoLayerDigest => "a digest is required".into(),
+        Invalid::ImageId(failure) => format!("invalid image id: {:?}", failure.problem),
+    }
+}
+
+fn chunk_problem(received: u64, problem: &PartProblem) -> String {
+    match problem {
+        PartProblem::Start { first } => {
+            format!("the chunk starts at byte {first}; the session holds {received} bytes")
+        }
+        PartProblem::Range { first, last } => {
+            format!("the chunk's range {first}-{last} is empty")
+        }
+        PartProblem::Length {
+            announced,
+            received,
+        } => format!("the chunk holds {received} bytes where Content-Range announces {announced}"),
+        PartProblem::Raced => format!(
+            "another chunk was received for the bytes from {received}, or the session is being closed"
+        ),
     }
 }

@@ -21,11 +21,13 @@ impl PageQuery {
             .map(|n| n.parse::<i64>().ok().filter(|n| *n >= 0))
             .map(|n| {
                 n.ok_or_else(|| {
-                    OciError::new(Code::Unsupported, "n must be a non-negative integer")
+                    OciError::new(
+                        Code::PaginationNumberInvalid,
+                        "n must be a non-negative integer",
+                    )
                 })
             })
             .transpose()
-            .map_err(|e| e.with_status(actix_web::http::StatusCode::BAD_REQUEST))
     }
 }
 

@@ -1,10 +1,11 @@
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
 use super::{parse_reference, Code, OciError, Registry};
+use crate::domain::ImageSelector;
 use crate::domain::MAX_MANIFEST_BYTES;
-use crate::service::{Error, PutImage, Reference};
+use crate::service::{Error, PutImage};
 
 type Path = web::Path<(String, String)>;
 
@@ -34,10 +35,9 @@ async fn read_manifest(mut payload: web::Payload) -> Result<Vec<u8>, OciError> {
             .map_err(|e| OciError::new(Code::ManifestInvalid, format!("unreadable body: {e}")))?;
         if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
             return Err(OciError::new(
-                Code::SizeInvalid,
+                Code::ManifestTooLarge,
                 format!("manifests are limited to {MAX_MANIFEST_BYTES} bytes"),
-            )
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE));
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -58,10 +58,7 @@ pub async fn put(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (tag, digest) = match reference {
-        Reference::Tag(t) => (Some(t), None),
-        Reference::Digest(d) => (None, Some(d)),
-    };
+    let (tag, digest) = (reference.tag().cloned(), reference.digest().cloned());
     let put = PutImage {
         registry: None,
         name: name.clone(),
@@ -77,7 +74,7 @@ pub async fn put(
         Err(Error::ImageAlreadyExists { digest, .. }) => {
             let stored = reg
                 .service
-                .manifest(&reg.caller, &name, &Reference::Digest(digest), false)
+                .manifest(&reg.caller, &name, &ImageSelector::Digest(digest), false)
                 .await?;
             (stored.digest, stored.subject)
         }

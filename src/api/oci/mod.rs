@@ -17,8 +17,10 @@ use base64::Engine;
 
 pub use error::{Code, OciError};
 
-use crate::domain::{Digest, ImageTag, Namespace, RegistryAlias, RepositoryName, UploadId};
-use crate::service::{Caller, PasswordCheck, Reference, Service, TOKEN_USER};
+use crate::domain::{
+    Digest, ImageSelector, ImageTag, Namespace, RegistryAlias, RepositoryName, UploadId,
+};
+use crate::service::{Caller, PasswordCheck, Service, TOKEN_USER};
 
 /// The registry face signs nothing region-specific; callers get this one.
 const REGION: &str = "us-east-1";
@@ -121,10 +123,9 @@ fn routes(cfg: &mut web::ServiceConfig, face: Face) {
 /// are not UTF-8), answered in the registry's error form rather than actix's text.
 fn undecodable(e: impl std::fmt::Debug + std::fmt::Display + 'static) -> actix_web::Error {
     let response = OciError::new(
-        Code::Unsupported,
+        Code::Undecodable,
         format!("the request cannot be decoded: {e}"),
     )
-    .with_status(actix_web::http::StatusCode::BAD_REQUEST)
     .render();
     actix_web::error::InternalError::from_response(e, response).into()
 }
@@ -271,12 +272,12 @@ pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
 }
 
 /// A tag, or a digest when it has the digest form.
-pub(crate) fn parse_reference(s: &str) -> Result<Reference, OciError> {
+pub(crate) fn parse_reference(s: &str) -> Result<ImageSelector, OciError> {
     if s.contains(':') {
-        parse_digest(s).map(Reference::Digest)
+        parse_digest(s).map(ImageSelector::Digest)
     } else {
         ImageTag::parse(s)
-            .map(Reference::Tag)
+            .map(ImageSelector::Tag)
             .map_err(|e| OciError::new(Code::TagInvalid, format!("invalid tag '{s}': {e}")))
     }
 }
