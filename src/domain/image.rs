@@ -1,6 +1,8 @@
-//! How a request names an image.
+//! Images as the service and faces see them, and how a request names one.
 
 use std::fmt;
+
+use chrono::{DateTime, Utc};
 
 use super::{Digest, ImageTag};
 
@@ -37,4 +39,32 @@ impl fmt::Display for ImageSelector {
             Self::Both { digest, tag } => write!(f, "{digest} tagged {tag}"),
         }
     }
+}
+
+/// One stored manifest (image or index), without its bytes.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    pub size: i64,
+    pub pushed_at: DateTime<Utc>,
+    pub last_pulled_at: Option<DateTime<Utc>>,
+}
+
+/// Which images a listing includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagStatus {
+    Tagged,
+    Untagged,
+    Any,
+}
+
+/// A tag, when it was last set, and its image.
+#[derive(Debug, Clone)]
+pub struct TagDetail {
+    pub tag: ImageTag,
+    pub created_at: DateTime<Utc>,
+    pub image: Image,
 }

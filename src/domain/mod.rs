@@ -8,13 +8,15 @@ mod mutability;
 mod names;
 mod policy;
 mod registry;
+mod repository;
 mod upload;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
-pub use image::ImageSelector;
+pub use image::{Image, ImageSelector, TagDetail, TagStatus};
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
 pub use names::{ImageTag, NameError, PartId, RegistryId, RepositoryName, UploadId};
 pub use policy::{PolicyError, RepositoryPolicy};
 pub use registry::{Namespace, Registry, RegistryAlias};
+pub use repository::{CatalogData, Repository};
 pub use upload::UploadPart;

@@ -1,14 +1,12 @@
 use chrono::{DateTime, Utc};
 
 use super::error::{ImageFailure, ImageProblem, Invalid};
-use super::{
-    now, pull_due, Caller, Error, Image, Page, PageRequest, Repository, Result, Service, TagStatus,
-};
+use super::{now, pull_due, Caller, Error, Page, PageRequest, Result, Service};
 use crate::domain::{
-    Digest, Hasher, ImageSelector, ImageTag, Manifest, ManifestKind, Registry, RegistryId,
-    RepositoryName,
+    Digest, Hasher, Image, ImageSelector, ImageTag, Manifest, ManifestKind, Registry, RegistryId,
+    Repository, RepositoryName, TagStatus,
 };
-use crate::store::{self, ImageKey, NewImage, TagWrite};
+use crate::store::{self, Key, NewImage, Stored, TagWrite};
 
 /// Parses an image id as sent; a bad one is a per-item failure, not a call failure.
 pub fn parse_image_id(
@@ -123,7 +121,7 @@ impl Service {
         });
         let stored = match self
             .store()
-            .put_image(repo.id, &new, tag_write.as_ref(), now())
+            .put_image(repo.key, &new, tag_write.as_ref(), now())
             .await
         {
             Ok(image) => image,
@@ -133,23 +131,24 @@ impl Service {
                 return Err(Error::ImageAlreadyExists {
                     digest,
                     tag: req.tag,
-                    name: repo.name,
+                    name: repo.record.name,
                 })
             }
             Err(store::Error::TagAlreadyExists) => match req.tag {
                 Some(tag) => {
                     return Err(Error::ImageTagAlreadyExists {
                         tag,
-                        name: repo.name,
+                        name: repo.record.name,
                     })
                 }
                 None => return Err(store::Error::TagAlreadyExists.into()),
             },
             Err(e) => return Err(e.into()),
         };
+        let stored = stored.record;
         Ok(StoredImage {
             registry,
-            name: repo.name,
+            name: repo.record.name,
             digest: stored.digest,
             tag: req.tag,
             manifest: new.body,
@@ -161,23 +160,23 @@ impl Service {
     /// The image a selector names, or the failure to report for it.
     pub(super) async fn select(
         &self,
-        repo: &Repository,
+        repo: &Stored<Repository>,
         selector: &ImageSelector,
-    ) -> Result<Result<Image, ImageFailure>> {
+    ) -> Result<Result<Stored<Image>, ImageFailure>> {
         let not_found = || failure(selector, ImageProblem::NotFound);
         Ok(match selector {
             ImageSelector::Tag(tag) => self
                 .store()
-                .image_by_tag(repo.id, tag)
+                .image_by_tag(repo.key, tag)
                 .await?
                 .ok_or_else(not_found),
             ImageSelector::Digest(digest) => self
                 .store()
-                .image_by_digest(repo.id, digest)
+                .image_by_digest(repo.key, digest)
                 .await?
                 .ok_or_else(not_found),
             ImageSelector::Both { digest, tag } => {
-                match self.store().image_by_tag(repo.id, tag).await? {
+                match self.store().image_by_tag(repo.key, tag).await? {
                     Some(image) if &image.digest == digest => Ok(image),
                     Some(_) => Err(failure(selector, ImageProblem::TagDoesNotMatchDigest)),
                     None => Err(not_found()),
@@ -194,18 +193,16 @@ impl Service {
         registry: &Registry,
         name: &RepositoryName,
         selector: &ImageSelector,
-    ) -> Result<Option<Result<(Image, Vec<u8>), ImageFailure>>> {
-        let key = match selector {
-            ImageSelector::Tag(tag) | ImageSelector::Both { tag, .. } => ImageKey::Tag(tag),
-            ImageSelector::Digest(digest) => ImageKey::Digest(digest),
-        };
-        Ok(match self.store().manifest(registry, name, key).await? {
-            None => None,
-            Some((image, _)) if matches!(selector, ImageSelector::Both { digest, .. } if *digest != image.digest) => {
-                Some(Err(failure(selector, ImageProblem::TagDoesNotMatchDigest)))
-            }
-            Some(found) => Some(Ok(found)),
-        })
+    ) -> Result<Option<Result<(Stored<Image>, Vec<u8>), ImageFailure>>> {
+        Ok(
+            match self.store().manifest(registry, name, selector).await? {
+                None => None,
+                Some((image, _)) if matches!(selector, ImageSelector::Both { digest, .. } if *digest != image.digest) => {
+                    Some(Err(failure(selector, ImageProblem::TagDoesNotMatchDigest)))
+                }
+                Some(found) => Some(Ok(found)),
+            },
+        )
     }
 
     /// Images with their manifests; a pull, so it updates `lastRecordedPullTime`.
@@ -240,7 +237,8 @@ impl Service {
                     Err(failure(&selector, ImageProblem::NotFound))
                 }
             };
-            let Ok((image, manifest)) = found.map_err(|f| failures.push(f)) else {
+            let Ok((Stored { key, record: image }, manifest)) = found.map_err(|f| failures.push(f))
+            else {
                 continue;
             };
             if accepted_media_types.is_some_and(|types| !types.contains(&image.media_type)) {
@@ -261,7 +259,7 @@ impl Service {
                 continue;
             }
             if pull_due(&image, at) {
-                pulled.push(image.id);
+                pulled.push(key);
             }
             images.push(StoredImage {
                 registry: registry.clone(),
@@ -297,10 +295,10 @@ impl Service {
                 continue;
             };
             let outcome = match &selector {
-                ImageSelector::Tag(tag) => self.store().delete_tag(repo.id, tag).await,
-                ImageSelector::Digest(digest) => self.store().delete_image(repo.id, digest).await,
+                ImageSelector::Tag(tag) => self.store().delete_tag(repo.key, tag).await,
+                ImageSelector::Digest(digest) => self.store().delete_image(repo.key, digest).await,
                 ImageSelector::Both { tag, .. } => match self.select(&repo, &selector).await? {
-                    Ok(_) => self.store().delete_tag(repo.id, tag).await,
+                    Ok(_) => self.store().delete_tag(repo.key, tag).await,
                     Err(f) => {
                         failures.push(f);
                         continue;
@@ -333,16 +331,16 @@ impl Service {
     ) -> Result<Page<(Digest, Option<ImageTag>)>> {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
-        let scope = format!("ListImages:{}:{status:?}", repo.id);
-        let after: (i64, String) = self.resume(&scope, &page)?.unwrap_or_default();
+        let scope = format!("ListImages:{}/{}:{status:?}", repo.registry, repo.name);
+        let after: (Option<Key<Image>>, String) = self.resume(&scope, &page)?.unwrap_or_default();
         let limit = page.limit();
         let rows = self
             .store()
-            .image_listings(repo.id, status, (after.0, &after.1), limit + 1)
+            .image_listings(repo.key, status, (after.0, &after.1), limit + 1)
             .await?;
         let page = self.paginate(&scope, rows, limit, |l| {
             (
-                l.image_id,
+                l.image,
                 l.tag.as_ref().map_or(String::new(), |t| t.to_string()),
             )
         });
@@ -368,48 +366,48 @@ impl Service {
             if page.next_token.is_some() || page.max_results.is_some() {
                 return Err(Invalid::PagingWithImageIds.into());
             }
-            let mut images: Vec<Image> = Vec::new();
+            let mut images: Vec<Stored<Image>> = Vec::new();
             for id in ids {
                 let selector = id.map_err(Invalid::ImageId)?;
                 match self.select(&repo, &selector).await? {
-                    Ok(image) if images.iter().any(|i| i.id == image.id) => {}
+                    Ok(image) if images.iter().any(|i| i.key == image.key) => {}
                     Ok(image) => images.push(image),
                     Err(_) => {
                         return Err(Error::ImageNotFound {
                             registry,
-                            name: repo.name,
+                            name: repo.record.name,
                             image: selector,
                         })
                     }
                 }
             }
-            let ids: Vec<i64> = images.iter().map(|i| i.id).collect();
-            let mut tags = self.store().tags_of(&ids).await?;
+            let keys: Vec<Key<Image>> = images.iter().map(|i| i.key).collect();
+            let mut tags = self.store().tags_of(&keys).await?;
             Page {
                 items: images
                     .into_iter()
                     .map(|i| {
-                        let t = tags.remove(&i.id).unwrap_or_default();
+                        let t = tags.remove(&i.key).unwrap_or_default();
                         (i, t)
                     })
                     .collect(),
                 next_token: None,
             }
         } else {
-            let scope = format!("DescribeImages:{}:{status:?}", repo.id);
-            let after: i64 = self.resume(&scope, &page)?.unwrap_or(0);
+            let scope = format!("DescribeImages:{}/{}:{status:?}", repo.registry, repo.name);
+            let after: Option<Key<Image>> = self.resume(&scope, &page)?;
             let limit = page.limit();
             let images = self
                 .store()
-                .images(repo.id, status, after, limit + 1)
+                .images(repo.key, status, after, limit + 1)
                 .await?;
             // Tags come in the same query as the page.
-            self.paginate(&scope, images, limit, |(i, _)| i.id)
+            self.paginate(&scope, images, limit, |(i, _)| i.key)
         };
         let items = images
             .items
             .into_iter()
-            .map(|(i, tags)| ImageDetail {
+            .map(|(Stored { record: i, .. }, tags)| ImageDetail {
                 registry: registry.clone(),
                 name: repo.name.clone(),
                 tags,

@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{LayerFailure, LayerProblem};
 use super::{now, Caller, Error, Result, Service};
-use crate::domain::{Digest, RegistryId, RepositoryName};
+use crate::domain::{Digest, RegistryId, Repository, RepositoryName};
 use crate::service::BlobReader;
+use crate::store::Key;
 
 /// How long a download URL works.
 const DOWNLOAD_TTL: Duration = Duration::hours(1);
@@ -24,7 +25,7 @@ pub struct LayerAvailability {
 /// What a download URL grants: one blob of one repository until it expires.
 #[derive(Serialize, Deserialize)]
 struct DownloadGrant {
-    r: i64,
+    r: Key<Repository>,
     d: String,
     e: i64,
 }
@@ -52,9 +53,9 @@ impl Service {
                     continue;
                 }
             };
-            match self.store().blob_in_repository(repo.id, &digest).await? {
+            match self.store().blob_in_repository(repo.key, &digest).await? {
                 Some(size) => {
-                    let media_type = self.store().blob_media_type(repo.id, &digest).await?;
+                    let media_type = self.store().blob_media_type(repo.key, &digest).await?;
                     layers.push(LayerAvailability {
                         digest,
                         size,
@@ -82,17 +83,17 @@ impl Service {
         let repo = self.repository(&registry, name).await?;
         if self
             .store()
-            .blob_in_repository(repo.id, digest)
+            .blob_in_repository(repo.key, digest)
             .await?
             .is_none()
         {
             return Err(Error::LayersNotFound(vec![digest.clone()]));
         }
-        if !self.store().blob_referenced(repo.id, digest).await? {
+        if !self.store().blob_referenced(repo.key, digest).await? {
             return Err(Error::LayerInaccessible(digest.clone()));
         }
         let grant = DownloadGrant {
-            r: repo.id,
+            r: repo.key,
             d: digest.to_string(),
             e: (now() + DOWNLOAD_TTL).timestamp(),
         };

@@ -20,11 +20,12 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::Credentials;
 use crate::blob::BlobStore;
-use crate::domain::{Namespace, Registry, RegistryAlias, RegistryId, RepositoryName};
-use crate::store::Store;
+use crate::domain::{
+    Image, Namespace, Registry, RegistryAlias, RegistryId, Repository, RepositoryName,
+};
+use crate::store::{Store, Stored};
 
 pub use crate::blob::BlobReader;
-pub use crate::store::{CatalogData, Image, Repository, TagDetail, TagStatus};
 pub use check::{check_blobs, BlobCheck};
 pub use error::{
     Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
@@ -132,7 +133,11 @@ impl Service {
         }
     }
 
-    async fn repository(&self, registry: &Registry, name: &RepositoryName) -> Result<Repository> {
+    async fn repository(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+    ) -> Result<Stored<Repository>> {
         self.store()
             .repository(registry, name)
             .await?

@@ -1,8 +1,9 @@
 //! Repository policies: validated as IAM policy documents, stored and returned byte
 //! for byte. berth keeps them for clients that manage them; it does not evaluate them.
 
-use super::{Caller, Error, Repository, Result, Service};
-use crate::domain::{RegistryId, RepositoryName, RepositoryPolicy};
+use super::{Caller, Error, Result, Service};
+use crate::domain::{RegistryId, Repository, RepositoryName, RepositoryPolicy};
+use crate::store::Stored;
 
 impl Service {
     pub async fn set_repository_policy(
@@ -15,9 +16,9 @@ impl Service {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
         self.store()
-            .set_policy(repo.id, Some(policy.as_str()))
+            .set_policy(repo.key, Some(policy.as_str()))
             .await?;
-        Ok((repo, policy.as_str().to_owned()))
+        Ok((repo.record, policy.as_str().to_owned()))
     }
 
     pub async fn repository_policy(
@@ -26,9 +27,19 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
     ) -> Result<(Repository, String)> {
+        let (repo, policy) = self.policy_of(caller, registry, name).await?;
+        Ok((repo.record, policy))
+    }
+
+    async fn policy_of(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: &RepositoryName,
+    ) -> Result<(Stored<Repository>, String)> {
         let registry = self.registry(caller, registry)?;
         let mut repo = self.repository(&registry, name).await?;
-        match repo.policy.take() {
+        match repo.record.policy.take() {
             Some(policy) => Ok((repo, policy)),
             None => Err(Error::RepositoryPolicyNotFound {
                 registry,
@@ -44,8 +55,8 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
     ) -> Result<(Repository, String)> {
-        let found = self.repository_policy(caller, registry, name).await?;
-        self.store().set_policy(found.0.id, None).await?;
-        Ok(found)
+        let (repo, policy) = self.policy_of(caller, registry, name).await?;
+        self.store().set_policy(repo.key, None).await?;
+        Ok((repo.record, policy))
     }
 }

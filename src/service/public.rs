@@ -3,10 +3,11 @@
 //! public repository does runs through the same functions as a private one's.
 
 use super::error::Invalid;
-use super::{
-    Caller, CatalogData, Error, Page, PageRequest, Repository, Result, Service, TagDetail,
+use super::{Caller, Error, Page, PageRequest, Result, Service};
+use crate::domain::{
+    CatalogData, Namespace, Registry, RegistryAlias, RegistryId, Repository, RepositoryName,
+    TagDetail,
 };
-use crate::domain::{Namespace, Registry, RegistryAlias, RegistryId, RepositoryName};
 
 const DISPLAY_NAME: &str = "public_registry_display_name";
 const LOGO_MAX_BYTES: usize = 512_000;
@@ -123,7 +124,7 @@ impl Service {
                 name: name.clone(),
             });
         }
-        Ok(repo)
+        Ok(repo.record)
     }
 
     /// Replaces the catalog data (and the logo) as a whole.
@@ -138,11 +139,11 @@ impl Service {
         let registry = self.registry(caller, registry)?;
         let mut repo = self.repository(&registry, name).await?;
         self.store()
-            .set_catalog(repo.id, &catalog.data, catalog.logo.as_deref())
+            .set_catalog(repo.key, &catalog.data, catalog.logo.as_deref())
             .await?;
-        repo.has_logo = catalog.logo.is_some();
-        repo.catalog = Some(catalog.data);
-        Ok(repo)
+        repo.record.has_logo = catalog.logo.is_some();
+        repo.record.catalog = Some(catalog.data);
+        Ok(repo.record)
     }
 
     /// Where a public repository's logo is served, when it has one.
@@ -167,7 +168,7 @@ impl Service {
         };
         Ok(self
             .store()
-            .logo(repo.id)
+            .logo(repo.key)
             .await?
             .and_then(|bytes| logo_media_type(&bytes).map(|media_type| Logo { bytes, media_type })))
     }
@@ -182,12 +183,12 @@ impl Service {
     ) -> Result<Page<TagDetail>> {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
-        let scope = format!("DescribeImageTags:{}", repo.id);
+        let scope = format!("DescribeImageTags:{}/{}", repo.registry, repo.name);
         let after: Option<String> = self.resume(&scope, &page)?;
         let limit = page.limit();
         let tags = self
             .store()
-            .tag_details(repo.id, after.as_deref().unwrap_or(""), limit + 1)
+            .tag_details(repo.key, after.as_deref().unwrap_or(""), limit + 1)
             .await?;
         Ok(self.paginate(&scope, tags, limit, |t| t.tag.to_string()))
     }

@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use super::{now, pull_due, BlobReader, Caller, Error, Repository, Result, Service, StoredImage};
-use crate::domain::{Digest, ImageSelector, ImageTag, RepositoryName};
-use crate::store;
+use super::{now, pull_due, BlobReader, Caller, Error, Result, Service, StoredImage};
+use crate::domain::{Digest, ImageSelector, ImageTag, Repository, RepositoryName};
+use crate::store::{self, Stored};
 
 /// One listing page and whether more follow.
 #[derive(Debug, Clone)]
@@ -36,7 +36,11 @@ fn cut<T>(mut items: Vec<T>, limit: i64) -> Listing<T> {
 }
 
 impl Service {
-    async fn own_repository(&self, caller: &Caller, name: &RepositoryName) -> Result<Repository> {
+    async fn own_repository(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+    ) -> Result<Stored<Repository>> {
         self.repository(&caller.registry(), name).await
     }
 
@@ -51,7 +55,7 @@ impl Service {
     ) -> Result<StoredImage> {
         let registry = caller.registry();
         let found = self.select_manifest(&registry, name, selector).await?;
-        let Some(Ok((image, manifest))) = found else {
+        let Some(Ok((Stored { key, record: image }, manifest))) = found else {
             if found.is_none() {
                 // Which is missing: the repository, or the image?
                 self.repository(&registry, name).await?;
@@ -64,7 +68,7 @@ impl Service {
         };
         let at = now();
         if record_pull && pull_due(&image, at) {
-            self.store().record_pull(&[image.id], at).await?;
+            self.store().record_pull(&[key], at).await?;
         }
         Ok(StoredImage {
             registry,
@@ -87,7 +91,7 @@ impl Service {
         let repo = self.own_repository(caller, name).await?;
         let found = match selector {
             ImageSelector::Digest(digest) => {
-                match self.store().delete_image(repo.id, digest).await {
+                match self.store().delete_image(repo.key, digest).await {
                     Ok(deleted) => deleted.is_some(),
                     Err(store::Error::ReferencedByIndex) => {
                         return Err(Error::ImageReferencedByIndex(digest.clone()))
@@ -95,18 +99,18 @@ impl Service {
                     Err(e) => return Err(e.into()),
                 }
             }
-            ImageSelector::Tag(tag) => self.store().untag(repo.id, tag).await?,
+            ImageSelector::Tag(tag) => self.store().untag(repo.key, tag).await?,
             ImageSelector::Both { tag, .. } => {
                 self.select(&repo, selector).await?.is_ok()
-                    && self.store().untag(repo.id, tag).await?
+                    && self.store().untag(repo.key, tag).await?
             }
         };
         if found {
             Ok(())
         } else {
             Err(Error::ImageNotFound {
-                registry: repo.registry,
-                name: repo.name,
+                registry: repo.record.registry,
+                name: repo.record.name,
                 image: selector.clone(),
             })
         }
@@ -122,7 +126,7 @@ impl Service {
         let repo = self.own_repository(caller, name).await?;
         if self
             .store()
-            .blob_in_repository(repo.id, digest)
+            .blob_in_repository(repo.key, digest)
             .await?
             .is_none()
         {
@@ -139,7 +143,7 @@ impl Service {
         digest: &Digest,
     ) -> Result<()> {
         let repo = self.own_repository(caller, name).await?;
-        if self.store().unlink_blob(repo.id, digest).await? {
+        if self.store().unlink_blob(repo.key, digest).await? {
             Ok(())
         } else {
             Err(Error::BlobNotFound(digest.clone()))
@@ -159,11 +163,11 @@ impl Service {
         let Some(source) = self.store().repository(&caller.registry(), from).await? else {
             return Ok(false);
         };
-        let Some(size) = self.store().blob_in_repository(source.id, digest).await? else {
+        let Some(size) = self.store().blob_in_repository(source.key, digest).await? else {
             return Ok(false);
         };
         self.store()
-            .link_blob(target.id, digest, size, now())
+            .link_blob(target.key, digest, size, now())
             .await?;
         Ok(true)
     }
@@ -180,7 +184,7 @@ impl Service {
         let limit = n.unwrap_or(MAX_LISTING).clamp(0, MAX_LISTING);
         let tags = self
             .store()
-            .tags_page(repo.id, last.unwrap_or(""), limit + 1)
+            .tags_page(repo.key, last.unwrap_or(""), limit + 1)
             .await?;
         Ok(cut(tags, limit))
     }
@@ -197,7 +201,10 @@ impl Service {
             .store()
             .repositories(&caller.registry(), last, limit + 1)
             .await?;
-        Ok(cut(repos.into_iter().map(|r| r.name).collect(), limit))
+        Ok(cut(
+            repos.into_iter().map(|r| r.record.name).collect(),
+            limit,
+        ))
     }
 
     /// Manifests whose subject is `subject`, optionally only of one artifact type.
@@ -209,7 +216,7 @@ impl Service {
         artifact_type: Option<&str>,
     ) -> Result<Vec<ReferrerDescriptor>> {
         let repo = self.own_repository(caller, name).await?;
-        let referrers = self.store().referrers(repo.id, subject).await?;
+        let referrers = self.store().referrers(repo.key, subject).await?;
         Ok(referrers
             .into_iter()
             .filter(|r| artifact_type.is_none_or(|t| r.artifact_type.as_deref() == Some(t)))

@@ -1,7 +1,7 @@
 use super::error::{Invalid, ResourceTagProblem};
-use super::{now, Caller, CatalogInput, Error, Page, PageRequest, Repository, Result, Service};
-use crate::domain::{Namespace, RegistryId, RepositoryName, TagMutability};
-use crate::store::{self, NewRepository, MAX_RESOURCE_TAGS};
+use super::{now, Caller, CatalogInput, Error, Page, PageRequest, Result, Service};
+use crate::domain::{Namespace, RegistryId, Repository, RepositoryName, TagMutability};
+use crate::store::{self, NewRepository, Stored, MAX_RESOURCE_TAGS};
 
 #[derive(Debug, Clone)]
 pub struct Encryption {
@@ -55,6 +55,17 @@ fn check_resource_tags(tags: &[(String, String)]) -> Result<()> {
 }
 
 impl Service {
+    /// The ARN of the registry's AWS-managed KMS key (`aws/ecr`): one per account and
+    /// region, the same every time it is asked for.
+    fn managed_kms_key(&self, caller: &Caller) -> String {
+        let input = format!("aws/ecr:{}:{}", caller.account, caller.region);
+        let bytes = self.inner.signer.derive("kms-key", input.as_bytes());
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&bytes[..16]);
+        let key = uuid::Builder::from_random_bytes(id).into_uuid();
+        format!("arn:aws:kms:{}:{}:key/{key}", caller.region, caller.account)
+    }
+
     pub async fn create_repository(
         &self,
         caller: &Caller,
@@ -65,6 +76,13 @@ impl Service {
         if req.encryption.encryption_type == "AES256" && req.encryption.kms_key.is_some() {
             return Err(Invalid::KmsKeyWithoutKms.into());
         }
+        // As ECR does: KMS encryption without a key uses the registry's AWS-managed key.
+        let kms_key = match req.encryption.kms_key {
+            None if req.encryption.encryption_type.starts_with("KMS") => {
+                Some(self.managed_kms_key(caller))
+            }
+            given => given,
+        };
         let catalog = req.catalog.map(CatalogInput::checked).transpose()?;
         let (catalog, logo) = catalog.map_or((None, None), |c| (Some(c.data), c.logo));
         let new = NewRepository {
@@ -73,7 +91,7 @@ impl Service {
             mutability: req.mutability,
             scan_on_push: req.scan_on_push,
             encryption_type: req.encryption.encryption_type,
-            kms_key: req.encryption.kms_key,
+            kms_key,
             tags: req.tags,
             catalog,
             logo,
@@ -83,7 +101,7 @@ impl Service {
                 registry,
                 name: req.name,
             }),
-            other => Ok(other?),
+            other => Ok(other?.record),
         }
     }
 
@@ -108,7 +126,7 @@ impl Service {
                 });
             }
             return Ok(Page {
-                items: found,
+                items: found.into_iter().map(|r| r.record).collect(),
                 next_token: None,
             });
         }
@@ -121,7 +139,10 @@ impl Service {
         let repos = self
             .store()
             .repositories(&registry, after.as_deref(), limit + 1)
-            .await?;
+            .await?
+            .into_iter()
+            .map(|r| r.record)
+            .collect();
         Ok(self.paginate(&scope, repos, limit, |r| r.name.to_string()))
     }
 
@@ -134,12 +155,12 @@ impl Service {
     ) -> Result<Repository> {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
-        match self.store().delete_repository(repo.id, force).await {
+        match self.store().delete_repository(repo.key, force).await {
             Err(store::Error::NotEmpty) => Err(Error::RepositoryNotEmpty {
                 registry,
                 name: name.clone(),
             }),
-            other => Ok(other.map(|()| repo)?),
+            other => Ok(other.map(|()| repo.record)?),
         }
     }
 
@@ -153,10 +174,10 @@ impl Service {
         let registry = self.registry(caller, registry)?;
         let mut repo = self.repository(&registry, name).await?;
         self.store()
-            .set_tag_mutability(repo.id, &mutability)
+            .set_tag_mutability(repo.key, &mutability)
             .await?;
-        repo.mutability = mutability;
-        Ok(repo)
+        repo.record.mutability = mutability;
+        Ok(repo.record)
     }
 
     pub async fn put_scan_on_push(
@@ -168,13 +189,15 @@ impl Service {
     ) -> Result<Repository> {
         let registry = self.registry(caller, registry)?;
         let mut repo = self.repository(&registry, name).await?;
-        self.store().set_scan_on_push(repo.id, scan_on_push).await?;
-        repo.scan_on_push = scan_on_push;
-        Ok(repo)
+        self.store()
+            .set_scan_on_push(repo.key, scan_on_push)
+            .await?;
+        repo.record.scan_on_push = scan_on_push;
+        Ok(repo.record)
     }
 
     /// The repository an ARN names, in the caller's registry.
-    async fn repository_by_arn(&self, caller: &Caller, arn: &str) -> Result<Repository> {
+    async fn repository_by_arn(&self, caller: &Caller, arn: &str) -> Result<Stored<Repository>> {
         let invalid = || Error::from(Invalid::NotARepositoryArn(arn.to_owned()));
         // ECR's ARNs name a region; ECR Public's have none.
         let (service, regional) = match caller.namespace {
@@ -206,7 +229,7 @@ impl Service {
     ) -> Result<()> {
         check_resource_tags(&tags)?;
         let repo = self.repository_by_arn(caller, arn).await?;
-        match self.store().put_resource_tags(repo.id, &tags).await {
+        match self.store().put_resource_tags(repo.key, &tags).await {
             Err(store::Error::TooManyTags) => Err(Error::TooManyResourceTags {
                 max: MAX_RESOURCE_TAGS,
             }),
@@ -230,7 +253,7 @@ impl Service {
             });
         }
         let repo = self.repository_by_arn(caller, arn).await?;
-        Ok(self.store().remove_resource_tags(repo.id, &keys).await?)
+        Ok(self.store().remove_resource_tags(repo.key, &keys).await?)
     }
 
     pub async fn list_tags_for_resource(
@@ -239,6 +262,6 @@ impl Service {
         arn: &str,
     ) -> Result<Vec<(String, String)>> {
         let repo = self.repository_by_arn(caller, arn).await?;
-        Ok(self.store().resource_tags(repo.id).await?)
+        Ok(self.store().resource_tags(repo.key).await?)
     }
 }

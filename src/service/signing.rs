@@ -38,6 +38,12 @@ impl Signer {
         mac
     }
 
+    /// A value derived from the secret: the same for the same purpose and input on
+    /// every process sharing the store, and unguessable without the secret.
+    pub(crate) fn derive(&self, purpose: &str, input: &[u8]) -> [u8; 32] {
+        self.mac(purpose, input).finalize().into_bytes().into()
+    }
+
     /// `base64url(payload).base64url(mac)`
     pub(crate) fn seal(&self, purpose: &str, payload: &[u8]) -> String {
         let tag = self.mac(purpose, payload).finalize().into_bytes();

@@ -76,7 +76,7 @@ impl Service {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
         match self.store().upload(id).await? {
-            Some(u) if u.repository_id == repo.id && u.created_at + UPLOAD_TTL > now() => {
+            Some(u) if u.repository == repo.key && u.created_at + UPLOAD_TTL > now() => {
                 Ok((registry, u))
             }
             _ => Err(Error::UploadNotFound(id.clone())),
@@ -168,7 +168,7 @@ impl Service {
                 self.discard(&upload.id).await?;
                 let present = self
                     .store()
-                    .blob_in_repository(upload.repository_id, wanted)
+                    .blob_in_repository(upload.repository, wanted)
                     .await?;
                 return Err(if present.is_some() {
                     Error::LayerAlreadyExists(wanted.clone())
@@ -215,7 +215,7 @@ impl Service {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
         let id = UploadId::new();
-        self.store().create_upload(&id, repo.id, now()).await?;
+        self.store().create_upload(&id, repo.key, now()).await?;
         Ok((registry, id))
     }
 

@@ -1,20 +1,20 @@
 use sqlx::{Any, Row, Transaction};
 
-use super::{millis, Result, Store};
-use crate::domain::Digest;
+use super::{millis, Key, Result, Store};
+use crate::domain::{Digest, Repository};
 
 impl Store {
     /// Records a blob whose bytes are already in place and links it to the
     /// repository. Returns false when the repository already had it.
     pub async fn link_blob(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         digest: &Digest,
         size: i64,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let linked = link_blob(&mut tx, repository_id, digest, size, now).await?;
+        let linked = link_blob(&mut tx, repository, digest, size, now).await?;
         tx.commit().await?;
         Ok(linked)
     }
@@ -22,14 +22,14 @@ impl Store {
     /// The size of a blob if the repository may see it.
     pub async fn blob_in_repository(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         digest: &Digest,
     ) -> Result<Option<i64>> {
         let row = sqlx::query(
             "SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
              WHERE rb.repository_id = $1 AND rb.digest = $2",
         )
-        .bind(repository_id)
+        .bind(repository.id())
         .bind(digest.as_str())
         .fetch_optional(&self.read)
         .await?;
@@ -37,13 +37,17 @@ impl Store {
     }
 
     /// Whether an image in the repository references the blob.
-    pub async fn blob_referenced(&self, repository_id: i64, digest: &Digest) -> Result<bool> {
+    pub async fn blob_referenced(
+        &self,
+        repository: Key<Repository>,
+        digest: &Digest,
+    ) -> Result<bool> {
         let row = sqlx::query(
             "SELECT 1 FROM manifest_references r JOIN manifests m ON m.id = r.manifest_id \
              WHERE r.child_digest = $1 AND r.is_manifest = 0 AND m.repository_id = $2 LIMIT 1",
         )
         .bind(digest.as_str())
-        .bind(repository_id)
+        .bind(repository.id())
         .fetch_optional(&self.read)
         .await?;
         Ok(row.is_some())
@@ -52,7 +56,7 @@ impl Store {
     /// The media type an image in the repository gives the blob, if one does.
     pub async fn blob_media_type(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         digest: &Digest,
     ) -> Result<Option<String>> {
         let row = sqlx::query(
@@ -60,7 +64,7 @@ impl Store {
              WHERE r.child_digest = $1 AND r.is_manifest = 0 AND m.repository_id = $2 AND r.media_type IS NOT NULL LIMIT 1",
         )
         .bind(digest.as_str())
-        .bind(repository_id)
+        .bind(repository.id())
         .fetch_optional(&self.read)
         .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
@@ -71,7 +75,7 @@ impl Store {
 /// repository already had it.
 pub(super) async fn link_blob(
     tx: &mut Transaction<'static, Any>,
-    repository_id: i64,
+    repository: Key<Repository>,
     digest: &Digest,
     size: i64,
     now: chrono::DateTime<chrono::Utc>,
@@ -86,7 +90,7 @@ pub(super) async fn link_blob(
         "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) \
          ON CONFLICT (repository_id, digest) DO NOTHING",
     )
-    .bind(repository_id)
+    .bind(repository.id())
     .bind(digest.as_str())
     .bind(millis(now))
     .execute(&mut **tx)

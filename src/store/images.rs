@@ -4,10 +4,12 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    from_millis, millis, on_unique, placeholders, Deleted, Error, Image, ImageListing, NewImage,
-    Result, Store, TagStatus, TagWrite,
+    from_millis, millis, on_unique, placeholders, Deleted, Error, ImageListing, Key, NewImage,
+    Result, Store, Stored, TagWrite,
 };
-use crate::domain::{Digest, ImageTag, Registry, RepositoryName};
+use crate::domain::{
+    Digest, Image, ImageSelector, ImageTag, Registry, Repository, RepositoryName, TagStatus,
+};
 
 const COLUMNS: &str =
     "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at";
@@ -22,9 +24,8 @@ fn digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|_| bad("digest"))
 }
 
-pub(super) fn image(row: &AnyRow) -> Result<Image> {
-    Ok(Image {
-        id: row.try_get("id")?,
+pub(super) fn image(row: &AnyRow) -> Result<Stored<Image>> {
+    let record = Image {
         digest: digest(&row.try_get::<String, _>("digest")?)?,
         media_type: row.try_get("media_type")?,
         artifact_type: row.try_get("artifact_type")?,
@@ -38,20 +39,17 @@ pub(super) fn image(row: &AnyRow) -> Result<Image> {
         last_pulled_at: row
             .try_get::<Option<i64>, _>("last_pulled_at")?
             .map(from_millis),
+    };
+    Ok(Stored {
+        key: Key::new(row.try_get("id")?),
+        record,
     })
 }
 
-/// How a lookup names an image.
-#[derive(Debug, Clone, Copy)]
-pub enum ImageKey<'a> {
-    Tag(&'a ImageTag),
-    Digest(&'a Digest),
-}
-
-/// Where a lookup searches: a repository by id, or by registry and name.
+/// Where a lookup searches: a repository by key, or by registry and name.
 #[derive(Clone, Copy)]
 enum Within<'a> {
-    Id(i64),
+    Key(Key<Repository>),
     Named(&'a Registry, &'a RepositoryName),
 }
 
@@ -87,7 +85,7 @@ async fn present(
     tx: &mut Transaction<'_, Any>,
     table: &str,
     size: Option<&str>,
-    repository_id: i64,
+    repository: Key<Repository>,
     digests: &[Digest],
 ) -> Result<HashMap<String, i64>> {
     let mut out = HashMap::new();
@@ -98,7 +96,7 @@ async fn present(
             size.map_or(String::new(), |s| format!(", {s}")),
             placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query(&sql).bind(repository_id);
+        let mut q = sqlx::query(&sql).bind(repository.id());
         for d in chunk {
             q = q.bind(d.as_str());
         }
@@ -116,22 +114,15 @@ impl Store {
     /// yet at all (the primary key on tags settles races); a mutable one moves.
     pub async fn put_image(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         new: &NewImage,
         tag: Option<&TagWrite>,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Image> {
+    ) -> Result<Stored<Image>> {
         let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
         let mut tx = self.begin_write().await?;
         // Only presence matters for blobs; the image's size comes from the manifest.
-        let blobs = present(
-            &mut tx,
-            "repository_blobs",
-            None,
-            repository_id,
-            &blob_digests,
-        )
-        .await?;
+        let blobs = present(&mut tx, "repository_blobs", None, repository, &blob_digests).await?;
         let absent = missing(&blob_digests, &blobs.keys().cloned().collect());
         if !absent.is_empty() {
             return Err(Error::MissingBlobs(absent));
@@ -140,7 +131,7 @@ impl Store {
             &mut tx,
             "manifests",
             Some("t.image_size"),
-            repository_id,
+            repository,
             &new.children,
         )
         .await?;
@@ -161,7 +152,7 @@ impl Store {
                 "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
             ))
-            .bind(repository_id)
+            .bind(repository.id())
             .bind(new.digest.as_str())
             .bind(&new.media_type)
             .bind(new.artifact_type.clone())
@@ -179,7 +170,7 @@ impl Store {
                 "SELECT {COLUMNS} FROM manifests WHERE repository_id = $1 AND digest = $2{}",
                 self.lock_rows()
             ))
-            .bind(repository_id)
+            .bind(repository.id())
             .bind(new.digest.as_str())
             .fetch_optional(&mut *tx)
             .await?;
@@ -190,7 +181,7 @@ impl Store {
         }
         let (image, created) = found.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
         if created {
-            insert_references(&mut tx, image.id, new).await?;
+            insert_references(&mut tx, image.key.id(), new).await?;
         }
 
         match tag {
@@ -201,9 +192,9 @@ impl Store {
                 // Plain insert: the primary key refuses an existing tag, whichever
                 // racing transaction commits first.
                 sqlx::query("INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4)")
-                    .bind(repository_id)
+                    .bind(repository.id())
                     .bind(tag.as_str())
-                    .bind(image.id)
+                    .bind(image.key.id())
                     .bind(millis(now))
                     .execute(&mut *tx)
                     .await
@@ -220,9 +211,9 @@ impl Store {
                      ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at \
                      WHERE tags.manifest_id <> excluded.manifest_id RETURNING manifest_id",
                 )
-                .bind(repository_id)
+                .bind(repository.id())
                 .bind(tag.as_str())
-                .bind(image.id)
+                .bind(image.key.id())
                 .bind(millis(now))
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -239,57 +230,66 @@ impl Store {
 
     pub async fn image_by_digest(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         digest: &Digest,
-    ) -> Result<Option<Image>> {
+    ) -> Result<Option<Stored<Image>>> {
+        let selector = ImageSelector::Digest(digest.clone());
         Ok(self
-            .find(Within::Id(repository_id), ImageKey::Digest(digest), false)
+            .find(Within::Key(repository), &selector, false)
             .await?
             .map(|(image, _)| image))
     }
 
-    pub async fn image_by_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Image>> {
+    pub async fn image_by_tag(
+        &self,
+        repository: Key<Repository>,
+        tag: &ImageTag,
+    ) -> Result<Option<Stored<Image>>> {
+        let selector = ImageSelector::Tag(tag.clone());
         Ok(self
-            .find(Within::Id(repository_id), ImageKey::Tag(tag), false)
+            .find(Within::Key(repository), &selector, false)
             .await?
             .map(|(image, _)| image))
     }
 
     /// An image with its exact manifest bytes, found by its repository's registry and
-    /// name in the same query (`None` when either is missing).
+    /// name in the same query (`None` when either is missing). By tag when the selector
+    /// has one; the caller checks a digest given with it.
     pub async fn manifest(
         &self,
         registry: &Registry,
         name: &RepositoryName,
-        key: ImageKey<'_>,
-    ) -> Result<Option<(Image, Vec<u8>)>> {
-        self.find(Within::Named(registry, name), key, true).await
+        selector: &ImageSelector,
+    ) -> Result<Option<(Stored<Image>, Vec<u8>)>> {
+        self.find(Within::Named(registry, name), selector, true)
+            .await
     }
 
-    /// One image by tag or digest, with its bytes when `body` (else they are empty).
+    /// One image by tag (when the selector has one) or digest, with its bytes when
+    /// `body` (else they are empty).
     async fn find(
         &self,
         within: Within<'_>,
-        key: ImageKey<'_>,
+        selector: &ImageSelector,
         body: bool,
-    ) -> Result<Option<(Image, Vec<u8>)>> {
+    ) -> Result<Option<(Stored<Image>, Vec<u8>)>> {
         let body_column = if body { ", m.body" } else { "" };
-        let (from, value) = match (within, key) {
-            (Within::Id(_), ImageKey::Digest(d)) => (
+        let (from, value) = match (within, selector) {
+            (Within::Key(_), ImageSelector::Digest(d)) => (
                 "manifests m WHERE m.repository_id = $1 AND m.digest = $2",
                 d.as_str(),
             ),
-            (Within::Id(_), ImageKey::Tag(t)) => (
+            (Within::Key(_), ImageSelector::Tag(t) | ImageSelector::Both { tag: t, .. }) => (
                 "tags t JOIN manifests m ON m.id = t.manifest_id \
                  WHERE t.repository_id = $1 AND t.tag = $2",
                 t.as_str(),
             ),
-            (Within::Named(..), ImageKey::Digest(d)) => (
+            (Within::Named(..), ImageSelector::Digest(d)) => (
                 "repositories r JOIN manifests m ON m.repository_id = r.id \
                  WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND m.digest = $4",
                 d.as_str(),
             ),
-            (Within::Named(..), ImageKey::Tag(t)) => (
+            (Within::Named(..), ImageSelector::Tag(t) | ImageSelector::Both { tag: t, .. }) => (
                 "repositories r JOIN tags t ON t.repository_id = r.id JOIN manifests m ON m.id = t.manifest_id \
                  WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND t.tag = $4",
                 t.as_str(),
@@ -297,7 +297,7 @@ impl Store {
         };
         let sql = format!("SELECT {M_COLUMNS}{body_column} FROM {from}");
         let query = match within {
-            Within::Id(id) => sqlx::query(&sql).bind(id),
+            Within::Key(repository) => sqlx::query(&sql).bind(repository.id()),
             Within::Named(registry, name) => sqlx::query(&sql)
                 .bind(registry.account.as_str())
                 .bind(registry.namespace.as_str())
@@ -316,9 +316,12 @@ impl Store {
     }
 
     /// Tags of each image, in tag (byte) order.
-    pub async fn tags_of(&self, image_ids: &[i64]) -> Result<HashMap<i64, Vec<ImageTag>>> {
-        let mut out: HashMap<i64, Vec<ImageTag>> = HashMap::new();
-        for chunk in image_ids.chunks(500) {
+    pub async fn tags_of(
+        &self,
+        images: &[Key<Image>],
+    ) -> Result<HashMap<Key<Image>, Vec<ImageTag>>> {
+        let mut out = HashMap::new();
+        for chunk in images.chunks(500) {
             // The IN list is on the manifests' primary key, which Postgres plans as an
             // index scan even on a table it has never analysed (an IN list on
             // `tags.manifest_id` was planned as a sequential scan there).
@@ -328,28 +331,28 @@ impl Store {
                 tags = self.tags_of_m()
             );
             let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
+            for image in chunk {
+                q = q.bind(image.id());
             }
             for row in q.fetch_all(&self.read).await? {
                 let tags = split_tags(row.try_get(1)?)?;
                 if !tags.is_empty() {
-                    out.insert(row.try_get(0)?, tags);
+                    out.insert(Key::new(row.try_get(0)?), tags);
                 }
             }
         }
         Ok(out)
     }
 
-    /// Images in push order after image id `after`, each with its tags in tag (byte)
+    /// Images in push order after image `after`, each with its tags in tag (byte)
     /// order; at most `limit`.
     pub async fn images(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         status: TagStatus,
-        after: i64,
+        after: Option<Key<Image>>,
         limit: i64,
-    ) -> Result<Vec<(Image, Vec<ImageTag>)>> {
+    ) -> Result<Vec<(Stored<Image>, Vec<ImageTag>)>> {
         let filter = match status {
             TagStatus::Any => "",
             TagStatus::Tagged => "AND EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)",
@@ -362,8 +365,8 @@ impl Store {
             cols = M_COLUMNS,
             tags = self.tags_of_m()
         ))
-        .bind(repository_id)
-        .bind(after)
+        .bind(repository.id())
+        .bind(after.map_or(0, Key::id))
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
@@ -383,13 +386,13 @@ impl Store {
         }
     }
 
-    /// ListImages entries ordered by (image id, tag), after `(after_id, after_tag)`:
+    /// ListImages entries ordered by (image, tag), after `(after_image, after_tag)`:
     /// one per tag, and one without a tag for an untagged image.
     pub async fn image_listings(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         status: TagStatus,
-        after: (i64, &str),
+        after: (Option<Key<Image>>, &str),
         limit: i64,
     ) -> Result<Vec<ImageListing>> {
         // The page's images are chosen first, `limit + 1` of them (the first may be the
@@ -414,8 +417,8 @@ impl Store {
              WHERE m.id > $2 OR COALESCE(t.tag, '') > $3 \
              ORDER BY m.id, COALESCE(t.tag, '') LIMIT $4"
         ))
-        .bind(repository_id)
-        .bind(after.0)
+        .bind(repository.id())
+        .bind(after.0.map_or(0, Key::id))
         .bind(after.1)
         .bind(limit)
         .fetch_all(&self.read)
@@ -424,7 +427,7 @@ impl Store {
             .map(|r| {
                 let tag: Option<String> = r.try_get(2)?;
                 Ok(ImageListing {
-                    image_id: r.try_get(0)?,
+                    image: Key::new(r.try_get(0)?),
                     digest: digest(&r.try_get::<String, _>(1)?)?,
                     tag: tag
                         .map(|t| ImageTag::parse(&t).map_err(|_| bad("tag")))
@@ -436,19 +439,19 @@ impl Store {
 
     pub async fn record_pull(
         &self,
-        image_ids: &[i64],
+        images: &[Key<Image>],
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
-        if image_ids.is_empty() {
+        if images.is_empty() {
             return Ok(());
         }
         let sql = format!(
             "UPDATE manifests SET last_pulled_at = $1 WHERE id IN ({})",
-            placeholders(2, image_ids.len())
+            placeholders(2, images.len())
         );
         let mut q = sqlx::query(&sql).bind(millis(now));
-        for id in image_ids {
-            q = q.bind(*id);
+        for image in images {
+            q = q.bind(image.id());
         }
         q.execute(&self.write).await?;
         Ok(())
@@ -456,7 +459,11 @@ impl Store {
 
     /// Removes a tag; when it was the image's last tag the image goes too, unless an
     /// index still refers to it (then nothing changes).
-    pub async fn delete_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Deleted>> {
+    pub async fn delete_tag(
+        &self,
+        repository: Key<Repository>,
+        tag: &ImageTag,
+    ) -> Result<Option<Deleted>> {
         let mut tx = self.begin_write().await?;
         // The manifest row is locked before the tags are counted, so a PutImage adding
         // a tag to the image concurrently is either waited for (and counted) or waits.
@@ -464,7 +471,7 @@ impl Store {
             "SELECT m.id, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id WHERE t.repository_id = $1 AND t.tag = $2{}",
             self.lock_rows_of("m")
         ))
-        .bind(repository_id)
+        .bind(repository.id())
         .bind(tag.as_str())
         .fetch_optional(&mut *tx)
         .await?
@@ -473,7 +480,7 @@ impl Store {
         };
         let (image_id, image_digest): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
         sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND tag = $2")
-            .bind(repository_id)
+            .bind(repository.id())
             .bind(tag.as_str())
             .execute(&mut *tx)
             .await?;
@@ -483,7 +490,7 @@ impl Store {
             .await?
             .try_get(0)?;
         if remaining == 0 {
-            remove_image(&mut tx, repository_id, image_id, &image_digest).await?;
+            remove_image(&mut tx, repository, image_id, &image_digest).await?;
         }
         tx.commit().await?;
         Ok(Some(Deleted {
@@ -495,7 +502,7 @@ impl Store {
     /// Removes an image and all its tags, unless an index still refers to it.
     pub async fn delete_image(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         image_digest: &Digest,
     ) -> Result<Option<Deleted>> {
         let mut tx = self.begin_write().await?;
@@ -503,7 +510,7 @@ impl Store {
             "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2{}",
             self.lock_rows()
         ))
-        .bind(repository_id)
+        .bind(repository.id())
         .bind(image_digest.as_str())
         .fetch_optional(&mut *tx)
         .await?
@@ -522,7 +529,7 @@ impl Store {
             .bind(image_id)
             .execute(&mut *tx)
             .await?;
-        remove_image(&mut tx, repository_id, image_id, image_digest.as_str()).await?;
+        remove_image(&mut tx, repository, image_id, image_digest.as_str()).await?;
         tx.commit().await?;
         Ok(Some(Deleted {
             digest: image_digest.clone(),
@@ -572,7 +579,7 @@ async fn insert_references(
 /// repository lists it.
 async fn remove_image(
     tx: &mut Transaction<'_, Any>,
-    repository_id: i64,
+    repository: Key<Repository>,
     image_id: i64,
     image_digest: &str,
 ) -> Result<()> {
@@ -581,7 +588,7 @@ async fn remove_image(
          WHERE r.child_digest = $1 AND r.is_manifest = 1 AND m.repository_id = $2 LIMIT 1",
     )
     .bind(image_digest)
-    .bind(repository_id)
+    .bind(repository.id())
     .fetch_optional(&mut **tx)
     .await?;
     if referenced.is_some() {

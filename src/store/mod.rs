@@ -9,6 +9,7 @@
 
 mod blobs;
 mod images;
+mod key;
 mod public;
 mod records;
 mod registry;
@@ -23,10 +24,9 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
-use crate::domain::Digest;
+use crate::domain::{CatalogData, Digest, Repository};
 
-pub use images::ImageKey;
-pub use public::TagDetail;
+pub use key::{Key, Stored};
 pub use records::*;
 pub use registry::Referrer;
 pub use repositories::MAX_RESOURCE_TAGS;

@@ -3,22 +3,14 @@
 use sqlx::Row;
 
 use super::images::{image, M_COLUMNS};
-use super::{from_millis, Image, Result, Store};
-use crate::domain::ImageTag;
-
-/// A tag, when it was last set, and its image.
-#[derive(Debug, Clone)]
-pub struct TagDetail {
-    pub tag: ImageTag,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub image: Image,
-}
+use super::{from_millis, Key, Result, Store};
+use crate::domain::{ImageTag, Repository, TagDetail};
 
 impl Store {
     /// Tags in lexical (byte) order after `after`, with their images; at most `limit`.
     pub async fn tag_details(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         after: &str,
         limit: i64,
     ) -> Result<Vec<TagDetail>> {
@@ -28,7 +20,7 @@ impl Store {
              WHERE t.repository_id = $1 AND t.tag{c} > $2 ORDER BY t.tag{c} LIMIT $3",
             c = self.bytewise()
         ))
-        .bind(repository_id)
+        .bind(repository.id())
         .bind(after)
         .bind(limit)
         .fetch_all(&self.read)
@@ -39,7 +31,7 @@ impl Store {
                     tag: ImageTag::parse(&r.try_get::<String, _>("tag")?)
                         .map_err(|_| super::images::bad("tag"))?,
                     created_at: from_millis(r.try_get("tag_updated_at")?),
-                    image: image(r)?,
+                    image: image(r)?.record,
                 })
             })
             .collect()

@@ -2,38 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use serde::{Deserialize, Serialize};
-
+use super::Key;
 use crate::domain::{
-    Descriptor, Digest, ImageTag, Registry, RepositoryName, TagMutability, UploadId,
+    CatalogData, Descriptor, Digest, Image, ImageTag, Registry, Repository, RepositoryName,
+    TagMutability, UploadId,
 };
-
-#[derive(Debug, Clone)]
-pub struct Repository {
-    pub id: i64,
-    pub registry: Registry,
-    pub name: RepositoryName,
-    pub created_at: DateTime<Utc>,
-    pub mutability: TagMutability,
-    pub scan_on_push: bool,
-    pub encryption_type: String,
-    pub kms_key: Option<String>,
-    /// The repository policy, exactly as it was set.
-    pub policy: Option<String>,
-    /// ECR Public's catalog data, once set.
-    pub catalog: Option<CatalogData>,
-    pub has_logo: bool,
-}
-
-/// ECR Public's description of a repository for its gallery (the logo is kept apart).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogData {
-    pub description: Option<String>,
-    pub architectures: Vec<String>,
-    pub operating_systems: Vec<String>,
-    pub about_text: Option<String>,
-    pub usage_text: Option<String>,
-}
 
 /// The settings a new repository starts with.
 #[derive(Debug, Clone)]
@@ -47,19 +20,6 @@ pub struct NewRepository {
     pub tags: Vec<(String, String)>,
     pub catalog: Option<CatalogData>,
     pub logo: Option<Vec<u8>>,
-}
-
-/// One stored manifest (image or index), without its bytes.
-#[derive(Debug, Clone)]
-pub struct Image {
-    pub id: i64,
-    pub digest: Digest,
-    pub media_type: String,
-    pub artifact_type: Option<String>,
-    pub subject: Option<Digest>,
-    pub size: i64,
-    pub pushed_at: DateTime<Utc>,
-    pub last_pulled_at: Option<DateTime<Utc>>,
 }
 
 /// A manifest to register, already parsed and checked by the service.
@@ -85,18 +45,10 @@ pub struct TagWrite {
     pub immutable: bool,
 }
 
-/// Which images a listing includes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TagStatus {
-    Tagged,
-    Untagged,
-    Any,
-}
-
 /// One ListImages entry: an image under one of its tags, or untagged.
 #[derive(Debug, Clone)]
 pub struct ImageListing {
-    pub image_id: i64,
+    pub image: Key<Image>,
     pub digest: Digest,
     pub tag: Option<ImageTag>,
 }
@@ -104,7 +56,7 @@ pub struct ImageListing {
 #[derive(Debug, Clone)]
 pub struct Upload {
     pub id: UploadId,
-    pub repository_id: i64,
+    pub repository: Key<Repository>,
     pub bytes_received: i64,
     /// How many parts are recorded.
     pub parts: i64,

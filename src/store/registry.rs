@@ -3,8 +3,8 @@
 
 use sqlx::Row;
 
-use super::{Result, Store};
-use crate::domain::{Digest, ImageTag};
+use super::{Key, Result, Store};
+use crate::domain::{Digest, ImageTag, Repository};
 
 /// A manifest whose `subject` is a given digest.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ impl Store {
     /// Tags in lexical (byte) order after `after`; at most `limit`.
     pub async fn tags_page(
         &self,
-        repository_id: i64,
+        repository: Key<Repository>,
         after: &str,
         limit: i64,
     ) -> Result<Vec<ImageTag>> {
@@ -33,7 +33,7 @@ impl Store {
             "SELECT tag FROM tags WHERE repository_id = $1 AND tag{c} > $2 ORDER BY tag{c} LIMIT $3",
             c = self.bytewise()
         ))
-        .bind(repository_id)
+        .bind(repository.id())
         .bind(after)
         .bind(limit)
         .fetch_all(&self.read)
@@ -45,9 +45,9 @@ impl Store {
 
     /// Removes a tag, leaving its image in place (untagged if it was the last).
     /// False when there was no such tag.
-    pub async fn untag(&self, repository_id: i64, tag: &ImageTag) -> Result<bool> {
+    pub async fn untag(&self, repository: Key<Repository>, tag: &ImageTag) -> Result<bool> {
         let done = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND tag = $2")
-            .bind(repository_id)
+            .bind(repository.id())
             .bind(tag.as_str())
             .execute(&self.write)
             .await?
@@ -56,12 +56,16 @@ impl Store {
     }
 
     /// Manifests in the repository whose subject is `subject`, in push order.
-    pub async fn referrers(&self, repository_id: i64, subject: &Digest) -> Result<Vec<Referrer>> {
+    pub async fn referrers(
+        &self,
+        repository: Key<Repository>,
+        subject: &Digest,
+    ) -> Result<Vec<Referrer>> {
         let rows = sqlx::query(
             "SELECT digest, media_type, artifact_type, body FROM manifests \
              WHERE repository_id = $1 AND subject_digest = $2 ORDER BY id",
         )
-        .bind(repository_id)
+        .bind(repository.id())
         .bind(subject.as_str())
         .fetch_all(&self.read)
         .await?;
@@ -79,10 +83,10 @@ impl Store {
     }
 
     /// Makes a blob invisible to the repository. False when it was not linked.
-    pub async fn unlink_blob(&self, repository_id: i64, digest: &Digest) -> Result<bool> {
+    pub async fn unlink_blob(&self, repository: Key<Repository>, digest: &Digest) -> Result<bool> {
         let done =
             sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
-                .bind(repository_id)
+                .bind(repository.id())
                 .bind(digest.as_str())
                 .execute(&self.write)
                 .await?

@@ -2,8 +2,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
-    from_millis, millis, on_unique, placeholders, CatalogData, Error, NewRepository, Repository,
-    Result, Store,
+    from_millis, millis, on_unique, placeholders, CatalogData, Error, Key, NewRepository,
+    Repository, Result, Store, Stored,
 };
 use crate::domain::{
     Namespace, Registry, RegistryId, RepositoryName, TagMutability, WildcardFilter,
@@ -11,7 +11,7 @@ use crate::domain::{
 
 const COLUMNS: &str = "id, registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, policy_text, catalog_data, CAST(CASE WHEN logo IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_logo";
 
-fn repository(row: &AnyRow) -> Result<Repository> {
+fn repository(row: &AnyRow) -> Result<Stored<Repository>> {
     let bad = |what: &str| {
         Error::Database(sqlx::Error::Decode(
             format!("stored {what} is invalid").into(),
@@ -31,8 +31,7 @@ fn repository(row: &AnyRow) -> Result<Repository> {
         .try_get::<Option<String>, _>("catalog_data")?
         .map(|json| serde_json::from_str(&json).map_err(|_| bad("catalog data")))
         .transpose()?;
-    Ok(Repository {
-        id: row.try_get("id")?,
+    let record = Repository {
         registry: Registry {
             account: RegistryId::parse(&row.try_get::<String, _>("registry_id")?)
                 .map_err(|_| bad("registry id"))?,
@@ -48,6 +47,10 @@ fn repository(row: &AnyRow) -> Result<Repository> {
         policy: row.try_get("policy_text")?,
         catalog,
         has_logo: row.try_get::<i64, _>("has_logo")? != 0,
+    };
+    Ok(Stored {
+        key: Key::new(row.try_get("id")?),
+        record,
     })
 }
 
@@ -67,7 +70,7 @@ impl Store {
         &self,
         new: &NewRepository,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Repository> {
+    ) -> Result<Stored<Repository>> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO repositories (registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, catalog_data, logo) \
@@ -89,7 +92,7 @@ impl Store {
         .map_err(|e| on_unique(e, Error::AlreadyExists))?;
         let repo = repository(&row)?;
         for (key, value) in &new.tags {
-            upsert_tag(&mut tx, repo.id, key, value).await?;
+            upsert_tag(&mut tx, repo.key, key, value).await?;
         }
         tx.commit().await?;
         Ok(repo)
@@ -99,7 +102,7 @@ impl Store {
         &self,
         registry: &Registry,
         name: &RepositoryName,
-    ) -> Result<Option<Repository>> {
+    ) -> Result<Option<Stored<Repository>>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND name = $3"
         ))
@@ -117,7 +120,7 @@ impl Store {
         registry: &Registry,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<Repository>> {
+    ) -> Result<Vec<Stored<Repository>>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND name{c} > $3 ORDER BY name{c} LIMIT $4",
             c = self.bytewise()
@@ -135,7 +138,7 @@ impl Store {
         &self,
         registry: &Registry,
         names: &[RepositoryName],
-    ) -> Result<Vec<Repository>> {
+    ) -> Result<Vec<Stored<Repository>>> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -158,12 +161,12 @@ impl Store {
 
     /// Deletes the repository with everything in it; without `force` only when it
     /// holds no images.
-    pub async fn delete_repository(&self, id: i64, force: bool) -> Result<()> {
+    pub async fn delete_repository(&self, repository: Key<Repository>, force: bool) -> Result<()> {
         let mut tx = self.begin_write().await?;
         if !force {
             let images: i64 =
                 sqlx::query("SELECT COUNT(*) FROM manifests WHERE repository_id = $1")
-                    .bind(id)
+                    .bind(repository.id())
                     .fetch_one(&mut *tx)
                     .await?
                     .try_get(0)?;
@@ -173,57 +176,69 @@ impl Store {
         }
         // Children first: not every SQLite connection is guaranteed to enforce cascades.
         sqlx::query("DELETE FROM upload_parts WHERE upload_id IN (SELECT id FROM uploads WHERE repository_id = $1)")
-            .bind(id)
+            .bind(repository.id())
             .execute(&mut *tx)
             .await?;
         for table in ["tags", "uploads", "repository_blobs", "resource_tags"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE repository_id = $1"))
-                .bind(id)
+                .bind(repository.id())
                 .execute(&mut *tx)
                 .await?;
         }
         sqlx::query("DELETE FROM manifest_references WHERE manifest_id IN (SELECT id FROM manifests WHERE repository_id = $1)")
-            .bind(id)
+            .bind(repository.id())
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM manifests WHERE repository_id = $1")
-            .bind(id)
+            .bind(repository.id())
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM repositories WHERE id = $1")
-            .bind(id)
+            .bind(repository.id())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn set_tag_mutability(&self, id: i64, mutability: &TagMutability) -> Result<()> {
+    pub async fn set_tag_mutability(
+        &self,
+        repository: Key<Repository>,
+        mutability: &TagMutability,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE repositories SET tag_mutability = $1, mutability_filters = $2 WHERE id = $3",
         )
         .bind(mutability.mode())
         .bind(filters_json(mutability))
-        .bind(id)
+        .bind(repository.id())
         .execute(&self.write)
         .await?;
         Ok(())
     }
 
-    pub async fn set_scan_on_push(&self, id: i64, scan_on_push: bool) -> Result<()> {
+    pub async fn set_scan_on_push(
+        &self,
+        repository: Key<Repository>,
+        scan_on_push: bool,
+    ) -> Result<()> {
         sqlx::query("UPDATE repositories SET scan_on_push = $1 WHERE id = $2")
             .bind(i64::from(scan_on_push))
-            .bind(id)
+            .bind(repository.id())
             .execute(&self.write)
             .await?;
         Ok(())
     }
 
     /// Sets (or with `None` removes) the repository policy.
-    pub async fn set_policy(&self, id: i64, policy: Option<&str>) -> Result<()> {
+    pub async fn set_policy(
+        &self,
+        repository: Key<Repository>,
+        policy: Option<&str>,
+    ) -> Result<()> {
         sqlx::query("UPDATE repositories SET policy_text = $1 WHERE id = $2")
             .bind(policy)
-            .bind(id)
+            .bind(repository.id())
             .execute(&self.write)
             .await?;
         Ok(())
@@ -232,23 +247,23 @@ impl Store {
     /// Replaces the catalog data and the logo.
     pub async fn set_catalog(
         &self,
-        id: i64,
+        repository: Key<Repository>,
         catalog: &CatalogData,
         logo: Option<&[u8]>,
     ) -> Result<()> {
         sqlx::query("UPDATE repositories SET catalog_data = $1, logo = $2 WHERE id = $3")
             .bind(catalog_json(catalog)?)
             .bind(logo)
-            .bind(id)
+            .bind(repository.id())
             .execute(&self.write)
             .await?;
         Ok(())
     }
 
     /// The repository's logo image, if it has one.
-    pub async fn logo(&self, id: i64) -> Result<Option<Vec<u8>>> {
+    pub async fn logo(&self, repository: Key<Repository>) -> Result<Option<Vec<u8>>> {
         Ok(sqlx::query("SELECT logo FROM repositories WHERE id = $1")
-            .bind(id)
+            .bind(repository.id())
             .fetch_optional(&self.read)
             .await?
             .map(|row| row.try_get::<Option<Vec<u8>>, _>(0))
@@ -257,11 +272,14 @@ impl Store {
     }
 
     /// Resource tags in key order.
-    pub async fn resource_tags(&self, id: i64) -> Result<Vec<(String, String)>> {
+    pub async fn resource_tags(
+        &self,
+        repository: Key<Repository>,
+    ) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT key, value FROM resource_tags WHERE repository_id = $1 ORDER BY key",
         )
-        .bind(id)
+        .bind(repository.id())
         .fetch_all(&self.read)
         .await?;
         rows.iter()
@@ -271,13 +289,17 @@ impl Store {
 
     /// Adds or overwrites resource tags, refusing the lot if the total would exceed
     /// the limit.
-    pub async fn put_resource_tags(&self, id: i64, tags: &[(String, String)]) -> Result<()> {
+    pub async fn put_resource_tags(
+        &self,
+        repository: Key<Repository>,
+        tags: &[(String, String)],
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         for (key, value) in tags {
-            upsert_tag(&mut tx, id, key, value).await?;
+            upsert_tag(&mut tx, repository, key, value).await?;
         }
         let count: i64 = sqlx::query("SELECT COUNT(*) FROM resource_tags WHERE repository_id = $1")
-            .bind(id)
+            .bind(repository.id())
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
@@ -288,11 +310,15 @@ impl Store {
         Ok(())
     }
 
-    pub async fn remove_resource_tags(&self, id: i64, keys: &[String]) -> Result<()> {
+    pub async fn remove_resource_tags(
+        &self,
+        repository: Key<Repository>,
+        keys: &[String],
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         for key in keys {
             sqlx::query("DELETE FROM resource_tags WHERE repository_id = $1 AND key = $2")
-                .bind(id)
+                .bind(repository.id())
                 .bind(key)
                 .execute(&mut *tx)
                 .await?;
@@ -304,7 +330,7 @@ impl Store {
 
 async fn upsert_tag(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: i64,
+    repository: Key<Repository>,
     key: &str,
     value: &str,
 ) -> Result<()> {
@@ -312,7 +338,7 @@ async fn upsert_tag(
         "INSERT INTO resource_tags (repository_id, key, value) VALUES ($1, $2, $3) \
          ON CONFLICT (repository_id, key) DO UPDATE SET value = excluded.value",
     )
-    .bind(id)
+    .bind(repository.id())
     .bind(key)
     .bind(value)
     .execute(&mut **tx)

@@ -1,8 +1,8 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{from_millis, millis, Error, Result, Store, Upload};
-use crate::domain::{Digest, PartId, UploadId, UploadPart};
+use super::{from_millis, millis, Error, Key, Result, Store, Upload};
+use crate::domain::{Digest, PartId, Repository, UploadId, UploadPart};
 
 fn decode<T, E: std::error::Error + Send + Sync + 'static>(r: Result<T, E>) -> Result<T> {
     r.map_err(|e| Error::Database(sqlx::Error::Decode(e.into())))
@@ -11,7 +11,7 @@ fn decode<T, E: std::error::Error + Send + Sync + 'static>(r: Result<T, E>) -> R
 fn upload(row: &AnyRow) -> Result<Upload> {
     Ok(Upload {
         id: decode(UploadId::parse(row.try_get("id")?))?,
-        repository_id: row.try_get("repository_id")?,
+        repository: Key::new(row.try_get("repository_id")?),
         bytes_received: row.try_get("bytes_received")?,
         parts: row.try_get("parts")?,
         created_at: from_millis(row.try_get("created_at")?),
@@ -30,12 +30,12 @@ impl Store {
     pub async fn create_upload(
         &self,
         id: &UploadId,
-        repository_id: i64,
+        repository: Key<Repository>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
         sqlx::query("INSERT INTO uploads (id, repository_id, created_at) VALUES ($1, $2, $3)")
             .bind(id.as_str())
-            .bind(repository_id)
+            .bind(repository.id())
             .bind(millis(now))
             .execute(&self.write)
             .await?;
@@ -142,7 +142,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let linked = super::blobs::link_blob(
             &mut tx,
-            upload.repository_id,
+            upload.repository,
             digest,
             upload.bytes_received,
             now,

@@ -16,5 +16,6 @@ mod public;
 mod registry;
 mod registry_clients;
 mod repositories;
+mod schema;
 mod spec;
 mod sweeper;

@@ -340,7 +340,11 @@ async fn create_scan_and_encryption(app: TestApp) {
         ("enc-aes", EncryptionType::Aes256, None),
         ("enc-kms", EncryptionType::Kms, None),
         ("enc-kms-key", EncryptionType::Kms, Some(key.as_str())),
+        ("enc-dsse", EncryptionType::KmsDsse, None),
     ];
+    // KMS without a key reports the registry's AWS-managed key, as ECR does: one ARN
+    // in this account and region, whichever repository asks.
+    let mut managed = std::collections::BTreeSet::new();
     for (name, kind, kms_key) in cases {
         let created = app
             .ecr
@@ -362,9 +366,22 @@ async fn create_scan_and_encryption(app: TestApp) {
         ] {
             let enc = repo.encryption_configuration().expect("encryption");
             assert_eq!(enc.encryption_type(), &kind, "{name}");
-            assert_eq!(enc.kms_key(), kms_key, "{name}");
+            match (kind.clone(), kms_key) {
+                (EncryptionType::Aes256, _) | (_, Some(_)) => {
+                    assert_eq!(enc.kms_key(), kms_key, "{name}")
+                }
+                _ => {
+                    let arn = enc.kms_key().expect("the managed key");
+                    let id = arn
+                        .strip_prefix(&format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/"))
+                        .unwrap_or_else(|| panic!("{name}: {arn}"));
+                    assert!(uuid::Uuid::try_parse(id).is_ok(), "{arn}");
+                    managed.insert(arn.to_owned());
+                }
+            }
         }
     }
+    assert_eq!(managed.len(), 1, "{managed:?}");
 
     let err = app
         .ecr

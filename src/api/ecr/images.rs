@@ -3,7 +3,8 @@ use serde::{Deserialize, Serialize};
 use super::shapes::{epoch, ImageFailureOut, ImageIdentifier, ImageOut};
 use super::{digest, image_tag, invalid, registry_id, repository_name};
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::service::{ImageDetail, Page, PageRequest, PutImage, TagStatus};
+use crate::domain::TagStatus;
+use crate::service::{ImageDetail, Page, PageRequest, PutImage};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]

@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{registry_id, repository_name};
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::domain::RepositoryPolicy;
-use crate::service::Repository;
+use crate::domain::{Repository, RepositoryPolicy};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

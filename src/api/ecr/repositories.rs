@@ -6,8 +6,8 @@ use super::shapes::{
 };
 use super::{invalid, registry_id, repository_name};
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::domain::{TagMutability, WildcardFilter};
-use crate::service::{CreateRepository, Encryption, Page, PageRequest, Repository};
+use crate::domain::{Repository, TagMutability, WildcardFilter};
+use crate::service::{CreateRepository, Encryption, Page, PageRequest};
 
 fn mutability(
     mode: Option<&str>,

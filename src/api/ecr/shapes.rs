@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::api::awsjson::Ctx;
-use crate::domain::ImageSelector;
-use crate::service::{parse_image_id, ImageFailure, Repository, StoredImage};
+use crate::domain::{ImageSelector, Repository};
+use crate::service::{parse_image_id, ImageFailure, StoredImage};
 
 pub fn epoch(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0

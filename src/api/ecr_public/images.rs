@@ -3,7 +3,8 @@ use serde::{Deserialize, Serialize};
 use crate::api::awsjson::{ApiError, Ctx};
 use crate::api::ecr::shapes::epoch;
 use crate::api::ecr::{self, registry_id, repository_name};
-use crate::service::{Image, PageRequest};
+use crate::domain::Image;
+use crate::service::PageRequest;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

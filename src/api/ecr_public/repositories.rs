@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::api::awsjson::{ApiError, Ctx};
 use crate::api::ecr::shapes::{epoch, Tag};
 use crate::api::ecr::{self, registry_id, repository_name};
-use crate::domain::TagMutability;
-use crate::service::{CatalogData, CatalogInput, CreateRepository, Repository};
+use crate::domain::{CatalogData, Repository, TagMutability};
+use crate::service::{CatalogInput, CreateRepository};
 
 /// ECR Public's `Repository`: no mutability, scanning or encryption settings.
 #[derive(Serialize)]
