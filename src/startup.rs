@@ -9,7 +9,7 @@ use actix_web::dev::{Server, Service as _};
 use actix_web::{web, App, HttpServer};
 
 use crate::api::awsjson::UnverifiedBodies;
-use crate::api::body_timeout;
+use crate::api::{access, body_timeout};
 use crate::blob::BlobStore;
 use crate::config::{Config, Limits, StoreConfig};
 use crate::service::{check_blobs, BlobCheck, Service, Settings};
@@ -112,9 +112,11 @@ struct Shared {
 
 type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
-/// One listener: `routes` over the shared state, with the limits every listener
-/// applies (timeouts for heads, idle connections and bodies; a connection cap).
+/// One listener, `name`d in the access log: `routes` over the shared state, with what
+/// every listener applies (request ids and the access log; timeouts for heads, idle
+/// connections and bodies; a connection cap).
 fn serve(
+    name: &'static str,
     listener: TcpListener,
     shared: Shared,
     routes: Routes,
@@ -134,6 +136,7 @@ fn serve(
                 body_timeout::apply(&mut req, body_idle);
                 srv.call(req)
             })
+            .wrap_fn(access::wrap(name))
             .app_data(shared.service.clone())
             .app_data(shared.unverified.clone())
             .configure(move |cfg| routes(cfg))
@@ -185,6 +188,7 @@ impl Application {
             )),
         };
         let server = serve(
+            "main",
             listener,
             shared.clone(),
             Arc::new(crate::api::configure),
@@ -194,6 +198,7 @@ impl Application {
         )?;
         let public_face = crate::api::oci::Face::public(&config.public_alias);
         let public_server = serve(
+            "public",
             public_listener,
             shared,
             Arc::new(move |cfg| crate::api::configure_public(public_face.clone())(cfg)),

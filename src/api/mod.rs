@@ -1,6 +1,7 @@
 //! The faces: each parses its wire format into domain types, calls one service
 //! method, and renders the result or error in its own protocol.
 
+pub mod access;
 pub mod awsjson;
 pub mod body_timeout;
 mod download;

@@ -85,19 +85,10 @@ pub async fn handle(
     service: web::Data<Service>,
     unverified: web::Data<UnverifiedBodies>,
 ) -> HttpResponse {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let result = dispatch(&req, payload, service.get_ref().clone(), &unverified).await;
-    let mut response = match result {
+    match dispatch(&req, payload, service.get_ref().clone(), &unverified).await {
         Ok(body) => HttpResponse::Ok().content_type(CONTENT_TYPE).body(body),
         Err(e) => e.render(),
-    };
-    if let Ok(value) = request_id.parse() {
-        response.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-amzn-requestid"),
-            value,
-        );
     }
-    response
 }
 
 async fn dispatch(

@@ -1,0 +1,84 @@
+//! Every request gets an id in a response header and one access-log line naming it,
+//! with its face, action or route, and status.
+
+use std::time::Duration;
+
+use crate::process::{ServerProcess, ServerState};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_logged_with_its_id() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = ServerState {
+        data_dir: dir.path().join("data"),
+        database_url: None,
+        log: dir.path().join("berth.log"),
+    };
+    let server = ServerProcess::start(&state).await;
+    let http = reqwest::Client::new();
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("{name} on {}", r.url()))
+    };
+    // An unsigned JSON call (refused), a registry call without credentials (refused)
+    // and a health check: each answered with its own id.
+    let json = http
+        .post(format!("{}/", server.url))
+        .header(
+            "x-amz-target",
+            "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
+        )
+        .body("{}")
+        .send()
+        .await
+        .expect("json call");
+    let registry = http
+        .get(format!("{}/v2/some/repo/tags/list", server.url))
+        .send()
+        .await
+        .expect("registry call");
+    let health = http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .expect("health");
+    let expected = [
+        (
+            header(&json, "x-amzn-requestid"),
+            "face=\"ecr\" route=\"DescribeRepositories\" status=400",
+        ),
+        (
+            header(&registry, "docker-request-id"),
+            "face=\"registry\" route=\"GET /v2/{name:.+}/tags/list\" status=401",
+        ),
+        (
+            header(&health, "docker-request-id"),
+            "face=\"berth\" route=\"GET /healthz\" status=200",
+        ),
+    ];
+    // The line is written as the response goes out; give the writer a moment.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&state.log).unwrap_or_default();
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|(id, fields)| {
+                !log.lines()
+                    .any(|l| l.contains(id.as_str()) && l.contains(fields) && l.contains("served"))
+            })
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no access-log line for {missing:?} in:\n{}",
+            server.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ids: std::collections::BTreeSet<_> = expected.iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), expected.len(), "ids repeat");
+}
