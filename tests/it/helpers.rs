@@ -440,3 +440,18 @@ macro_rules! both_stores {
         }
     )*};
 }
+
+/// Runs each named `async fn(TestApp)` once, on the embedded store: for behaviour that
+/// lives in front of the store (protocol layers, authentication), where a second run
+/// on Postgres would test nothing new.
+#[macro_export]
+macro_rules! one_store {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+            }
+        }
+    )*};
+}

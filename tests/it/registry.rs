@@ -11,12 +11,12 @@ use sha2::{Digest as _, Sha256, Sha512};
 use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::both_stores;
 use crate::helpers::{
     postgres_admin_url, sha256, spawn_app_on, spawn_app_with, Backend, TestApp, ACCESS_KEY,
     SECRET_KEY,
 };
 use crate::oci_client::{basic, login, password_of, Registry, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST};
+use crate::{both_stores, one_store};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
@@ -24,8 +24,10 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
+// In front of the store: authentication and path parsing.
+one_store!(base_endpoint_authentication, malformed_paths_and_methods);
+
 both_stores!(
-    base_endpoint_authentication,
     expired_and_tampered_tokens,
     tokens_hold_only_while_their_credential_does,
     open_mode,
@@ -46,7 +48,6 @@ both_stores!(
     tags_list_paging,
     catalog_paging,
     listings_in_byte_order,
-    malformed_paths_and_methods,
     cross_face_images,
 );
 
