@@ -9,6 +9,8 @@
 //! content-addressed place (then the directory is synced) before the caller commits
 //! the row that makes it visible. A crash leaves at worst an unreferenced file.
 
+mod probe;
+
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
 

@@ -2,6 +2,7 @@
 //! (tag immutability, digest matching, reference checks), whichever face asked.
 
 mod error;
+mod health;
 mod images;
 mod layers;
 mod pagination;
@@ -24,6 +25,7 @@ use crate::store::Store;
 pub use crate::blob::BlobReader;
 pub use crate::store::{CatalogData, Image, Repository, TagDetail, TagStatus};
 pub use error::{Error, Result};
+pub use health::{Probe, Readiness};
 pub use images::{ImageDetail, ImageFailure, ImageSelector, PutImage, StoredImage};
 pub use layers::{LayerAvailability, LayerFailure};
 pub use pagination::{Page, PageRequest};
@@ -102,11 +104,6 @@ impl Service {
     /// Closes the store's connections.
     pub async fn close(&self) {
         self.store().close().await;
-    }
-
-    /// Whether the metadata store answers.
-    pub async fn healthy(&self) -> bool {
-        self.store().ping().await.is_ok()
     }
 
     /// The registry a request is about: the caller's own unless it names another,
@@ -197,4 +194,14 @@ fn pull_due(image: &Image, at: DateTime<Utc>) -> bool {
     image
         .last_pulled_at
         .is_none_or(|last| at - last >= PULL_TIME_GRANULARITY)
+}
+
+impl Service {
+    /// Records that the images were pulled at `at`. Best effort: a read must not fail
+    /// because its bookkeeping write did (a full disk, say).
+    async fn record_pull(&self, image_ids: &[i64], at: DateTime<Utc>) {
+        if let Err(e) = self.store().record_pull(image_ids, at).await {
+            tracing::warn!(error = ?e, "could not record a pull time");
+        }
+    }
 }

@@ -72,7 +72,7 @@ impl Service {
         };
         let at = now();
         if record_pull && pull_due(&image, at) {
-            self.store().record_pull(&[image.id], at).await?;
+            self.record_pull(&[image.id], at).await;
         }
         Ok(StoredImage {
             registry: caller.registry(),

@@ -13,7 +13,8 @@ impl Store {
         size: i64,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
             .bind(digest.as_str())
             .bind(size)
@@ -46,7 +47,7 @@ impl Store {
         )
         .bind(repository_id)
         .bind(digest.as_str())
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
@@ -59,7 +60,7 @@ impl Store {
         )
         .bind(digest.as_str())
         .bind(repository_id)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.is_some())
     }
@@ -76,7 +77,7 @@ impl Store {
         )
         .bind(digest.as_str())
         .bind(repository_id)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }

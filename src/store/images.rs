@@ -122,7 +122,8 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Image> {
         let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         // Only presence matters for blobs; the image's size comes from the manifest.
         let blobs = present(
             &mut tx,
@@ -303,7 +304,10 @@ impl Store {
                 .bind(registry.namespace.as_str())
                 .bind(name.as_str()),
         };
-        let row = query.bind(value).fetch_optional(&self.read).await?;
+        let row = query
+            .bind(value)
+            .fetch_optional(&mut *self.reader().await?)
+            .await?;
         row.map(|row| {
             let bytes = if body {
                 row.try_get("body")?
@@ -331,7 +335,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(*id);
             }
-            for row in q.fetch_all(&self.read).await? {
+            for row in q.fetch_all(&mut *self.reader().await?).await? {
                 let tags = split_tags(row.try_get(1)?)?;
                 if !tags.is_empty() {
                     out.insert(row.try_get(0)?, tags);
@@ -365,7 +369,7 @@ impl Store {
         .bind(repository_id)
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| Ok((image(row)?, split_tags(row.try_get("tags")?)?)))
@@ -418,7 +422,7 @@ impl Store {
         .bind(after.0)
         .bind(after.1)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -450,14 +454,15 @@ impl Store {
         for id in image_ids {
             q = q.bind(*id);
         }
-        q.execute(&self.write).await?;
+        q.execute(&mut *self.writer().await?).await?;
         Ok(())
     }
 
     /// Removes a tag; when it was the image's last tag the image goes too, unless an
     /// index still refers to it (then nothing changes).
     pub async fn delete_tag(&self, repository_id: i64, tag: &ImageTag) -> Result<Option<Deleted>> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         // The manifest row is locked before the tags are counted, so a PutImage adding
         // a tag to the image concurrently is either waited for (and counted) or waits.
         let Some(row) = sqlx::query(&format!(
@@ -498,7 +503,8 @@ impl Store {
         repository_id: i64,
         image_digest: &Digest,
     ) -> Result<Option<Deleted>> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2{}",
             self.lock_rows()

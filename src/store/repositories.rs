@@ -68,7 +68,8 @@ impl Store {
         new: &NewRepository,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Repository> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO repositories (registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, catalog_data, logo) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
@@ -106,7 +107,7 @@ impl Store {
         .bind(registry.account.as_str())
         .bind(registry.namespace.as_str())
         .bind(name.as_str())
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.as_ref().map(repository).transpose()
     }
@@ -126,7 +127,7 @@ impl Store {
         .bind(registry.namespace.as_str())
         .bind(after.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(repository).collect()
     }
@@ -149,7 +150,7 @@ impl Store {
         for n in names {
             q = q.bind(n.as_str());
         }
-        q.fetch_all(&self.read)
+        q.fetch_all(&mut *self.reader().await?)
             .await?
             .iter()
             .map(repository)
@@ -159,7 +160,8 @@ impl Store {
     /// Deletes the repository with everything in it; without `force` only when it
     /// holds no images.
     pub async fn delete_repository(&self, id: i64, force: bool) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         if !force {
             let images: i64 =
                 sqlx::query("SELECT COUNT(*) FROM manifests WHERE repository_id = $1")
@@ -201,7 +203,7 @@ impl Store {
         .bind(mutability.mode())
         .bind(filters_json(mutability))
         .bind(id)
-        .execute(&self.write)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -210,7 +212,7 @@ impl Store {
         sqlx::query("UPDATE repositories SET scan_on_push = $1 WHERE id = $2")
             .bind(i64::from(scan_on_push))
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -220,7 +222,7 @@ impl Store {
         sqlx::query("UPDATE repositories SET policy_text = $1 WHERE id = $2")
             .bind(policy)
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -236,7 +238,7 @@ impl Store {
             .bind(catalog_json(catalog)?)
             .bind(logo)
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -245,7 +247,7 @@ impl Store {
     pub async fn logo(&self, id: i64) -> Result<Option<Vec<u8>>> {
         Ok(sqlx::query("SELECT logo FROM repositories WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?
             .map(|row| row.try_get::<Option<Vec<u8>>, _>(0))
             .transpose()?
@@ -258,7 +260,7 @@ impl Store {
             "SELECT key, value FROM resource_tags WHERE repository_id = $1 ORDER BY key",
         )
         .bind(id)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -268,7 +270,8 @@ impl Store {
     /// Adds or overwrites resource tags, refusing the lot if the total would exceed
     /// the limit.
     pub async fn put_resource_tags(&self, id: i64, tags: &[(String, String)]) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         for (key, value) in tags {
             upsert_tag(&mut tx, id, key, value).await?;
         }
@@ -285,7 +288,8 @@ impl Store {
     }
 
     pub async fn remove_resource_tags(&self, id: i64, keys: &[String]) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         for key in keys {
             sqlx::query("DELETE FROM resource_tags WHERE repository_id = $1 AND key = $2")
                 .bind(id)

@@ -28,7 +28,7 @@ impl Store {
             .bind(id.as_str())
             .bind(repository_id)
             .bind(millis(now))
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -38,7 +38,7 @@ impl Store {
             "SELECT id, repository_id, bytes_received, parts, last_part_size, small_inner_part, created_at FROM uploads WHERE id = $1",
         )
         .bind(id.as_str())
-        .fetch_optional(&self.write)
+        .fetch_optional(&mut *self.writer().await?)
         .await?;
         row.as_ref().map(upload).transpose()
     }
@@ -62,7 +62,7 @@ impl Store {
         .bind(min_part)
         .bind(id.as_str())
         .bind(expected)
-        .execute(&self.write)
+        .execute(&mut *self.writer().await?)
         .await?
         .rows_affected();
         Ok(done == 1)
@@ -71,7 +71,7 @@ impl Store {
     pub async fn delete_upload(&self, id: &UploadId) -> Result<()> {
         sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(id.as_str())
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -87,7 +87,7 @@ impl Store {
         for id in ids {
             let row = sqlx::query("SELECT created_at FROM uploads WHERE id = $1")
                 .bind(id.as_str())
-                .fetch_optional(&self.read)
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
             let keep = match row {
                 Some(r) => r.try_get::<i64, _>(0)? >= millis(cutoff),
