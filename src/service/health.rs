@@ -1,6 +1,12 @@
 //! Liveness and readiness: what each dependency can do right now.
 
+use std::time::{Duration, Instant};
+
 use super::{Error, Service};
+
+/// How long a readiness result is reused. Its checks write and sync, and anyone may
+/// ask, so however often they ask the checks run at most once in this time.
+const REUSE_READINESS: Duration = Duration::from_secs(1);
 
 /// What a check found for one dependency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +37,10 @@ impl Readiness {
     }
 }
 
+/// The last readiness result and when it was found.
+#[derive(Default)]
+pub(super) struct LastReadiness(tokio::sync::Mutex<Option<(Instant, Readiness)>>);
+
 fn probe(checked: Result<(), Error>) -> Probe {
     match checked {
         Ok(()) => Probe::Ok,
@@ -49,9 +59,23 @@ impl Service {
         self.store().ping().await.is_ok()
     }
 
-    /// Checks every dependency at once (`/readyz`): reads and a committed write on
-    /// the metadata store, a synced write on the blob store.
+    /// Whether every dependency can serve reads and writes (`/readyz`), found at most
+    /// `REUSE_READINESS` ago; callers that arrive during a check wait for its result.
     pub async fn readiness(&self) -> Readiness {
+        let mut last = self.inner.readiness.0.lock().await;
+        if let Some((at, readiness)) = *last {
+            if at.elapsed() < REUSE_READINESS {
+                return readiness;
+            }
+        }
+        let readiness = self.check_readiness().await;
+        *last = Some((Instant::now(), readiness));
+        readiness
+    }
+
+    /// Checks every dependency at once: reads and a committed write on the metadata
+    /// store, a synced write on the blob store.
+    async fn check_readiness(&self) -> Readiness {
         let (metadata, metadata_writes, blob_writes) = tokio::join!(
             async { self.store().ping().await.map_err(Error::from) },
             async { self.store().probe_write().await.map_err(Error::from) },

@@ -73,6 +73,7 @@ struct Inner {
     settings: Settings,
     signer: signing::Signer,
     hashers: uploads::Hashers,
+    readiness: health::LastReadiness,
 }
 
 impl Service {
@@ -85,6 +86,7 @@ impl Service {
                 settings,
                 signer,
                 hashers: Default::default(),
+                readiness: Default::default(),
             }),
         })
     }

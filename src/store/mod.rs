@@ -20,8 +20,6 @@ mod uploads;
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::AnyPool;
-
 use crate::domain::Digest;
 
 pub use images::ImageKey;
@@ -94,14 +92,9 @@ fn on_unique(e: sqlx::Error, err: Error) -> Error {
 
 #[derive(Clone)]
 pub struct Store {
-    /// Writes go here. For SQLite this pool has one connection, so write
-    /// transactions queue in-process instead of failing with SQLITE_BUSY.
-    write: AnyPool,
-    read: AnyPool,
+    /// Only `pool` hands out their connections.
+    pools: pool::Pools,
     postgres: bool,
-    /// The runtime Postgres's connections are opened on (see `pool::postgres`);
-    /// SQLite's connections have threads of their own.
-    home: Option<tokio::runtime::Handle>,
 }
 
 impl Store {
@@ -115,42 +108,23 @@ impl Store {
     ) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let store = match database_url {
-            Some(url) if url.starts_with("postgres") => {
-                let pool = pool::postgres(url, acquire_timeout).await?;
-                Self {
-                    write: pool.clone(),
-                    read: pool,
-                    postgres: true,
-                    home: Some(tokio::runtime::Handle::current()),
-                }
-            }
+            Some(url) if url.starts_with("postgres") => Self {
+                pools: pool::Pools::postgres(url, acquire_timeout).await?,
+                postgres: true,
+            },
             other => {
                 let url = match other {
                     Some(url) => url.to_owned(),
                     None => format!("sqlite://{}?mode=rwc", data_dir.join("berth.db").display()),
                 };
-                let (write, read) = pool::sqlite(&url).await?;
                 Self {
-                    write,
-                    read,
+                    pools: pool::Pools::sqlite(&url).await?,
                     postgres: false,
-                    home: None,
                 }
             }
         };
-        store.migrate().await?;
+        store.pools.migrate(store.postgres).await?;
         Ok(store)
-    }
-
-    async fn migrate(&self) -> anyhow::Result<()> {
-        if self.postgres {
-            sqlx::migrate!("migrations/postgres")
-                .run(&self.write)
-                .await?;
-        } else {
-            sqlx::migrate!("migrations/sqlite").run(&self.write).await?;
-        }
-        Ok(())
     }
 
     /// A `COLLATE` clause that makes text compare byte by byte whatever the database's
@@ -197,8 +171,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
+        self.pools.close().await;
     }
 }
 

@@ -117,7 +117,7 @@ struct Registry {
 }
 
 /// `Basic base64("AWS:<password>")` from GetAuthorizationToken.
-async fn login(app: &TestApp) -> String {
+pub async fn login(app: &TestApp) -> String {
     let out = app
         .ecr
         .get_authorization_token()

@@ -13,10 +13,15 @@ use base64::Engine as _;
 
 use crate::helpers::{self, Backend, TestApp};
 use crate::postgres_server::PostgresServer;
+use crate::registry::login;
 use crate::small_disk::SmallDisk;
 
 const MIB: u64 = 1024 * 1024;
 const REPO: &str = "faults/app";
+
+/// How long a request may take to fail while the database is down, and how soon after
+/// a fault ends requests must succeed again (berth waits at most 3 s for a connection).
+const PROMPTLY: Duration = Duration::from_secs(10);
 
 /// Asserts an ECR call failed with a typed `ServerException` of `status` whose message
 /// contains `says`.
@@ -34,19 +39,6 @@ fn assert_server_exception<T: Debug, E: ProvideErrorMetadata + Debug>(
     assert_eq!(service.err().code(), Some("ServerException"), "{err:?}");
     let message = service.err().message().unwrap_or_default();
     assert!(message.contains(says), "message {message:?} says {says:?}");
-}
-
-/// `Basic` credentials for `/v2/` from GetAuthorizationToken.
-async fn registry_auth(ecr: &aws_sdk_ecr::Client) -> String {
-    let out = ecr
-        .get_authorization_token()
-        .send()
-        .await
-        .expect("get authorization token");
-    let token = out.authorization_data()[0]
-        .authorization_token()
-        .expect("token");
-    format!("Basic {token}")
 }
 
 /// A `/v2/` call: status and body.
@@ -72,11 +64,25 @@ async fn registry(
 
 /// `GET <url>/readyz`: status and body.
 async fn readyz(http: &reqwest::Client, url: &str) -> (u16, String) {
-    let resp = http
-        .get(format!("{url}/readyz"))
-        .send()
-        .await
-        .expect("readyz");
+    get(http, format!("{url}/readyz")).await
+}
+
+/// Waits until `<url>/readyz` answers 200 (it reuses a result for up to a second).
+async fn ready_again(http: &reqwest::Client, url: &str) {
+    let started = Instant::now();
+    loop {
+        let (status, body) = readyz(http, url).await;
+        if status == 200 {
+            return;
+        }
+        assert!(started.elapsed() < PROMPTLY, "not ready again: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `GET url`: status and body.
+async fn get(http: &reqwest::Client, url: String) -> (u16, String) {
+    let resp = http.get(url).send().await.expect("GET");
     (resp.status().as_u16(), resp.text().await.expect("body"))
 }
 
@@ -125,8 +131,21 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
     let (_, pulled) = app.push_image(REPO, Some("v1"), 1).await;
     let (fetched_manifest, fetched) = app.push_image(REPO, Some("v2"), 1).await;
     let pending = big_manifest(&app.image_manifest(REPO, 1).await);
-    let auth = registry_auth(&app.ecr).await;
+    let auth = login(app).await;
     let manifest_url = |tag: &str| format!("{}/v2/{REPO}/manifests/{tag}", app.url);
+    let put_pending = || {
+        let url = manifest_url("pending");
+        registry(&app.http, reqwest::Method::PUT, url, &auth, Some(&pending))
+    };
+    let get_v2 = || {
+        registry(
+            &app.http,
+            reqwest::Method::GET,
+            manifest_url("v2"),
+            &auth,
+            None,
+        )
+    };
 
     disk.fill(0);
 
@@ -155,14 +174,7 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
             .await;
         assert_server_exception(out, 507, "storage is full");
     }
-    let (status, body) = registry(
-        &app.http,
-        reqwest::Method::PUT,
-        manifest_url("pending"),
-        &auth,
-        Some(&pending),
-    )
-    .await;
+    let (status, body) = put_pending().await;
     assert_eq!(status, 507, "{body}");
     assert!(body.contains("\"UNAVAILABLE\""), "{body}");
 
@@ -178,14 +190,7 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
     assert_eq!(got.failures(), [], "no failures");
     let image_id = got.images()[0].image_id().expect("image id");
     assert_eq!(image_id.image_digest(), Some(pulled.as_str()));
-    let (status, body) = registry(
-        &app.http,
-        reqwest::Method::GET,
-        manifest_url("v2"),
-        &auth,
-        None,
-    )
-    .await;
+    let (status, body) = get_v2().await;
     assert_eq!(status, 200, "GET manifest on a full disk: {body}");
     assert_eq!(body, fetched_manifest);
 
@@ -198,37 +203,17 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
             "readyz names the full store: {body}"
         );
     }
-    let health = app
-        .http
-        .get(format!("{}/healthz", app.url))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(health.status().as_u16(), 200);
+    let (status, body) = get(&app.http, format!("{}/healthz", app.url)).await;
+    assert_eq!(status, 200, "{body}");
 
     disk.free();
 
     // Writes work again, on the same server.
     app.create_repo("faults/after").await;
-    let (status, body) = registry(
-        &app.http,
-        reqwest::Method::PUT,
-        manifest_url("pending"),
-        &auth,
-        Some(&pending),
-    )
-    .await;
+    let (status, body) = put_pending().await;
     assert_eq!(status, 201, "PUT manifest after space is freed: {body}");
-    let (status, body) = readyz(&app.http, &app.url).await;
-    assert_eq!(status, 200, "{body}");
-    let (status, _) = registry(
-        &app.http,
-        reqwest::Method::GET,
-        manifest_url("v2"),
-        &auth,
-        None,
-    )
-    .await;
+    ready_again(&app.http, &app.url).await;
+    let (status, _) = get_v2().await;
     assert_eq!(status, 200);
     let described = app
         .ecr
@@ -249,10 +234,6 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
 // ---------------------------------------------------------------------------
 // A Postgres outage
 // ---------------------------------------------------------------------------
-
-/// How long a request may take to fail while the database is down, and how soon after
-/// it returns requests must succeed again (berth waits at most 3 s for a connection).
-const PROMPTLY: Duration = Duration::from_secs(10);
 
 /// What one request of the background traffic saw.
 #[derive(Debug)]
@@ -352,7 +333,7 @@ async fn postgres_outage_fails_fast_and_recovers() {
     app.create_repo(REPO).await;
     app.push_image(REPO, Some("v1"), 1).await;
     let pending = app.image_manifest(REPO, 1).await;
-    let auth = registry_auth(&app.ecr).await;
+    let auth = login(&app).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
 
     let (seen, ()) = tokio::join!(traffic(&app, &auth, &stopped), async {
@@ -410,8 +391,7 @@ async fn postgres_outage_fails_fast_and_recovers() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         for url in [&app.url, &app.public_url] {
-            let (status, body) = readyz(&app.http, url).await;
-            assert_eq!(status, 200, "{body}");
+            ready_again(&app.http, url).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         stop.send(true).expect("stop traffic");
