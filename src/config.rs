@@ -7,6 +7,9 @@ use clap::Args;
 use crate::auth::Credentials;
 use crate::domain::{RegistryAlias, RegistryId};
 
+/// The default `--database-timeout`, in seconds.
+pub const DATABASE_TIMEOUT: u64 = 3;
+
 /// Where the metadata lives.
 #[derive(Debug, Clone, Args)]
 pub struct StoreConfig {
@@ -16,6 +19,10 @@ pub struct StoreConfig {
     /// Postgres URL (`postgres://...`); without it berth uses SQLite in the data dir.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Seconds a request waits for a Postgres connection before it fails with 503: while
+    /// Postgres is down, requests fail this fast.
+    #[arg(long, env = "BERTH_DATABASE_TIMEOUT", default_value_t = DATABASE_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub database_timeout: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -50,7 +50,12 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display())
     })?;
-    Store::connect(config.database_url.as_deref(), &config.data_dir).await
+    Store::connect(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        std::time::Duration::from_secs(config.database_timeout),
+    )
+    .await
 }
 
 /// `berth check`: reads every blob of the store the configuration names back.

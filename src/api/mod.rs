@@ -12,11 +12,12 @@ pub mod oci;
 
 use actix_web::{web, HttpResponse};
 
-use crate::service::Service;
+use crate::service::{Probe, Service};
 
 /// Routes the main listener: both JSON faces and the private registry's `/v2/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
         .route(
             "/_berth/download/{token}",
             web::get().to(download::download),
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn configure_public(face: oci::Face) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
             .configure(oci::configure(face));
     }
 }
@@ -42,4 +44,28 @@ async fn healthz(service: web::Data<Service>) -> HttpResponse {
             .content_type("text/plain")
             .body("metadata store unreachable\n")
     }
+}
+
+/// 200 when every dependency can serve reads and writes, else 503; either way one line
+/// per dependency says what it can do.
+async fn readyz(service: web::Data<Service>) -> HttpResponse {
+    let readiness = service.readiness().await;
+    let word = |probe| match probe {
+        Probe::Ok => "ok",
+        Probe::Full => "full",
+        Probe::Unreachable => "unreachable",
+        Probe::Failing => "failing",
+    };
+    let body = format!(
+        "metadata store: {}\nmetadata store writes: {}\nblob store writes: {}\n",
+        word(readiness.metadata),
+        word(readiness.metadata_writes),
+        word(readiness.blob_writes),
+    );
+    let mut response = if readiness.ready() {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    response.content_type("text/plain").body(body)
 }

@@ -12,6 +12,8 @@
 //! the caller records a part or a blob only after its bytes are in place, so a crash
 //! leaves at worst an unreferenced file.
 
+mod probe;
+
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
 

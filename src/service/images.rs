@@ -274,7 +274,7 @@ impl Service {
         if !repository_exists {
             self.repository(&registry, name).await?;
         }
-        self.store().record_pull(&pulled, at).await?;
+        self.record_pull(&pulled, at).await;
         Ok((images, failures))
     }
 

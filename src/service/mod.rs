@@ -3,6 +3,7 @@
 
 mod check;
 mod error;
+mod health;
 mod images;
 mod layers;
 mod pagination;
@@ -23,7 +24,7 @@ use crate::blob::BlobStore;
 use crate::domain::{
     Image, Namespace, Registry, RegistryAlias, RegistryId, Repository, RepositoryName,
 };
-use crate::store::{Store, Stored};
+use crate::store::{Key, Store, Stored};
 
 pub use crate::blob::BlobReader;
 pub use check::{check_blobs, BlobCheck};
@@ -31,6 +32,7 @@ pub use error::{
     Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
     PartProblem, ResourceTagProblem, Result,
 };
+pub use health::{Probe, Readiness};
 pub use images::{parse_image_id, ImageDetail, PutImage, StoredImage};
 pub use layers::LayerAvailability;
 pub use pagination::{Page, PageRequest};
@@ -83,6 +85,7 @@ struct Inner {
     blobs: BlobStore,
     settings: Settings,
     signer: signing::Signer,
+    readiness: health::LastReadiness,
 }
 
 impl Service {
@@ -94,6 +97,7 @@ impl Service {
                 blobs,
                 settings,
                 signer,
+                readiness: Default::default(),
             }),
         })
     }
@@ -113,11 +117,6 @@ impl Service {
     /// Closes the store's connections.
     pub async fn close(&self) {
         self.store().close().await;
-    }
-
-    /// Whether the metadata store answers.
-    pub async fn healthy(&self) -> bool {
-        self.store().ping().await.is_ok()
     }
 
     /// The registry a request is about: the caller's own unless it names another,
@@ -213,4 +212,14 @@ fn pull_due(image: &Image, at: DateTime<Utc>) -> bool {
     image
         .last_pulled_at
         .is_none_or(|last| at - last >= PULL_TIME_GRANULARITY)
+}
+
+impl Service {
+    /// Records that the images were pulled at `at`. Best effort: a read must not fail
+    /// because its bookkeeping write did (a full disk, say).
+    async fn record_pull(&self, images: &[Key<Image>], at: DateTime<Utc>) {
+        if let Err(e) = self.store().record_pull(images, at).await {
+            tracing::warn!(error = ?e, "could not record a pull time");
+        }
+    }
 }

@@ -68,7 +68,7 @@ impl Service {
         };
         let at = now();
         if record_pull && pull_due(&image, at) {
-            self.store().record_pull(&[key], at).await?;
+            self.record_pull(&[key], at).await;
         }
         Ok(StoredImage {
             registry,

@@ -13,7 +13,8 @@ impl Store {
         size: i64,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         let linked = link_blob(&mut tx, repository, digest, size, now).await?;
         tx.commit().await?;
         Ok(linked)
@@ -31,7 +32,7 @@ impl Store {
         )
         .bind(repository.id())
         .bind(digest.as_str())
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
@@ -48,7 +49,7 @@ impl Store {
         )
         .bind(digest.as_str())
         .bind(repository.id())
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.is_some())
     }
@@ -65,7 +66,7 @@ impl Store {
         )
         .bind(digest.as_str())
         .bind(repository.id())
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
@@ -74,7 +75,7 @@ impl Store {
 /// Records a blob (once) and links it to the repository within `tx`; false when the
 /// repository already had it.
 pub(super) async fn link_blob(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     repository: Key<Repository>,
     digest: &Digest,
     size: i64,
@@ -103,7 +104,7 @@ impl Store {
     /// Every recorded blob with its recorded size, for checking the bytes behind them.
     pub async fn all_blobs(&self) -> Result<Vec<(Digest, i64)>> {
         sqlx::query("SELECT digest, size FROM blobs ORDER BY digest")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await?
             .iter()
             .map(|row| {

@@ -120,7 +120,8 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Stored<Image>> {
         let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         // Only presence matters for blobs; the image's size comes from the manifest.
         let blobs = present(&mut tx, "repository_blobs", None, repository, &blob_digests).await?;
         let absent = missing(&blob_digests, &blobs.keys().cloned().collect());
@@ -303,7 +304,10 @@ impl Store {
                 .bind(registry.namespace.as_str())
                 .bind(name.as_str()),
         };
-        let row = query.bind(value).fetch_optional(&self.read).await?;
+        let row = query
+            .bind(value)
+            .fetch_optional(&mut *self.reader().await?)
+            .await?;
         row.map(|row| {
             let bytes = if body {
                 row.try_get("body")?
@@ -334,7 +338,7 @@ impl Store {
             for image in chunk {
                 q = q.bind(image.id());
             }
-            for row in q.fetch_all(&self.read).await? {
+            for row in q.fetch_all(&mut *self.reader().await?).await? {
                 let tags = split_tags(row.try_get(1)?)?;
                 if !tags.is_empty() {
                     out.insert(Key::new(row.try_get(0)?), tags);
@@ -368,7 +372,7 @@ impl Store {
         .bind(repository.id())
         .bind(after.map_or(0, Key::id))
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| Ok((image(row)?, split_tags(row.try_get("tags")?)?)))
@@ -421,7 +425,7 @@ impl Store {
         .bind(after.0.map_or(0, Key::id))
         .bind(after.1)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -453,7 +457,7 @@ impl Store {
         for image in images {
             q = q.bind(image.id());
         }
-        q.execute(&self.write).await?;
+        q.execute(&mut *self.writer().await?).await?;
         Ok(())
     }
 
@@ -464,7 +468,8 @@ impl Store {
         repository: Key<Repository>,
         tag: &ImageTag,
     ) -> Result<Option<Deleted>> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         // The manifest row is locked before the tags are counted, so a PutImage adding
         // a tag to the image concurrently is either waited for (and counted) or waits.
         let Some(row) = sqlx::query(&format!(
@@ -505,7 +510,8 @@ impl Store {
         repository: Key<Repository>,
         image_digest: &Digest,
     ) -> Result<Option<Deleted>> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2{}",
             self.lock_rows()

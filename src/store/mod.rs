@@ -10,6 +10,7 @@
 mod blobs;
 mod images;
 mod key;
+mod pool;
 mod public;
 mod records;
 mod registry;
@@ -18,11 +19,7 @@ mod settings;
 mod uploads;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
-
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 use crate::domain::{CatalogData, Digest, Repository};
 
@@ -93,96 +90,41 @@ fn on_unique(e: sqlx::Error, err: Error) -> Error {
     }
 }
 
-/// Connections berth holds open to Postgres.
-const POSTGRES_POOL: u32 = 10;
-
 #[derive(Clone)]
 pub struct Store {
-    /// Writes go here. For SQLite this pool has one connection, so write
-    /// transactions queue in-process instead of failing with SQLITE_BUSY.
-    write: AnyPool,
-    read: AnyPool,
+    /// Only `pool` hands out their connections.
+    pools: pool::Pools,
     postgres: bool,
 }
 
 impl Store {
     /// Connects to `database_url`, or to the embedded SQLite file in `data_dir`, and
-    /// applies the migrations.
-    pub async fn connect(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+    /// applies the migrations. A request waits at most `acquire_timeout` for a Postgres
+    /// connection, so while Postgres is down requests fail that fast.
+    pub async fn connect(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        acquire_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let store = match database_url {
-            Some(url) if url.starts_with("postgres") => {
-                // A connection's socket belongs to the runtime that opened it, and on
-                // SIGTERM idle HTTP workers stop their runtimes before busy ones finish.
-                // So the whole pool is opened here, on the runtime that outlives the
-                // workers, and kept (no idle or lifetime expiry) rather than reopened
-                // lazily by whichever worker asks.
-                let pool = tested_when_idle(AnyPoolOptions::new())
-                    .min_connections(POSTGRES_POOL)
-                    .max_connections(POSTGRES_POOL)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // berth's statements each touch a few index entries; JIT
-                            // compiling one, which Postgres does when stale statistics
-                            // overstate its cost, took ~200 ms for a 0.4 ms query.
-                            conn.execute("SET jit = off").await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?;
-                Self {
-                    write: pool.clone(),
-                    read: pool,
-                    postgres: true,
-                }
-            }
+            Some(url) if url.starts_with("postgres") => Self {
+                pools: pool::Pools::postgres(url, acquire_timeout).await?,
+                postgres: true,
+            },
             other => {
                 let url = match other {
                     Some(url) => url.to_owned(),
                     None => format!("sqlite://{}?mode=rwc", data_dir.join("berth.db").display()),
                 };
-                let options = AnyConnectOptions::from_str(&url)?;
-                let pool = |max| {
-                    tested_when_idle(AnyPoolOptions::new())
-                        .max_connections(max)
-                        .acquire_timeout(Duration::from_secs(60))
-                        .after_connect(|conn, _| {
-                            Box::pin(async move {
-                                // WAL lets readers run beside the writer; FULL syncs every
-                                // commit so a crash or power loss keeps what was answered.
-                                conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
-                                    .await?;
-                                Ok(())
-                            })
-                        })
-                        .connect_with(options.clone())
-                };
-                let write = pool(1).await?;
-                let read = pool(8).await?;
                 Self {
-                    write,
-                    read,
+                    pools: pool::Pools::sqlite(&url).await?,
                     postgres: false,
                 }
             }
         };
-        store.migrate().await?;
+        store.pools.migrate(store.postgres).await?;
         Ok(store)
-    }
-
-    async fn migrate(&self) -> anyhow::Result<()> {
-        if self.postgres {
-            sqlx::migrate!("migrations/postgres")
-                .run(&self.write)
-                .await?;
-        } else {
-            sqlx::migrate!("migrations/sqlite").run(&self.write).await?;
-        }
-        Ok(())
     }
 
     /// A `COLLATE` clause that makes text compare byte by byte whatever the database's
@@ -214,49 +156,23 @@ impl Store {
         }
     }
 
-    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred
-    /// transaction that reads first takes the write lock only at its first write, and
-    /// SQLite answers that upgrade with an immediate SQLITE_BUSY, without waiting
-    /// (busy_timeout), whenever another connection briefly holds the lock, as a reader
-    /// re-checking the WAL index may. Taken at BEGIN, the lock is waited for.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
-        Ok(if self.postgres {
-            self.write.begin().await?
-        } else {
-            self.write.begin_with("BEGIN IMMEDIATE").await?
-        })
-    }
-
-    /// A cheap round trip, for health checks.
+    /// A cheap round trip: whether the store answers.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.reader().await?)
+            .await?;
         Ok(())
     }
 
-    pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
+    /// Commits a one-row write: whether the store can write now.
+    pub async fn probe_write(&self) -> Result<()> {
+        let now = millis(chrono::Utc::now()).to_string();
+        self.put_setting("write_probe", &now).await
     }
-}
 
-/// How long a pooled connection may sit idle and still be handed out untested.
-const TRUSTED_IDLE: Duration = Duration::from_secs(1);
-
-/// sqlx pings a connection when it goes back to the pool, and by default again when it
-/// is taken out: on Postgres a network round trip before every statement or
-/// transaction. Here the second ping only happens for a connection idle long enough
-/// that the server may have dropped it since its release ping.
-fn tested_when_idle(options: AnyPoolOptions) -> AnyPoolOptions {
-    options
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > TRUSTED_IDLE {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        })
+    pub async fn close(&self) {
+        self.pools.close().await;
+    }
 }
 
 /// Epoch milliseconds, the store's timestamp representation.

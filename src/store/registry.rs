@@ -36,7 +36,7 @@ impl Store {
         .bind(repository.id())
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| ImageTag::parse(&r.try_get::<String, _>(0)?).map_err(|_| invalid("tag")))
@@ -49,7 +49,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND tag = $2")
             .bind(repository.id())
             .bind(tag.as_str())
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?
             .rows_affected();
         Ok(done > 0)
@@ -67,7 +67,7 @@ impl Store {
         )
         .bind(repository.id())
         .bind(subject.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -88,7 +88,7 @@ impl Store {
             sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
                 .bind(repository.id())
                 .bind(digest.as_str())
-                .execute(&self.write)
+                .execute(&mut *self.writer().await?)
                 .await?
                 .rows_affected();
         Ok(done > 0)

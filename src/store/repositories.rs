@@ -71,7 +71,8 @@ impl Store {
         new: &NewRepository,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Stored<Repository>> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO repositories (registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, catalog_data, logo) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
@@ -109,7 +110,7 @@ impl Store {
         .bind(registry.account.as_str())
         .bind(registry.namespace.as_str())
         .bind(name.as_str())
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.as_ref().map(repository).transpose()
     }
@@ -129,7 +130,7 @@ impl Store {
         .bind(registry.namespace.as_str())
         .bind(after.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(repository).collect()
     }
@@ -152,7 +153,7 @@ impl Store {
         for n in names {
             q = q.bind(n.as_str());
         }
-        q.fetch_all(&self.read)
+        q.fetch_all(&mut *self.reader().await?)
             .await?
             .iter()
             .map(repository)
@@ -162,7 +163,8 @@ impl Store {
     /// Deletes the repository with everything in it; without `force` only when it
     /// holds no images.
     pub async fn delete_repository(&self, repository: Key<Repository>, force: bool) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         if !force {
             let images: i64 =
                 sqlx::query("SELECT COUNT(*) FROM manifests WHERE repository_id = $1")
@@ -212,7 +214,7 @@ impl Store {
         .bind(mutability.mode())
         .bind(filters_json(mutability))
         .bind(repository.id())
-        .execute(&self.write)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -225,7 +227,7 @@ impl Store {
         sqlx::query("UPDATE repositories SET scan_on_push = $1 WHERE id = $2")
             .bind(i64::from(scan_on_push))
             .bind(repository.id())
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -239,7 +241,7 @@ impl Store {
         sqlx::query("UPDATE repositories SET policy_text = $1 WHERE id = $2")
             .bind(policy)
             .bind(repository.id())
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -255,7 +257,7 @@ impl Store {
             .bind(catalog_json(catalog)?)
             .bind(logo)
             .bind(repository.id())
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -264,7 +266,7 @@ impl Store {
     pub async fn logo(&self, repository: Key<Repository>) -> Result<Option<Vec<u8>>> {
         Ok(sqlx::query("SELECT logo FROM repositories WHERE id = $1")
             .bind(repository.id())
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?
             .map(|row| row.try_get::<Option<Vec<u8>>, _>(0))
             .transpose()?
@@ -280,7 +282,7 @@ impl Store {
             "SELECT key, value FROM resource_tags WHERE repository_id = $1 ORDER BY key",
         )
         .bind(repository.id())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
@@ -294,7 +296,8 @@ impl Store {
         repository: Key<Repository>,
         tags: &[(String, String)],
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         for (key, value) in tags {
             upsert_tag(&mut tx, repository, key, value).await?;
         }
@@ -315,7 +318,8 @@ impl Store {
         repository: Key<Repository>,
         keys: &[String],
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         for key in keys {
             sqlx::query("DELETE FROM resource_tags WHERE repository_id = $1 AND key = $2")
                 .bind(repository.id())

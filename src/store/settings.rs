@@ -11,11 +11,11 @@ impl Store {
         )
         .bind(key)
         .bind(candidate)
-        .execute(&self.write)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(sqlx::query("SELECT value FROM settings WHERE key = $1")
             .bind(key)
-            .fetch_one(&self.write)
+            .fetch_one(&mut *self.writer().await?)
             .await?
             .try_get(0)?)
     }
@@ -23,7 +23,7 @@ impl Store {
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(sqlx::query("SELECT value FROM settings WHERE key = $1")
             .bind(key)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?
             .map(|row| row.try_get(0))
             .transpose()?)
@@ -36,7 +36,7 @@ impl Store {
         )
         .bind(key)
         .bind(value)
-        .execute(&self.write)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }

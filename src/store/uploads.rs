@@ -37,7 +37,7 @@ impl Store {
             .bind(id.as_str())
             .bind(repository.id())
             .bind(millis(now))
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -49,7 +49,7 @@ impl Store {
              FROM uploads u WHERE id = $1",
         )
         .bind(id.as_str())
-        .fetch_optional(&self.write)
+        .fetch_optional(&mut *self.writer().await?)
         .await?;
         row.as_ref().map(upload).transpose()
     }
@@ -59,7 +59,8 @@ impl Store {
     /// completed: the part does not count, and its file is the caller's to remove.
     pub async fn record_part(&self, id: &UploadId, start: i64, part: &UploadPart) -> Result<bool> {
         let size = i64::try_from(part.size).unwrap_or(i64::MAX);
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         let moved = sqlx::query(
             "UPDATE uploads SET bytes_received = bytes_received + $1 \
              WHERE id = $2 AND bytes_received = $3 AND sealed = 0",
@@ -95,7 +96,7 @@ impl Store {
             sqlx::query("UPDATE uploads SET sealed = 1 WHERE id = $1 AND bytes_received = $2")
                 .bind(id.as_str())
                 .bind(size)
-                .execute(&self.write)
+                .execute(&mut *self.writer().await?)
                 .await?
                 .rows_affected();
         Ok(done == 1)
@@ -105,7 +106,7 @@ impl Store {
     pub async fn unseal_upload(&self, id: &UploadId) -> Result<()> {
         sqlx::query("UPDATE uploads SET sealed = 0 WHERE id = $1")
             .bind(id.as_str())
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -116,7 +117,7 @@ impl Store {
             "SELECT part_id, size, sha256 FROM upload_parts WHERE upload_id = $1 ORDER BY start",
         )
         .bind(id.as_str())
-        .fetch_all(&self.write)
+        .fetch_all(&mut *self.writer().await?)
         .await?
         .iter()
         .map(part)
@@ -124,7 +125,8 @@ impl Store {
     }
 
     pub async fn delete_upload(&self, id: &UploadId) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         delete_upload(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
@@ -139,7 +141,8 @@ impl Store {
         digest: &Digest,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
         let linked = super::blobs::link_blob(
             &mut tx,
             upload.repository,
@@ -164,7 +167,7 @@ impl Store {
         for id in ids {
             let row = sqlx::query("SELECT created_at FROM uploads WHERE id = $1")
                 .bind(id.as_str())
-                .fetch_optional(&self.read)
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
             let keep = match row {
                 Some(r) => r.try_get::<i64, _>(0)? >= millis(cutoff),
@@ -179,7 +182,7 @@ impl Store {
     }
 }
 
-async fn delete_upload(tx: &mut Transaction<'static, Any>, id: &UploadId) -> Result<()> {
+async fn delete_upload(tx: &mut Transaction<'_, Any>, id: &UploadId) -> Result<()> {
     // Children first: not every SQLite connection is guaranteed to enforce cascades.
     for table in ["upload_parts WHERE upload_id", "uploads WHERE id"] {
         sqlx::query(&format!("DELETE FROM {table} = $1"))

@@ -94,6 +94,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         store: StoreConfig {
             data_dir: data_dir.to_owned(),
             database_url: backend_url,
+            database_timeout: berth::config::DATABASE_TIMEOUT,
         },
         account_id: berth::domain::RegistryId::parse(ACCOUNT).expect("account"),
         public_url: None,
@@ -113,9 +114,6 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    if std::env::var_os("RUST_LOG").is_some() {
-        berth::telemetry::init();
-    }
     let data_dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
         Backend::Sqlite => None,
@@ -131,6 +129,9 @@ pub async fn spawn_app_on(
     database_url: Option<String>,
     adjust: impl FnOnce(&mut Config),
 ) -> TestApp {
+    if std::env::var_os("RUST_LOG").is_some() {
+        berth::telemetry::init();
+    }
     let mut config = config(database_url.clone(), data_dir.path());
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");

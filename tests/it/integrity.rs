@@ -408,3 +408,76 @@ async fn check_finds_changed_and_missing_blobs(app: TestApp) {
         "{out}"
     );
 }
+
+/// A full disk under the blob store (metadata on Postgres, which has room): every
+/// upload path answers 507 with nothing stored, no part of it left behind and the
+/// session where it was; once space is free the same uploads succeed, and every
+/// stored blob hashes to its name. (The defect: a 201 for a blob stored as zeros.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_stores_nothing_and_recovers() {
+    let Some(disk) = crate::small_disk::SmallDisk::mount(16 * 1024 * 1024) else {
+        return;
+    };
+    let data_dir = tempfile::tempdir_in(disk.path()).expect("data dir");
+    let database = crate::helpers::fresh_postgres_database().await;
+    let app = crate::helpers::spawn_app_on(
+        crate::helpers::Backend::Postgres,
+        data_dir,
+        Some(database),
+        |_| {},
+    )
+    .await;
+    app.create_repo("full").await;
+    let reg = Registry::login(&app).await;
+    let layer = random_bytes(64 * 1024);
+    let digest = sha256(&layer);
+    let session = reg.start_upload("full").await;
+
+    disk.fill(4096);
+    reg.post_blob("full", &digest, &layer)
+        .await
+        .assert_error(507, "UNAVAILABLE");
+    reg.patch(&session, None, &layer)
+        .await
+        .assert_error(507, "UNAVAILABLE");
+    let status = reg.get(&session).await;
+    assert_eq!((status.status, status.header("range")), (204, Some("0-0")));
+    assert!(upload_area(&app, &session).is_empty(), "a part file remains");
+    let up = app
+        .ecr
+        .initiate_layer_upload()
+        .repository_name("full")
+        .send()
+        .await
+        .expect("initiate");
+    let err = app
+        .ecr
+        .upload_layer_part()
+        .repository_name("full")
+        .upload_id(up.upload_id().expect("id"))
+        .part_first_byte(0)
+        .part_last_byte(layer.len() as i64 - 1)
+        .layer_part_blob(Blob::new(layer.clone()))
+        .send()
+        .await
+        .expect_err("no room for the part");
+    let raw = err.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(raw, Some(507), "{err:?}");
+    assert_eq!(
+        reg.head(&format!("/v2/full/blobs/{digest}")).await.status,
+        404,
+        "nothing became visible"
+    );
+
+    disk.free();
+    assert_eq!(reg.patch(&session, None, &layer).await.status, 202);
+    let done = reg.put(&format!("{session}?digest={digest}"), b"").await;
+    assert_eq!(done.status, 201, "{}", done.text());
+    assert_eq!(reg.push_blob("full", b"after the fault").await, sha256(b"after the fault"));
+    assert_eq!(
+        sha256(&reg.get(&format!("/v2/full/blobs/{digest}")).await.body),
+        digest
+    );
+    let wrong = blobs_not_matching_their_names(app.data_dir.path(), 2);
+    assert!(wrong.is_empty(), "{wrong:?}");
+}

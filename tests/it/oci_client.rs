@@ -43,11 +43,11 @@ impl Resp {
     #[track_caller]
     pub(crate) fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "status; body: {}", self.text());
-        let errors = self.assert_error_shape();
+        let errors = self.errors();
         assert_eq!(errors[0]["code"], code, "body: {}", self.text());
     }
 
-    /// Checks the error body's shape and returns its errors.
+    /// A client error (4xx) of the spec's form; returns its errors.
     #[track_caller]
     pub(crate) fn assert_error_shape(&self) -> Vec<Value> {
         assert!(
@@ -56,6 +56,11 @@ impl Resp {
             self.status,
             self.text()
         );
+        self.errors()
+    }
+
+    #[track_caller]
+    fn errors(&self) -> Vec<Value> {
         let body = self.json();
         let errors = body["errors"]
             .as_array()

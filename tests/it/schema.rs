@@ -50,6 +50,7 @@ async fn sqlite_schema() -> BTreeSet<Fact> {
     let store = berth::startup::open_store(&berth::config::StoreConfig {
         data_dir: dir.path().to_owned(),
         database_url: None,
+        database_timeout: berth::config::DATABASE_TIMEOUT,
     })
     .await
     .expect("migrate sqlite");
@@ -152,6 +153,7 @@ async fn postgres_schema() -> BTreeSet<Fact> {
     let store = berth::startup::open_store(&berth::config::StoreConfig {
         data_dir: tempfile::tempdir().expect("temp dir").path().to_owned(),
         database_url: Some(url.clone()),
+        database_timeout: berth::config::DATABASE_TIMEOUT,
     })
     .await
     .expect("migrate postgres");

@@ -23,6 +23,7 @@ async fn sweeps(backend: Backend) {
     let store = berth::startup::open_store(&StoreConfig {
         data_dir: dir.path().to_owned(),
         database_url,
+        database_timeout: berth::config::DATABASE_TIMEOUT,
     })
     .await
     .expect("store");

@@ -1,0 +1,206 @@
+//! Where the store's connections come from: a pool per database, and for Postgres
+//! the runtime every connection is opened on. Only this module touches the pools.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
+
+use super::{Result, Store};
+
+/// Connections berth holds open to Postgres.
+const POSTGRES_POOL: u32 = 10;
+
+/// How often Postgres's idle connections are tested.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a request waits for SQLite's one write connection: writes queue there.
+const SQLITE_WRITE_QUEUE: Duration = Duration::from_secs(60);
+
+/// How long a pooled SQLite connection may sit idle and still be handed out untested.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+#[derive(Clone)]
+pub(super) struct Pools {
+    /// Writes go here. For SQLite this pool has one connection, so write
+    /// transactions queue in-process instead of failing with SQLITE_BUSY.
+    write: AnyPool,
+    read: AnyPool,
+    /// The runtime Postgres's connections are opened on (see `postgres`); SQLite's
+    /// connections have threads of their own.
+    home: Option<tokio::runtime::Handle>,
+}
+
+impl Pools {
+    /// Opens the Postgres pool: all of it, on the current runtime, which must outlive
+    /// the HTTP workers. A connection's socket belongs to the runtime that opened it,
+    /// and on SIGTERM idle workers stop their runtimes before busy ones finish; so no
+    /// connection is opened by a worker. Requests take an idle connection where they
+    /// are (untested: `sweep` has idle ones tested every second and the dead closed),
+    /// and only when none is idle ask this runtime for one, which opens a replacement
+    /// for any connection lost (a database restart) here. Hence no `min_connections`
+    /// either: sqlx would reopen those from whichever task released the broken one.
+    pub(super) async fn postgres(url: &str, acquire_timeout: Duration) -> anyhow::Result<Self> {
+        let pool = AnyPoolOptions::new()
+            .max_connections(POSTGRES_POOL)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .acquire_timeout(acquire_timeout)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // berth's statements each touch a few index entries; JIT compiling
+                    // one, which Postgres does when stale statistics overstate its cost,
+                    // took ~200 ms for a 0.4 ms query.
+                    conn.execute("SET jit = off").await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy(url)?;
+        let open = (0..POSTGRES_POOL).map(|_| pool.acquire());
+        futures_util::future::try_join_all(open)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot connect to the database (--database-url) within {acquire_timeout:?}: {e}"
+                )
+            })?;
+        tokio::spawn(sweep(pool.clone()));
+        Ok(Self {
+            write: pool.clone(),
+            read: pool,
+            home: Some(tokio::runtime::Handle::current()),
+        })
+    }
+
+    /// Opens SQLite's pools: the write pool's one connection, and the readers.
+    pub(super) async fn sqlite(url: &str) -> anyhow::Result<Self> {
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = |max| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(SQLITE_WRITE_QUEUE)
+                // sqlx tests a connection (a round trip to its thread) when it goes back
+                // to the pool, and by default again when it is taken out; here only one
+                // idle long enough to be worth it.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > TRUSTED_IDLE {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                })
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL lets readers run beside the writer; FULL syncs every commit
+                        // so a crash or power loss keeps what was answered.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                            .await?;
+                        Ok(())
+                    })
+                })
+        };
+        let write = pool(1)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // When a statement fails with SQLITE_FULL (or IOERR, BUSY, NOMEM),
+                    // SQLite may roll the transaction back itself; the ROLLBACK sqlx then
+                    // sends fails, and sqlx-sqlite leaves its transaction depth at 1, so
+                    // every later BEGIN on the connection fails ("begin_with at non-zero
+                    // transaction depth"). The ping waits for that queued rollback; a
+                    // connection still counted in a transaction is closed, and the pool
+                    // opens a fresh one when next asked.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
+            .connect_with(options.clone())
+            .await?;
+        Ok(Self {
+            write,
+            read: pool(8).connect_with(options).await?,
+            home: None,
+        })
+    }
+
+    pub(super) async fn migrate(&self, postgres: bool) -> anyhow::Result<()> {
+        if postgres {
+            sqlx::migrate!("migrations/postgres")
+                .run(&self.write)
+                .await?;
+        } else {
+            sqlx::migrate!("migrations/sqlite").run(&self.write).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Every `SWEEP_EVERY`, takes each idle connection out and puts it back: sqlx pings a
+/// connection as it goes back, and closes it if it does not answer.
+async fn sweep(pool: AnyPool) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        every.tick().await;
+        let idle: Vec<_> = std::iter::from_fn(|| pool.try_acquire())
+            .take(POSTGRES_POOL as usize)
+            .collect();
+        drop(idle);
+    }
+}
+
+impl Store {
+    /// A connection from `pool`: for Postgres an idle one where the caller is, else one
+    /// taken (or opened) on the home runtime (see `Pools::postgres`).
+    async fn take(&self, pool: &AnyPool) -> Result<PoolConnection<Any>> {
+        let Some(home) = &self.pools.home else {
+            return Ok(pool.acquire().await?);
+        };
+        if let Some(conn) = pool.try_acquire() {
+            return Ok(conn);
+        }
+        let pool = pool.clone();
+        // A join error means the home runtime is shutting down.
+        let taken = home
+            .spawn(async move { pool.acquire().await })
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolClosed));
+        Ok(taken?)
+    }
+
+    /// A connection for reads.
+    pub(super) async fn reader(&self) -> Result<PoolConnection<Any>> {
+        self.take(&self.pools.read).await
+    }
+
+    /// A connection for writes: one statement, or a transaction (`begin_write`).
+    pub(super) async fn writer(&self) -> Result<PoolConnection<Any>> {
+        self.take(&self.pools.write).await
+    }
+
+    /// Starts a write transaction on `conn` (from `writer`). On SQLite it is `BEGIN
+    /// IMMEDIATE`: a deferred transaction that reads first takes the write lock only at
+    /// its first write, and SQLite answers that upgrade with an immediate SQLITE_BUSY,
+    /// without waiting (busy_timeout), whenever another connection briefly holds the
+    /// lock, as a reader re-checking the WAL index may. Taken at BEGIN, the lock is
+    /// waited for.
+    pub(super) async fn begin_write<'c>(
+        &self,
+        conn: &'c mut PoolConnection<Any>,
+    ) -> Result<Transaction<'c, Any>> {
+        Ok(if self.postgres {
+            conn.begin().await?
+        } else {
+            conn.begin_with("BEGIN IMMEDIATE").await?
+        })
+    }
+}
