@@ -1,5 +1,6 @@
 //! The integration suite: the real server on port 0, real clients, both stores.
 
+mod bearer;
 mod cli;
 mod durability;
 mod helpers;

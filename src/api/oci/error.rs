@@ -66,6 +66,9 @@ pub struct OciError {
     pub status: Option<StatusCode>,
     /// `Content-Range: bytes */<size>` for an unsatisfiable range.
     pub blob_size: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401 where it is not Basic (the public
+    /// registry's Bearer challenge).
+    pub challenge: Option<String>,
 }
 
 impl OciError {
@@ -75,11 +78,17 @@ impl OciError {
             message: message.into(),
             status: None,
             blob_size: None,
+            challenge: None,
         }
     }
 
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = Some(status);
+        self
+    }
+
+    pub fn with_challenge(mut self, challenge: Option<String>) -> Self {
+        self.challenge = challenge;
         self
     }
 
@@ -90,6 +99,7 @@ impl OciError {
             message: "the requested range cannot be satisfied".into(),
             status: Some(StatusCode::RANGE_NOT_SATISFIABLE),
             blob_size: Some(size),
+            challenge: None,
         }
     }
 
@@ -97,7 +107,11 @@ impl OciError {
         let (name, status) = self.code.describe();
         let mut response = HttpResponse::build(self.status.unwrap_or(status));
         if self.code == Code::Unauthorized {
-            response.insert_header(("WWW-Authenticate", "Basic realm=\"berth\""));
+            let challenge = self.challenge.as_deref();
+            response.insert_header((
+                "WWW-Authenticate",
+                challenge.unwrap_or("Basic realm=\"berth\""),
+            ));
         }
         if let Some(size) = self.blob_size {
             response.insert_header(("Content-Range", format!("bytes */{size}")));
