@@ -3,6 +3,7 @@
 mod bearer;
 mod cli;
 mod durability;
+mod engines;
 mod helpers;
 mod hostile;
 mod images;
