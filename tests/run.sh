@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs the clients the tests drive
-# where they are missing, then runs every test against SQLite and Postgres.
+# The whole test suite, from a fresh machine: installs the clients and container
+# engines the tests drive where they are missing, then runs every test against SQLite
+# and Postgres.
 #
 #   bash tests/run.sh            (extra arguments go to `cargo test`)
 #
 # Postgres: BERTH_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
-# A missing Postgres or client fails the suite; nothing is skipped.
+# A missing Postgres, client or engine fails the suite; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,11 +19,27 @@ if ! command -v aws >/dev/null 2>&1 || ! python3 -c "import botocore" 2>/dev/nul
     echo "tests/run.sh: installing the aws CLI (pip package awscli)"
     pip_install awscli
 fi
-# skopeo (Debian package) and oras-py (PyPI package oras) drive the registry face.
-if ! command -v skopeo >/dev/null 2>&1; then
-    echo "tests/run.sh: installing skopeo"
+# Debian packages that drive the registry face: skopeo, and the container engines
+# (Docker Engine with its own CLI at /usr/bin/docker, podman, buildah, containerd's
+# ctr). The tests start and stop their own dockerd; it runs as root with no bridge
+# and no iptables rules, so nothing else is needed.
+debs=()
+command -v skopeo >/dev/null 2>&1 || debs+=(skopeo)
+{ command -v dockerd >/dev/null 2>&1 && [ -x /usr/bin/docker ]; } || debs+=(docker.io)
+command -v podman >/dev/null 2>&1 || debs+=(podman)
+command -v buildah >/dev/null 2>&1 || debs+=(buildah)
+command -v ctr >/dev/null 2>&1 || debs+=(containerd)
+if [ "${#debs[@]}" -gt 0 ]; then
+    echo "tests/run.sh: installing ${debs[*]}"
+    # The packages must not start their daemons as services: dockerd's defaults would
+    # set up a bridge and iptables rules. policy-rc.d forbids it during the install.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+        as_root chmod +x /usr/sbin/policy-rc.d
+        trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
 fi
 if ! python3 -c "import oras.client" 2>/dev/null; then
     echo "tests/run.sh: installing oras-py (pip package oras)"

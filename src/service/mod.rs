@@ -1,6 +1,7 @@
 //! Use cases: the only API the faces call. Every rule of the registry lives here once
 //! (tag immutability, digest matching, reference checks), whichever face asked.
 
+mod bearer;
 mod check;
 mod error;
 mod health;
@@ -27,6 +28,7 @@ use crate::domain::{
 use crate::store::{Key, Store, Stored};
 
 pub use crate::blob::BlobReader;
+pub use bearer::{Action, BearerCheck, BearerToken, Grant, Requester};
 pub use check::{check_blobs, BlobCheck};
 pub use error::{
     Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
@@ -172,12 +174,16 @@ impl Service {
 
     /// The public registry's URI: `<public host>/<alias>`.
     pub fn public_registry_uri(&self) -> String {
-        let settings = self.settings();
         format!(
             "{}/{}",
-            host(&settings.public_registry_url),
-            settings.public_alias
+            self.public_registry_host(),
+            self.settings().public_alias
         )
+    }
+
+    /// `host[:port]` of the public registry, as its clients name it.
+    pub fn public_registry_host(&self) -> &str {
+        host(&self.settings().public_registry_url)
     }
 }
 

@@ -150,20 +150,30 @@ impl Service {
         }
     }
 
-    /// Links a blob the caller can read in `from` into `name` without moving bytes.
-    /// False when `from` does not exist or does not hold the blob.
+    /// Links a blob the caller can read in `from` into `name` without moving bytes;
+    /// without `from`, one it can read in any repository of its registry (every
+    /// repository of the caller's registry is one it may read). False when no such
+    /// repository holds the blob.
     pub async fn mount_blob(
         &self,
         caller: &Caller,
         name: &RepositoryName,
         digest: &Digest,
-        from: &RepositoryName,
+        from: Option<&RepositoryName>,
     ) -> Result<bool> {
         let target = self.own_repository(caller, name).await?;
-        let Some(source) = self.store().repository(&caller.registry(), from).await? else {
-            return Ok(false);
+        let size = match from {
+            Some(from) => match self.store().repository(&caller.registry(), from).await? {
+                Some(source) => self.store().blob_in_repository(source.key, digest).await?,
+                None => None,
+            },
+            None => {
+                self.store()
+                    .blob_in_registry(&caller.registry(), digest)
+                    .await?
+            }
         };
-        let Some(size) = self.store().blob_in_repository(source.key, digest).await? else {
+        let Some(size) = size else {
             return Ok(false);
         };
         self.store()

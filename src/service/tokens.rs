@@ -74,13 +74,7 @@ impl Service {
             None => vec![caller.registry()],
         };
         let expires_at = now() + TOKEN_TTL;
-        let credentials = &self.settings().credentials;
-        // In open mode no key is configured, so none is bound.
-        let (k, f) = caller
-            .access_key
-            .as_deref()
-            .and_then(|key| Some((key.to_owned(), credentials.fingerprint(key)?)))
-            .unzip();
+        let (k, f) = self.credential_binding(caller.access_key.as_deref());
         Ok(registries
             .into_iter()
             .map(|registry| {
@@ -119,7 +113,11 @@ impl Service {
         };
         match (RegistryId::parse(&claims.a), Namespace::parse(&claims.n)) {
             (Ok(_), Some(_)) if claims.e < now().timestamp() => PasswordCheck::Expired,
-            (Ok(_), Some(_)) if !self.credential_stands(&claims) => PasswordCheck::Revoked,
+            (Ok(_), Some(_))
+                if !self.credential_stands(claims.k.as_deref(), claims.f.as_deref()) =>
+            {
+                PasswordCheck::Revoked
+            }
             (Ok(account), Some(namespace)) => PasswordCheck::Valid {
                 registry: Registry { account, namespace },
                 access_key: claims.k,
@@ -128,16 +126,28 @@ impl Service {
         }
     }
 
-    /// Whether the credential a token was minted with still holds: the same key with
-    /// the same secret. In open mode every caller is let in anyway, so every token
-    /// this registry minted holds; a token minted in open mode names no key and so
-    /// holds only there.
-    fn credential_stands(&self, claims: &Claims) -> bool {
+    /// What a token minted with `access_key` is bound to: the key and a fingerprint of
+    /// its secret. In open mode no key is configured, so none is bound.
+    pub(super) fn credential_binding(
+        &self,
+        access_key: Option<&str>,
+    ) -> (Option<String>, Option<String>) {
+        let credentials = &self.settings().credentials;
+        access_key
+            .and_then(|key| Some((key.to_owned(), credentials.fingerprint(key)?)))
+            .unzip()
+    }
+
+    /// Whether the credential a token was minted with (its `credential_binding`) still
+    /// holds: the same key with the same secret. In open mode every caller is let in
+    /// anyway, so every token this registry minted holds; a token minted in open mode
+    /// names no key and so holds only there.
+    pub(super) fn credential_stands(&self, key: Option<&str>, fingerprint: Option<&str>) -> bool {
         let credentials = &self.settings().credentials;
         credentials.is_open()
-            || match (&claims.k, &claims.f) {
+            || match (key, fingerprint) {
                 (Some(key), Some(fingerprint)) => {
-                    credentials.fingerprint(key).as_ref() == Some(fingerprint)
+                    credentials.fingerprint(key).as_deref() == Some(fingerprint)
                 }
                 _ => false,
             }

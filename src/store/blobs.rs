@@ -1,7 +1,7 @@
 use sqlx::{Any, Row, Transaction};
 
 use super::{millis, Key, Result, Store};
-use crate::domain::{Digest, Repository};
+use crate::domain::{Digest, Registry, Repository};
 
 impl Store {
     /// Records a blob whose bytes are already in place and links it to the
@@ -31,6 +31,28 @@ impl Store {
              WHERE rb.repository_id = $1 AND rb.digest = $2",
         )
         .bind(repository.id())
+        .bind(digest.as_str())
+        .fetch_optional(&mut *self.reader().await?)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// The size of a blob if some repository of the registry may see it.
+    pub async fn blob_in_registry(
+        &self,
+        registry: &Registry,
+        digest: &Digest,
+    ) -> Result<Option<i64>> {
+        // From the registry's repositories to their links: primary-key probes, where
+        // starting from the digest would scan every link.
+        let row = sqlx::query(
+            "SELECT b.size FROM repositories r \
+             JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.digest = $3 \
+             JOIN blobs b ON b.digest = rb.digest \
+             WHERE r.registry_id = $1 AND r.namespace = $2 LIMIT 1",
+        )
+        .bind(registry.account.as_str())
+        .bind(registry.namespace.as_str())
         .bind(digest.as_str())
         .fetch_optional(&mut *self.reader().await?)
         .await?;

@@ -258,6 +258,7 @@ async fn slow_bodies_time_out_and_others_are_served() {
     let launch = Launch {
         args: &["--body-timeout", "2"],
         open_files: Some("256:4096"),
+        ..Default::default()
     };
     let (server, before) = start(&dir, launch, "slow/target").await;
     let claims = [
@@ -349,6 +350,66 @@ async fn stalled_uploads_record_nothing(server: &ServerProcess) {
         assert!(
             matches!(range.as_deref(), None | Some("0-0")),
             "the stalled chunk was recorded: {range:?}"
+        );
+    }
+}
+
+/// A TLS 1.2 ClientHello record, as a client that tries HTTPS first sends it.
+fn client_hello() -> Vec<u8> {
+    let mut hello = vec![0x03, 0x03]; // client version
+    hello.extend([0x42; 32]); // random
+    hello.push(0); // no session id
+    hello.extend([0x00, 0x02, 0x13, 0x01]); // one cipher suite
+    hello.extend([0x01, 0x00]); // no compression
+    hello.extend([0x00, 0x00]); // no extensions
+    let mut handshake = vec![0x01, 0x00]; // ClientHello, 24-bit length
+    handshake.extend(u16::try_from(hello.len()).expect("short").to_be_bytes());
+    handshake.extend(hello);
+    let mut record = vec![0x16, 0x03, 0x01]; // handshake record, TLS 1.0 framing
+    record.extend(u16::try_from(handshake.len()).expect("short").to_be_bytes());
+    record.extend(handshake);
+    record
+}
+
+/// docker and podman probe HTTPS before each login, so a TLS ClientHello reaching a
+/// plain-HTTP listener is routine: it is answered 400 (the HTTP answer that sends
+/// them back to HTTP) and logged at DEBUG, never as an ERROR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshakes_on_the_plain_port_are_not_errors() {
+    const DEBUG_LINE: &str = "refused a request that is not HTTP/1";
+    for log_filter in [None, Some("debug,sqlx=warn")] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let launch = Launch {
+            log_filter,
+            ..Default::default()
+        };
+        let mut server = ServerProcess::launch(&state(&dir), launch).await;
+        for port in [server.port, server.public_port] {
+            let mut stream = TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            stream.write_all(&client_hello()).await.expect("write");
+            let mut answer = Vec::new();
+            tokio::time::timeout(ANSWER_WITHIN, stream.read_to_end(&mut answer))
+                .await
+                .expect("answered in time")
+                .expect("read");
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        }
+        // Every line is written once the server has stopped.
+        server.sigterm();
+        assert!(server.wait_exit(ANSWER_WITHIN).await.success());
+        let log = std::fs::read_to_string(dir.path().join("berth.log")).expect("log");
+        assert!(!log.contains("ERROR"), "{log}");
+        let logged = log.lines().filter(|l| l.contains(DEBUG_LINE)).count();
+        let expected = if log_filter.is_some() { 2 } else { 0 };
+        assert_eq!(logged, expected, "{log}");
+        assert!(
+            log.lines()
+                .filter(|l| l.contains(DEBUG_LINE))
+                .all(|l| l.contains("DEBUG")),
+            "{log}"
         );
     }
 }

@@ -442,7 +442,10 @@ async fn full_disk_stores_nothing_and_recovers() {
         .assert_error(507, "UNAVAILABLE");
     let status = reg.get(&session).await;
     assert_eq!((status.status, status.header("range")), (204, Some("0-0")));
-    assert!(upload_area(&app, &session).is_empty(), "a part file remains");
+    assert!(
+        upload_area(&app, &session).is_empty(),
+        "a part file remains"
+    );
     let up = app
         .ecr
         .initiate_layer_upload()
@@ -473,7 +476,10 @@ async fn full_disk_stores_nothing_and_recovers() {
     assert_eq!(reg.patch(&session, None, &layer).await.status, 202);
     let done = reg.put(&format!("{session}?digest={digest}"), b"").await;
     assert_eq!(done.status, 201, "{}", done.text());
-    assert_eq!(reg.push_blob("full", b"after the fault").await, sha256(b"after the fault"));
+    assert_eq!(
+        reg.push_blob("full", b"after the fault").await,
+        sha256(b"after the fault")
+    );
     assert_eq!(
         sha256(&reg.get(&format!("/v2/full/blobs/{digest}")).await.body),
         digest

@@ -1,8 +1,10 @@
 //! The integration suite: the real server on port 0, real clients, both stores.
 
 mod access_log;
+mod bearer;
 mod cli;
 mod durability;
+mod engines;
 mod helpers;
 mod hostile;
 mod images;

@@ -20,12 +20,14 @@ pub struct ServerState {
     pub log: PathBuf,
 }
 
-/// How to start the child beyond the state: more `berth serve` arguments, and the
-/// open-file limits (`soft:hard`) to start it under, through prlimit(1).
+/// How to start the child beyond the state: more `berth serve` arguments, the
+/// open-file limits (`soft:hard`) to start it under, through prlimit(1), and its
+/// `RUST_LOG` (default: berth's own default filter).
 #[derive(Default)]
 pub struct Launch<'a> {
     pub args: &'a [&'a str],
     pub open_files: Option<&'a str>,
+    pub log_filter: Option<&'a str>,
 }
 
 pub struct ServerProcess {
@@ -102,7 +104,7 @@ impl ServerProcess {
         }
         cmd.env("BERTH_ACCESS_KEY_ID", ACCESS_KEY)
             .env("BERTH_SECRET_ACCESS_KEY", SECRET_KEY)
-            .env("RUST_LOG", "info,sqlx=warn")
+            .env("RUST_LOG", launch.log_filter.unwrap_or("info,sqlx=warn"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

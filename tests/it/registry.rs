@@ -12,7 +12,7 @@ use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{
-    postgres_admin_url, sha256, spawn_app_on, spawn_app_with, Backend, TestApp, ACCESS_KEY,
+    postgres_admin_url, sha256, spawn_app_on, spawn_app_with, Backend, TestApp, ACCESS_KEY, ALIAS,
     SECRET_KEY,
 };
 use crate::oci_client::{basic, login, password_of, Registry, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST};
@@ -38,6 +38,7 @@ both_stores!(
     chunked_upload_session,
     upload_session_errors,
     cross_repository_mount,
+    mount_without_from,
     manifest_put_get_head,
     manifest_put_errors,
     manifest_put_idempotent_and_immutable_tags,
@@ -63,7 +64,7 @@ fn random_bytes(n: usize) -> Vec<u8> {
 }
 
 /// The registry's signing key, read straight from its metadata store.
-async fn signing_key(app: &TestApp) -> Vec<u8> {
+pub(crate) async fn signing_key(app: &TestApp) -> Vec<u8> {
     const QUERY: &str = "SELECT value FROM settings WHERE key = 'signing_key'";
     let value: String = match &app.database_url {
         Some(url) => {
@@ -89,7 +90,7 @@ async fn signing_key(app: &TestApp) -> Vec<u8> {
 }
 
 /// Seals a payload the way the registry's signer does.
-fn seal(key: &[u8], purpose: &str, payload: &[u8]) -> String {
+pub(crate) fn seal(key: &[u8], purpose: &str, payload: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("key");
     mac.update(purpose.as_bytes());
     mac.update(&[0]);
@@ -112,7 +113,7 @@ fn forged_password(key: &[u8], genuine: &str, expires: i64) -> String {
     seal(key, "registry-password", claims.to_string().as_bytes())
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -297,7 +298,10 @@ async fn expired_and_tampered_tokens(app: TestApp) {
 }
 
 /// Serves the same store again with other settings, as after a restart.
-async fn restart(app: TestApp, adjust: impl FnOnce(&mut berth::config::Config)) -> TestApp {
+pub(crate) async fn restart(
+    app: TestApp,
+    adjust: impl FnOnce(&mut berth::config::Config),
+) -> TestApp {
     spawn_app_on(app.backend, app.data_dir, app.database_url, adjust).await
 }
 
@@ -975,6 +979,80 @@ async fn cross_repository_mount(app: TestApp) {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
+}
+
+/// `?mount=` without `from` (the OCI spec's anonymous mount): any repository of the
+/// caller's registry that holds the blob will do; when none does, not even one of the
+/// account's other registry, it is an ordinary upload session.
+async fn mount_without_from(app: TestApp) {
+    app.create_repo("anymount/source").await;
+    app.create_repo("anymount/target").await;
+    app.create_public("anymount/public").await;
+    let reg = Registry::login(&app).await;
+    let bytes = random_bytes(700);
+    let digest = reg.push_blob("anymount/source", &bytes).await;
+    let mount = |repo: &str, digest: &str| format!("/v2/{repo}/blobs/uploads/?mount={digest}");
+
+    let r = reg
+        .call(Method::POST, &mount("anymount/target", &digest))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v2/anymount/target/blobs/{digest}").as_str())
+    );
+    assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
+    let r = reg
+        .get(&format!("/v2/anymount/target/blobs/{digest}"))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, bytes);
+    // Mounting what the target already has is still a success.
+    let r = reg
+        .call(Method::POST, &mount("anymount/target", &digest))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // Held by no repository, or only by the public registry's: a session.
+    let public_only = app
+        .push_public_blob("anymount/public", &random_bytes(300), None)
+        .await;
+    let nowhere = sha256(b"held by no repository");
+    for digest in [&public_only, &nowhere] {
+        let r = reg
+            .call(Method::POST, &mount("anymount/target", digest))
+            .await;
+        assert_eq!(r.status, 202, "{digest}: {}", r.text());
+        let location = r.header("location").expect("location").to_owned();
+        assert_eq!(reg.get(&location).await.status, 204, "the session exists");
+        reg.get(&format!("/v2/anymount/target/blobs/{digest}"))
+            .await
+            .assert_error(404, "BLOB_UNKNOWN");
+    }
+    // Nor does the public registry mount the private registry's blobs.
+    let public = Registry::at(
+        &app.public_url,
+        &app,
+        Some(basic("AWS", &app.public_password().await)),
+    );
+    let r = public
+        .call(
+            Method::POST,
+            &mount(&format!("{ALIAS}/anymount/public"), &digest),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = public
+        .call(
+            Method::POST,
+            &mount(&format!("{ALIAS}/anymount/public"), &public_only),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    reg.call(Method::POST, &mount("anymount/target", "sha256:nothex"))
+        .await
+        .assert_error(400, "DIGEST_INVALID");
 }
 
 // ---------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ both_stores!(
     skopeo_round_trip,
     skopeo_pulls_what_put_image_registered,
     skopeo_pulls_public_images_anonymously,
-    oras_artifacts_and_referrers
+    oras_artifacts_and_referrers,
+    oras_token_auth_on_the_public_registry
 );
 
 /// The registry password from GetAuthorizationToken.
@@ -347,52 +348,41 @@ async fn skopeo_pulls_public_images_anonymously(app: TestApp) {
     let creds = format!("AWS:{}", app.public_password().await);
     let (ok, err) = run(push(Some(creds))).await.expect("join");
     assert!(ok, "skopeo push with the ECR Public token failed: {err}");
-    let described = app
-        .ecr_public
-        .describe_image_tags()
-        .repository_name("clients/public")
-        .send()
-        .await
-        .expect("tags");
-    let tags: Vec<_> = described
-        .image_tag_details()
-        .iter()
-        .map(|t| {
-            (
-                t.image_tag(),
-                t.image_detail().and_then(|d| d.image_digest()),
-            )
-        })
-        .collect();
     assert_eq!(
-        tags,
-        [
-            (Some("v1"), Some(digest.as_str())),
-            (Some("v2"), Some(digest.as_str()))
-        ]
+        public_tags(&app, "clients/public").await,
+        [("v1".to_owned(), digest.clone()), ("v2".to_owned(), digest)]
     );
 }
 
-async fn oras_artifacts_and_referrers(app: TestApp) {
-    app.create_repo("clients/oras").await;
-    let (_, subject) = app.push_image("clients/oras", Some("app"), 1).await;
-    let password = password(&app).await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/oras_artifact.py"
-    );
-    let host = format!("127.0.0.1:{}", app.port);
-    let args = vec![
-        script.to_owned(),
-        host.clone(),
-        "clients/oras".into(),
-        password.clone(),
-        subject.clone(),
-        dir.path().display().to_string(),
-    ];
+/// A public repository's tags and the digests they name, from DescribeImageTags.
+async fn public_tags(app: &TestApp, repo: &str) -> Vec<(String, String)> {
+    let described = app
+        .ecr_public
+        .describe_image_tags()
+        .repository_name(repo)
+        .send()
+        .await
+        .expect("tags");
+    described
+        .image_tag_details()
+        .iter()
+        .map(|t| {
+            let digest = t.image_detail().and_then(|d| d.image_digest());
+            (
+                t.image_tag().unwrap_or_default().to_owned(),
+                digest.unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Runs an oras-py script of tests/clients with `args`; answers the JSON report it
+/// prints.
+async fn oras_py(script: &str, args: Vec<String>) -> Value {
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")
+            .arg(path)
             .args(&args)
             .output()
             .expect("python3")
@@ -401,10 +391,29 @@ async fn oras_artifacts_and_referrers(app: TestApp) {
     .expect("join");
     assert!(
         out.status.success(),
-        "oras-py failed: {}",
+        "oras-py ({script}) failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    serde_json::from_slice(&out.stdout).expect("report")
+}
+
+async fn oras_artifacts_and_referrers(app: TestApp) {
+    app.create_repo("clients/oras").await;
+    let (_, subject) = app.push_image("clients/oras", Some("app"), 1).await;
+    let password = password(&app).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let host = format!("127.0.0.1:{}", app.port);
+    let report = oras_py(
+        "oras_artifact.py",
+        vec![
+            host.clone(),
+            "clients/oras".into(),
+            password.clone(),
+            subject.clone(),
+            dir.path().display().to_string(),
+        ],
+    )
+    .await;
     assert_eq!(report["push_status"], 201);
     assert_eq!(report["oci_subject"], subject.as_str());
     assert_eq!(report["chunked_status"], 201);
@@ -445,4 +454,31 @@ async fn oras_artifacts_and_referrers(app: TestApp) {
     let detail = &described.image_details()[0];
     assert_eq!(detail.subject_manifest_digest(), Some(subject.as_str()));
     assert_eq!(detail.image_tags(), ["sig"]);
+}
+
+/// oras-py's default auth takes the scope the Bearer challenge names to the token
+/// endpoint: with ECR Public's password it pushes, without credentials it pulls, and
+/// an anonymous push is refused.
+async fn oras_token_auth_on_the_public_registry(app: TestApp) {
+    app.create_public("clients/oras-public").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = oras_py(
+        "oras_public.py",
+        vec![
+            app.public_url.trim_start_matches("http://").to_owned(),
+            format!("{}/clients/oras-public", crate::helpers::ALIAS),
+            app.public_password().await,
+            dir.path().display().to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(report["push_status"], 201);
+    assert_eq!(report["pulled"], json!(["public notes\n"]));
+    let refused = report["anonymous_push"].as_str().expect("anonymous push");
+    assert!(refused.contains("Unauthorized"), "{refused}");
+    let digest = report["push_digest"].as_str().expect("digest").to_owned();
+    assert_eq!(
+        public_tags(&app, "clients/oras-public").await,
+        [("notes".to_owned(), digest)]
+    );
 }

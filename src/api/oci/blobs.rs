@@ -108,7 +108,8 @@ fn created(path: &str, digest: &Digest) -> HttpResponse {
         .finish()
 }
 
-/// POST: a cross-repository mount, a monolithic upload (`?digest=`), or a new session.
+/// POST: a cross-repository mount (`?mount=`, from `from` or any repository the
+/// caller may read), a monolithic upload (`?digest=`), or a new session.
 pub async fn start_upload(
     reg: Registry,
     path: web::Path<String>,
@@ -116,13 +117,14 @@ pub async fn start_upload(
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
     let name = reg.name(&path)?;
-    if let (Some(mount), Some(from)) = (&query.mount, &query.from) {
+    if let Some(mount) = &query.mount {
         let digest = parse_digest(mount)?;
-        // A source the caller cannot name or read just means a normal upload.
-        if let Ok(from) = reg.name(from) {
+        // Without `from`, any repository the caller may read will do; a `from` the
+        // caller cannot name, or no repository holding the blob, means a normal upload.
+        if let Ok(from) = query.from.as_deref().map(|from| reg.name(from)).transpose() {
             if reg
                 .service
-                .mount_blob(&reg.caller, &name, &digest, &from)
+                .mount_blob(&reg.caller, &name, &digest, from.as_ref())
                 .await?
             {
                 return Ok(created(&reg.path(&name), &digest));

@@ -85,6 +85,9 @@ pub struct OciError {
     pub message: String,
     /// `Content-Range: bytes */<size>` for a range a blob of that size cannot serve.
     pub blob_size: Option<u64>,
+    /// The `WWW-Authenticate` challenge of a 401 where it is not Basic (the public
+    /// registry's Bearer challenge).
+    pub challenge: Option<String>,
 }
 
 impl OciError {
@@ -93,7 +96,13 @@ impl OciError {
             code,
             message: message.into(),
             blob_size: None,
+            challenge: None,
         }
+    }
+
+    pub fn with_challenge(mut self, challenge: Option<String>) -> Self {
+        self.challenge = challenge;
+        self
     }
 
     /// A range that cannot be served from a blob of `size` bytes.
@@ -111,7 +120,11 @@ impl OciError {
         let (name, status) = self.code.describe();
         let mut response = HttpResponse::build(status);
         if self.code == Code::Unauthorized {
-            response.insert_header(("WWW-Authenticate", "Basic realm=\"berth\""));
+            let challenge = self.challenge.as_deref();
+            response.insert_header((
+                "WWW-Authenticate",
+                challenge.unwrap_or("Basic realm=\"berth\""),
+            ));
         }
         if let Some(size) = self.blob_size {
             response.insert_header(("Content-Range", format!("bytes */{size}")));

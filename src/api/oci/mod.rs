@@ -7,6 +7,7 @@ mod blobs;
 mod error;
 mod listings;
 mod manifests;
+mod token;
 
 use actix_web::dev::Payload;
 use actix_web::http::{header, Method};
@@ -18,7 +19,7 @@ use base64::Engine;
 pub use error::{Code, OciError};
 
 use crate::domain::{
-    Digest, ImageSelector, ImageTag, Namespace, RegistryAlias, RepositoryName, UploadId,
+    Digest, ImageSelector, ImageTag, Namespace, RegistryAlias, RegistryId, RepositoryName, UploadId,
 };
 use crate::service::{Caller, PasswordCheck, Service, TOKEN_USER};
 
@@ -48,6 +49,32 @@ impl Face {
             prefix: format!("{alias}/"),
         }
     }
+
+    /// The repository a path names: on the public registry, `<alias>/<name>`.
+    fn repository(&self, path: &str) -> Result<RepositoryName, OciError> {
+        let name = path.strip_prefix(&self.prefix).ok_or_else(|| {
+            OciError::new(
+                Code::NameUnknown,
+                format!(
+                    "repository name not known to registry: names here begin with '{}'",
+                    self.prefix
+                ),
+            )
+        })?;
+        RepositoryName::parse(name)
+            .map_err(|e| OciError::new(Code::NameInvalid, format!("invalid repository name: {e}")))
+    }
+
+    /// This registry's challenge to `req` where it is not Basic: on the public
+    /// registry, Bearer naming the token endpoint.
+    fn challenge(&self, service: &Service, req: &HttpRequest) -> Option<String> {
+        (self.namespace == Namespace::Public).then(|| token::challenge(service, self, req))
+    }
+
+    /// A 401 with this registry's challenge.
+    fn unauthorized(&self, service: &Service, req: &HttpRequest, message: &str) -> OciError {
+        OciError::new(Code::Unauthorized, message).with_challenge(self.challenge(service, req))
+    }
 }
 
 pub fn configure(face: Face) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -55,6 +82,13 @@ pub fn configure(face: Face) -> impl FnOnce(&mut web::ServiceConfig) {
 }
 
 fn routes(cfg: &mut web::ServiceConfig, face: Face) {
+    if face.namespace == Namespace::Public {
+        cfg.service(
+            web::resource(["/token", "/token/"])
+                .app_data(web::Data::new(face.clone()))
+                .route(web::get().to(token::issue)),
+        );
+    }
     let unsupported = || {
         web::to(|| async { OciError::new(Code::Unsupported, "method not supported here").render() })
     };
@@ -146,17 +180,7 @@ pub(crate) struct Registry {
 impl Registry {
     /// The repository a path names: on the public registry, `<alias>/<name>`.
     pub fn name(&self, path: &str) -> Result<RepositoryName, OciError> {
-        let name = path.strip_prefix(&self.face.prefix).ok_or_else(|| {
-            OciError::new(
-                Code::NameUnknown,
-                format!(
-                    "repository name not known to registry: names here begin with '{}'",
-                    self.face.prefix
-                ),
-            )
-        })?;
-        RepositoryName::parse(name)
-            .map_err(|e| OciError::new(Code::NameInvalid, format!("invalid repository name: {e}")))
+        self.face.repository(path)
     }
 
     /// A name as the service lists it: without the public alias prefix.
@@ -192,43 +216,89 @@ impl FromRequest for Registry {
     }
 }
 
-/// Who is calling: Basic credentials from GetAuthorizationToken for this registry, or
-/// anonymous in open mode and for pulls from the public registry. A credential that
-/// is presented must be valid even where none is needed.
+/// Who is calling: Basic credentials from GetAuthorizationToken for this registry, a
+/// Bearer token from the public registry's token endpoint, or anonymous in open mode
+/// and for pulls from the public registry. A credential that is presented must be
+/// valid even where none is needed.
 fn caller(req: &HttpRequest, service: &Service, face: &Face) -> Result<Caller, OciError> {
-    let caller = |account, access_key| Caller {
+    let caller = |(account, access_key)| Caller {
         account,
         region: REGION.into(),
         namespace: face.namespace,
         access_key,
     };
+    let public = face.namespace == Namespace::Public;
+    match presented(req) {
+        // Clients that hold no credentials answer a Basic challenge with an empty pair.
+        None => {}
+        Some(Presented::Basic(pair)) if pair == ":" => {}
+        Some(Presented::Basic(pair)) => {
+            return holder(service, face, &pair)
+                .map(caller)
+                .map_err(|e| e.with_challenge(face.challenge(service, req)));
+        }
+        Some(Presented::Bearer(token)) if public => {
+            return token::bearer(req, service, face, &token).map(caller);
+        }
+        Some(_) => {
+            let expected = if public {
+                "expected Basic or Bearer credentials"
+            } else {
+                "expected Basic credentials"
+            };
+            return Err(face.unauthorized(service, req, expected));
+        }
+    }
+    // The base endpoint still challenges: clients decide there whether to send
+    // the credentials they hold, and would otherwise push without them.
+    let base = matches!(req.path(), "/v2" | "/v2/");
+    let public_read = public && !base && matches!(*req.method(), Method::GET | Method::HEAD);
+    if service.settings().credentials.is_open() || public_read {
+        Ok(caller((service.settings().account.clone(), None)))
+    } else {
+        Err(face.unauthorized(service, req, "authentication required"))
+    }
+}
+
+/// Credentials as an `Authorization` header presents them.
+enum Presented {
+    /// `user:password`
+    Basic(String),
+    Bearer(String),
+    /// Another scheme, or Basic that does not decode.
+    Unusable,
+}
+
+/// The credentials a request presents, if any; the scheme's name is case-insensitive,
+/// as HTTP says.
+fn presented(req: &HttpRequest) -> Option<Presented> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let parsed = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim_start().split_once(' '))
+        .and_then(|(scheme, rest)| {
+            if scheme.eq_ignore_ascii_case("basic") {
+                let decoded = STANDARD.decode(rest.trim()).ok()?;
+                String::from_utf8(decoded).ok().map(Presented::Basic)
+            } else if scheme.eq_ignore_ascii_case("bearer") {
+                Some(Presented::Bearer(rest.trim().to_owned()))
+            } else {
+                None
+            }
+        });
+    Some(parsed.unwrap_or(Presented::Unusable))
+}
+
+/// The account and access key behind a Basic `AWS:<password>` pair, when the password
+/// is a valid GetAuthorizationToken password of this face's registry.
+fn holder(
+    service: &Service,
+    face: &Face,
+    pair: &str,
+) -> Result<(RegistryId, Option<String>), OciError> {
     let unauthorized = |m: &str| OciError::new(Code::Unauthorized, m);
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|value| {
-            value
-                .to_str()
-                .ok()
-                .and_then(basic_credentials)
-                .ok_or_else(|| unauthorized("expected Basic credentials"))
-        })
-        .transpose()?;
-    // Clients that hold no credentials answer a Basic challenge with an empty pair.
-    let Some(basic) = presented.filter(|b| b != ":") else {
-        // The base endpoint still challenges: clients decide there whether to send
-        // the credentials they hold, and would otherwise push without them.
-        let base = matches!(req.path(), "/v2" | "/v2/");
-        let public_read = face.namespace == Namespace::Public
-            && !base
-            && matches!(*req.method(), Method::GET | Method::HEAD);
-        return if service.settings().credentials.is_open() || public_read {
-            Ok(caller(service.settings().account.clone(), None))
-        } else {
-            Err(unauthorized("authentication required"))
-        };
-    };
-    let (user, password) = basic
+    let (user, password) = pair
         .split_once(':')
         .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
     if user != TOKEN_USER {
@@ -240,7 +310,7 @@ fn caller(req: &HttpRequest, service: &Service, face: &Face) -> Result<Caller, O
         PasswordCheck::Valid {
             registry,
             access_key,
-        } if registry.namespace == face.namespace => Ok(caller(registry.account, access_key)),
+        } if registry.namespace == face.namespace => Ok((registry.account, access_key)),
         PasswordCheck::Valid { .. } => Err(unauthorized(
             "the authorization token is for the account's other registry: ECR and ECR Public tokens differ",
         )),
@@ -253,17 +323,6 @@ fn caller(req: &HttpRequest, service: &Service, face: &Face) -> Result<Caller, O
         )),
         PasswordCheck::Invalid => Err(unauthorized("the authorization token is not valid")),
     }
-}
-
-/// The `user:password` of a Basic Authorization value; the scheme's name is
-/// case-insensitive, as HTTP says.
-fn basic_credentials(value: &str) -> Option<String> {
-    let (scheme, encoded) = value.trim_start().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = STANDARD.decode(encoded.trim()).ok()?;
-    String::from_utf8(decoded).ok()
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
