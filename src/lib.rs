@@ -1,7 +1,8 @@
 //! berth: an ECR-compatible container image registry.
 //!
-//! Faces (the ECR JSON API and the registry API, with ECR Public to come) over one
-//! service core, one metadata store and one blob store. See ARCHITECTURE.md.
+//! Faces (the ECR and ECR Public JSON APIs and the registry API) over one service core,
+//! one metadata store and one blob store. `docs/ARCHITECTURE.md` has the module map,
+//! the data model and the rules.
 
 pub mod api;
 pub mod auth;

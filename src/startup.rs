@@ -171,11 +171,10 @@ impl Application {
             public_url,
             public_registry_url,
             public_alias: config.public_alias.clone(),
-            credentials,
         };
-        let service = Service::new(store, blobs, settings).await?;
+        let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_upload_sweeper(service.clone());
-        if service.settings().credentials.is_open() {
+        if service.authority().credentials().is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \
                  BERTH_CREDENTIALS_FILE); any well-formed signed request is accepted"
@@ -201,12 +200,12 @@ impl Application {
             workers,
             max_connections,
         )?;
-        let public_face = crate::api::oci::Face::public(&config.public_alias);
+        let public_v2 = crate::api::oci::Listener::public(&config.public_alias);
         let public_server = serve(
             "public",
             public_listener,
             shared,
-            Arc::new(move |cfg| crate::api::configure_public(public_face.clone())(cfg)),
+            Arc::new(move |cfg| crate::api::configure_public(public_v2.clone())(cfg)),
             limits,
             workers,
             max_connections,

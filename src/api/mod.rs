@@ -24,15 +24,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/_berth/logos/{name:.+}", web::get().to(logo::logo))
         .route("/", web::post().to(awsjson::handle))
-        .configure(oci::configure(oci::Face::private()));
+        .configure(oci::configure(oci::Listener::private()));
 }
 
 /// Routes the public registry's listener: its `/v2/` only.
-pub fn configure_public(face: oci::Face) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn configure_public(listener: oci::Listener) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
-            .configure(oci::configure(face));
+            .configure(oci::configure(listener));
     }
 }
 

@@ -97,8 +97,7 @@ impl Service {
             d: digest.to_string(),
             e: (now() + DOWNLOAD_TTL).timestamp(),
         };
-        let payload = serde_json::to_vec(&grant).map_err(anyhow::Error::from)?;
-        let token = self.inner.signer.seal(DOWNLOAD_PURPOSE, &payload);
+        let token = self.sealer().seal_json(DOWNLOAD_PURPOSE, &grant);
         Ok(format!(
             "{}/_berth/download/{token}",
             self.settings().public_url.trim_end_matches('/')
@@ -109,10 +108,8 @@ impl Service {
     /// expired, or the blob has left the repository since.
     pub async fn download(&self, token: &str) -> Result<Option<BlobReader>> {
         let Some(grant) = self
-            .inner
-            .signer
-            .open(DOWNLOAD_PURPOSE, token)
-            .and_then(|p| serde_json::from_slice::<DownloadGrant>(&p).ok())
+            .sealer()
+            .open_json::<DownloadGrant>(DOWNLOAD_PURPOSE, token)
         else {
             return Ok(None);
         };

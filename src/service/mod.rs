@@ -1,7 +1,6 @@
 //! Use cases: the only API the faces call. Every rule of the registry lives here once
 //! (tag immutability, digest matching, reference checks), whichever face asked.
 
-mod bearer;
 mod check;
 mod error;
 mod health;
@@ -12,7 +11,6 @@ mod policies;
 mod public;
 mod registry;
 mod repositories;
-mod signing;
 mod tokens;
 mod uploads;
 
@@ -20,7 +18,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::auth::Credentials;
+use rand::RngCore;
+
+use crate::auth::{Authority, Credentials, Sealer};
 use crate::blob::BlobStore;
 use crate::domain::{
     Image, Namespace, Registry, RegistryAlias, RegistryId, Repository, RepositoryName,
@@ -28,7 +28,6 @@ use crate::domain::{
 use crate::store::{Key, Store, Stored};
 
 pub use crate::blob::BlobReader;
-pub use bearer::{Action, BearerCheck, BearerToken, Grant, Requester};
 pub use check::{check_blobs, BlobCheck};
 pub use error::{
     Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
@@ -41,7 +40,7 @@ pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};
 pub use registry::{Listing, ReferrerDescriptor};
 pub use repositories::{CreateRepository, Encryption};
-pub use tokens::{AuthorizationData, PasswordCheck, TOKEN_USER};
+pub use tokens::AuthorizationData;
 
 /// ECR's part size hint, and the smallest a part may be unless it is the last.
 pub const PART_SIZE: i64 = 10 * 1024 * 1024;
@@ -61,6 +60,9 @@ pub struct Caller {
     pub access_key: Option<String>,
 }
 
+/// Where the registry's secret is kept in the store's settings.
+const SECRET_SETTING: &str = "signing_key";
+
 /// Service-wide settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -72,9 +74,6 @@ pub struct Settings {
     pub public_registry_url: String,
     /// The public registry's alias: its repositories are `<host>/<alias>/<name>`.
     pub public_alias: RegistryAlias,
-    /// The configured access keys (none: open mode). SigV4 checks signatures against
-    /// them, and registry tokens hold only while the key that minted them is one.
-    pub credentials: Credentials,
 }
 
 #[derive(Clone)]
@@ -86,19 +85,34 @@ struct Inner {
     store: Store,
     blobs: BlobStore,
     settings: Settings,
-    signer: signing::Signer,
+    authority: Authority,
     readiness: health::LastReadiness,
 }
 
 impl Service {
-    pub async fn new(store: Store, blobs: BlobStore, settings: Settings) -> anyhow::Result<Self> {
-        let signer = signing::Signer::load(&store).await?;
+    /// The service over its stores; `credentials` are the configured access keys
+    /// (none: open mode).
+    pub async fn new(
+        store: Store,
+        blobs: BlobStore,
+        settings: Settings,
+        credentials: Credentials,
+    ) -> anyhow::Result<Self> {
+        // The registry's secret: made once, kept in the store so that every process
+        // sharing it accepts what another sealed.
+        let mut candidate = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut candidate);
+        let key = store
+            .setting_or_init(SECRET_SETTING, &hex::encode(candidate))
+            .await?;
+        let sealer = Sealer::new(hex::decode(key)?);
+        let authority = Authority::new(settings.account.clone(), credentials, sealer);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 blobs,
                 settings,
-                signer,
+                authority,
                 readiness: Default::default(),
             }),
         })
@@ -114,6 +128,15 @@ impl Service {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Who may call, and the registry's secret: the faces authenticate with it.
+    pub fn authority(&self) -> &Authority {
+        &self.inner.authority
+    }
+
+    fn sealer(&self) -> &Sealer {
+        self.inner.authority.sealer()
     }
 
     /// Closes the store's connections.

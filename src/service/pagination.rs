@@ -41,12 +41,11 @@ const PURPOSE: &str = "page";
 
 impl Service {
     pub(crate) fn page_token<C: Serialize>(&self, scope: &str, cursor: C) -> String {
-        let payload = serde_json::to_vec(&Token {
+        let token = Token {
             s: scope.to_owned(),
             c: cursor,
-        })
-        .unwrap_or_default();
-        self.inner.signer.seal(PURPOSE, &payload)
+        };
+        self.sealer().seal_json(PURPOSE, &token)
     }
 
     /// The cursor a request resumes from, `None` for the first page.
@@ -59,8 +58,10 @@ impl Service {
             return Ok(None);
         };
         let invalid = || Error::from(Invalid::PageToken);
-        let payload = self.inner.signer.open(PURPOSE, token).ok_or_else(invalid)?;
-        let token: Token<C> = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+        let token: Token<C> = self
+            .sealer()
+            .open_json(PURPOSE, token)
+            .ok_or_else(invalid)?;
         if token.s != scope {
             return Err(invalid());
         }

@@ -59,7 +59,7 @@ impl Service {
     /// region, the same every time it is asked for.
     fn managed_kms_key(&self, caller: &Caller) -> String {
         let input = format!("aws/ecr:{}:{}", caller.account, caller.region);
-        let bytes = self.inner.signer.derive("kms-key", input.as_bytes());
+        let bytes = self.sealer().derive("kms-key", input.as_bytes());
         let mut id = [0u8; 16];
         id.copy_from_slice(&bytes[..16]);
         let key = uuid::Builder::from_random_bytes(id).into_uuid();

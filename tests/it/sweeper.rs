@@ -34,9 +34,10 @@ async fn sweeps(backend: Backend) {
         public_url: "http://127.0.0.1:1".into(),
         public_registry_url: "http://127.0.0.1:2".into(),
         public_alias: berth::domain::RegistryAlias::parse("sweeper").expect("alias"),
-        credentials: Default::default(),
     };
-    let service = Service::new(store, blobs, settings).await.expect("service");
+    let service = Service::new(store, blobs, settings, Default::default())
+        .await
+        .expect("service");
     let caller = Caller {
         account,
         region: REGION.into(),

@@ -124,8 +124,8 @@ async fn dispatch(
     // The head is authenticated before any of the body is read; the body is then
     // read into the signature's hash, and only a verified body is looked at.
     let stage = service
-        .settings()
-        .credentials
+        .authority()
+        .credentials()
         .check_headers(req, face.signing_name)
         .map_err(auth_error)?;
     let budget = (!stage.is_authenticated()).then_some(unverified);

@@ -4,7 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::{parse_digest, parse_upload_id, Code, OciError, Registry};
+use super::{parse_digest, parse_upload_id, Code, Ctx, OciError};
 use crate::domain::{Digest, RepositoryName, UploadId};
 use crate::service::Error;
 
@@ -41,12 +41,12 @@ fn byte_range(req: &HttpRequest, size: u64) -> Result<Option<(u64, u64)>, OciErr
 
 /// GET and HEAD a blob, honouring `Range`.
 pub async fn get(
-    reg: Registry,
+    ctx: Ctx,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, OciError> {
-    let (name, digest) = (reg.name(&path.0)?, parse_digest(&path.1)?);
-    let blob = reg.service.blob(&reg.caller, &name, &digest).await?;
+    let (name, digest) = (ctx.name(&path.0)?, parse_digest(&path.1)?);
+    let blob = ctx.service.blob(&ctx.caller, &name, &digest).await?;
     let size = blob.size;
     let (mut response, blob) = match byte_range(&req, size)? {
         Some((start, len)) => {
@@ -74,12 +74,9 @@ pub async fn get(
 }
 
 /// DELETE a blob from the repository.
-pub async fn delete(
-    reg: Registry,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, OciError> {
-    let (name, digest) = (reg.name(&path.0)?, parse_digest(&path.1)?);
-    reg.service.delete_blob(&reg.caller, &name, &digest).await?;
+pub async fn delete(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, OciError> {
+    let (name, digest) = (ctx.name(&path.0)?, parse_digest(&path.1)?);
+    ctx.service.delete_blob(&ctx.caller, &name, &digest).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -111,55 +108,52 @@ fn created(path: &str, digest: &Digest) -> HttpResponse {
 /// POST: a cross-repository mount (`?mount=`, from `from` or any repository the
 /// caller may read), a monolithic upload (`?digest=`), or a new session.
 pub async fn start_upload(
-    reg: Registry,
+    ctx: Ctx,
     path: web::Path<String>,
     query: web::Query<StartQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
-    let name = reg.name(&path)?;
+    let name = ctx.name(&path)?;
     if let Some(mount) = &query.mount {
         let digest = parse_digest(mount)?;
         // Without `from`, any repository the caller may read will do; a `from` the
         // caller cannot name, or no repository holding the blob, means a normal upload.
-        if let Ok(from) = query.from.as_deref().map(|from| reg.name(from)).transpose() {
-            if reg
+        if let Ok(from) = query.from.as_deref().map(|from| ctx.name(from)).transpose() {
+            if ctx
                 .service
-                .mount_blob(&reg.caller, &name, &digest, from.as_ref())
+                .mount_blob(&ctx.caller, &name, &digest, from.as_ref())
                 .await?
             {
-                return Ok(created(&reg.path(&name), &digest));
+                return Ok(created(&ctx.path(&name), &digest));
             }
         }
     }
     match &query.digest {
         Some(digest) => {
             let digest = parse_digest(digest)?;
-            reg.service
-                .put_blob(&reg.caller, &name, &digest, payload)
+            ctx.service
+                .put_blob(&ctx.caller, &name, &digest, payload)
                 .await?;
-            Ok(created(&reg.path(&name), &digest))
+            Ok(created(&ctx.path(&name), &digest))
         }
         None => {
-            let (_, id) = reg.service.start_upload(&reg.caller, None, &name).await?;
-            Ok(session(&reg.path(&name), &id, 0, StatusCode::ACCEPTED))
+            let (_, id) = ctx.service.start_upload(&ctx.caller, None, &name).await?;
+            Ok(session(&ctx.path(&name), &id, 0, StatusCode::ACCEPTED))
         }
     }
 }
 
 type SessionPath = web::Path<(String, String)>;
 
-fn session_path(
-    reg: &Registry,
-    path: &SessionPath,
-) -> Result<(RepositoryName, UploadId), OciError> {
-    Ok((reg.name(&path.0)?, parse_upload_id(&path.1)?))
+fn session_path(ctx: &Ctx, path: &SessionPath) -> Result<(RepositoryName, UploadId), OciError> {
+    Ok((ctx.name(&path.0)?, parse_upload_id(&path.1)?))
 }
 
 /// GET: how far the session has got.
-pub async fn upload_status(reg: Registry, path: SessionPath) -> Result<HttpResponse, OciError> {
-    let (name, id) = session_path(&reg, &path)?;
-    let size = reg.service.upload_status(&reg.caller, &name, &id).await?;
-    Ok(session(&reg.path(&name), &id, size, StatusCode::NO_CONTENT))
+pub async fn upload_status(ctx: Ctx, path: SessionPath) -> Result<HttpResponse, OciError> {
+    let (name, id) = session_path(&ctx, &path)?;
+    let size = ctx.service.upload_status(&ctx.caller, &name, &id).await?;
+    Ok(session(&ctx.path(&name), &id, size, StatusCode::NO_CONTENT))
 }
 
 /// The first and last byte a `Content-Range: <start>-<end>` header names, if any.
@@ -181,18 +175,18 @@ fn chunk_range(req: &HttpRequest) -> Result<Option<(u64, u64)>, OciError> {
 
 /// PATCH: appends a chunk, streamed.
 pub async fn patch_upload(
-    reg: Registry,
+    ctx: Ctx,
     req: HttpRequest,
     path: SessionPath,
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
-    let (name, id) = session_path(&reg, &path)?;
+    let (name, id) = session_path(&ctx, &path)?;
     let range = chunk_range(&req)?;
-    let (_, size) = reg
+    let (_, size) = ctx
         .service
-        .append_to_upload(&reg.caller, None, &name, &id, range, payload)
+        .append_to_upload(&ctx.caller, None, &name, &id, range, payload)
         .await?;
-    Ok(session(&reg.path(&name), &id, size, StatusCode::ACCEPTED))
+    Ok(session(&ctx.path(&name), &id, size, StatusCode::ACCEPTED))
 }
 
 #[derive(Deserialize)]
@@ -202,13 +196,13 @@ pub struct FinishQuery {
 
 /// PUT: appends an optional last chunk and closes the session against `?digest=`.
 pub async fn finish_upload(
-    reg: Registry,
+    ctx: Ctx,
     req: HttpRequest,
     path: SessionPath,
     query: web::Query<FinishQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
-    let (name, id) = session_path(&reg, &path)?;
+    let (name, id) = session_path(&ctx, &path)?;
     let digest = query.digest.as_deref().ok_or_else(|| {
         OciError::new(
             Code::DigestInvalid,
@@ -217,15 +211,15 @@ pub async fn finish_upload(
     })?;
     let digest = parse_digest(digest)?;
     let range = chunk_range(&req)?;
-    reg.service
-        .finish_upload(&reg.caller, &name, &id, &digest, range, payload)
+    ctx.service
+        .finish_upload(&ctx.caller, &name, &id, &digest, range, payload)
         .await?;
-    Ok(created(&reg.path(&name), &digest))
+    Ok(created(&ctx.path(&name), &digest))
 }
 
 /// DELETE: abandons the session.
-pub async fn cancel_upload(reg: Registry, path: SessionPath) -> Result<HttpResponse, OciError> {
-    let (name, id) = session_path(&reg, &path)?;
-    reg.service.cancel_upload(&reg.caller, &name, &id).await?;
+pub async fn cancel_upload(ctx: Ctx, path: SessionPath) -> Result<HttpResponse, OciError> {
+    let (name, id) = session_path(&ctx, &path)?;
+    ctx.service.cancel_upload(&ctx.caller, &name, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

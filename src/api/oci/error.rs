@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::auth::Refusal;
 use crate::domain::Digest;
 use crate::service::{Error, Invalid, PartProblem};
 
@@ -267,6 +268,42 @@ impl From<Error> for OciError {
             }
         };
         OciError::new(code, message)
+    }
+}
+
+impl From<Refusal> for OciError {
+    fn from(refusal: Refusal) -> Self {
+        let unauthorized = |message: &str| OciError::new(Code::Unauthorized, message);
+        match refusal {
+            Refusal::Missing => unauthorized("authentication required"),
+            Refusal::Unusable {
+                bearer_accepted: true,
+            } => unauthorized("expected Basic or Bearer credentials"),
+            Refusal::Unusable {
+                bearer_accepted: false,
+            } => unauthorized("expected Basic credentials"),
+            Refusal::WrongUser => unauthorized(
+                "the user name must be AWS, with a password from GetAuthorizationToken",
+            ),
+            Refusal::OtherRegistry => unauthorized(
+                "the authorization token is for the account's other registry: ECR and ECR Public tokens differ",
+            ),
+            Refusal::PasswordExpired => {
+                OciError::new(Code::Denied, "the authorization token has expired")
+            }
+            Refusal::BearerExpired => unauthorized("the bearer token has expired"),
+            Refusal::Revoked => unauthorized(
+                "the credential that minted the authorization token is no longer configured; get a new token",
+            ),
+            Refusal::InvalidPassword => unauthorized("the authorization token is not valid"),
+            Refusal::InvalidBearer => unauthorized("the bearer token is not valid"),
+            Refusal::NotGranted { action, repository } => unauthorized(&format!(
+                "the bearer token does not grant {} access to the repository {repository}: \
+                 anonymous tokens grant pulls only; log in with ECR Public's authorization \
+                 token to push",
+                action.as_str()
+            )),
+        }
     }
 }
 

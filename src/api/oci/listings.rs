@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{parse_digest, Code, OciError, Registry};
+use super::{parse_digest, Code, Ctx, OciError};
 use crate::service::Listing;
 
 #[derive(Deserialize)]
@@ -54,34 +54,31 @@ fn page<T: ToString>(
 }
 
 pub async fn tags(
-    reg: Registry,
+    ctx: Ctx,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, OciError> {
-    let name = reg.name(&path)?;
+    let name = ctx.name(&path)?;
     let n = query.n()?;
-    let listing = reg
+    let listing = ctx
         .service
-        .tag_listing(&reg.caller, &name, query.last.as_deref(), n)
+        .tag_listing(&ctx.caller, &name, query.last.as_deref(), n)
         .await?;
     Ok(page(
-        &format!("/v2/{}/tags/list", reg.path(&name)),
+        &format!("/v2/{}/tags/list", ctx.path(&name)),
         "tags",
         listing,
         n,
-        json!({"name": reg.path(&name)}),
+        json!({"name": ctx.path(&name)}),
     ))
 }
 
-pub async fn catalog(
-    reg: Registry,
-    query: web::Query<PageQuery>,
-) -> Result<HttpResponse, OciError> {
+pub async fn catalog(ctx: Ctx, query: web::Query<PageQuery>) -> Result<HttpResponse, OciError> {
     let n = query.n()?;
-    let last = query.last.as_deref().map(|l| reg.unprefixed(l));
-    let listing = reg.service.catalog(&reg.caller, last, n).await?;
+    let last = query.last.as_deref().map(|l| ctx.unprefixed(l));
+    let listing = ctx.service.catalog(&ctx.caller, last, n).await?;
     let listing = Listing {
-        items: listing.items.iter().map(|name| reg.path(name)).collect(),
+        items: listing.items.iter().map(|name| ctx.path(name)).collect(),
         more: listing.more,
     };
     Ok(page("/v2/_catalog", "repositories", listing, n, json!({})))
@@ -95,15 +92,15 @@ pub struct ReferrersQuery {
 
 /// An image index of the manifests whose subject is the digest.
 pub async fn referrers(
-    reg: Registry,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
     query: web::Query<ReferrersQuery>,
 ) -> Result<HttpResponse, OciError> {
-    let (name, subject) = (reg.name(&path.0)?, parse_digest(&path.1)?);
+    let (name, subject) = (ctx.name(&path.0)?, parse_digest(&path.1)?);
     let filter = query.artifact_type.as_deref();
-    let referrers = reg
+    let referrers = ctx
         .service
-        .referrers(&reg.caller, &name, &subject, filter)
+        .referrers(&ctx.caller, &name, &subject, filter)
         .await?;
     let manifests: Vec<Value> = referrers
         .into_iter()

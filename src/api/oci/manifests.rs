@@ -2,7 +2,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
-use super::{parse_reference, Code, OciError, Registry};
+use super::{parse_reference, Code, Ctx, OciError};
 use crate::domain::ImageSelector;
 use crate::domain::MAX_MANIFEST_BYTES;
 use crate::service::{Error, PutImage};
@@ -11,12 +11,12 @@ type Path = web::Path<(String, String)>;
 
 /// GET and HEAD: the exact bytes as stored, with their media type and digest. Only a
 /// GET counts as a pull.
-pub async fn get(reg: Registry, req: HttpRequest, path: Path) -> Result<HttpResponse, OciError> {
-    let (name, reference) = (reg.name(&path.0)?, parse_reference(&path.1)?);
+pub async fn get(ctx: Ctx, req: HttpRequest, path: Path) -> Result<HttpResponse, OciError> {
+    let (name, reference) = (ctx.name(&path.0)?, parse_reference(&path.1)?);
     let pull = req.method() == actix_web::http::Method::GET;
-    let image = reg
+    let image = ctx
         .service
-        .manifest(&reg.caller, &name, &reference, pull)
+        .manifest(&ctx.caller, &name, &reference, pull)
         .await?;
     Ok(HttpResponse::Ok()
         .content_type(image.media_type.as_str())
@@ -46,12 +46,12 @@ async fn read_manifest(mut payload: web::Payload) -> Result<Vec<u8>, OciError> {
 
 /// PUT: registers the manifest through the same service call as ECR's PutImage.
 pub async fn put(
-    reg: Registry,
+    ctx: Ctx,
     req: HttpRequest,
     path: Path,
     payload: web::Payload,
 ) -> Result<HttpResponse, OciError> {
-    let (name, reference) = (reg.name(&path.0)?, parse_reference(&path.1)?);
+    let (name, reference) = (ctx.name(&path.0)?, parse_reference(&path.1)?);
     let manifest = read_manifest(payload).await?;
     let media_type = req
         .headers()
@@ -67,14 +67,14 @@ pub async fn put(
         tag,
         digest,
     };
-    let (digest, subject) = match reg.service.put_image(&reg.caller, put).await {
+    let (digest, subject) = match ctx.service.put_image(&ctx.caller, put).await {
         Ok(image) => (image.digest, image.subject),
         // PUT is idempotent: the same manifest under the same tag again is success,
         // answered as the first PUT was (with its OCI-Subject).
         Err(Error::ImageAlreadyExists { digest, .. }) => {
-            let stored = reg
+            let stored = ctx
                 .service
-                .manifest(&reg.caller, &name, &ImageSelector::Digest(digest), false)
+                .manifest(&ctx.caller, &name, &ImageSelector::Digest(digest), false)
                 .await?;
             (stored.digest, stored.subject)
         }
@@ -84,7 +84,7 @@ pub async fn put(
     response
         .insert_header((
             header::LOCATION,
-            format!("/v2/{}/manifests/{digest}", reg.path(&name)),
+            format!("/v2/{}/manifests/{digest}", ctx.path(&name)),
         ))
         .insert_header(("Docker-Content-Digest", digest.as_str()));
     if let Some(subject) = subject {
@@ -94,10 +94,10 @@ pub async fn put(
 }
 
 /// DELETE: by tag removes only the tag, by digest the manifest and its tags.
-pub async fn delete(reg: Registry, path: Path) -> Result<HttpResponse, OciError> {
-    let (name, reference) = (reg.name(&path.0)?, parse_reference(&path.1)?);
-    reg.service
-        .delete_manifest(&reg.caller, &name, &reference)
+pub async fn delete(ctx: Ctx, path: Path) -> Result<HttpResponse, OciError> {
+    let (name, reference) = (ctx.name(&path.0)?, parse_reference(&path.1)?);
+    ctx.service
+        .delete_manifest(&ctx.caller, &name, &reference)
         .await?;
     Ok(HttpResponse::Accepted().finish())
 }

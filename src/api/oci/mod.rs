@@ -18,24 +18,25 @@ use base64::Engine;
 
 pub use error::{Code, OciError};
 
+use crate::auth::{Access, Action, Presented};
 use crate::domain::{
-    Digest, ImageSelector, ImageTag, Namespace, RegistryAlias, RegistryId, RepositoryName, UploadId,
+    Digest, ImageSelector, ImageTag, Namespace, RegistryAlias, RepositoryName, UploadId,
 };
-use crate::service::{Caller, PasswordCheck, Service, TOKEN_USER};
+use crate::service::{Caller, Service};
 
-/// The registry face signs nothing region-specific; callers get this one.
+/// The registry API signs nothing region-specific; callers get this one.
 const REGION: &str = "us-east-1";
 
 /// Which registry a `/v2/` listener serves. The private one names repositories by
 /// their names; the public one, like `public.ecr.aws`, by `<alias>/<name>`, and lets
 /// anyone pull.
 #[derive(Debug, Clone)]
-pub struct Face {
+pub struct Listener {
     namespace: Namespace,
     prefix: String,
 }
 
-impl Face {
+impl Listener {
     pub fn private() -> Self {
         Self {
             namespace: Namespace::Private,
@@ -70,22 +71,17 @@ impl Face {
     fn challenge(&self, service: &Service, req: &HttpRequest) -> Option<String> {
         (self.namespace == Namespace::Public).then(|| token::challenge(service, self, req))
     }
-
-    /// A 401 with this registry's challenge.
-    fn unauthorized(&self, service: &Service, req: &HttpRequest, message: &str) -> OciError {
-        OciError::new(Code::Unauthorized, message).with_challenge(self.challenge(service, req))
-    }
 }
 
-pub fn configure(face: Face) -> impl FnOnce(&mut web::ServiceConfig) {
-    move |cfg| routes(cfg, face)
+pub fn configure(listener: Listener) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| routes(cfg, listener)
 }
 
-fn routes(cfg: &mut web::ServiceConfig, face: Face) {
-    if face.namespace == Namespace::Public {
+fn routes(cfg: &mut web::ServiceConfig, listener: Listener) {
+    if listener.namespace == Namespace::Public {
         cfg.service(
             web::resource(["/token", "/token/"])
-                .app_data(web::Data::new(face.clone()))
+                .app_data(web::Data::new(listener.clone()))
                 .route(web::get().to(token::issue)),
         );
     }
@@ -94,7 +90,7 @@ fn routes(cfg: &mut web::ServiceConfig, face: Face) {
     };
     cfg.service(
         web::scope("/v2")
-            .app_data(web::Data::new(face))
+            .app_data(web::Data::new(listener))
             .wrap(DefaultHeaders::new().add(("Docker-Distribution-Api-Version", "registry/2.0")))
             .app_data(web::QueryConfig::default().error_handler(|e, _| undecodable(e)))
             .app_data(web::PathConfig::default().error_handler(|e, _| undecodable(e)))
@@ -165,48 +161,48 @@ fn undecodable(e: impl std::fmt::Debug + std::fmt::Display + 'static) -> actix_w
 }
 
 /// `GET /v2/`: answers 200 to an authorised caller, so clients learn how to log in.
-async fn base(_: Registry) -> HttpResponse {
+async fn base(_: Ctx) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({}))
 }
 
 /// The service and the authenticated caller of a registry request: every handler's
 /// first argument, so a refused caller is answered before the handler runs.
-pub(crate) struct Registry {
+pub(crate) struct Ctx {
     pub service: web::Data<Service>,
     pub caller: Caller,
-    face: web::Data<Face>,
+    listener: web::Data<Listener>,
 }
 
-impl Registry {
+impl Ctx {
     /// The repository a path names: on the public registry, `<alias>/<name>`.
     pub fn name(&self, path: &str) -> Result<RepositoryName, OciError> {
-        self.face.repository(path)
+        self.listener.repository(path)
     }
 
     /// A name as the service lists it: without the public alias prefix.
     pub fn unprefixed<'a>(&self, path: &'a str) -> &'a str {
-        path.strip_prefix(&self.face.prefix).unwrap_or(path)
+        path.strip_prefix(&self.listener.prefix).unwrap_or(path)
     }
 
     /// How a path names the repository: the inverse of `name`.
     pub fn path(&self, name: &RepositoryName) -> String {
-        format!("{}{name}", self.face.prefix)
+        format!("{}{name}", self.listener.prefix)
     }
 }
 
-impl FromRequest for Registry {
+impl FromRequest for Ctx {
     type Error = OciError;
     type Future = std::future::Ready<Result<Self, OciError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req
             .app_data::<web::Data<Service>>()
-            .zip(req.app_data::<web::Data<Face>>());
+            .zip(req.app_data::<web::Data<Listener>>());
         std::future::ready(match state {
-            Some((service, face)) => caller(req, service, face).map(|caller| Registry {
+            Some((service, listener)) => caller(req, service, listener).map(|caller| Ctx {
                 service: service.clone(),
                 caller,
-                face: face.clone(),
+                listener: listener.clone(),
             }),
             None => Err(OciError::new(
                 Code::Internal,
@@ -216,113 +212,71 @@ impl FromRequest for Registry {
     }
 }
 
-/// Who is calling: Basic credentials from GetAuthorizationToken for this registry, a
-/// Bearer token from the public registry's token endpoint, or anonymous in open mode
-/// and for pulls from the public registry. A credential that is presented must be
-/// valid even where none is needed.
-fn caller(req: &HttpRequest, service: &Service, face: &Face) -> Result<Caller, OciError> {
-    let caller = |(account, access_key)| Caller {
+/// Who is calling, as the authority admits the request (see `auth::registry` for the
+/// rules); refused requests get this registry's challenge.
+fn caller(req: &HttpRequest, service: &Service, listener: &Listener) -> Result<Caller, OciError> {
+    let named = req
+        .match_info()
+        .get("name")
+        .and_then(|path| listener.repository(path).ok());
+    let access = Access {
+        namespace: listener.namespace,
+        base: matches!(req.path(), "/v2" | "/v2/"),
+        action: action(req),
+        repository: named.as_ref(),
+    };
+    let admitted = service
+        .authority()
+        .admit(presented(req), access)
+        .map_err(|refusal| {
+            OciError::from(refusal).with_challenge(listener.challenge(service, req))
+        })?;
+    let (account, access_key) = match admitted.holder {
+        Some(holder) => (holder.registry.account, holder.access_key),
+        None => (service.settings().account.clone(), None),
+    };
+    Ok(Caller {
         account,
         region: REGION.into(),
-        namespace: face.namespace,
+        namespace: listener.namespace,
         access_key,
+    })
+}
+
+/// What a request does to the repository it names, as a token scope's action.
+fn action(req: &HttpRequest) -> Action {
+    match *req.method() {
+        Method::GET | Method::HEAD => Action::Pull,
+        Method::DELETE => Action::Delete,
+        _ => Action::Push,
+    }
+}
+
+/// The credentials a request presents; the scheme's name is case-insensitive, as HTTP
+/// says.
+fn presented(req: &HttpRequest) -> Presented {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Presented::None;
     };
-    let public = face.namespace == Namespace::Public;
-    match presented(req) {
-        // Clients that hold no credentials answer a Basic challenge with an empty pair.
-        None => {}
-        Some(Presented::Basic(pair)) if pair == ":" => {}
-        Some(Presented::Basic(pair)) => {
-            return holder(service, face, &pair)
-                .map(caller)
-                .map_err(|e| e.with_challenge(face.challenge(service, req)));
-        }
-        Some(Presented::Bearer(token)) if public => {
-            return token::bearer(req, service, face, &token).map(caller);
-        }
-        Some(_) => {
-            let expected = if public {
-                "expected Basic or Bearer credentials"
-            } else {
-                "expected Basic credentials"
-            };
-            return Err(face.unauthorized(service, req, expected));
-        }
-    }
-    // The base endpoint still challenges: clients decide there whether to send
-    // the credentials they hold, and would otherwise push without them.
-    let base = matches!(req.path(), "/v2" | "/v2/");
-    let public_read = public && !base && matches!(*req.method(), Method::GET | Method::HEAD);
-    if service.settings().credentials.is_open() || public_read {
-        Ok(caller((service.settings().account.clone(), None)))
-    } else {
-        Err(face.unauthorized(service, req, "authentication required"))
-    }
-}
-
-/// Credentials as an `Authorization` header presents them.
-enum Presented {
-    /// `user:password`
-    Basic(String),
-    Bearer(String),
-    /// Another scheme, or Basic that does not decode.
-    Unusable,
-}
-
-/// The credentials a request presents, if any; the scheme's name is case-insensitive,
-/// as HTTP says.
-fn presented(req: &HttpRequest) -> Option<Presented> {
-    let value = req.headers().get(header::AUTHORIZATION)?;
-    let parsed = value
+    value
         .to_str()
         .ok()
         .and_then(|v| v.trim_start().split_once(' '))
         .and_then(|(scheme, rest)| {
             if scheme.eq_ignore_ascii_case("basic") {
-                let decoded = STANDARD.decode(rest.trim()).ok()?;
-                String::from_utf8(decoded).ok().map(Presented::Basic)
+                let decoded = String::from_utf8(STANDARD.decode(rest.trim()).ok()?).ok()?;
+                let (user, password) = decoded.split_once(':')?;
+                Some(Presented::Basic {
+                    user: user.to_owned(),
+                    password: password.to_owned(),
+                })
             } else if scheme.eq_ignore_ascii_case("bearer") {
                 Some(Presented::Bearer(rest.trim().to_owned()))
             } else {
                 None
             }
-        });
-    Some(parsed.unwrap_or(Presented::Unusable))
-}
-
-/// The account and access key behind a Basic `AWS:<password>` pair, when the password
-/// is a valid GetAuthorizationToken password of this face's registry.
-fn holder(
-    service: &Service,
-    face: &Face,
-    pair: &str,
-) -> Result<(RegistryId, Option<String>), OciError> {
-    let unauthorized = |m: &str| OciError::new(Code::Unauthorized, m);
-    let (user, password) = pair
-        .split_once(':')
-        .ok_or_else(|| unauthorized("malformed Basic credentials"))?;
-    if user != TOKEN_USER {
-        return Err(unauthorized(
-            "the user name must be AWS, with a password from GetAuthorizationToken",
-        ));
-    }
-    match service.check_registry_password(password) {
-        PasswordCheck::Valid {
-            registry,
-            access_key,
-        } if registry.namespace == face.namespace => Ok((registry.account, access_key)),
-        PasswordCheck::Valid { .. } => Err(unauthorized(
-            "the authorization token is for the account's other registry: ECR and ECR Public tokens differ",
-        )),
-        PasswordCheck::Expired => Err(OciError::new(
-            Code::Denied,
-            "the authorization token has expired",
-        )),
-        PasswordCheck::Revoked => Err(unauthorized(
-            "the credential that minted the authorization token is no longer configured; get a new token",
-        )),
-        PasswordCheck::Invalid => Err(unauthorized("the authorization token is not valid")),
-    }
+        })
+        .unwrap_or(Presented::Unusable)
 }
 
 pub(crate) fn parse_digest(s: &str) -> Result<Digest, OciError> {
