@@ -1,15 +1,17 @@
 //! Use cases: the only API the faces call. Every rule of the registry lives here once
 //! (tag immutability, digest matching, reference checks), whichever face asked.
 
+mod blobs;
 mod check;
 mod error;
 mod health;
 mod images;
 mod layers;
+mod listings;
+mod manifests;
 mod pagination;
 mod policies;
 mod public;
-mod registry;
 mod repositories;
 mod tokens;
 mod uploads;
@@ -36,9 +38,9 @@ pub use error::{
 pub use health::{Probe, Readiness};
 pub use images::{parse_image_id, ImageDetail, PutImage, StoredImage};
 pub use layers::LayerAvailability;
+pub use listings::{Listing, ReferrerDescriptor};
 pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};
-pub use registry::{Listing, ReferrerDescriptor};
 pub use repositories::{CreateRepository, Encryption};
 pub use tokens::AuthorizationData;
 
@@ -155,6 +157,15 @@ impl Service {
             .into()),
             _ => Ok(caller.registry()),
         }
+    }
+
+    /// The repository a registry API request names: always in the caller's registry.
+    async fn own_repository(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+    ) -> Result<Stored<Repository>> {
+        self.repository(&caller.registry(), name).await
     }
 
     async fn repository(

@@ -20,6 +20,18 @@ impl Store {
         Ok(linked)
     }
 
+    /// Makes a blob invisible to the repository. False when it was not linked.
+    pub async fn unlink_blob(&self, repository: Key<Repository>, digest: &Digest) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                .bind(repository.id())
+                .bind(digest.as_str())
+                .execute(&mut *self.writer().await?)
+                .await?
+                .rows_affected();
+        Ok(done > 0)
+    }
+
     /// The size of a blob if the repository may see it.
     pub async fn blob_in_repository(
         &self,

@@ -11,11 +11,11 @@ mod blobs;
 mod images;
 mod key;
 mod pool;
-mod public;
 mod records;
-mod registry;
+mod referrers;
 mod repositories;
 mod settings;
+mod tags;
 mod uploads;
 
 use std::path::Path;
@@ -25,7 +25,7 @@ use crate::domain::{CatalogData, Digest, Repository};
 
 pub use key::{Key, Stored};
 pub use records::*;
-pub use registry::Referrer;
+pub use referrers::Referrer;
 pub use repositories::MAX_RESOURCE_TAGS;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,80 @@
+//! What the registry API does with manifests by reference beyond ECR's actions: read
+//! one (a pull), and delete by tag or digest. Pushes run `put_image`, as PutImage does.
+
+use super::{now, pull_due, Caller, Error, Result, Service, StoredImage};
+use crate::domain::{ImageSelector, RepositoryName};
+use crate::store::{self, Stored};
+
+impl Service {
+    /// A manifest with its exact bytes. A pull (`record_pull`) updates
+    /// `lastRecordedPullTime`; a HEAD does not.
+    pub async fn manifest(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        selector: &ImageSelector,
+        record_pull: bool,
+    ) -> Result<StoredImage> {
+        let registry = caller.registry();
+        let found = self.select_manifest(&registry, name, selector).await?;
+        let Some(Ok((Stored { key, record: image }, manifest))) = found else {
+            if found.is_none() {
+                // Which is missing: the repository, or the image?
+                self.repository(&registry, name).await?;
+            }
+            return Err(Error::ImageNotFound {
+                registry,
+                name: name.clone(),
+                image: selector.clone(),
+            });
+        };
+        let at = now();
+        if record_pull && pull_due(&image, at) {
+            self.record_pull(&[key], at).await;
+        }
+        Ok(StoredImage {
+            registry,
+            name: name.clone(),
+            tag: selector.tag().cloned(),
+            manifest,
+            digest: image.digest,
+            media_type: image.media_type,
+            subject: image.subject,
+        })
+    }
+
+    /// By tag removes only the tag; by digest removes the image and its tags.
+    pub async fn delete_manifest(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        selector: &ImageSelector,
+    ) -> Result<()> {
+        let repo = self.own_repository(caller, name).await?;
+        let found = match selector {
+            ImageSelector::Digest(digest) => {
+                match self.store().delete_image(repo.key, digest).await {
+                    Ok(deleted) => deleted.is_some(),
+                    Err(store::Error::ReferencedByIndex) => {
+                        return Err(Error::ImageReferencedByIndex(digest.clone()))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            ImageSelector::Tag(tag) => self.store().untag(repo.key, tag).await?,
+            ImageSelector::Both { tag, .. } => {
+                self.select(&repo, selector).await?.is_ok()
+                    && self.store().untag(repo.key, tag).await?
+            }
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(Error::ImageNotFound {
+                registry: repo.record.registry,
+                name: repo.record.name,
+                image: selector.clone(),
+            })
+        }
+    }
+}
