@@ -5,6 +5,10 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::both_stores;
+use crate::fixtures::{
+    Descriptor, Manifest, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER,
+    OCI_MANIFEST,
+};
 use crate::helpers::{sha256, TestApp, ACCESS_KEY, REGION, SECRET_KEY};
 
 both_stores!(aws_cli_walkthrough, aws_cli_public_walkthrough);
@@ -111,12 +115,11 @@ fn walkthrough(app: &TestApp) {
     let layer: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
     let config_digest = upload_layer(app, dir.path(), "config.json", config);
     let layer_digest = upload_layer(app, dir.path(), "layer.tar", &layer);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": layer_digest, "size": layer.len()}],
-    })
+    let manifest = Manifest::image(
+        DOCKER_MANIFEST,
+        Descriptor::new(DOCKER_CONFIG, &config_digest, config.len()),
+        [Descriptor::new(DOCKER_LAYER, &layer_digest, layer.len())],
+    )
     .to_string();
     let manifest_path = dir.path().join("manifest.json");
     std::fs::write(&manifest_path, &manifest).expect("write manifest");
@@ -218,12 +221,11 @@ fn public_walkthrough(app: &TestApp) {
     let layer: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 251) as u8).collect();
     let config_digest = upload_layer_via(app, "ecr-public", dir.path(), "config.json", config);
     let layer_digest = upload_layer_via(app, "ecr-public", dir.path(), "layer.tar", &layer);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
-    })
+    let manifest = Manifest::image(
+        OCI_MANIFEST,
+        Descriptor::new(OCI_CONFIG, &config_digest, config.len()),
+        [Descriptor::new(OCI_LAYER, &layer_digest, layer.len())],
+    )
     .to_string();
     let manifest_path = dir.path().join("manifest.json");
     std::fs::write(&manifest_path, &manifest).expect("write manifest");

@@ -4,11 +4,15 @@
 use std::path::Path;
 use std::process::Command;
 
-use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability};
+use aws_sdk_ecr::types::ImageTagMutability;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{sha256, token_password, TestApp};
+use crate::fixtures::{
+    batch_get_image, by_digest, by_tag, describe_image, Descriptor, Manifest, OCI_CONFIG,
+    OCI_INDEX, OCI_MANIFEST,
+};
+use crate::helpers::{sha256, TestApp};
 
 both_stores!(
     skopeo_round_trip,
@@ -17,21 +21,6 @@ both_stores!(
     oras_artifacts_and_referrers,
     oras_token_auth_on_the_public_registry
 );
-
-/// The registry password from GetAuthorizationToken.
-async fn password(app: &TestApp) -> String {
-    let out = app
-        .ecr
-        .get_authorization_token()
-        .send()
-        .await
-        .expect("token");
-    token_password(
-        out.authorization_data()[0]
-            .authorization_token()
-            .expect("token"),
-    )
-}
 
 fn write_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
     let digest = sha256(bytes);
@@ -48,24 +37,29 @@ fn oci_layout(layout: &Path, tag: &str, seed: u8) -> (String, usize) {
         .map(|i| (0..70_000u32).map(|b| (b as u8) ^ seed ^ i).collect())
         .collect();
     let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
     let mut size = 0;
     for layer in &layers {
         let (digest, len) = write_blob(layout, layer);
         size += len;
-        descriptors.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": len}));
+        descriptors.push(Descriptor::new(
+            "application/vnd.oci.image.layer.v1.tar",
+            &digest,
+            len,
+        ));
+        diff_ids.push(digest);
     }
-    let config = json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": descriptors.iter().map(|d| d["digest"].clone()).collect::<Vec<_>>()}, "seed": seed}).to_string();
+    let config = json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}, "seed": seed}).to_string();
     let (config_digest, config_len) = write_blob(layout, config.as_bytes());
     size += config_len;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_len},
-        "layers": descriptors,
-    })
-    .to_string();
+    let config = Descriptor::new(OCI_CONFIG, &config_digest, config_len);
+    let manifest = Manifest::image(OCI_MANIFEST, config, descriptors).to_string();
     let (manifest_digest, manifest_len) = write_blob(layout, manifest.as_bytes());
-    let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest_len, "annotations": {"org.opencontainers.image.ref.name": tag}}]});
+    let entry = Descriptor::new(OCI_MANIFEST, &manifest_digest, manifest_len).with(
+        "annotations",
+        json!({"org.opencontainers.image.ref.name": tag}),
+    );
+    let index = Manifest::index(OCI_INDEX, [entry]).without_media_type();
     std::fs::write(layout.join("index.json"), index.to_string()).expect("index");
     std::fs::write(
         layout.join("oci-layout"),
@@ -98,7 +92,7 @@ fn blob_names(layout: &Path) -> Vec<String> {
 
 async fn skopeo_round_trip(app: TestApp) {
     app.create_repo("clients/skopeo").await;
-    let creds = format!("AWS:{}", password(&app).await);
+    let creds = format!("AWS:{}", app.registry_password().await);
     let dir = tempfile::tempdir().expect("temp dir");
     let (src, back, other) = (
         dir.path().join("src"),
@@ -203,14 +197,7 @@ async fn skopeo_round_trip(app: TestApp) {
         err.contains("TAG_INVALID") || err.contains("tag invalid"),
         "{err}"
     );
-    let still = app
-        .ecr
-        .batch_get_image()
-        .repository_name("clients/skopeo")
-        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
-        .send()
-        .await
-        .expect("get");
+    let still = batch_get_image(&app.ecr, "clients/skopeo", by_tag("v1")).await;
     assert_eq!(
         still.images()[0].image_id().and_then(|i| i.image_digest()),
         Some(digest.as_str())
@@ -237,7 +224,7 @@ async fn skopeo_round_trip(app: TestApp) {
 async fn skopeo_pulls_what_put_image_registered(app: TestApp) {
     app.create_repo("clients/ecr").await;
     let (manifest, digest) = app.push_image("clients/ecr", Some("from-ecr"), 2).await;
-    let creds = format!("AWS:{}", password(&app).await);
+    let creds = format!("AWS:{}", app.registry_password().await);
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("out");
     let src = format!("docker://127.0.0.1:{}/clients/ecr:from-ecr", app.port);
@@ -400,7 +387,7 @@ async fn oras_py(script: &str, args: Vec<String>) -> Value {
 async fn oras_artifacts_and_referrers(app: TestApp) {
     app.create_repo("clients/oras").await;
     let (_, subject) = app.push_image("clients/oras", Some("app"), 1).await;
-    let password = password(&app).await;
+    let password = app.registry_password().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let host = format!("127.0.0.1:{}", app.port);
     let report = oras_py(
@@ -443,15 +430,7 @@ async fn oras_artifacts_and_referrers(app: TestApp) {
 
     // The ECR face sees the artifact and its subject.
     let sig = report["push_digest"].as_str().expect("digest");
-    let described = app
-        .ecr
-        .describe_images()
-        .repository_name("clients/oras")
-        .image_ids(ImageIdentifier::builder().image_digest(sig).build())
-        .send()
-        .await
-        .expect("describe");
-    let detail = &described.image_details()[0];
+    let detail = describe_image(&app.ecr, "clients/oras", by_digest(sig)).await;
     assert_eq!(detail.subject_manifest_digest(), Some(subject.as_str()));
     assert_eq!(detail.image_tags(), ["sig"]);
 }
