@@ -642,31 +642,12 @@ const TABLES: [&str; 9] = [
 
 /// Row counts of every table, read straight from the store's database.
 async fn row_counts(app: &TestApp) -> Vec<(&'static str, i64)> {
-    use sqlx::Connection as _;
     let mut out = Vec::new();
-    match &app.database_url {
-        Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
-            for table in TABLES {
-                let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("count");
-                out.push((table, n));
-            }
-        }
-        None => {
-            let path = app.data_dir.path().join("berth.db");
-            let url = format!("sqlite://{}?mode=ro", path.display());
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
-            for table in TABLES {
-                let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("count");
-                out.push((table, n));
-            }
-        }
+    for table in TABLES {
+        let n: i64 = app
+            .store_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .await;
+        out.push((table, n));
     }
     out
 }

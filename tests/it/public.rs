@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::fixtures::{
-    assert_code, batch_get_image, by_digest, by_tag, Descriptor, Manifest, OCI_CONFIG, OCI_INDEX,
+    assert_code, batch_get_image, by_digest, by_tag, complete_public_upload,
+    initiate_public_upload, upload_public_part, Descriptor, Manifest, OCI_CONFIG, OCI_INDEX,
     OCI_MANIFEST,
 };
 use crate::helpers::{sha256, TestApp, ACCESS_KEY, ACCOUNT, ALIAS, SECRET_KEY};
@@ -787,65 +788,18 @@ async fn layer_uploads_accept_the_alias(app: TestApp) {
     );
 
     // The upload errors ECR Public models.
-    let id = app
-        .ecr_public
-        .initiate_layer_upload()
-        .repository_name("layers")
-        .send()
-        .await
-        .expect("initiate")
-        .upload_id()
-        .expect("id")
-        .to_owned();
-    let r = app
-        .ecr_public
-        .complete_layer_upload()
-        .repository_name("layers")
-        .upload_id(&id)
-        .layer_digests(sha256(b""))
-        .send()
-        .await;
+    let id = initiate_public_upload(&app.ecr_public, "layers").await;
+    let r = complete_public_upload(&app.ecr_public, "layers", &id, &sha256(b"")).await;
     assert_code(r, "EmptyUploadException", "CompleteLayerUpload");
-    let r = app
-        .ecr_public
-        .upload_layer_part()
-        .repository_name("layers")
-        .upload_id(&id)
-        .part_first_byte(5)
-        .part_last_byte(9)
-        .layer_part_blob(Blob::new(b"12345".to_vec()))
-        .send()
-        .await;
+    let r = upload_public_part(&app.ecr_public, "layers", &id, 5, b"12345").await;
     assert_code(r, "InvalidLayerPartException", "misplaced part");
-    app.ecr_public
-        .upload_layer_part()
-        .repository_name("layers")
-        .upload_id(&id)
-        .part_first_byte(0)
-        .part_last_byte(4)
-        .layer_part_blob(Blob::new(b"12345".to_vec()))
-        .send()
+    upload_public_part(&app.ecr_public, "layers", &id, 0, b"12345")
         .await
         .expect("part");
-    let r = app
-        .ecr_public
-        .complete_layer_upload()
-        .repository_name("layers")
-        .upload_id(&id)
-        .layer_digests(sha256(b"54321"))
-        .send()
-        .await;
+    let r = complete_public_upload(&app.ecr_public, "layers", &id, &sha256(b"54321")).await;
     assert_code(r, "InvalidLayerException", "CompleteLayerUpload");
-    let r = app
-        .ecr_public
-        .upload_layer_part()
-        .repository_name("layers")
-        .upload_id(uuid::Uuid::new_v4().to_string())
-        .part_first_byte(0)
-        .part_last_byte(0)
-        .layer_part_blob(Blob::new(b"1".to_vec()))
-        .send()
-        .await;
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let r = upload_public_part(&app.ecr_public, "layers", &unknown, 0, b"1").await;
     assert_code(r, "UploadNotFoundException", "UploadLayerPart");
     let r = app
         .ecr_public
@@ -856,67 +810,22 @@ async fn layer_uploads_accept_the_alias(app: TestApp) {
     assert_code(r, "RepositoryNotFoundException", "InitiateLayerUpload");
 
     // Two parts, the first under 5 MiB: only the last part may be small.
-    let id = app
-        .ecr_public
-        .initiate_layer_upload()
-        .repository_name("layers")
-        .send()
+    let id = initiate_public_upload(&app.ecr_public, "layers").await;
+    upload_public_part(&app.ecr_public, "layers", &id, 0, b"first")
         .await
-        .expect("initiate")
-        .upload_id()
-        .expect("id")
-        .to_owned();
-    let small = |bytes: &'static [u8], first: i64| {
-        app.ecr_public
-            .upload_layer_part()
-            .repository_name("layers")
-            .upload_id(&id)
-            .part_first_byte(first)
-            .part_last_byte(first + bytes.len() as i64 - 1)
-            .layer_part_blob(Blob::new(bytes))
-            .send()
-    };
-    small(b"first", 0).await.expect("first part");
-    small(b"second", 5).await.expect("second part");
-    let r = app
-        .ecr_public
-        .complete_layer_upload()
-        .repository_name("layers")
-        .upload_id(&id)
-        .layer_digests(sha256(b"firstsecond"))
-        .send()
-        .await;
+        .expect("first part");
+    upload_public_part(&app.ecr_public, "layers", &id, 5, b"second")
+        .await
+        .expect("second part");
+    let r = complete_public_upload(&app.ecr_public, "layers", &id, &sha256(b"firstsecond")).await;
     assert_code(r, "LayerPartTooSmallException", "CompleteLayerUpload");
 
     // The same bytes again: the layer is already there.
-    let id = app
-        .ecr_public
-        .initiate_layer_upload()
-        .repository_name("layers")
-        .send()
-        .await
-        .expect("initiate")
-        .upload_id()
-        .expect("id")
-        .to_owned();
-    app.ecr_public
-        .upload_layer_part()
-        .repository_name("layers")
-        .upload_id(&id)
-        .part_first_byte(0)
-        .part_last_byte(7)
-        .layer_part_blob(Blob::new(b"by alias".to_vec()))
-        .send()
+    let id = initiate_public_upload(&app.ecr_public, "layers").await;
+    upload_public_part(&app.ecr_public, "layers", &id, 0, b"by alias")
         .await
         .expect("part");
-    let r = app
-        .ecr_public
-        .complete_layer_upload()
-        .repository_name("layers")
-        .upload_id(&id)
-        .layer_digests(&by_alias)
-        .send()
-        .await;
+    let r = complete_public_upload(&app.ecr_public, "layers", &id, &by_alias).await;
     assert_code(r, "LayerAlreadyExistsException", "CompleteLayerUpload");
 }
 

@@ -60,27 +60,9 @@ fn sha512(bytes: &[u8]) -> String {
 
 /// The registry's signing key, read straight from its metadata store.
 pub(crate) async fn signing_key(app: &TestApp) -> Vec<u8> {
-    const QUERY: &str = "SELECT value FROM settings WHERE key = 'signing_key'";
-    let value: String = match &app.database_url {
-        Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
-            sqlx::query_scalar(QUERY)
-                .fetch_one(&mut conn)
-                .await
-                .expect("signing key")
-        }
-        None => {
-            let url = format!(
-                "sqlite://{}?mode=ro",
-                app.data_dir.path().join("berth.db").display()
-            );
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
-            sqlx::query_scalar(QUERY)
-                .fetch_one(&mut conn)
-                .await
-                .expect("signing key")
-        }
-    };
+    let value: String = app
+        .store_scalar("SELECT value FROM settings WHERE key = 'signing_key'")
+        .await;
     hex::decode(value).expect("hex key")
 }
 
