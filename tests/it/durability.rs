@@ -15,8 +15,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use crate::both_stores;
 use crate::fixtures::{
     assert_code, batch_get_image, by_digest, by_tag, complete_upload, describe_image,
-    initiate_upload, put_digest, put_image, random_bytes, upload_part, Descriptor, Format, Image,
-    Manifest, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
+    describe_repository, initiate_upload, put_digest, put_image, random_bytes, upload_part,
+    Descriptor, Format, Image, Manifest, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
 };
 use crate::helpers::{self, sha256, Backend, TestApp, ACCESS_KEY, ECR_TARGET_PREFIX, SECRET_KEY};
 use crate::process::{log_tail, ServerProcess, ServerState};
@@ -247,14 +247,7 @@ async fn create_repository_race_has_one_winner(app: TestApp) {
                 }
             }
             assert_eq!(winners, 1, "exactly one CreateRepository wins {name}");
-            let described = app
-                .ecr
-                .describe_repositories()
-                .repository_names(&name)
-                .send()
-                .await
-                .expect("describe");
-            assert_eq!(described.repositories().len(), 1);
+            describe_repository(&app.ecr, &name).await;
         }
     })
     .await

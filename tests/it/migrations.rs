@@ -6,7 +6,8 @@ use std::borrow::Cow;
 use sqlx::{AnyPool, Row};
 
 use crate::fixtures::{
-    batch_get_image, by_tag, put_image, Descriptor, Manifest, OCI_CONFIG, OCI_MANIFEST,
+    batch_get_image, by_tag, describe_repository, put_image, Descriptor, Manifest, OCI_CONFIG,
+    OCI_MANIFEST,
 };
 use crate::helpers::{fresh_postgres_database, sha256, spawn_app_on, Backend, ACCOUNT, REGION};
 
@@ -157,15 +158,7 @@ enum Value {
 }
 
 async fn check_upgraded(app: &crate::helpers::TestApp, seeded: &Seeded) {
-    let repo = app
-        .ecr
-        .describe_repositories()
-        .repository_names("legacy/app")
-        .send()
-        .await
-        .expect("the old repository is there")
-        .repositories()[0]
-        .clone();
+    let repo = describe_repository(&app.ecr, "legacy/app").await;
     assert_eq!(
         repo.repository_arn(),
         Some(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/legacy/app").as_str())

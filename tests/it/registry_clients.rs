@@ -69,16 +69,44 @@ fn oci_layout(layout: &Path, tag: &str, seed: u8) -> (String, usize) {
     (manifest_digest, size)
 }
 
-/// Runs skopeo with berth's credentials, returning (success, stderr).
-fn skopeo(args: &[&str]) -> (bool, String) {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo must be installed (the test command installs it)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs skopeo off the async workers (it blocks), returning (success, stderr).
+async fn skopeo<S: AsRef<str>>(args: &[S]) -> (bool, String) {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("skopeo")
+            .args(&args)
+            .output()
+            .expect("skopeo must be installed (the test command installs it)");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+/// Checks an image skopeo pulled into the OCI layout `out`: the manifest is there
+/// under its digest, byte for byte, and every layer hashes to its name.
+fn assert_pulled(out: &Path, manifest: &str, digest: &str) {
+    let blob = |digest: &str| {
+        out.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let pulled = std::fs::read(blob(digest)).expect("manifest pulled under its digest");
+    assert_eq!(
+        pulled,
+        manifest.as_bytes(),
+        "the manifest arrives byte for byte"
+    );
+    for layer in serde_json::from_str::<Value>(manifest).expect("json")["layers"]
+        .as_array()
+        .expect("layers")
+    {
+        let d = layer["digest"].as_str().expect("digest");
+        let bytes = std::fs::read(blob(d)).expect("layer");
+        assert_eq!(sha256(&bytes), d);
+    }
 }
 
 fn blob_names(layout: &Path) -> Vec<String> {
@@ -116,12 +144,7 @@ async fn skopeo_round_trip(app: TestApp) {
         &src_ref,
         &dest,
     ];
-    let (ok, err) = tokio::task::spawn_blocking({
-        let push: Vec<String> = push.iter().map(|s| s.to_string()).collect();
-        move || skopeo(&push.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    let (ok, err) = skopeo(&push).await;
     assert!(ok, "skopeo push failed: {err}");
 
     // The ECR face sees the image with its tag and size.
@@ -137,7 +160,7 @@ async fn skopeo_round_trip(app: TestApp) {
     assert_eq!(detail.image_tags(), ["v1"]);
     assert_eq!(detail.image_size_in_bytes(), Some(size as i64));
 
-    let pull: Vec<String> = [
+    let pull = [
         "copy",
         "--preserve-digests",
         "--src-tls-verify=false",
@@ -145,15 +168,8 @@ async fn skopeo_round_trip(app: TestApp) {
         &creds,
         &dest,
         &back_ref,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (ok, err) = tokio::task::spawn_blocking(move || {
-        skopeo(&pull.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    ];
+    let (ok, err) = skopeo(&pull).await;
     assert!(ok, "skopeo pull failed: {err}");
     assert_eq!(
         blob_names(&src),
@@ -175,7 +191,7 @@ async fn skopeo_round_trip(app: TestApp) {
         .expect("immutable");
     oci_layout(&other, "v1", 2);
     let other_ref = format!("oci:{}:v1", other.display());
-    let again: Vec<String> = [
+    let again = [
         "copy",
         "--preserve-digests",
         "--dest-tls-verify=false",
@@ -183,15 +199,8 @@ async fn skopeo_round_trip(app: TestApp) {
         &creds,
         &other_ref,
         &dest,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (ok, err) = tokio::task::spawn_blocking(move || {
-        skopeo(&again.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    ];
+    let (ok, err) = skopeo(&again).await;
     assert!(!ok, "pushing over an immutable tag must fail");
     assert!(
         err.contains("TAG_INVALID") || err.contains("tag invalid"),
@@ -204,20 +213,13 @@ async fn skopeo_round_trip(app: TestApp) {
     );
 
     // Without credentials the push is refused.
-    let anon: Vec<String> = [
+    let anon = [
         "copy",
         "--dest-tls-verify=false",
         &other_ref,
         &format!("docker://{host}/clients/skopeo:anon"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (ok, _) = tokio::task::spawn_blocking(move || {
-        skopeo(&anon.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    ];
+    let (ok, _) = skopeo(&anon).await;
     assert!(!ok, "anonymous push must be refused in strict mode");
 }
 
@@ -229,7 +231,7 @@ async fn skopeo_pulls_what_put_image_registered(app: TestApp) {
     let out = dir.path().join("out");
     let src = format!("docker://127.0.0.1:{}/clients/ecr:from-ecr", app.port);
     let dst = format!("oci:{}:x", out.display());
-    let args: Vec<String> = [
+    let args = [
         "copy",
         "--preserve-digests",
         "--src-tls-verify=false",
@@ -237,36 +239,10 @@ async fn skopeo_pulls_what_put_image_registered(app: TestApp) {
         &creds,
         &src,
         &dst,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (ok, err) = tokio::task::spawn_blocking(move || {
-        skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    ];
+    let (ok, err) = skopeo(&args).await;
     assert!(ok, "skopeo pull failed: {err}");
-    let hex = digest.trim_start_matches("sha256:");
-    let pulled = std::fs::read(out.join("blobs/sha256").join(hex))
-        .expect("manifest pulled under its digest");
-    assert_eq!(
-        pulled,
-        manifest.as_bytes(),
-        "the manifest arrives byte for byte"
-    );
-    for layer in serde_json::from_str::<Value>(&manifest).expect("json")["layers"]
-        .as_array()
-        .expect("layers")
-    {
-        let d = layer["digest"].as_str().expect("digest");
-        let bytes = std::fs::read(
-            out.join("blobs/sha256")
-                .join(d.trim_start_matches("sha256:")),
-        )
-        .expect("layer");
-        assert_eq!(sha256(&bytes), d);
-    }
+    assert_pulled(&out, &manifest, &digest);
 }
 
 /// An image put through ECR Public pulls from the public registry with no
@@ -281,11 +257,6 @@ async fn skopeo_pulls_public_images_anonymously(app: TestApp) {
         app.public_url.trim_start_matches("http://"),
         crate::helpers::ALIAS
     );
-    let run = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        })
-    };
     let pull = vec![
         "copy".to_owned(),
         "--preserve-digests".into(),
@@ -294,23 +265,9 @@ async fn skopeo_pulls_public_images_anonymously(app: TestApp) {
         format!("docker://{registry}/clients/public:v1"),
         format!("oci:{}:v1", out.display()),
     ];
-    let (ok, err) = run(pull).await.expect("join");
+    let (ok, err) = skopeo(&pull).await;
     assert!(ok, "anonymous skopeo pull failed: {err}");
-    let hex = digest.trim_start_matches("sha256:");
-    let pulled = std::fs::read(out.join("blobs/sha256").join(hex)).expect("manifest");
-    assert_eq!(pulled, manifest.as_bytes());
-    for layer in serde_json::from_str::<Value>(&manifest).expect("json")["layers"]
-        .as_array()
-        .expect("layers")
-    {
-        let d = layer["digest"].as_str().expect("digest");
-        let bytes = std::fs::read(
-            out.join("blobs/sha256")
-                .join(d.trim_start_matches("sha256:")),
-        )
-        .expect("layer");
-        assert_eq!(sha256(&bytes), d);
-    }
+    assert_pulled(&out, &manifest, &digest);
 
     // Pushing back under another tag: refused without credentials, accepted with
     // ECR Public's token.
@@ -330,10 +287,10 @@ async fn skopeo_pulls_public_images_anonymously(app: TestApp) {
         ]);
         args
     };
-    let (ok, _) = run(push(None)).await.expect("join");
+    let (ok, _) = skopeo(&push(None)).await;
     assert!(!ok, "an anonymous push must be refused");
     let creds = format!("AWS:{}", app.public_password().await);
-    let (ok, err) = run(push(Some(creds))).await.expect("join");
+    let (ok, err) = skopeo(&push(Some(creds))).await;
     assert!(ok, "skopeo push with the ECR Public token failed: {err}");
     assert_eq!(
         public_tags(&app, "clients/public").await,

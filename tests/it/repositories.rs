@@ -2,7 +2,8 @@ use aws_sdk_ecr::types::ImageTagMutability;
 
 use crate::both_stores;
 use crate::fixtures::{
-    assert_code, by_tag, complete_upload, initiate_upload, put_image, upload_part, wildcard,
+    assert_code, by_tag, complete_upload, describe_repository, initiate_upload, put_image,
+    upload_part, wildcard,
 };
 use crate::helpers::{sha256, TestApp, ACCOUNT, REGION};
 
@@ -41,14 +42,7 @@ async fn create_describe_delete(app: TestApp) {
         .await;
     assert_code(r, "RepositoryAlreadyExistsException", "duplicate");
 
-    let described = app
-        .ecr
-        .describe_repositories()
-        .repository_names("team/web")
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(described.repositories().len(), 1);
+    describe_repository(&app.ecr, "team/web").await;
 
     let deleted = app
         .ecr
@@ -129,18 +123,6 @@ fn arn(name: &str) -> String {
     format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}")
 }
 
-async fn describe_one(app: &TestApp, name: &str) -> Repository {
-    let out = app
-        .ecr
-        .describe_repositories()
-        .repository_names(name)
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(out.repositories().len(), 1);
-    out.repositories()[0].clone()
-}
-
 async fn list_tags(app: &TestApp, name: &str) -> Vec<(String, String)> {
     let out = app
         .ecr
@@ -182,7 +164,7 @@ async fn create_defaults(app: TestApp) {
         .expect("create");
     for repo in [
         created.repository().expect("repository").clone(),
-        describe_one(&app, "plain").await,
+        describe_repository(&app.ecr, "plain").await,
     ] {
         assert_eq!(repo.repository_name(), Some("plain"));
         assert_eq!(
@@ -233,7 +215,7 @@ async fn create_mutability_modes(app: TestApp) {
             .collect();
         for repo in [
             created.repository().expect("repository").clone(),
-            describe_one(&app, name).await,
+            describe_repository(&app.ecr, name).await,
         ] {
             assert_eq!(repo.image_tag_mutability(), Some(&mode), "{name}");
             assert_eq!(
@@ -317,7 +299,7 @@ async fn create_scan_and_encryption(app: TestApp) {
         .expect("create scanned");
     for repo in [
         created.repository().expect("repository").clone(),
-        describe_one(&app, "scanned").await,
+        describe_repository(&app.ecr, "scanned").await,
     ] {
         assert_eq!(
             repo.image_scanning_configuration()
@@ -353,7 +335,7 @@ async fn create_scan_and_encryption(app: TestApp) {
             .expect("create encrypted");
         for repo in [
             created.repository().expect("repository").clone(),
-            describe_one(&app, name).await,
+            describe_repository(&app.ecr, name).await,
         ] {
             let enc = repo.encryption_configuration().expect("encryption");
             assert_eq!(enc.encryption_type(), &kind, "{name}");
@@ -837,7 +819,7 @@ async fn put_image_tag_mutability_modes(app: TestApp) {
             filters_of(out.image_tag_mutability_exclusion_filters()),
             expected
         );
-        let repo = describe_one(&app, "mut").await;
+        let repo = describe_repository(&app.ecr, "mut").await;
         assert_eq!(repo.image_tag_mutability(), Some(&mode));
         assert_eq!(
             filters_of(repo.image_tag_mutability_exclusion_filters()),
@@ -866,7 +848,7 @@ async fn put_image_tag_mutability_modes(app: TestApp) {
         let r = req.send().await;
         assert_code(r, "InvalidParameterException", "refused");
     }
-    let repo = describe_one(&app, "mut").await;
+    let repo = describe_repository(&app.ecr, "mut").await;
     assert_eq!(
         repo.image_tag_mutability(),
         Some(&ImageTagMutability::MutableWithExclusion)
@@ -905,7 +887,7 @@ async fn put_image_scanning_configuration(app: TestApp) {
                 .map(ImageScanningConfiguration::scan_on_push),
             Some(on)
         );
-        let repo = describe_one(&app, "scan").await;
+        let repo = describe_repository(&app.ecr, "scan").await;
         assert_eq!(
             repo.image_scanning_configuration()
                 .map(ImageScanningConfiguration::scan_on_push),
@@ -1503,14 +1485,7 @@ async fn second_server_on_the_same_store(app: TestApp) {
         crate::helpers::SECRET_KEY,
     );
 
-    let repo = ecr
-        .describe_repositories()
-        .repository_names("kept")
-        .send()
-        .await
-        .expect("describe on the second server")
-        .repositories()[0]
-        .clone();
+    let repo = describe_repository(&ecr, "kept").await;
     assert_eq!(
         repo.image_tag_mutability(),
         Some(&ImageTagMutability::ImmutableWithExclusion),
