@@ -97,6 +97,48 @@ fn upload_layer_via(
     digest
 }
 
+/// `aws <service> put-image` of `manifest` as `cli/app:v1`, the manifest passed as a
+/// file in `dir`.
+fn put_image_via(
+    app: &TestApp,
+    service: &str,
+    dir: &std::path::Path,
+    manifest: &str,
+) -> Result<Value, String> {
+    let manifest_path = dir.join("manifest.json");
+    std::fs::write(&manifest_path, manifest).expect("write manifest");
+    let manifest_arg = format!("file://{}", manifest_path.display());
+    aws_service(
+        app,
+        service,
+        &[
+            "put-image",
+            "--repository-name",
+            "cli/app",
+            "--image-tag",
+            "v1",
+            "--image-manifest",
+            &manifest_arg,
+        ],
+    )
+}
+
+/// `aws <service> describe-images` of `cli/app` shows the image `digest` put as `v1`,
+/// of `size` bytes, with its push time.
+fn assert_described_via(app: &TestApp, service: &str, digest: &str, size: usize) {
+    let described = aws_service(
+        app,
+        service,
+        &["describe-images", "--repository-name", "cli/app"],
+    )
+    .expect("describe");
+    let detail = &described["imageDetails"][0];
+    assert_eq!(detail["imageDigest"], digest);
+    assert_eq!(detail["imageTags"][0], "v1");
+    assert_eq!(detail["imageSizeInBytes"], size as u64);
+    assert!(detail["imagePushedAt"].is_number());
+}
+
 async fn aws_cli_walkthrough(app: TestApp) {
     // The CLI blocks; run it off the async workers so the server keeps serving.
     tokio::task::spawn_blocking(move || walkthrough(&app))
@@ -121,51 +163,14 @@ fn walkthrough(app: &TestApp) {
         [Descriptor::new(DOCKER_LAYER, &layer_digest, layer.len())],
     )
     .to_string();
-    let manifest_path = dir.path().join("manifest.json");
-    std::fs::write(&manifest_path, &manifest).expect("write manifest");
-    let manifest_arg = format!("file://{}", manifest_path.display());
-
-    let put = aws(
-        app,
-        &[
-            "put-image",
-            "--repository-name",
-            "cli/app",
-            "--image-tag",
-            "v1",
-            "--image-manifest",
-            &manifest_arg,
-        ],
-    )
-    .expect("put image");
+    let put = put_image_via(app, "ecr", dir.path(), &manifest).expect("put image");
     let digest = sha256(manifest.as_bytes());
     assert_eq!(put["image"]["imageId"]["imageDigest"], digest.as_str());
 
-    let again = aws(
-        app,
-        &[
-            "put-image",
-            "--repository-name",
-            "cli/app",
-            "--image-tag",
-            "v1",
-            "--image-manifest",
-            &manifest_arg,
-        ],
-    )
-    .expect_err("same tag and digest");
+    let again = put_image_via(app, "ecr", dir.path(), &manifest).expect_err("same tag and digest");
     assert!(again.contains("ImageAlreadyExistsException"), "{again}");
 
-    let described =
-        aws(app, &["describe-images", "--repository-name", "cli/app"]).expect("describe");
-    let detail = &described["imageDetails"][0];
-    assert_eq!(detail["imageDigest"], digest.as_str());
-    assert_eq!(detail["imageTags"][0], "v1");
-    assert_eq!(
-        detail["imageSizeInBytes"],
-        (config.len() + layer.len()) as u64
-    );
-    assert!(detail["imagePushedAt"].is_number());
+    assert_described_via(app, "ecr", &digest, config.len() + layer.len());
 
     let got = aws(
         app,
@@ -227,31 +232,11 @@ fn public_walkthrough(app: &TestApp) {
         [Descriptor::new(OCI_LAYER, &layer_digest, layer.len())],
     )
     .to_string();
-    let manifest_path = dir.path().join("manifest.json");
-    std::fs::write(&manifest_path, &manifest).expect("write manifest");
-    let manifest_arg = format!("file://{}", manifest_path.display());
-    let put = aws(&[
-        "put-image",
-        "--repository-name",
-        "cli/app",
-        "--image-tag",
-        "v1",
-        "--image-manifest",
-        &manifest_arg,
-    ])
-    .expect("put image");
+    let put = put_image_via(app, "ecr-public", dir.path(), &manifest).expect("put image");
     let digest = sha256(manifest.as_bytes());
     assert_eq!(put["image"]["imageId"]["imageDigest"], digest.as_str());
 
-    let described = aws(&["describe-images", "--repository-name", "cli/app"]).expect("describe");
-    let detail = &described["imageDetails"][0];
-    assert_eq!(detail["imageDigest"], digest.as_str());
-    assert_eq!(detail["imageTags"][0], "v1");
-    assert_eq!(
-        detail["imageSizeInBytes"],
-        (config.len() + layer.len()) as u64
-    );
-    assert!(detail["imagePushedAt"].is_number());
+    assert_described_via(app, "ecr-public", &digest, config.len() + layer.len());
 
     let tags = aws(&["describe-image-tags", "--repository-name", "cli/app"]).expect("tags");
     let tag = &tags["imageTagDetails"][0];
