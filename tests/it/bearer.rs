@@ -8,8 +8,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{registry_tokens, token_password, TestApp, ALIAS};
-use crate::oci_client::{basic, Registry, Resp, OCI_MANIFEST};
+use crate::fixtures::OCI_MANIFEST;
+use crate::helpers::{TestApp, ALIAS};
+use crate::oci_client::{basic, Registry, Resp};
 use crate::registry::{restart, seal, signing_key, unix_now};
 
 both_stores!(
@@ -34,12 +35,7 @@ async fn token_response(app: &TestApp, query: &str, auth: Option<&str>) -> Resp 
     if let Some(auth) = auth {
         rb = rb.header("authorization", auth);
     }
-    let resp = rb.send().await.expect("token request");
-    Resp {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.bytes().await.expect("body").to_vec(),
-    }
+    Resp::read(rb.send().await.expect("token request")).await
 }
 
 /// A token for `scopes` (each `repository:<path>:<actions>`).
@@ -224,8 +220,7 @@ async fn password_holders_get_push_tokens(app: TestApp) {
     assert_challenged(&app, &r, &scope);
 
     // The token endpoint takes only this registry's password, or none.
-    let (private, _) = registry_tokens(&app.ecr, &app.ecr_public).await;
-    let private = token_password(&private);
+    let private = app.registry_password().await;
     for auth in [
         basic("AWS", &private),
         basic("AWS", "not-a-token"),

@@ -5,6 +5,10 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::both_stores;
+use crate::fixtures::{
+    Descriptor, Manifest, DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, OCI_CONFIG, OCI_LAYER,
+    OCI_MANIFEST,
+};
 use crate::helpers::{sha256, TestApp, ACCESS_KEY, REGION, SECRET_KEY};
 
 both_stores!(aws_cli_walkthrough, aws_cli_public_walkthrough);
@@ -93,6 +97,48 @@ fn upload_layer_via(
     digest
 }
 
+/// `aws <service> put-image` of `manifest` as `cli/app:v1`, the manifest passed as a
+/// file in `dir`.
+fn put_image_via(
+    app: &TestApp,
+    service: &str,
+    dir: &std::path::Path,
+    manifest: &str,
+) -> Result<Value, String> {
+    let manifest_path = dir.join("manifest.json");
+    std::fs::write(&manifest_path, manifest).expect("write manifest");
+    let manifest_arg = format!("file://{}", manifest_path.display());
+    aws_service(
+        app,
+        service,
+        &[
+            "put-image",
+            "--repository-name",
+            "cli/app",
+            "--image-tag",
+            "v1",
+            "--image-manifest",
+            &manifest_arg,
+        ],
+    )
+}
+
+/// `aws <service> describe-images` of `cli/app` shows the image `digest` put as `v1`,
+/// of `size` bytes, with its push time.
+fn assert_described_via(app: &TestApp, service: &str, digest: &str, size: usize) {
+    let described = aws_service(
+        app,
+        service,
+        &["describe-images", "--repository-name", "cli/app"],
+    )
+    .expect("describe");
+    let detail = &described["imageDetails"][0];
+    assert_eq!(detail["imageDigest"], digest);
+    assert_eq!(detail["imageTags"][0], "v1");
+    assert_eq!(detail["imageSizeInBytes"], size as u64);
+    assert!(detail["imagePushedAt"].is_number());
+}
+
 async fn aws_cli_walkthrough(app: TestApp) {
     // The CLI blocks; run it off the async workers so the server keeps serving.
     tokio::task::spawn_blocking(move || walkthrough(&app))
@@ -111,58 +157,20 @@ fn walkthrough(app: &TestApp) {
     let layer: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8).collect();
     let config_digest = upload_layer(app, dir.path(), "config.json", config);
     let layer_digest = upload_layer(app, dir.path(), "layer.tar", &layer);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": layer_digest, "size": layer.len()}],
-    })
-    .to_string();
-    let manifest_path = dir.path().join("manifest.json");
-    std::fs::write(&manifest_path, &manifest).expect("write manifest");
-    let manifest_arg = format!("file://{}", manifest_path.display());
-
-    let put = aws(
-        app,
-        &[
-            "put-image",
-            "--repository-name",
-            "cli/app",
-            "--image-tag",
-            "v1",
-            "--image-manifest",
-            &manifest_arg,
-        ],
+    let manifest = Manifest::image(
+        DOCKER_MANIFEST,
+        Descriptor::new(DOCKER_CONFIG, &config_digest, config.len()),
+        [Descriptor::new(DOCKER_LAYER, &layer_digest, layer.len())],
     )
-    .expect("put image");
+    .to_string();
+    let put = put_image_via(app, "ecr", dir.path(), &manifest).expect("put image");
     let digest = sha256(manifest.as_bytes());
     assert_eq!(put["image"]["imageId"]["imageDigest"], digest.as_str());
 
-    let again = aws(
-        app,
-        &[
-            "put-image",
-            "--repository-name",
-            "cli/app",
-            "--image-tag",
-            "v1",
-            "--image-manifest",
-            &manifest_arg,
-        ],
-    )
-    .expect_err("same tag and digest");
+    let again = put_image_via(app, "ecr", dir.path(), &manifest).expect_err("same tag and digest");
     assert!(again.contains("ImageAlreadyExistsException"), "{again}");
 
-    let described =
-        aws(app, &["describe-images", "--repository-name", "cli/app"]).expect("describe");
-    let detail = &described["imageDetails"][0];
-    assert_eq!(detail["imageDigest"], digest.as_str());
-    assert_eq!(detail["imageTags"][0], "v1");
-    assert_eq!(
-        detail["imageSizeInBytes"],
-        (config.len() + layer.len()) as u64
-    );
-    assert!(detail["imagePushedAt"].is_number());
+    assert_described_via(app, "ecr", &digest, config.len() + layer.len());
 
     let got = aws(
         app,
@@ -218,38 +226,17 @@ fn public_walkthrough(app: &TestApp) {
     let layer: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 251) as u8).collect();
     let config_digest = upload_layer_via(app, "ecr-public", dir.path(), "config.json", config);
     let layer_digest = upload_layer_via(app, "ecr-public", dir.path(), "layer.tar", &layer);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
-    })
+    let manifest = Manifest::image(
+        OCI_MANIFEST,
+        Descriptor::new(OCI_CONFIG, &config_digest, config.len()),
+        [Descriptor::new(OCI_LAYER, &layer_digest, layer.len())],
+    )
     .to_string();
-    let manifest_path = dir.path().join("manifest.json");
-    std::fs::write(&manifest_path, &manifest).expect("write manifest");
-    let manifest_arg = format!("file://{}", manifest_path.display());
-    let put = aws(&[
-        "put-image",
-        "--repository-name",
-        "cli/app",
-        "--image-tag",
-        "v1",
-        "--image-manifest",
-        &manifest_arg,
-    ])
-    .expect("put image");
+    let put = put_image_via(app, "ecr-public", dir.path(), &manifest).expect("put image");
     let digest = sha256(manifest.as_bytes());
     assert_eq!(put["image"]["imageId"]["imageDigest"], digest.as_str());
 
-    let described = aws(&["describe-images", "--repository-name", "cli/app"]).expect("describe");
-    let detail = &described["imageDetails"][0];
-    assert_eq!(detail["imageDigest"], digest.as_str());
-    assert_eq!(detail["imageTags"][0], "v1");
-    assert_eq!(
-        detail["imageSizeInBytes"],
-        (config.len() + layer.len()) as u64
-    );
-    assert!(detail["imagePushedAt"].is_number());
+    assert_described_via(app, "ecr-public", &digest, config.len() + layer.len());
 
     let tags = aws(&["describe-image-tags", "--repository-name", "cli/app"]).expect("tags");
     let tag = &tags["imageTagDetails"][0];

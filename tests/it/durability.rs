@@ -5,18 +5,20 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::SdkError;
 use aws_sdk_ecr::operation::upload_layer_part::UploadLayerPartError;
-use aws_sdk_ecr::primitives::Blob;
-use aws_sdk_ecr::types::{
-    ImageIdentifier, ImageTagMutability, LayerAvailability, ListImagesFilter, TagStatus,
-};
+use aws_sdk_ecr::types::{ImageTagMutability, LayerAvailability, ListImagesFilter, TagStatus};
 use base64::Engine as _;
 use rand::Rng as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::both_stores;
-use crate::helpers::{self, sha256, Backend, TestApp, ACCESS_KEY, SECRET_KEY};
+use crate::fixtures::{
+    assert_code, batch_get_image, by_digest, by_tag, complete_upload, describe_image,
+    describe_repository, initiate_upload, put_digest, put_image, random_bytes, upload_part,
+    Descriptor, Format, Image, Manifest, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
+};
+use crate::helpers::{self, sha256, Backend, TestApp, ACCESS_KEY, ECR_TARGET_PREFIX, SECRET_KEY};
 use crate::process::{log_tail, ServerProcess, ServerState};
 
 /// The most any one test here may take.
@@ -29,46 +31,20 @@ async fn bounded<F: std::future::Future>(f: F) -> F::Output {
         .expect("test exceeded its time bound")
 }
 
-fn by_tag(tag: &str) -> ImageIdentifier {
-    ImageIdentifier::builder().image_tag(tag).build()
-}
-
-fn by_digest(digest: &str) -> ImageIdentifier {
-    ImageIdentifier::builder().image_digest(digest).build()
-}
-
 /// `n` distinct manifests over one config and one layer (they differ by annotation).
 async fn manifest_variants(app: &TestApp, repo: &str, n: usize) -> Vec<String> {
-    let config = format!(
-        "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"n\":\"{}\"}}",
-        uuid::Uuid::new_v4()
-    );
-    let config_digest = app.push_blob(repo, config.as_bytes()).await;
-    let layer: Vec<u8> = (0..2048).map(|_| rand::random::<u8>()).collect();
-    let layer_digest = app.push_blob(repo, &layer).await;
+    let image = app.push_blobs(repo, Image::new(Format::Oci, &[2048])).await;
     (0..n)
         .map(|i| {
-            serde_json::json!({
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
-                "annotations": {"variant": i.to_string()},
-            })
-            .to_string()
+            let variant = serde_json::json!({"variant": i.to_string()});
+            image.draft().annotations(variant).to_string()
         })
         .collect()
 }
 
 /// What the tag currently resolves to, through BatchGetImage.
 async fn tag_digest(ecr: &aws_sdk_ecr::Client, repo: &str, tag: &str) -> Option<String> {
-    let out = ecr
-        .batch_get_image()
-        .repository_name(repo)
-        .image_ids(by_tag(tag))
-        .send()
-        .await
-        .expect("batch get image");
+    let out = batch_get_image(ecr, repo, by_tag(tag)).await;
     out.images()
         .first()
         .and_then(|i| i.image_id())
@@ -154,45 +130,25 @@ both_stores!(
 
 async fn immutable_tag_race_has_one_winner(app: TestApp) {
     bounded(async {
-        app.ecr
-            .create_repository()
-            .repository_name("race/immutable")
-            .image_tag_mutability(ImageTagMutability::Immutable)
-            .send()
-            .await
-            .expect("create");
+        app.create_repo_with("race/immutable", ImageTagMutability::Immutable, &[])
+            .await;
         let manifests = manifest_variants(&app, "race/immutable", 16).await;
         let tasks: Vec<_> = manifests
             .iter()
             .map(|m| {
                 let (ecr, m) = (app.ecr.clone(), m.clone());
-                tokio::spawn(async move {
-                    ecr.put_image()
-                        .repository_name("race/immutable")
-                        .image_manifest(m)
-                        .image_tag("latest")
-                        .send()
-                        .await
-                })
+                tokio::spawn(
+                    async move { put_image(&ecr, "race/immutable", &m, Some("latest")).await },
+                )
             })
             .collect();
         let mut winners = Vec::new();
         for (i, task) in tasks.into_iter().enumerate() {
-            match task.await.expect("task") {
-                Ok(out) => winners.push(
-                    out.image()
-                        .and_then(|i| i.image_id())
-                        .and_then(|i| i.image_digest())
-                        .expect("digest")
-                        .to_owned(),
-                ),
-                Err(e) => {
-                    let e = e.into_service_error();
-                    assert!(
-                        e.is_image_tag_already_exists_exception(),
-                        "put {i} failed with {:?}: {e:?}",
-                        e.code()
-                    );
+            let put = task.await.expect("task");
+            match &put {
+                Ok(out) => winners.push(put_digest(out)),
+                Err(_) => {
+                    assert_code(put, "ImageTagAlreadyExistsException", &format!("put {i}"));
                 }
             }
         }
@@ -224,14 +180,9 @@ async fn mutable_tag_race_all_succeed(app: TestApp) {
             .iter()
             .map(|m| {
                 let (ecr, m) = (app.ecr.clone(), m.clone());
-                tokio::spawn(async move {
-                    ecr.put_image()
-                        .repository_name("race/mutable")
-                        .image_manifest(m)
-                        .image_tag("latest")
-                        .send()
-                        .await
-                })
+                tokio::spawn(
+                    async move { put_image(&ecr, "race/mutable", &m, Some("latest")).await },
+                )
             })
             .collect();
         for (i, task) in tasks.into_iter().enumerate() {
@@ -281,7 +232,8 @@ async fn create_repository_race_has_one_winner(app: TestApp) {
                 .collect();
             let mut winners = 0;
             for task in tasks {
-                match task.await.expect("task") {
+                let created = task.await.expect("task");
+                match &created {
                     Ok(out) => {
                         assert_eq!(
                             out.repository().and_then(|r| r.repository_name()),
@@ -289,25 +241,13 @@ async fn create_repository_race_has_one_winner(app: TestApp) {
                         );
                         winners += 1;
                     }
-                    Err(e) => {
-                        let e = e.into_service_error();
-                        assert!(
-                            e.is_repository_already_exists_exception(),
-                            "create failed with {:?}: {e:?}",
-                            e.code()
-                        );
+                    Err(_) => {
+                        assert_code(created, "RepositoryAlreadyExistsException", "create");
                     }
                 }
             }
             assert_eq!(winners, 1, "exactly one CreateRepository wins {name}");
-            let described = app
-                .ecr
-                .describe_repositories()
-                .repository_names(&name)
-                .send()
-                .await
-                .expect("describe");
-            assert_eq!(described.repositories().len(), 1);
+            describe_repository(&app.ecr, &name).await;
         }
     })
     .await
@@ -321,12 +261,8 @@ async fn concurrent_tagging_loses_no_tag(app: TestApp) {
         for (m, pre_put) in [(&manifests[0], true), (&manifests[1], false)] {
             let digest = sha256(m.as_bytes());
             if pre_put {
-                app.ecr
-                    .put_image()
-                    .repository_name("race/tags")
-                    .image_manifest(m)
-                    .image_tag(format!("base-{pre_put}"))
-                    .send()
+                let base = format!("base-{pre_put}");
+                put_image(&app.ecr, "race/tags", m, Some(&base))
                     .await
                     .expect("initial put");
             }
@@ -335,14 +271,7 @@ async fn concurrent_tagging_loses_no_tag(app: TestApp) {
                 .iter()
                 .map(|t| {
                     let (ecr, m, t) = (app.ecr.clone(), m.clone(), t.clone());
-                    tokio::spawn(async move {
-                        ecr.put_image()
-                            .repository_name("race/tags")
-                            .image_manifest(m)
-                            .image_tag(t)
-                            .send()
-                            .await
-                    })
+                    tokio::spawn(async move { put_image(&ecr, "race/tags", &m, Some(&t)).await })
                 })
                 .collect();
             for (t, task) in tags.iter().zip(tasks) {
@@ -355,15 +284,8 @@ async fn concurrent_tagging_loses_no_tag(app: TestApp) {
                 expected.push(format!("base-{pre_put}"));
             }
             expected.sort();
-            let described = app
-                .ecr
-                .describe_images()
-                .repository_name("race/tags")
-                .image_ids(by_digest(&digest))
-                .send()
-                .await
-                .expect("describe");
-            let mut got = described.image_details()[0].image_tags().to_vec();
+            let described = describe_image(&app.ecr, "race/tags", by_digest(&digest)).await;
+            let mut got = described.image_tags().to_vec();
             got.sort();
             assert_eq!(got, expected, "every tag is present after the race");
             for t in &tags {
@@ -378,25 +300,6 @@ async fn concurrent_tagging_loses_no_tag(app: TestApp) {
     .await
 }
 
-/// The one outcome a PutImage may have in the churn besides success.
-fn allowed_put_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    e: SdkError<E, R>,
-    what: &str,
-) {
-    match e {
-        SdkError::ServiceError(s) => {
-            let code = s.err().code().map(str::to_owned);
-            assert_eq!(
-                code.as_deref(),
-                Some("ImageAlreadyExistsException"),
-                "{what}: {:?}",
-                s.err()
-            );
-        }
-        other => panic!("{what}: no answer from the server: {other:?}"),
-    }
-}
-
 async fn concurrent_delete_and_put(app: TestApp) {
     bounded(async {
         let repo = "race/churn";
@@ -408,14 +311,7 @@ async fn concurrent_delete_and_put(app: TestApp) {
         for (round, m) in manifests.iter().enumerate() {
             let digest = sha256(m.as_bytes());
             let (a, b) = (format!("a{round}"), format!("b{round}"));
-            app.ecr
-                .put_image()
-                .repository_name(repo)
-                .image_manifest(m)
-                .image_tag(&a)
-                .send()
-                .await
-                .expect("put a");
+            put_image(&app.ecr, repo, m, Some(&a)).await.expect("put a");
             let delete = {
                 let (ecr, a) = (app.ecr.clone(), a.clone());
                 tokio::spawn(async move {
@@ -428,14 +324,7 @@ async fn concurrent_delete_and_put(app: TestApp) {
             };
             let put = {
                 let (ecr, m, b) = (app.ecr.clone(), m.clone(), b.clone());
-                tokio::spawn(async move {
-                    ecr.put_image()
-                        .repository_name(repo)
-                        .image_manifest(m)
-                        .image_tag(b)
-                        .send()
-                        .await
-                })
+                tokio::spawn(async move { put_image(&ecr, repo, &m, Some(&b)).await })
             };
             let deleted = delete
                 .await
@@ -479,15 +368,10 @@ async fn concurrent_delete_and_put(app: TestApp) {
                 let what = format!("op {i} ({op}) on image {image} tag {tag}");
                 match op {
                     0 => {
-                        if let Err(e) = ecr
-                            .put_image()
-                            .repository_name(repo)
-                            .image_manifest(m)
-                            .image_tag(&tag)
-                            .send()
-                            .await
-                        {
-                            allowed_put_error(e, &what);
+                        // The one outcome a PutImage may have here besides success.
+                        let put = put_image(&ecr, repo, &m, Some(&tag)).await;
+                        if put.is_err() {
+                            assert_code(put, "ImageAlreadyExistsException", &what);
                         }
                     }
                     _ => {
@@ -537,22 +421,8 @@ async fn concurrent_delete_and_put(app: TestApp) {
 
 /// Uploads `bytes` in one part without completing; returns the upload id.
 async fn upload_unfinished(app: &TestApp, repo: &str, bytes: &[u8]) -> String {
-    let up = app
-        .ecr
-        .initiate_layer_upload()
-        .repository_name(repo)
-        .send()
-        .await
-        .expect("initiate");
-    let id = up.upload_id().expect("upload id").to_owned();
-    app.ecr
-        .upload_layer_part()
-        .repository_name(repo)
-        .upload_id(&id)
-        .part_first_byte(0)
-        .part_last_byte(bytes.len() as i64 - 1)
-        .layer_part_blob(Blob::new(bytes))
-        .send()
+    let id = initiate_upload(&app.ecr, repo).await;
+    upload_part(&app.ecr, repo, &id, 0, bytes)
         .await
         .expect("part");
     id
@@ -572,35 +442,16 @@ async fn completion_retried_after_bytes_moved(app: TestApp) {
         // The blob store's documented layout: `uploads/<upload id>/<part id>`.
         let path = app.data_dir.path().join("uploads").join(&id);
         std::fs::remove_dir_all(&path).expect("the upload's bytes are where documented");
-        let err = app
-            .ecr
-            .complete_layer_upload()
-            .repository_name(repo)
-            .upload_id(&id)
-            .layer_digests(sha256(bytes))
-            .send()
-            .await
-            .expect_err("the bytes are gone")
-            .into_service_error();
-        if recorded {
-            assert!(err.is_layer_already_exists_exception(), "{err:?}");
+        let r = complete_upload(&app.ecr, repo, &id, &sha256(bytes)).await;
+        let code = if recorded {
+            "LayerAlreadyExistsException"
         } else {
-            assert!(err.is_upload_not_found_exception(), "{err:?}");
-        }
+            "UploadNotFoundException"
+        };
+        assert_code(r, code, "the bytes are gone");
         // The upload is forgotten; the layer is pushable again.
-        let err = app
-            .ecr
-            .upload_layer_part()
-            .repository_name(repo)
-            .upload_id(&id)
-            .part_first_byte(0)
-            .part_last_byte(0)
-            .layer_part_blob(Blob::new(vec![0]))
-            .send()
-            .await
-            .expect_err("upload gone")
-            .into_service_error();
-        assert!(err.is_upload_not_found_exception(), "{err:?}");
+        let r = upload_part(&app.ecr, repo, &id, 0, &[0]).await;
+        assert_code(r, "UploadNotFoundException", "upload gone");
     }
     assert_eq!(app.push_blob(repo, &unrecorded).await, sha256(&unrecorded));
     let check = app
@@ -620,14 +471,7 @@ async fn completion_retried_after_bytes_moved(app: TestApp) {
 // ---------------------------------------------------------------------------
 
 async fn healthz_answers_ok(app: TestApp) {
-    let resp = app
-        .http
-        .get(format!("{}/healthz", app.url))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(resp.text().await.expect("body"), "ok\n");
+    assert_eq!(app.healthz().await, (200, "ok\n".to_owned()));
 }
 
 /// With its database gone, the health check says so instead of answering 200.
@@ -698,12 +542,6 @@ both_processes!(
     sigterm_drains_inflight_upload
 );
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut bytes = vec![0; n];
-    rand::thread_rng().fill(&mut bytes[..]);
-    bytes
-}
-
 /// An upload the client started: what the server has acknowledged, and what was on
 /// the wire when the server died.
 #[derive(Debug, Clone)]
@@ -763,13 +601,7 @@ async fn upload_tracked(
     while at < content.len() {
         let end = (at + part).min(content.len());
         log.lock().unwrap().open.as_mut().expect("open").sending_to = Some(end);
-        ecr.upload_layer_part()
-            .repository_name(repo)
-            .upload_id(&id)
-            .part_first_byte(at as i64)
-            .part_last_byte(end as i64 - 1)
-            .layer_part_blob(Blob::new(&content[at..end]))
-            .send()
+        upload_part(ecr, repo, &id, at as i64, &content[at..end])
             .await
             .map_err(|e| answered(&e))?;
         at = end;
@@ -780,12 +612,7 @@ async fn upload_tracked(
     }
     log.lock().unwrap().open.as_mut().expect("open").completing = true;
     let digest = sha256(&content);
-    let done = ecr
-        .complete_layer_upload()
-        .repository_name(repo)
-        .upload_id(&id)
-        .layer_digests(&digest)
-        .send()
+    let done = complete_upload(ecr, repo, &id, &digest)
         .await
         .map_err(|e| answered(&e))?;
     assert_eq!(done.layer_digest(), Some(digest.as_str()));
@@ -793,13 +620,16 @@ async fn upload_tracked(
     Ok(digest)
 }
 
+/// An OCI image manifest over the blobs `(digest, size)`.
 fn image_manifest(config: (&str, usize), layers: &[(String, usize)]) -> String {
-    serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
-        "layers": layers.iter().map(|(d, s)| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": s})).collect::<Vec<_>>(),
-    })
+    let layers = layers
+        .iter()
+        .map(|(d, s)| Descriptor::new(OCI_LAYER, d, *s));
+    Manifest::image(
+        OCI_MANIFEST,
+        Descriptor::new(OCI_CONFIG, config.0, config.1),
+        layers,
+    )
     .to_string()
 }
 
@@ -829,20 +659,10 @@ async fn traffic(ecr: aws_sdk_ecr::Client, repo: &'static str, prefix: String, l
             let layer_digest = upload_tracked(&ecr, repo, Arc::new(layer), 5 * MIB, &log).await?;
             let manifest = image_manifest((&config_digest, config.len()), &[(layer_digest, len)]);
             let tag = format!("{prefix}-{i}");
-            let out = ecr
-                .put_image()
-                .repository_name(repo)
-                .image_manifest(&manifest)
-                .image_tag(&tag)
-                .send()
+            let out = put_image(&ecr, repo, &manifest, Some(&tag))
                 .await
                 .map_err(|e| answered(&e))?;
-            let digest = out
-                .image()
-                .and_then(|i| i.image_id())
-                .and_then(|i| i.image_digest())
-                .expect("digest")
-                .to_owned();
+            let digest = put_digest(&out);
             assert_eq!(digest, sha256(manifest.as_bytes()));
             log.lock().unwrap().puts.push((tag, digest));
         }
@@ -865,15 +685,7 @@ async fn resume_interrupted(
     let len = open.content.len();
     let at = open.acked;
     if !open.completing {
-        let sent = ecr
-            .upload_layer_part()
-            .repository_name(repo)
-            .upload_id(&open.id)
-            .part_first_byte(at as i64)
-            .part_last_byte(len as i64 - 1)
-            .layer_part_blob(Blob::new(&open.content[at..]))
-            .send()
-            .await;
+        let sent = upload_part(ecr, repo, &open.id, at as i64, &open.content[at..]).await;
         match sent {
             Ok(out) => assert_eq!(out.last_byte_received(), Some(len as i64 - 1)),
             Err(e) => match e.into_service_error() {
@@ -889,13 +701,7 @@ async fn resume_interrupted(
                         open.acked
                     );
                     if next < len {
-                        ecr.upload_layer_part()
-                            .repository_name(repo)
-                            .upload_id(&open.id)
-                            .part_first_byte(next as i64)
-                            .part_last_byte(len as i64 - 1)
-                            .layer_part_blob(Blob::new(&open.content[next..]))
-                            .send()
+                        upload_part(ecr, repo, &open.id, next as i64, &open.content[next..])
                             .await
                             .expect("resume after the recorded part");
                     }
@@ -904,14 +710,7 @@ async fn resume_interrupted(
             },
         }
     }
-    match ecr
-        .complete_layer_upload()
-        .repository_name(repo)
-        .upload_id(&open.id)
-        .layer_digests(&digest)
-        .send()
-        .await
-    {
+    match complete_upload(ecr, repo, &open.id, &digest).await {
         Ok(out) => {
             assert_eq!(out.layer_digest(), Some(digest.as_str()));
             Some((digest, len))
@@ -1086,23 +885,8 @@ async fn sigkill_mid_traffic_keeps_store_consistent(fx: Fixture) {
             let parked_log: Shared = Arc::default();
             let parked = Arc::new(random_bytes(5 * MIB + 4096));
             {
-                let up = server
-                    .ecr
-                    .initiate_layer_upload()
-                    .repository_name(REPO)
-                    .send()
-                    .await
-                    .expect("initiate");
-                let id = up.upload_id().expect("id").to_owned();
-                server
-                    .ecr
-                    .upload_layer_part()
-                    .repository_name(REPO)
-                    .upload_id(&id)
-                    .part_first_byte(0)
-                    .part_last_byte(5 * MIB as i64 - 1)
-                    .layer_part_blob(Blob::new(&parked[..5 * MIB]))
-                    .send()
+                let id = initiate_upload(&server.ecr, REPO).await;
+                upload_part(&server.ecr, REPO, &id, 0, &parked[..5 * MIB])
                     .await
                     .expect("first part");
                 parked_log.lock().unwrap().open = Some(OpenUpload {
@@ -1186,13 +970,7 @@ async fn sigkill_mid_traffic_keeps_store_consistent(fx: Fixture) {
             .expect("config");
             let manifest = image_manifest((&config_digest, config.len()), &resumed);
             let tag = format!("resumed-{round}");
-            server
-                .ecr
-                .put_image()
-                .repository_name(REPO)
-                .image_manifest(&manifest)
-                .image_tag(&tag)
-                .send()
+            put_image(&server.ecr, REPO, &manifest, Some(&tag))
                 .await
                 .expect("put image of resumed layers");
             acknowledged.push((tag, sha256(manifest.as_bytes())));
@@ -1215,7 +993,7 @@ async fn split_upload_part(
     body: &[u8],
     between: impl std::future::Future<Output = ()>,
 ) -> (u16, serde_json::Value) {
-    let target = "AmazonEC2ContainerRegistry_V20150921.UploadLayerPart";
+    let target = &format!("{ECR_TARGET_PREFIX}.UploadLayerPart");
     let url = format!("http://127.0.0.1:{port}");
     let headers = helpers::sign_headers(&url, port, target, body, ACCESS_KEY, SECRET_KEY, "ecr");
     let mut head = format!(
@@ -1263,14 +1041,7 @@ async fn sigterm_drains_inflight_upload(fx: Fixture) {
             .send()
             .await
             .expect("create");
-        let up = server
-            .ecr
-            .initiate_layer_upload()
-            .repository_name(REPO)
-            .send()
-            .await
-            .expect("initiate");
-        let id = up.upload_id().expect("id").to_owned();
+        let id = initiate_upload(&server.ecr, REPO).await;
         let content = random_bytes(15 * MIB);
         let body = serde_json::json!({
             "repositoryName": REPO,
@@ -1320,13 +1091,7 @@ async fn sigterm_drains_inflight_upload(fx: Fixture) {
         // The part was kept: the upload completes after a restart.
         let server = ServerProcess::start(&fx.state).await;
         let digest = sha256(&content);
-        let done = server
-            .ecr
-            .complete_layer_upload()
-            .repository_name(REPO)
-            .upload_id(&id)
-            .layer_digests(&digest)
-            .send()
+        let done = complete_upload(&server.ecr, REPO, &id, &digest)
             .await
             .unwrap_or_else(|e| panic!("complete: {:?}", e.into_service_error()));
         assert_eq!(done.layer_digest(), Some(digest.as_str()));

@@ -7,7 +7,6 @@ use std::time::SystemTime;
 use aws_credential_types::Credentials;
 use aws_sdk_ecr::config::retry::RetryConfig;
 use aws_sdk_ecr::config::{BehaviorVersion, Region};
-use aws_sdk_ecr::primitives::Blob;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4::SigningParams;
 use berth::config::{Config, StoreConfig};
@@ -21,6 +20,10 @@ pub const SECRET_KEY: &str = "berth-test-secret";
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "eu-west-1";
 pub const ALIAS: &str = "berth-test";
+/// The `X-Amz-Target` prefix of ECR's actions.
+pub const ECR_TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
+/// The content type of AWS JSON 1.1 requests and answers.
+pub const JSON_11: &str = "application/x-amz-json-1.1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -173,29 +176,6 @@ pub fn ecr_public_client(url: &str, key: &str, secret: &str) -> aws_sdk_ecrpubli
     aws_sdk_ecrpublic::Client::from_conf(config)
 }
 
-/// The authorization tokens (`base64("AWS:<password>")`) of ECR and of ECR Public.
-pub async fn registry_tokens(
-    ecr: &aws_sdk_ecr::Client,
-    ecr_public: &aws_sdk_ecrpublic::Client,
-) -> (String, String) {
-    let private = ecr.get_authorization_token().send().await.expect("token");
-    let private = private.authorization_data()[0]
-        .authorization_token()
-        .expect("token")
-        .to_owned();
-    let public = ecr_public
-        .get_authorization_token()
-        .send()
-        .await
-        .expect("public token");
-    let public = public
-        .authorization_data()
-        .and_then(|d| d.authorization_token())
-        .expect("public token")
-        .to_owned();
-    (private, public)
-}
-
 /// The password inside an authorization token, `base64("AWS:<password>")`.
 pub fn token_password(token: &str) -> String {
     use base64::Engine as _;
@@ -221,103 +201,34 @@ impl Reply {
     pub fn error_type(&self) -> &str {
         self.body["__type"].as_str().unwrap_or_default()
     }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl TestApp {
-    pub async fn create_repo(&self, name: &str) {
-        self.ecr
-            .create_repository()
-            .repository_name(name)
+    /// `GET /healthz`: status and body.
+    pub async fn healthz(&self) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}/healthz", self.url))
             .send()
             .await
-            .expect("create repository");
-    }
-
-    /// Uploads `bytes` as one layer through the ECR layer-upload calls.
-    pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
-        let up = self
-            .ecr
-            .initiate_layer_upload()
-            .repository_name(repo)
-            .send()
-            .await
-            .expect("initiate");
-        let id = up.upload_id().expect("upload id");
-        self.ecr
-            .upload_layer_part()
-            .repository_name(repo)
-            .upload_id(id)
-            .part_first_byte(0)
-            .part_last_byte(bytes.len() as i64 - 1)
-            .layer_part_blob(Blob::new(bytes))
-            .send()
-            .await
-            .expect("upload part");
-        let digest = sha256(bytes);
-        self.ecr
-            .complete_layer_upload()
-            .repository_name(repo)
-            .upload_id(id)
-            .layer_digests(&digest)
-            .send()
-            .await
-            .expect("complete");
-        digest
-    }
-
-    /// Uploads a config and `layers` random layers, returning an OCI manifest that
-    /// references them (not yet put).
-    pub async fn image_manifest(&self, repo: &str, layers: usize) -> String {
-        let config = format!(
-            "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"n\":\"{}\"}}",
-            uuid::Uuid::new_v4()
-        );
-        let config_digest = self.push_blob(repo, config.as_bytes()).await;
-        let mut descriptors = Vec::new();
-        for _ in 0..layers {
-            let layer: Vec<u8> = (0..1024).map(|_| rand::random::<u8>()).collect();
-            let digest = self.push_blob(repo, &layer).await;
-            descriptors.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": layer.len()}));
-        }
-        serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-            "layers": descriptors,
-        })
-        .to_string()
-    }
-
-    /// Puts a fresh image with `layers` layers under `tag`; returns (manifest, digest).
-    pub async fn push_image(
-        &self,
-        repo: &str,
-        tag: Option<&str>,
-        layers: usize,
-    ) -> (String, String) {
-        let manifest = self.image_manifest(repo, layers).await;
-        let out = self
-            .ecr
-            .put_image()
-            .repository_name(repo)
-            .image_manifest(&manifest)
-            .set_image_tag(tag.map(str::to_owned))
-            .send()
-            .await
-            .expect("put image");
-        let digest = out
-            .image()
-            .and_then(|i| i.image_id())
-            .and_then(|i| i.image_digest())
-            .expect("digest")
-            .to_owned();
-        (manifest, digest)
+            .expect("healthz");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
     }
 
     /// Sends a raw JSON 1.1 call, signed with the test credentials.
     pub async fn call(&self, target: &str, body: &[u8]) -> Reply {
         self.call_signed(target, body, ACCESS_KEY, SECRET_KEY, "ecr")
             .await
+    }
+
+    /// Sends ECR's `action` with a JSON body, signed with the test credentials.
+    pub async fn call_json(&self, action: &str, body: serde_json::Value) -> Reply {
+        let target = format!("{ECR_TARGET_PREFIX}.{action}");
+        self.call(&target, body.to_string().as_bytes()).await
     }
 
     pub async fn call_signed(
@@ -370,10 +281,7 @@ pub fn sign_headers(
     secret: &str,
     service: &str,
 ) -> Vec<(String, String)> {
-    let headers = [
-        ("content-type", "application/x-amz-json-1.1"),
-        ("x-amz-target", target),
-    ];
+    let headers = [("content-type", JSON_11), ("x-amz-target", target)];
     sign_at(
         port,
         &headers,

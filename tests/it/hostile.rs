@@ -40,7 +40,10 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
 use crate::both_stores;
-use crate::helpers::{sign_headers, TestApp, ACCESS_KEY, ACCOUNT, ALIAS, REGION, SECRET_KEY};
+use crate::fixtures::{Descriptor, Manifest, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST};
+use crate::helpers::{
+    sha256, sign_headers, TestApp, ACCESS_KEY, ACCOUNT, ALIAS, REGION, SECRET_KEY,
+};
 
 both_stores!(
     hostile_bodies_get_typed_answers_and_change_nothing,
@@ -198,7 +201,16 @@ fn string_for(member: &str, shape: &Value, known: &Known, rng: &mut StdRng) -> S
         },
         "registryId" | "registryIds" => pick(
             rng,
-            &[ACCOUNT, ACCOUNT, ACCOUNT, ALIAS, "000000000000", "12345", "", "other-alias"],
+            &[
+                ACCOUNT,
+                ACCOUNT,
+                ACCOUNT,
+                ALIAS,
+                "000000000000",
+                "12345",
+                "",
+                "other-alias",
+            ],
         )
         .to_owned(),
         "imageTag" => pick(rng, &["v1", "v1", "latest", "nope", "bad tag!", ".hidden"]).to_owned(),
@@ -234,21 +246,14 @@ fn string_for(member: &str, shape: &Value, known: &Known, rng: &mut StdRng) -> S
                 let which = rng.gen_range(0..MANIFEST_VARIANTS);
                 manifest_variant(&known.manifest, which, rng)
             }
-            3 => json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": zeros, "size": 2},
-                        "layers": []})
-            .to_string(),
+            3 => Manifest::image(OCI_MANIFEST, Descriptor::new(OCI_CONFIG, &zeros, 2), [])
+                .to_string(),
             4 => "{}".to_owned(),
             _ => "not a manifest".to_owned(),
         },
         "imageManifestMediaType" | "acceptedMediaTypes" | "mediaType" => pick(
             rng,
-            &[
-                "application/vnd.oci.image.manifest.v1+json",
-                "application/vnd.docker.distribution.manifest.v2+json",
-                "application/vnd.oci.image.index.v1+json",
-                "text/plain",
-            ],
+            &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, "text/plain"],
         )
         .to_owned(),
         "nextToken" => match rng.gen_range(0..3) {
@@ -269,7 +274,9 @@ fn string_for(member: &str, shape: &Value, known: &Known, rng: &mut StdRng) -> S
         "description" | "aboutText" | "usageText" | "displayName" => {
             pick(rng, &["A tool", "", "# Usage\n`run`"]).to_owned()
         }
-        "architectures" | "operatingSystems" => pick(rng, &["ARM 64", "x86-64", "Linux"]).to_owned(),
+        "architectures" | "operatingSystems" => {
+            pick(rng, &["ARM 64", "x86-64", "Linux"]).to_owned()
+        }
         _ => junk_string(rng),
     }
 }
@@ -290,7 +297,7 @@ fn manifest_variant(manifest: &str, which: usize, rng: &mut StdRng) -> String {
         4 => m["artifactType"] = json!(junk_string(rng)),
         5 => m["annotations"] = json!({"\u{0}": "\u{0}", "k": "v".repeat(HUGE)}),
         6 => {
-            m["subject"] = json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            m["subject"] = json!({"mediaType": OCI_MANIFEST,
                                    "digest": m["config"]["digest"].clone(), "size": 1})
         }
         7 => {
@@ -635,31 +642,12 @@ const TABLES: [&str; 9] = [
 
 /// Row counts of every table, read straight from the store's database.
 async fn row_counts(app: &TestApp) -> Vec<(&'static str, i64)> {
-    use sqlx::Connection as _;
     let mut out = Vec::new();
-    match &app.database_url {
-        Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
-            for table in TABLES {
-                let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("count");
-                out.push((table, n));
-            }
-        }
-        None => {
-            let path = app.data_dir.path().join("berth.db");
-            let url = format!("sqlite://{}?mode=ro", path.display());
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
-            for table in TABLES {
-                let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("count");
-                out.push((table, n));
-            }
-        }
+    for table in TABLES {
+        let n: i64 = app
+            .store_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .await;
+        out.push((table, n));
     }
     out
 }
@@ -758,7 +746,7 @@ async fn set_up(app: &TestApp, face: &Face, repo: &str) -> Known {
         .iter()
         .map(|d| d["imageDigest"].as_str().expect("digest").to_owned())
         .collect();
-    let image_digest = helpers_sha256(&manifest);
+    let image_digest = sha256(manifest.as_bytes());
     Known {
         repo: repo.to_owned(),
         arn_prefix: face.arn_prefix.clone(),
@@ -784,18 +772,8 @@ async fn set_up(app: &TestApp, face: &Face, repo: &str) -> Known {
     }
 }
 
-fn helpers_sha256(text: &str) -> String {
-    crate::helpers::sha256(text.as_bytes())
-}
-
 async fn healthy(app: &TestApp) {
-    let health = app
-        .http
-        .get(format!("{}/healthz", app.url))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(app.healthz().await.0, 200);
     call(app, &ecr(), "DescribeRepositories", json!({})).await;
 }
 

@@ -4,45 +4,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::ProvideErrorMetadata;
 use aws_sdk_ecr::types::{
     DescribeImagesFilter, ImageFailureCode, ImageIdentifier, ImageTagMutability,
-    ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType, ListImagesFilter,
-    TagStatus,
+    ImageTagMutabilityExclusionFilter, ListImagesFilter, TagStatus,
 };
 use serde_json::json;
 use sha2::{Digest as _, Sha512};
 
 use crate::both_stores;
+use crate::fixtures::random_bytes;
+use crate::fixtures::{
+    assert_code, batch_get_image, by_digest, by_tag, describe_image, put_image, wildcard,
+    Descriptor, Format, Image, Manifest, DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG,
+    OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
+};
 use crate::helpers::{sha256, TestApp, ACCOUNT};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 const NON_DISTRIBUTABLE: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
-
-/// The ids of an image: what it references, with sizes, as uploaded.
-struct Built {
-    manifest: String,
-    digest: String,
-    config_size: usize,
-    layer_sizes: Vec<usize>,
-}
-
-impl Built {
-    fn size(&self) -> i64 {
-        (self.config_size + self.layer_sizes.iter().sum::<usize>()) as i64
-    }
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|_| rand::random::<u8>()).collect()
-}
 
 fn now_secs() -> i64 {
     SystemTime::now()
@@ -51,80 +30,14 @@ fn now_secs() -> i64 {
         .as_secs() as i64
 }
 
-/// Uploads a fresh config and layers of the given sizes and returns a manifest of
-/// `kind` (OCI or Docker v2 schema 2) referencing them; nothing is put yet.
-async fn build(app: &TestApp, repo: &str, docker: bool, layer_sizes: &[usize]) -> Built {
-    let (manifest_type, config_type, layer_type) = if docker {
-        (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER)
-    } else {
-        (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER)
-    };
-    let config =
-        json!({"architecture": "amd64", "os": "linux", "id": uuid::Uuid::new_v4().to_string()})
-            .to_string();
-    let config_digest = app.push_blob(repo, config.as_bytes()).await;
-    let mut layers = Vec::new();
-    for &size in layer_sizes {
-        let bytes = random_bytes(size);
-        let digest = app.push_blob(repo, &bytes).await;
-        layers.push(json!({"mediaType": layer_type, "digest": digest, "size": size}));
-    }
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": manifest_type,
-        "config": {"mediaType": config_type, "digest": config_digest, "size": config.len()},
-        "layers": layers,
-    })
-    .to_string();
-    Built {
-        digest: sha256(manifest.as_bytes()),
-        manifest,
-        config_size: config.len(),
-        layer_sizes: layer_sizes.to_vec(),
-    }
+/// A fresh image in `format` with layers of `layer_sizes`, its blobs uploaded;
+/// nothing is put yet.
+async fn build(app: &TestApp, repo: &str, format: Format, layer_sizes: &[usize]) -> Image {
+    app.push_blobs(repo, Image::new(format, layer_sizes)).await
 }
 
-async fn oci(app: &TestApp, repo: &str) -> Built {
-    build(app, repo, false, &[700, 1300]).await
-}
-
-async fn put(
-    app: &TestApp,
-    repo: &str,
-    manifest: &str,
-    tag: Option<&str>,
-) -> Result<
-    aws_sdk_ecr::operation::put_image::PutImageOutput,
-    aws_sdk_ecr::operation::put_image::PutImageError,
-> {
-    app.ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(manifest)
-        .set_image_tag(tag.map(str::to_owned))
-        .send()
-        .await
-        .map_err(SdkError::into_service_error)
-}
-
-/// Puts and returns the digest the server answered.
-async fn put_ok(app: &TestApp, repo: &str, manifest: &str, tag: Option<&str>) -> String {
-    put(app, repo, manifest, tag)
-        .await
-        .unwrap_or_else(|e| panic!("put image with tag {tag:?}: {e:?}"))
-        .image()
-        .and_then(|i| i.image_id())
-        .and_then(|i| i.image_digest())
-        .expect("digest")
-        .to_owned()
-}
-
-fn by_tag(tag: &str) -> ImageIdentifier {
-    ImageIdentifier::builder().image_tag(tag).build()
-}
-
-fn by_digest(digest: &str) -> ImageIdentifier {
-    ImageIdentifier::builder().image_digest(digest).build()
+async fn oci(app: &TestApp, repo: &str) -> Image {
+    build(app, repo, Format::Oci, &[700, 1300]).await
 }
 
 fn pair(id: &ImageIdentifier) -> (String, Option<String>) {
@@ -170,16 +83,7 @@ fn entry(digest: &str, tag: Option<&str>) -> (String, Option<String>) {
 }
 
 async fn describe(app: &TestApp, repo: &str, digest: &str) -> aws_sdk_ecr::types::ImageDetail {
-    let out = app
-        .ecr
-        .describe_images()
-        .repository_name(repo)
-        .image_ids(by_digest(digest))
-        .send()
-        .await
-        .expect("describe images");
-    assert_eq!(out.image_details().len(), 1);
-    out.image_details()[0].clone()
+    describe_image(&app.ecr, repo, by_digest(digest)).await
 }
 
 fn tags_of(detail: &aws_sdk_ecr::types::ImageDetail) -> Vec<String> {
@@ -188,66 +92,20 @@ fn tags_of(detail: &aws_sdk_ecr::types::ImageDetail) -> Vec<String> {
     tags
 }
 
-fn index(media_type: &str, children: &[(&str, &Built)]) -> String {
-    let manifests: Vec<_> = children
-        .iter()
-        .map(|(child_type, b)| {
-            json!({
-                "mediaType": child_type,
-                "digest": b.digest,
-                "size": b.manifest.len(),
-                "platform": {"architecture": "amd64", "os": "linux"},
-            })
-        })
-        .collect();
-    json!({"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}).to_string()
-}
-
-async fn create_with_mutability(
-    app: &TestApp,
-    repo: &str,
-    mode: ImageTagMutability,
-    filters: &[&str],
-) {
-    let filters = (!filters.is_empty()).then(|| filters.iter().map(|f| wildcard(f)).collect());
-    app.ecr
-        .create_repository()
-        .repository_name(repo)
-        .image_tag_mutability(mode)
-        .set_image_tag_mutability_exclusion_filters(filters)
-        .send()
-        .await
-        .expect("create repository");
-}
-
-fn wildcard(filter: &str) -> ImageTagMutabilityExclusionFilter {
-    ImageTagMutabilityExclusionFilter::builder()
-        .filter_type(ImageTagMutabilityExclusionFilterType::Wildcard)
-        .filter(filter)
-        .build()
-        .expect("filter")
+/// An index (or manifest list) of `media_type` over `children`.
+fn index(media_type: &str, children: &[&Image]) -> String {
+    Manifest::index(media_type, children.iter().map(|c| c.entry())).to_string()
 }
 
 /// The digest a tag currently names.
 async fn digest_of_tag(app: &TestApp, repo: &str, tag: &str) -> String {
-    let out = app
-        .ecr
-        .batch_get_image()
-        .repository_name(repo)
-        .image_ids(by_tag(tag))
-        .send()
-        .await
-        .expect("batch get image");
+    let out = batch_get_image(&app.ecr, repo, by_tag(tag)).await;
     assert!(out.failures().is_empty(), "{:?}", out.failures());
     out.images()[0]
         .image_id()
         .and_then(|i| i.image_digest())
         .expect("digest")
         .to_owned()
-}
-
-fn assert_immutable(e: aws_sdk_ecr::operation::put_image::PutImageError) {
-    assert!(e.is_image_tag_already_exists_exception(), "{e:?}");
 }
 
 // ---------------------------------------------------------------------------------
@@ -273,7 +131,7 @@ both_stores!(
 async fn put_image_digest_is_sha256_of_exact_bytes(app: TestApp) {
     app.create_repo("team/app").await;
     let img = oci(&app, "team/app").await;
-    let out = put(&app, "team/app", &img.manifest, Some("v1"))
+    let out = put_image(&app.ecr, "team/app", &img.manifest, Some("v1"))
         .await
         .expect("put");
     let image = out.image().expect("image");
@@ -295,7 +153,7 @@ async fn put_image_digest_is_sha256_of_exact_bytes(app: TestApp) {
     let value: serde_json::Value = serde_json::from_str(&img.manifest).expect("json");
     let pretty = serde_json::to_string_pretty(&value).expect("pretty");
     assert_ne!(pretty, img.manifest);
-    let pretty_digest = put_ok(&app, "team/app", &pretty, Some("pretty")).await;
+    let pretty_digest = app.put_ok("team/app", &pretty, Some("pretty")).await;
     assert_eq!(pretty_digest, sha256(pretty.as_bytes()));
     assert_ne!(pretty_digest, expected);
 
@@ -329,7 +187,7 @@ async fn put_image_digest_mismatch_and_sha512(app: TestApp) {
     let img = oci(&app, "team/app").await;
 
     let wrong = sha256(b"something else");
-    let err = app
+    let r = app
         .ecr
         .put_image()
         .repository_name("team/app")
@@ -337,25 +195,21 @@ async fn put_image_digest_mismatch_and_sha512(app: TestApp) {
         .image_tag("v1")
         .image_digest(&wrong)
         .send()
-        .await
-        .expect_err("digest mismatch")
-        .into_service_error();
-    assert!(err.is_image_digest_does_not_match_exception(), "{err:?}");
+        .await;
+    assert_code(r, "ImageDigestDoesNotMatchException", "digest mismatch");
     assert!(list(&app, "team/app", TagStatus::Any).await.is_empty());
 
     // A sha512 digest that is wrong is refused the same way.
     let wrong512 = format!("sha512:{}", hex::encode(Sha512::digest(b"other")));
-    let err = app
+    let r = app
         .ecr
         .put_image()
         .repository_name("team/app")
         .image_manifest(&img.manifest)
         .image_digest(&wrong512)
         .send()
-        .await
-        .expect_err("sha512 mismatch")
-        .into_service_error();
-    assert!(err.is_image_digest_does_not_match_exception(), "{err:?}");
+        .await;
+    assert_code(r, "ImageDigestDoesNotMatchException", "sha512 mismatch");
 
     // The right sha512 digest is accepted and the image lives under it.
     let d512 = format!(
@@ -382,14 +236,7 @@ async fn put_image_digest_mismatch_and_sha512(app: TestApp) {
         list(&app, "team/app", TagStatus::Any).await,
         vec![entry(&d512, Some("v512"))]
     );
-    let got = app
-        .ecr
-        .batch_get_image()
-        .repository_name("team/app")
-        .image_ids(by_digest(&d512))
-        .send()
-        .await
-        .expect("get by sha512");
+    let got = batch_get_image(&app.ecr, "team/app", by_digest(&d512)).await;
     assert_eq!(got.images().len(), 1);
     assert_eq!(
         got.images()[0].image_manifest(),
@@ -413,12 +260,14 @@ async fn put_image_missing_blobs_store_nothing(app: TestApp) {
     let absent = sha256(b"never uploaded");
 
     let manifest = |config: (&str, usize), layers: &[(&str, usize)]| {
-        json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config.0, "size": config.1},
-            "layers": layers.iter().map(|(d, s)| json!({"mediaType": OCI_LAYER, "digest": d, "size": s})).collect::<Vec<_>>(),
-        })
+        let layers = layers
+            .iter()
+            .map(|&(d, s)| Descriptor::new(OCI_LAYER, d, s));
+        Manifest::image(
+            OCI_MANIFEST,
+            Descriptor::new(OCI_CONFIG, config.0, config.1),
+            layers,
+        )
         .to_string()
     };
 
@@ -427,10 +276,8 @@ async fn put_image_missing_blobs_store_nothing(app: TestApp) {
         (&config_digest, config.len()),
         &[(&layer_digest, layer.len()), (&absent, 14)],
     );
-    let err = put(&app, "team/app", &m, Some("v1"))
-        .await
-        .expect_err("missing layer");
-    assert!(err.is_layers_not_found_exception(), "{err:?}");
+    let r = put_image(&app.ecr, "team/app", &m, Some("v1")).await;
+    let err = assert_code(r, "LayersNotFoundException", "missing layer");
     assert!(
         err.message().is_some_and(|m| m.contains(&absent)),
         "{:?}",
@@ -439,10 +286,8 @@ async fn put_image_missing_blobs_store_nothing(app: TestApp) {
 
     // A missing config.
     let m = manifest((&absent, 14), &[(&layer_digest, layer.len())]);
-    let err = put(&app, "team/app", &m, Some("v1"))
-        .await
-        .expect_err("missing config");
-    assert!(err.is_layers_not_found_exception(), "{err:?}");
+    let r = put_image(&app.ecr, "team/app", &m, Some("v1")).await;
+    assert_code(r, "LayersNotFoundException", "missing config");
 
     // A blob uploaded to another repository does not count.
     app.create_repo("team/other").await;
@@ -452,10 +297,8 @@ async fn put_image_missing_blobs_store_nothing(app: TestApp) {
         (&config_digest, config.len()),
         &[(&elsewhere_digest, elsewhere.len())],
     );
-    let err = put(&app, "team/app", &m, None)
-        .await
-        .expect_err("foreign layer");
-    assert!(err.is_layers_not_found_exception(), "{err:?}");
+    let r = put_image(&app.ecr, "team/app", &m, None).await;
+    assert_code(r, "LayersNotFoundException", "foreign layer");
 
     assert!(list(&app, "team/app", TagStatus::Any).await.is_empty());
     let described = app
@@ -472,7 +315,7 @@ async fn put_image_missing_blobs_store_nothing(app: TestApp) {
         (&config_digest, config.len()),
         &[(&layer_digest, layer.len())],
     );
-    let digest = put_ok(&app, "team/app", &m, Some("v1")).await;
+    let digest = app.put_ok("team/app", &m, Some("v1")).await;
     assert_eq!(
         list(&app, "team/app", TagStatus::Any).await,
         vec![entry(&digest, Some("v1"))]
@@ -486,18 +329,16 @@ async fn put_image_non_distributable_layers_are_exempt(app: TestApp) {
     let layer = random_bytes(300);
     let layer_digest = app.push_blob("team/app", &layer).await;
     let foreign = sha256(b"a windows base layer that lives elsewhere");
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-        "layers": [
-            {"mediaType": NON_DISTRIBUTABLE, "digest": foreign, "size": 123456,
-             "urls": ["https://example.com/layers/base.tar.gz"]},
-            {"mediaType": OCI_LAYER, "digest": layer_digest, "size": layer.len()},
-        ],
-    })
+    let config_descriptor = Descriptor::new(OCI_CONFIG, &config_digest, config.len());
+    let base = Descriptor::new(NON_DISTRIBUTABLE, &foreign, 123456)
+        .with("urls", json!(["https://example.com/layers/base.tar.gz"]));
+    let manifest = Manifest::image(
+        OCI_MANIFEST,
+        config_descriptor.clone(),
+        [base, Descriptor::new(OCI_LAYER, &layer_digest, layer.len())],
+    )
     .to_string();
-    let digest = put_ok(&app, "team/app", &manifest, Some("win")).await;
+    let digest = app.put_ok("team/app", &manifest, Some("win")).await;
     assert_eq!(digest, sha256(manifest.as_bytes()));
     let detail = describe(&app, "team/app", &digest).await;
     assert_eq!(
@@ -507,28 +348,25 @@ async fn put_image_non_distributable_layers_are_exempt(app: TestApp) {
 
     // The exemption is for non-distributable layers only: an ordinary layer with the
     // same missing digest is still refused.
-    let ordinary = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": OCI_LAYER, "digest": foreign, "size": 123456}],
-    })
+    let ordinary = Manifest::image(
+        OCI_MANIFEST,
+        config_descriptor,
+        [Descriptor::new(OCI_LAYER, &foreign, 123456)],
+    )
     .to_string();
-    let err = put(&app, "team/app", &ordinary, None)
-        .await
-        .expect_err("missing");
-    assert!(err.is_layers_not_found_exception(), "{err:?}");
+    let r = put_image(&app.ecr, "team/app", &ordinary, None).await;
+    assert_code(r, "LayersNotFoundException", "missing");
 }
 
 async fn put_image_indexes_and_manifest_lists(app: TestApp) {
     app.create_repo("team/app").await;
-    let small = build(&app, "team/app", false, &[100]).await;
-    let large = build(&app, "team/app", false, &[4000, 2000]).await;
-    put_ok(&app, "team/app", &small.manifest, None).await;
-    put_ok(&app, "team/app", &large.manifest, None).await;
+    let small = build(&app, "team/app", Format::Oci, &[100]).await;
+    let large = build(&app, "team/app", Format::Oci, &[4000, 2000]).await;
+    app.put_ok("team/app", &small.manifest, None).await;
+    app.put_ok("team/app", &large.manifest, None).await;
 
-    let oci_index = index(OCI_INDEX, &[(OCI_MANIFEST, &small), (OCI_MANIFEST, &large)]);
-    let out = put(&app, "team/app", &oci_index, Some("multi"))
+    let oci_index = index(OCI_INDEX, &[&small, &large]);
+    let out = put_image(&app.ecr, "team/app", &oci_index, Some("multi"))
         .await
         .expect("oci index");
     let image = out.image().expect("image");
@@ -544,15 +382,12 @@ async fn put_image_indexes_and_manifest_lists(app: TestApp) {
     assert_eq!(detail.image_manifest_media_type(), Some(OCI_INDEX));
 
     // A Docker manifest list over Docker v2 schema 2 images.
-    let d1 = build(&app, "team/app", true, &[50]).await;
-    let d2 = build(&app, "team/app", true, &[60, 70]).await;
-    put_ok(&app, "team/app", &d1.manifest, Some("d1")).await;
-    put_ok(&app, "team/app", &d2.manifest, Some("d2")).await;
-    let list_manifest = index(
-        DOCKER_LIST,
-        &[(DOCKER_MANIFEST, &d1), (DOCKER_MANIFEST, &d2)],
-    );
-    let out = put(&app, "team/app", &list_manifest, Some("dlist"))
+    let d1 = build(&app, "team/app", Format::Docker, &[50]).await;
+    let d2 = build(&app, "team/app", Format::Docker, &[60, 70]).await;
+    app.put_ok("team/app", &d1.manifest, Some("d1")).await;
+    app.put_ok("team/app", &d2.manifest, Some("d2")).await;
+    let list_manifest = index(DOCKER_LIST, &[&d1, &d2]);
+    let out = put_image(&app.ecr, "team/app", &list_manifest, Some("dlist"))
         .await
         .expect("docker manifest list");
     assert_eq!(
@@ -563,25 +398,22 @@ async fn put_image_indexes_and_manifest_lists(app: TestApp) {
     assert_eq!(detail.image_size_in_bytes(), Some(d2.size()));
 
     // An index naming an image the repository does not hold.
-    let missing = build(&app, "team/app", false, &[10]).await; // blobs only, never put
-    let bad = index(
-        OCI_INDEX,
-        &[(OCI_MANIFEST, &small), (OCI_MANIFEST, &missing)],
-    );
-    let err = put(&app, "team/app", &bad, Some("bad"))
-        .await
-        .expect_err("missing child");
-    assert!(err.is_referenced_images_not_found_exception(), "{err:?}");
+    let missing = build(&app, "team/app", Format::Oci, &[10]).await; // blobs only, never put
+    let bad = index(OCI_INDEX, &[&small, &missing]);
+    let r = put_image(&app.ecr, "team/app", &bad, Some("bad")).await;
+    let err = assert_code(r, "ReferencedImagesNotFoundException", "missing child");
     assert!(
         err.message().is_some_and(|m| m.contains(&missing.digest)),
         "{:?}",
         err.message()
     );
-    let bad_list = index(DOCKER_LIST, &[(DOCKER_MANIFEST, &missing)]);
-    let err = put(&app, "team/app", &bad_list, None)
-        .await
-        .expect_err("missing child in list");
-    assert!(err.is_referenced_images_not_found_exception(), "{err:?}");
+    let bad_list = index(DOCKER_LIST, &[&missing]);
+    let r = put_image(&app.ecr, "team/app", &bad_list, None).await;
+    assert_code(
+        r,
+        "ReferencedImagesNotFoundException",
+        "missing child in list",
+    );
     let all = list(&app, "team/app", TagStatus::Any).await;
     assert!(!all.iter().any(|(_, t)| t.as_deref() == Some("bad")));
     assert!(!all.iter().any(|(d, _)| *d == sha256(bad.as_bytes())));
@@ -596,10 +428,8 @@ async fn put_image_media_types(app: TestApp) {
     let bare = value.to_string();
 
     // Neither the parameter nor a mediaType member.
-    let err = put(&app, "team/app", &bare, None)
-        .await
-        .expect_err("no media type");
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
+    let r = put_image(&app.ecr, "team/app", &bare, None).await;
+    assert_code(r, "InvalidParameterException", "no media type");
 
     // The parameter alone says what it is.
     let out = app
@@ -618,17 +448,15 @@ async fn put_image_media_types(app: TestApp) {
     );
 
     // The parameter disagreeing with the body.
-    let err = app
+    let r = app
         .ecr
         .put_image()
         .repository_name("team/app")
         .image_manifest(&img.manifest)
         .image_manifest_media_type(DOCKER_MANIFEST)
         .send()
-        .await
-        .expect_err("mismatch")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
+        .await;
+    assert_code(r, "InvalidParameterException", "mismatch");
 
     // The parameter agreeing with the body.
     let out = app
@@ -660,7 +488,7 @@ async fn put_image_media_types(app: TestApp) {
         "application/vnd.docker.distribution.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.v1+prettyjws",
     ] {
-        let err = app
+        let r = app
             .ecr
             .put_image()
             .repository_name("team/app")
@@ -668,57 +496,48 @@ async fn put_image_media_types(app: TestApp) {
             .image_manifest_media_type(media_type)
             .image_tag("old")
             .send()
-            .await
-            .expect_err("schema 1")
-            .into_service_error();
-        assert!(
-            err.is_invalid_parameter_exception(),
-            "{media_type}: {err:?}"
+            .await;
+        assert_code(
+            r,
+            "InvalidParameterException",
+            &format!("schema 1: {media_type}"),
         );
     }
 
     // Not JSON, an unsupported type, a malformed digest parameter.
-    let err = app
+    let r = app
         .ecr
         .put_image()
         .repository_name("team/app")
         .image_manifest("this is not json")
         .image_manifest_media_type(OCI_MANIFEST)
         .send()
-        .await
-        .expect_err("not json")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
-    let err = app
+        .await;
+    assert_code(r, "InvalidParameterException", "not json");
+    let r = app
         .ecr
         .put_image()
         .repository_name("team/app")
         .image_manifest(&bare)
         .image_manifest_media_type("application/json")
         .send()
-        .await
-        .expect_err("unsupported type")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
-    let err = app
+        .await;
+    assert_code(r, "InvalidParameterException", "unsupported type");
+    let r = app
         .ecr
         .put_image()
         .repository_name("team/app")
         .image_manifest(&img.manifest)
         .image_digest("sha256:abc")
         .send()
-        .await
-        .expect_err("malformed digest")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
-    let err = put(&app, "team/none", &img.manifest, Some("v1"))
-        .await
-        .expect_err("no repository");
-    assert!(err.is_repository_not_found_exception(), "{err:?}");
+        .await;
+    assert_code(r, "InvalidParameterException", "malformed digest");
+    let r = put_image(&app.ecr, "team/none", &img.manifest, Some("v1")).await;
+    assert_code(r, "RepositoryNotFoundException", "no repository");
 
     // Docker v2 schema 2 is accepted, and described with its types.
-    let docker = build(&app, "team/app", true, &[321]).await;
-    let out = put(&app, "team/app", &docker.manifest, Some("docker"))
+    let docker = build(&app, "team/app", Format::Docker, &[321]).await;
+    let out = put_image(&app.ecr, "team/app", &docker.manifest, Some("docker"))
         .await
         .expect("docker v2 schema 2");
     assert_eq!(
@@ -748,36 +567,20 @@ async fn put_image_size_limit(app: TestApp) {
     let mut at_limit = img.manifest.clone();
     at_limit.push_str(&" ".repeat(LIMIT - at_limit.len()));
     assert_eq!(at_limit.len(), LIMIT);
-    let digest = put_ok(&app, "team/app", &at_limit, Some("big")).await;
+    let digest = app.put_ok("team/app", &at_limit, Some("big")).await;
     assert_eq!(digest, sha256(at_limit.as_bytes()));
-    let got = app
-        .ecr
-        .batch_get_image()
-        .repository_name("team/app")
-        .image_ids(by_digest(&digest))
-        .send()
-        .await
-        .expect("get");
+    let got = batch_get_image(&app.ecr, "team/app", by_digest(&digest)).await;
     assert_eq!(got.images()[0].image_manifest(), Some(at_limit.as_str()));
 
     // One byte more is refused with a typed 400.
     let over = format!("{at_limit} ");
-    let err = app
-        .ecr
-        .put_image()
-        .repository_name("team/app")
-        .image_manifest(&over)
-        .image_tag("bigger")
-        .send()
-        .await
-        .expect_err("over 4 MiB");
+    let r = put_image(&app.ecr, "team/app", &over, Some("bigger")).await;
+    let err = assert_code(r, "InvalidParameterException", "over 4 MiB");
     assert_eq!(
         err.raw_response().map(|r| r.status().as_u16()),
         Some(400),
         "{err:?}"
     );
-    let err = err.into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
     assert_eq!(
         list(&app, "team/app", TagStatus::Any).await,
         vec![entry(&digest, Some("big"))]
@@ -788,28 +591,24 @@ async fn put_image_mutable_tags(app: TestApp) {
     app.create_repo("team/app").await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
 
     // Same digest, same tag.
-    let err = put(&app, "team/app", &a.manifest, Some("v1"))
-        .await
-        .expect_err("already exists");
-    assert!(err.is_image_already_exists_exception(), "{err:?}");
+    let r = put_image(&app.ecr, "team/app", &a.manifest, Some("v1")).await;
+    assert_code(r, "ImageAlreadyExistsException", "already exists");
     // Same digest, no tag.
-    let err = put(&app, "team/app", &a.manifest, None)
-        .await
-        .expect_err("already exists untagged");
-    assert!(err.is_image_already_exists_exception(), "{err:?}");
+    let r = put_image(&app.ecr, "team/app", &a.manifest, None).await;
+    assert_code(r, "ImageAlreadyExistsException", "already exists untagged");
 
     // Same digest, new tag: the tag is added.
-    put_ok(&app, "team/app", &a.manifest, Some("v2")).await;
+    app.put_ok("team/app", &a.manifest, Some("v2")).await;
     assert_eq!(
         tags_of(&describe(&app, "team/app", &a.digest).await),
         ["v1", "v2"]
     );
 
     // The tag moves to a new digest; the old image keeps its other tag.
-    put_ok(&app, "team/app", &b.manifest, Some("v1")).await;
+    app.put_ok("team/app", &b.manifest, Some("v1")).await;
     assert_eq!(digest_of_tag(&app, "team/app", "v1").await, b.digest);
     assert_eq!(
         tags_of(&describe(&app, "team/app", &a.digest).await),
@@ -817,7 +616,7 @@ async fn put_image_mutable_tags(app: TestApp) {
     );
 
     // Moving its last tag leaves the old image untagged but present.
-    put_ok(&app, "team/app", &b.manifest, Some("v2")).await;
+    app.put_ok("team/app", &b.manifest, Some("v2")).await;
     let old = describe(&app, "team/app", &a.digest).await;
     assert!(old.image_tags.is_none(), "{:?}", old.image_tags);
     assert_eq!(
@@ -830,26 +629,27 @@ async fn put_image_mutable_tags(app: TestApp) {
     );
 
     // An untagged image can be tagged again by putting its manifest.
-    put_ok(&app, "team/app", &a.manifest, Some("again")).await;
+    app.put_ok("team/app", &a.manifest, Some("again")).await;
     assert!(list(&app, "team/app", TagStatus::Untagged).await.is_empty());
 }
 
 async fn put_image_immutable_tags(app: TestApp) {
-    create_with_mutability(&app, "team/app", ImageTagMutability::Immutable, &[]).await;
+    app.create_repo_with("team/app", ImageTagMutability::Immutable, &[])
+        .await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
 
     // The tag exists: refused even for the same digest.
-    assert_immutable(
-        put(&app, "team/app", &a.manifest, Some("v1"))
-            .await
-            .expect_err("same"),
+    assert_code(
+        put_image(&app.ecr, "team/app", &a.manifest, Some("v1")).await,
+        "ImageTagAlreadyExistsException",
+        "same",
     );
-    assert_immutable(
-        put(&app, "team/app", &b.manifest, Some("v1"))
-            .await
-            .expect_err("other"),
+    assert_code(
+        put_image(&app.ecr, "team/app", &b.manifest, Some("v1")).await,
+        "ImageTagAlreadyExistsException",
+        "other",
     );
     assert_eq!(digest_of_tag(&app, "team/app", "v1").await, a.digest);
     assert_eq!(
@@ -858,8 +658,8 @@ async fn put_image_immutable_tags(app: TestApp) {
     );
 
     // New tags are fine, on the existing digest or a new one.
-    put_ok(&app, "team/app", &a.manifest, Some("v2")).await;
-    put_ok(&app, "team/app", &b.manifest, Some("v3")).await;
+    app.put_ok("team/app", &a.manifest, Some("v2")).await;
+    app.put_ok("team/app", &b.manifest, Some("v3")).await;
     assert_eq!(
         tags_of(&describe(&app, "team/app", &a.digest).await),
         ["v1", "v2"]
@@ -869,15 +669,12 @@ async fn put_image_immutable_tags(app: TestApp) {
         ["v3"]
     );
     // The existing digest without a tag is still an existing image.
-    let err = put(&app, "team/app", &a.manifest, None)
-        .await
-        .expect_err("exists");
-    assert!(err.is_image_already_exists_exception(), "{err:?}");
+    let r = put_image(&app.ecr, "team/app", &a.manifest, None).await;
+    assert_code(r, "ImageAlreadyExistsException", "exists");
 }
 
 async fn put_image_immutable_with_exclusion(app: TestApp) {
-    create_with_mutability(
-        &app,
+    app.create_repo_with(
         "team/app",
         ImageTagMutability::ImmutableWithExclusion,
         &["latest", "dev-*"],
@@ -886,32 +683,29 @@ async fn put_image_immutable_with_exclusion(app: TestApp) {
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
     for tag in ["latest", "dev-1", "v1", "latest2", "xdev-1"] {
-        put_ok(&app, "team/app", &a.manifest, Some(tag)).await;
+        app.put_ok("team/app", &a.manifest, Some(tag)).await;
     }
     // Excluded tags move.
-    put_ok(&app, "team/app", &b.manifest, Some("latest")).await;
-    put_ok(&app, "team/app", &b.manifest, Some("dev-1")).await;
+    app.put_ok("team/app", &b.manifest, Some("latest")).await;
+    app.put_ok("team/app", &b.manifest, Some("dev-1")).await;
     assert_eq!(digest_of_tag(&app, "team/app", "latest").await, b.digest);
     assert_eq!(digest_of_tag(&app, "team/app", "dev-1").await, b.digest);
     // The rest are immutable, including near misses of the filters.
     for tag in ["v1", "latest2", "xdev-1"] {
-        assert_immutable(
-            put(&app, "team/app", &b.manifest, Some(tag))
-                .await
-                .expect_err(tag),
+        assert_code(
+            put_image(&app.ecr, "team/app", &b.manifest, Some(tag)).await,
+            "ImageTagAlreadyExistsException",
+            tag,
         );
         assert_eq!(digest_of_tag(&app, "team/app", tag).await, a.digest);
     }
     // Re-putting an excluded tag on its digest is the mutable "already exists".
-    let err = put(&app, "team/app", &b.manifest, Some("latest"))
-        .await
-        .expect_err("already there");
-    assert!(err.is_image_already_exists_exception(), "{err:?}");
+    let r = put_image(&app.ecr, "team/app", &b.manifest, Some("latest")).await;
+    assert_code(r, "ImageAlreadyExistsException", "already there");
 }
 
 async fn put_image_mutable_with_exclusion(app: TestApp) {
-    create_with_mutability(
-        &app,
+    app.create_repo_with(
         "team/app",
         ImageTagMutability::MutableWithExclusion,
         &["release-*"],
@@ -919,29 +713,29 @@ async fn put_image_mutable_with_exclusion(app: TestApp) {
     .await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("release-1")).await;
-    put_ok(&app, "team/app", &a.manifest, Some("main")).await;
+    app.put_ok("team/app", &a.manifest, Some("release-1")).await;
+    app.put_ok("team/app", &a.manifest, Some("main")).await;
 
-    assert_immutable(
-        put(&app, "team/app", &b.manifest, Some("release-1"))
-            .await
-            .expect_err("immutable"),
+    assert_code(
+        put_image(&app.ecr, "team/app", &b.manifest, Some("release-1")).await,
+        "ImageTagAlreadyExistsException",
+        "immutable",
     );
-    assert_immutable(
-        put(&app, "team/app", &a.manifest, Some("release-1"))
-            .await
-            .expect_err("immutable, same digest"),
+    assert_code(
+        put_image(&app.ecr, "team/app", &a.manifest, Some("release-1")).await,
+        "ImageTagAlreadyExistsException",
+        "immutable, same digest",
     );
     assert_eq!(digest_of_tag(&app, "team/app", "release-1").await, a.digest);
 
-    put_ok(&app, "team/app", &b.manifest, Some("main")).await;
+    app.put_ok("team/app", &b.manifest, Some("main")).await;
     assert_eq!(digest_of_tag(&app, "team/app", "main").await, b.digest);
     // A new tag matching the filter may be created once.
-    put_ok(&app, "team/app", &b.manifest, Some("release-2")).await;
-    assert_immutable(
-        put(&app, "team/app", &a.manifest, Some("release-2"))
-            .await
-            .expect_err("immutable"),
+    app.put_ok("team/app", &b.manifest, Some("release-2")).await;
+    assert_code(
+        put_image(&app.ecr, "team/app", &a.manifest, Some("release-2")).await,
+        "ImageTagAlreadyExistsException",
+        "immutable",
     );
 }
 
@@ -949,8 +743,8 @@ async fn put_image_tag_mutability_switch_changes_put_image(app: TestApp) {
     app.create_repo("team/app").await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
-    put_ok(&app, "team/app", &b.manifest, Some("v1")).await;
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &b.manifest, Some("v1")).await;
     assert_eq!(digest_of_tag(&app, "team/app", "v1").await, b.digest);
 
     let set = |mode: ImageTagMutability, filters: Vec<ImageTagMutabilityExclusionFilter>| {
@@ -966,10 +760,10 @@ async fn put_image_tag_mutability_switch_changes_put_image(app: TestApp) {
     set(ImageTagMutability::Immutable, vec![])
         .await
         .expect("to immutable");
-    assert_immutable(
-        put(&app, "team/app", &a.manifest, Some("v1"))
-            .await
-            .expect_err("immutable"),
+    assert_code(
+        put_image(&app.ecr, "team/app", &a.manifest, Some("v1")).await,
+        "ImageTagAlreadyExistsException",
+        "immutable",
     );
     assert_eq!(digest_of_tag(&app, "team/app", "v1").await, b.digest);
 
@@ -979,13 +773,13 @@ async fn put_image_tag_mutability_switch_changes_put_image(app: TestApp) {
     )
     .await
     .expect("to immutable with exclusion");
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
     assert_eq!(digest_of_tag(&app, "team/app", "v1").await, a.digest);
-    put_ok(&app, "team/app", &a.manifest, Some("stable")).await;
-    assert_immutable(
-        put(&app, "team/app", &b.manifest, Some("stable"))
-            .await
-            .expect_err("immutable"),
+    app.put_ok("team/app", &a.manifest, Some("stable")).await;
+    assert_code(
+        put_image(&app.ecr, "team/app", &b.manifest, Some("stable")).await,
+        "ImageTagAlreadyExistsException",
+        "immutable",
     );
 
     set(
@@ -994,17 +788,17 @@ async fn put_image_tag_mutability_switch_changes_put_image(app: TestApp) {
     )
     .await
     .expect("to mutable with exclusion");
-    assert_immutable(
-        put(&app, "team/app", &b.manifest, Some("v1"))
-            .await
-            .expect_err("immutable"),
+    assert_code(
+        put_image(&app.ecr, "team/app", &b.manifest, Some("v1")).await,
+        "ImageTagAlreadyExistsException",
+        "immutable",
     );
-    put_ok(&app, "team/app", &b.manifest, Some("stable")).await;
+    app.put_ok("team/app", &b.manifest, Some("stable")).await;
 
     set(ImageTagMutability::Mutable, vec![])
         .await
         .expect("to mutable");
-    put_ok(&app, "team/app", &b.manifest, Some("v1")).await;
+    app.put_ok("team/app", &b.manifest, Some("v1")).await;
     assert_eq!(digest_of_tag(&app, "team/app", "v1").await, b.digest);
 }
 
@@ -1023,15 +817,13 @@ async fn put_image_refuses_unaddressable_tags(app: TestApp) {
         long.as_str(),
         too_long_for_model.as_str(),
     ] {
-        let err = put(&app, "team/app", &img.manifest, Some(tag))
-            .await
-            .expect_err(tag);
-        assert!(err.is_invalid_parameter_exception(), "{tag}: {err:?}");
+        let r = put_image(&app.ecr, "team/app", &img.manifest, Some(tag)).await;
+        assert_code(r, "InvalidParameterException", tag);
     }
     assert!(list(&app, "team/app", TagStatus::Any).await.is_empty());
     // The longest addressable tag is fine.
     let longest = format!("_{}", "a".repeat(127));
-    put_ok(&app, "team/app", &img.manifest, Some(&longest)).await;
+    app.put_ok("team/app", &img.manifest, Some(&longest)).await;
     assert_eq!(digest_of_tag(&app, "team/app", &longest).await, img.digest);
 }
 
@@ -1049,9 +841,9 @@ async fn batch_get_image_ids_and_failures(app: TestApp) {
     app.create_repo("team/app").await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
-    put_ok(&app, "team/app", &a.manifest, Some("v2")).await;
-    put_ok(&app, "team/app", &b.manifest, Some("other")).await;
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &a.manifest, Some("v2")).await;
+    app.put_ok("team/app", &b.manifest, Some("other")).await;
     let absent = sha256(b"no such manifest");
 
     let out = app
@@ -1135,22 +927,20 @@ async fn batch_get_image_ids_and_failures(app: TestApp) {
         ]
     );
 
-    let err = app
+    let r = app
         .ecr
         .batch_get_image()
         .repository_name("team/none")
         .image_ids(by_tag("v1"))
         .send()
-        .await
-        .expect_err("no repository")
-        .into_service_error();
-    assert!(err.is_repository_not_found_exception(), "{err:?}");
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "no repository");
 }
 
 async fn batch_get_image_accepted_media_types(app: TestApp) {
     app.create_repo("team/app").await;
     let img = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &img.manifest, Some("v1")).await;
+    app.put_ok("team/app", &img.manifest, Some("v1")).await;
 
     let out = app
         .ecr
@@ -1196,21 +986,15 @@ async fn batch_get_image_records_pull_time(app: TestApp) {
     app.create_repo("team/app").await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
-    put_ok(&app, "team/app", &b.manifest, Some("v2")).await;
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &b.manifest, Some("v2")).await;
     assert!(describe(&app, "team/app", &a.digest)
         .await
         .last_recorded_pull_time()
         .is_none());
 
     let before = now_secs();
-    app.ecr
-        .batch_get_image()
-        .repository_name("team/app")
-        .image_ids(by_tag("v1"))
-        .send()
-        .await
-        .expect("pull");
+    batch_get_image(&app.ecr, "team/app", by_tag("v1")).await;
     let pulled = describe(&app, "team/app", &a.digest)
         .await
         .last_recorded_pull_time()
@@ -1250,8 +1034,8 @@ both_stores!(
 async fn batch_delete_image_by_tag(app: TestApp) {
     app.create_repo("team/app").await;
     let a = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
-    put_ok(&app, "team/app", &a.manifest, Some("v2")).await;
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &a.manifest, Some("v2")).await;
 
     let out = app
         .ecr
@@ -1285,27 +1069,25 @@ async fn batch_delete_image_by_tag(app: TestApp) {
         vec![entry(&a.digest, Some("v2"))]
     );
     assert!(list(&app, "team/app", TagStatus::Any).await.is_empty());
-    let err = app
+    let r = app
         .ecr
         .describe_images()
         .repository_name("team/app")
         .image_ids(by_digest(&a.digest))
         .send()
-        .await
-        .expect_err("image gone")
-        .into_service_error();
-    assert!(err.is_image_not_found_exception(), "{err:?}");
+        .await;
+    assert_code(r, "ImageNotFoundException", "image gone");
     // The manifest can be put again afresh.
-    put_ok(&app, "team/app", &a.manifest, None).await;
+    app.put_ok("team/app", &a.manifest, None).await;
 }
 
 async fn batch_delete_image_by_digest_and_failures(app: TestApp) {
     app.create_repo("team/app").await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
-    put_ok(&app, "team/app", &a.manifest, Some("v2")).await;
-    put_ok(&app, "team/app", &b.manifest, Some("keep")).await;
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &a.manifest, Some("v2")).await;
+    app.put_ok("team/app", &b.manifest, Some("keep")).await;
     let absent = sha256(b"absent");
 
     let out = app
@@ -1363,7 +1145,7 @@ async fn batch_delete_image_by_digest_and_failures(app: TestApp) {
     );
 
     // An untagged image deleted by digest is reported by digest alone.
-    put_ok(&app, "team/app", &a.manifest, None).await;
+    app.put_ok("team/app", &a.manifest, None).await;
     let out = app
         .ecr
         .batch_delete_image()
@@ -1377,16 +1159,14 @@ async fn batch_delete_image_by_digest_and_failures(app: TestApp) {
         vec![entry(&a.digest, None)]
     );
 
-    let err = app
+    let r = app
         .ecr
         .batch_delete_image()
         .repository_name("team/none")
         .image_ids(by_tag("v1"))
         .send()
-        .await
-        .expect_err("no repository")
-        .into_service_error();
-    assert!(err.is_repository_not_found_exception(), "{err:?}");
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "no repository");
 }
 
 fn pair_opt(id: &ImageIdentifier) -> (Option<String>, Option<String>) {
@@ -1400,10 +1180,10 @@ async fn batch_delete_image_referenced_by_index(app: TestApp) {
     app.create_repo("team/app").await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("amd64")).await;
-    put_ok(&app, "team/app", &b.manifest, None).await;
-    let idx = index(OCI_INDEX, &[(OCI_MANIFEST, &a), (OCI_MANIFEST, &b)]);
-    let idx_digest = put_ok(&app, "team/app", &idx, Some("multi")).await;
+    app.put_ok("team/app", &a.manifest, Some("amd64")).await;
+    app.put_ok("team/app", &b.manifest, None).await;
+    let idx = index(OCI_INDEX, &[&a, &b]);
+    let idx_digest = app.put_ok("team/app", &idx, Some("multi")).await;
 
     let out = app
         .ecr
@@ -1435,7 +1215,7 @@ async fn batch_delete_image_referenced_by_index(app: TestApp) {
 
     // Untagging a child that keeps another tag is fine; its last tag cannot go
     // while the index needs the image, and stays.
-    put_ok(&app, "team/app", &a.manifest, Some("extra")).await;
+    app.put_ok("team/app", &a.manifest, Some("extra")).await;
     let out = app
         .ecr
         .batch_delete_image()
@@ -1505,10 +1285,10 @@ async fn list_images_entries_and_filters(app: TestApp) {
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
     let c = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("a1")).await;
-    put_ok(&app, "team/app", &a.manifest, Some("a2")).await;
-    put_ok(&app, "team/app", &b.manifest, None).await;
-    put_ok(&app, "team/app", &c.manifest, Some("c1")).await;
+    app.put_ok("team/app", &a.manifest, Some("a1")).await;
+    app.put_ok("team/app", &a.manifest, Some("a2")).await;
+    app.put_ok("team/app", &b.manifest, None).await;
+    app.put_ok("team/app", &c.manifest, Some("c1")).await;
 
     let tagged = vec![
         entry(&a.digest, Some("a1")),
@@ -1542,15 +1322,13 @@ async fn list_images_entries_and_filters(app: TestApp) {
     );
     assert!(out.next_token().is_none());
 
-    let err = app
+    let r = app
         .ecr
         .list_images()
         .repository_name("team/none")
         .send()
-        .await
-        .expect_err("no repository")
-        .into_service_error();
-    assert!(err.is_repository_not_found_exception(), "{err:?}");
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "no repository");
 }
 
 async fn list_images_pagination_and_tokens(app: TestApp) {
@@ -1558,14 +1336,14 @@ async fn list_images_pagination_and_tokens(app: TestApp) {
     // An untagged image, then images with three, two and one tags: seven entries,
     // so that pages of two end inside one image's tags under every filter.
     let mut expected = Vec::new();
-    let loose = build(&app, "team/app", false, &[64]).await;
-    put_ok(&app, "team/app", &loose.manifest, None).await;
+    let loose = build(&app, "team/app", Format::Oci, &[64]).await;
+    app.put_ok("team/app", &loose.manifest, None).await;
     expected.push(entry(&loose.digest, None));
     for (i, tags) in [3, 2, 1].into_iter().enumerate() {
-        let img = build(&app, "team/app", false, &[64]).await;
+        let img = build(&app, "team/app", Format::Oci, &[64]).await;
         for t in ["x", "y", "z"].into_iter().take(tags) {
             let tag = format!("{t}{i}");
-            put_ok(&app, "team/app", &img.manifest, Some(&tag)).await;
+            app.put_ok("team/app", &img.manifest, Some(&tag)).await;
             expected.push(entry(&img.digest, Some(&tag)));
         }
     }
@@ -1635,20 +1413,18 @@ async fn list_images_pagination_and_tokens(app: TestApp) {
     forged[mid] = if forged[mid] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).expect("ascii token");
     for bad in ["garbage", "e30=", forged.as_str()] {
-        let err = app
+        let r = app
             .ecr
             .list_images()
             .repository_name("team/app")
             .max_results(2)
             .next_token(bad)
             .send()
-            .await
-            .expect_err(bad)
-            .into_service_error();
-        assert!(err.is_invalid_parameter_exception(), "{bad}: {err:?}");
+            .await;
+        assert_code(r, "InvalidParameterException", bad);
     }
     // A token resumes only the listing that issued it.
-    let err = app
+    let r = app
         .ecr
         .list_images()
         .repository_name("team/app")
@@ -1659,31 +1435,29 @@ async fn list_images_pagination_and_tokens(app: TestApp) {
         )
         .next_token(&token)
         .send()
-        .await
-        .expect_err("other filter")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
-    let err = app
+        .await;
+    assert_code(r, "InvalidParameterException", "other filter");
+    let r = app
         .ecr
         .describe_images()
         .repository_name("team/app")
         .next_token(&token)
         .send()
-        .await
-        .expect_err("ListImages token in DescribeImages")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
+        .await;
+    assert_code(
+        r,
+        "InvalidParameterException",
+        "ListImages token in DescribeImages",
+    );
     app.create_repo("team/other").await;
-    let err = app
+    let r = app
         .ecr
         .list_images()
         .repository_name("team/other")
         .next_token(&token)
         .send()
-        .await
-        .expect_err("other repository")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
+        .await;
+    assert_code(r, "InvalidParameterException", "other repository");
     // The genuine token still works.
     let second = app
         .ecr
@@ -1711,11 +1485,11 @@ both_stores!(
 async fn describe_images_details(app: TestApp) {
     app.create_repo("team/app").await;
     let before = now_secs();
-    let img = build(&app, "team/app", false, &[1000, 2345, 17]).await;
-    put_ok(&app, "team/app", &img.manifest, Some("v1")).await;
-    put_ok(&app, "team/app", &img.manifest, Some("latest")).await;
-    let loose = build(&app, "team/app", false, &[5]).await;
-    put_ok(&app, "team/app", &loose.manifest, None).await;
+    let img = build(&app, "team/app", Format::Oci, &[1000, 2345, 17]).await;
+    app.put_ok("team/app", &img.manifest, Some("v1")).await;
+    app.put_ok("team/app", &img.manifest, Some("latest")).await;
+    let loose = build(&app, "team/app", Format::Oci, &[5]).await;
+    app.put_ok("team/app", &loose.manifest, None).await;
 
     let detail = describe(&app, "team/app", &img.digest).await;
     assert_eq!(detail.registry_id(), Some(ACCOUNT));
@@ -1724,7 +1498,7 @@ async fn describe_images_details(app: TestApp) {
     assert_eq!(tags_of(&detail), ["latest", "v1"]);
     assert_eq!(
         detail.image_size_in_bytes(),
-        Some((img.config_size + 1000 + 2345 + 17) as i64)
+        Some((img.config.len() + 1000 + 2345 + 17) as i64)
     );
     let pushed = detail.image_pushed_at().expect("pushed at").secs();
     assert!((before - 1..=now_secs() + 1).contains(&pushed), "{pushed}");
@@ -1756,8 +1530,8 @@ async fn describe_images_by_ids(app: TestApp) {
     app.create_repo("team/app").await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
-    put_ok(&app, "team/app", &b.manifest, None).await;
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &b.manifest, None).await;
 
     let out = app
         .ecr
@@ -1778,20 +1552,18 @@ async fn describe_images_by_ids(app: TestApp) {
     assert_eq!(out.image_details().len(), 2, "one detail per image");
 
     for missing in [by_tag("v9"), by_digest(&sha256(b"absent"))] {
-        let err = app
+        let r = app
             .ecr
             .describe_images()
             .repository_name("team/app")
             .image_ids(by_tag("v1"))
             .image_ids(missing)
             .send()
-            .await
-            .expect_err("one missing")
-            .into_service_error();
-        assert!(err.is_image_not_found_exception(), "{err:?}");
+            .await;
+        assert_code(r, "ImageNotFoundException", "one missing");
     }
     // A tag and a digest that disagree name no image.
-    let err = app
+    let r = app
         .ecr
         .describe_images()
         .repository_name("team/app")
@@ -1802,41 +1574,33 @@ async fn describe_images_by_ids(app: TestApp) {
                 .build(),
         )
         .send()
-        .await
-        .expect_err("mismatch")
-        .into_service_error();
-    assert!(err.is_image_not_found_exception(), "{err:?}");
+        .await;
+    assert_code(r, "ImageNotFoundException", "mismatch");
     // A malformed id is a parameter error.
-    let err = app
+    let r = app
         .ecr
         .describe_images()
         .repository_name("team/app")
         .image_ids(by_digest("sha256:nothex"))
         .send()
-        .await
-        .expect_err("bad digest")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
+        .await;
+    assert_code(r, "InvalidParameterException", "bad digest");
 
-    let err = app
+    let r = app
         .ecr
         .describe_images()
         .repository_name("team/none")
         .send()
-        .await
-        .expect_err("no repository")
-        .into_service_error();
-    assert!(err.is_repository_not_found_exception(), "{err:?}");
-    let err = app
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "no repository");
+    let r = app
         .ecr
         .describe_images()
         .repository_name("team/none")
         .image_ids(by_tag("v1"))
         .send()
-        .await
-        .expect_err("no repository")
-        .into_service_error();
-    assert!(err.is_repository_not_found_exception(), "{err:?}");
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "no repository");
 }
 
 async fn describe_images_pagination_and_filters(app: TestApp) {
@@ -1844,13 +1608,15 @@ async fn describe_images_pagination_and_filters(app: TestApp) {
     let mut tagged = BTreeSet::new();
     let mut untagged = BTreeSet::new();
     for i in 0..5 {
-        let img = build(&app, "team/app", false, &[32]).await;
+        let img = build(&app, "team/app", Format::Oci, &[32]).await;
         if i % 2 == 0 {
-            put_ok(&app, "team/app", &img.manifest, Some(&format!("t{i}"))).await;
-            put_ok(&app, "team/app", &img.manifest, Some(&format!("u{i}"))).await;
+            app.put_ok("team/app", &img.manifest, Some(&format!("t{i}")))
+                .await;
+            app.put_ok("team/app", &img.manifest, Some(&format!("u{i}")))
+                .await;
             tagged.insert(img.digest);
         } else {
-            put_ok(&app, "team/app", &img.manifest, None).await;
+            app.put_ok("team/app", &img.manifest, None).await;
             untagged.insert(img.digest);
         }
     }
@@ -1884,18 +1650,16 @@ async fn describe_images_pagination_and_filters(app: TestApp) {
         .await
         .expect("first page");
     let token = first.next_token().expect("more").to_owned();
-    let err = app
+    let r = app
         .ecr
         .describe_images()
         .repository_name("team/app")
         .image_ids(by_tag("t0"))
         .next_token(&token)
         .send()
-        .await
-        .expect_err("token with ids")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
-    let err = app
+        .await;
+    assert_code(r, "InvalidParameterException", "token with ids");
+    let r = app
         .ecr
         .describe_images()
         .repository_name("team/app")
@@ -1906,31 +1670,29 @@ async fn describe_images_pagination_and_filters(app: TestApp) {
         )
         .next_token(&token)
         .send()
-        .await
-        .expect_err("token with another filter")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
-    let err = app
+        .await;
+    assert_code(r, "InvalidParameterException", "token with another filter");
+    let r = app
         .ecr
         .describe_images()
         .repository_name("team/app")
         .next_token("not-a-token")
         .send()
-        .await
-        .expect_err("garbage token")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
+        .await;
+    assert_code(r, "InvalidParameterException", "garbage token");
     // A DescribeImages token is no more use to ListImages.
-    let err = app
+    let r = app
         .ecr
         .list_images()
         .repository_name("team/app")
         .next_token(&token)
         .send()
-        .await
-        .expect_err("DescribeImages token in ListImages")
-        .into_service_error();
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
+        .await;
+    assert_code(
+        r,
+        "InvalidParameterException",
+        "DescribeImages token in ListImages",
+    );
 }
 
 /// Every DescribeImages detail two at a time, with the number of pages.
@@ -1971,21 +1733,12 @@ async fn describe_images_raw_json_timestamps_are_numbers(app: TestApp) {
     app.create_repo("team/app").await;
     let a = oci(&app, "team/app").await;
     let b = oci(&app, "team/app").await;
-    put_ok(&app, "team/app", &a.manifest, Some("v1")).await;
-    put_ok(&app, "team/app", &b.manifest, None).await;
-    app.ecr
-        .batch_get_image()
-        .repository_name("team/app")
-        .image_ids(by_tag("v1"))
-        .send()
-        .await
-        .expect("pull");
+    app.put_ok("team/app", &a.manifest, Some("v1")).await;
+    app.put_ok("team/app", &b.manifest, None).await;
+    batch_get_image(&app.ecr, "team/app", by_tag("v1")).await;
 
     let reply = app
-        .call(
-            "AmazonEC2ContainerRegistry_V20150921.DescribeImages",
-            json!({"repositoryName": "team/app"}).to_string().as_bytes(),
-        )
+        .call_json("DescribeImages", json!({"repositoryName": "team/app"}))
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let details = reply.body["imageDetails"].as_array().expect("imageDetails");

@@ -307,7 +307,8 @@ async fn stalled_uploads_record_nothing(server: &ServerProcess) {
         .send()
         .await
         .expect("create public repository");
-    let (private, public) = crate::helpers::registry_tokens(&server.ecr, &ecr_public).await;
+    let private = crate::oci_client::registry_token(&server.ecr).await;
+    let public = crate::oci_client::public_registry_token(&ecr_public).await;
     let http = reqwest::Client::new();
     for (port, token, name) in [
         (server.port, private, "slow/target".to_owned()),

@@ -6,14 +6,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_ecr::primitives::Blob;
-use rand::Rng;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::both_stores;
+use crate::fixtures::{initiate_upload, random_bytes, upload_part};
 use crate::helpers::{sha256, TestApp, ALIAS};
-use crate::oci_client::{login, Registry};
+use crate::oci_client::{basic, login, Registry};
 
 both_stores!(
     slow_patch_cannot_replace_a_stored_layer,
@@ -22,12 +22,6 @@ both_stores!(
     out_of_order_last_chunk_keeps_the_session,
     check_finds_changed_and_missing_blobs,
 );
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut bytes = vec![0; n];
-    rand::thread_rng().fill(&mut bytes[..]);
-    bytes
-}
 
 /// Every blob file under the data dir whose bytes do not hash to its name (after
 /// checking there are as many files as `at_least`).
@@ -109,10 +103,7 @@ async fn slow_patch_cannot_replace_a_stored_layer(app: TestApp) {
     app.create_public("victim").await;
     app.create_public("attacker").await;
     let private = login(&app).await;
-    let public = format!(
-        "Basic {}",
-        base64_of(&format!("AWS:{}", app.public_password().await))
-    );
+    let public = basic("AWS", &app.public_password().await);
     let faces = [
         (app.url.clone(), private, "slow/victim", "slow/attacker"),
         (app.public_url.clone(), public, "victim", "attacker"),
@@ -163,11 +154,6 @@ async fn slow_patch_cannot_replace_a_stored_layer(app: TestApp) {
     }
     let wrong = blobs_not_matching_their_names(app.data_dir.path(), layers);
     assert!(wrong.is_empty(), "blobs whose bytes changed: {wrong:?}");
-}
-
-fn base64_of(text: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(text)
 }
 
 /// Two UploadLayerPart calls racing for the same bytes (one with the layer, one with
@@ -446,22 +432,8 @@ async fn full_disk_stores_nothing_and_recovers() {
         upload_area(&app, &session).is_empty(),
         "a part file remains"
     );
-    let up = app
-        .ecr
-        .initiate_layer_upload()
-        .repository_name("full")
-        .send()
-        .await
-        .expect("initiate");
-    let err = app
-        .ecr
-        .upload_layer_part()
-        .repository_name("full")
-        .upload_id(up.upload_id().expect("id"))
-        .part_first_byte(0)
-        .part_last_byte(layer.len() as i64 - 1)
-        .layer_part_blob(Blob::new(layer.clone()))
-        .send()
+    let id = initiate_upload(&app.ecr, "full").await;
+    let err = upload_part(&app.ecr, "full", &id, 0, &layer)
         .await
         .expect_err("no room for the part");
     let raw = err.raw_response().map(|r| r.status().as_u16());

@@ -1,13 +1,16 @@
 //! The layer actions of the ECR face: initiate, upload parts, complete, availability
 //! checks and download URLs, with every error path the model lists for them.
 
-use aws_sdk_ecr::primitives::Blob;
 use aws_sdk_ecr::types::LayerAvailability;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 
 use crate::both_stores;
-use crate::helpers::{sha256, TestApp, ACCOUNT};
+use crate::fixtures::{
+    assert_code, complete_upload, initiate_upload, put_image, random_bytes, upload_part,
+    upload_part_range, Descriptor, Manifest, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
+};
+use crate::helpers::{sha256, TestApp, ACCOUNT, ECR_TARGET_PREFIX, JSON_11};
 
 both_stores!(
     initiate_layer_upload,
@@ -27,50 +30,10 @@ both_stores!(
 
 const MIB: usize = 1024 * 1024;
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|_| rand::random::<u8>()).collect()
-}
-
-async fn initiate(app: &TestApp, repo: &str) -> String {
-    app.ecr
-        .initiate_layer_upload()
-        .repository_name(repo)
-        .send()
-        .await
-        .expect("initiate")
-        .upload_id()
-        .expect("upload id")
-        .to_owned()
-}
-
-/// Sends one part; returns the SDK's answer.
-async fn part(
-    app: &TestApp,
-    repo: &str,
-    id: &str,
-    first: i64,
-    last: i64,
-    bytes: &[u8],
-) -> Result<
-    aws_sdk_ecr::operation::upload_layer_part::UploadLayerPartOutput,
-    aws_sdk_ecr::operation::upload_layer_part::UploadLayerPartError,
-> {
-    app.ecr
-        .upload_layer_part()
-        .repository_name(repo)
-        .upload_id(id)
-        .part_first_byte(first)
-        .part_last_byte(last)
-        .layer_part_blob(Blob::new(bytes))
-        .send()
-        .await
-        .map_err(|e| e.into_service_error())
-}
-
 /// Sends one part that must be accepted; checks the echo.
 async fn good_part(app: &TestApp, repo: &str, id: &str, first: i64, bytes: &[u8]) {
     let last = first + bytes.len() as i64 - 1;
-    let out = part(app, repo, id, first, last, bytes)
+    let out = upload_part(&app.ecr, repo, id, first, bytes)
         .await
         .expect("part accepted");
     assert_eq!(out.last_byte_received(), Some(last));
@@ -90,9 +53,10 @@ async fn bad_part(
     bytes: &[u8],
     expected_last: i64,
 ) {
-    let err = part(app, repo, id, first, last, bytes)
+    let err = upload_part_range(&app.ecr, repo, id, (first, last), bytes)
         .await
-        .expect_err("part refused");
+        .expect_err("part refused")
+        .into_service_error();
     match err {
         aws_sdk_ecr::operation::upload_layer_part::UploadLayerPartError::InvalidLayerPartException(e) => {
             assert_eq!(e.last_valid_byte_received(), Some(expected_last), "{first}-{last}");
@@ -102,25 +66,6 @@ async fn bad_part(
         }
         other => panic!("{first}-{last}: expected InvalidLayerPartException, got {other:?}"),
     }
-}
-
-async fn complete(
-    app: &TestApp,
-    repo: &str,
-    id: &str,
-    digest: &str,
-) -> Result<
-    aws_sdk_ecr::operation::complete_layer_upload::CompleteLayerUploadOutput,
-    aws_sdk_ecr::operation::complete_layer_upload::CompleteLayerUploadError,
-> {
-    app.ecr
-        .complete_layer_upload()
-        .repository_name(repo)
-        .upload_id(id)
-        .layer_digests(digest)
-        .send()
-        .await
-        .map_err(|e| e.into_service_error())
 }
 
 /// `(digest, size)` of every available layer, and `(digest, code)` of every failure.
@@ -182,19 +127,13 @@ async fn download_url_for(app: &TestApp, repo: &str, digest: &str) -> String {
 async fn reference_layer(app: &TestApp, repo: &str, layer: &[u8], tag: &str) {
     let config = format!(r#"{{"architecture":"amd64","os":"linux","tag":"{tag}"}}"#);
     let config_digest = app.push_blob(repo, config.as_bytes()).await;
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(layer), "size": layer.len()}],
-    })
+    let manifest = Manifest::image(
+        OCI_MANIFEST,
+        Descriptor::new(OCI_CONFIG, &config_digest, config.len()),
+        [Descriptor::of(OCI_LAYER, layer)],
+    )
     .to_string();
-    app.ecr
-        .put_image()
-        .repository_name(repo)
-        .image_manifest(manifest)
-        .image_tag(tag)
-        .send()
+    put_image(&app.ecr, repo, &manifest, Some(tag))
         .await
         .expect("put image");
 }
@@ -218,27 +157,25 @@ async fn initiate_layer_upload(app: TestApp) {
     }
     assert_ne!(ids[0], ids[1], "each upload has its own id");
 
-    let err = app
+    let r = app
         .ecr
         .initiate_layer_upload()
         .repository_name("missing")
         .send()
-        .await
-        .expect_err("missing repository");
-    assert!(err.into_service_error().is_repository_not_found_exception());
-    let err = app
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "missing repository");
+    let r = app
         .ecr
         .initiate_layer_upload()
         .repository_name("Not/Valid")
         .send()
-        .await
-        .expect_err("malformed name");
-    assert!(err.into_service_error().is_invalid_parameter_exception());
+        .await;
+    assert_code(r, "InvalidParameterException", "malformed name");
 }
 
 async fn upload_part_sequence(app: TestApp) {
     app.create_repo("seq").await;
-    let id = initiate(&app, "seq").await;
+    let id = initiate_upload(&app.ecr, "seq").await;
     // The first part is at the 5 MiB minimum so the upload can complete at the end.
     let p = 5 * MIB;
     let bytes = random_bytes(p + 300);
@@ -279,7 +216,9 @@ async fn upload_part_sequence(app: TestApp) {
     // The refused parts changed nothing: the upload goes on from byte p.
     good_part(&app, "seq", &id, pi, &bytes[p..]).await;
     let digest = sha256(&bytes);
-    let out = complete(&app, "seq", &id, &digest).await.expect("complete");
+    let out = complete_upload(&app.ecr, "seq", &id, &digest)
+        .await
+        .expect("complete");
     assert_eq!(out.layer_digest(), Some(digest.as_str()));
     assert_eq!(out.upload_id(), Some(id.as_str()));
     assert_eq!(out.repository_name(), Some("seq"));
@@ -291,7 +230,7 @@ async fn upload_part_sequence(app: TestApp) {
 
 async fn invalid_layer_part_raw_body(app: TestApp) {
     app.create_repo("raw").await;
-    let id = initiate(&app, "raw").await;
+    let id = initiate_upload(&app.ecr, "raw").await;
     good_part(&app, "raw", &id, 0, &[7u8; 64]).await;
     let body = serde_json::json!({
         "repositoryName": "raw",
@@ -300,19 +239,11 @@ async fn invalid_layer_part_raw_body(app: TestApp) {
         "partLastByte": 103,
         "layerPartBlob": STANDARD.encode([1u8, 2, 3, 4]),
     });
-    let reply = app
-        .call(
-            "AmazonEC2ContainerRegistry_V20150921.UploadLayerPart",
-            body.to_string().as_bytes(),
-        )
-        .await;
+    let reply = app.call_json("UploadLayerPart", body).await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.error_type(), "InvalidLayerPartException");
     assert_eq!(
-        reply
-            .headers
-            .get("x-amzn-errortype")
-            .and_then(|v| v.to_str().ok()),
+        reply.header("x-amzn-errortype"),
         Some("InvalidLayerPartException")
     );
     assert_eq!(reply.body["registryId"], ACCOUNT);
@@ -328,43 +259,41 @@ async fn upload_not_found(app: TestApp) {
     app.create_repo("one").await;
     app.create_repo("two").await;
     let unknown = uuid::Uuid::new_v4().to_string();
-    let theirs = initiate(&app, "one").await;
+    let theirs = initiate_upload(&app.ecr, "one").await;
 
     for id in [unknown.as_str(), theirs.as_str()] {
-        let err = part(&app, "two", id, 0, 2, b"abc")
-            .await
-            .expect_err("part for an unknown upload");
-        assert!(err.is_upload_not_found_exception(), "{id}: {err:?}");
-        let err = complete(&app, "two", id, &sha256(b"abc"))
-            .await
-            .expect_err("complete an unknown upload");
-        assert!(err.is_upload_not_found_exception(), "{id}: {err:?}");
+        let r = upload_part(&app.ecr, "two", id, 0, b"abc").await;
+        assert_code(
+            r,
+            "UploadNotFoundException",
+            &format!("part for an unknown upload: {id}"),
+        );
+        let r = complete_upload(&app.ecr, "two", id, &sha256(b"abc")).await;
+        assert_code(
+            r,
+            "UploadNotFoundException",
+            &format!("complete an unknown upload: {id}"),
+        );
     }
     // The upload of repository "one" is unharmed and still works there.
     good_part(&app, "one", &theirs, 0, b"abc").await;
-    complete(&app, "one", &theirs, &sha256(b"abc"))
+    complete_upload(&app.ecr, "one", &theirs, &sha256(b"abc"))
         .await
         .expect("complete in its own repository");
 
     // A malformed upload id is a parameter error; a missing repository is named.
-    let err = part(&app, "one", "not-a-uuid", 0, 2, b"abc")
-        .await
-        .expect_err("malformed id");
-    assert!(err.is_invalid_parameter_exception(), "{err:?}");
-    let err = part(&app, "missing", &unknown, 0, 2, b"abc")
-        .await
-        .expect_err("missing repository");
-    assert!(err.is_repository_not_found_exception(), "{err:?}");
-    let err = complete(&app, "missing", &unknown, &sha256(b"abc"))
-        .await
-        .expect_err("missing repository");
-    assert!(err.is_repository_not_found_exception(), "{err:?}");
+    let r = upload_part(&app.ecr, "one", "not-a-uuid", 0, b"abc").await;
+    assert_code(r, "InvalidParameterException", "malformed id");
+    let r = upload_part(&app.ecr, "missing", &unknown, 0, b"abc").await;
+    assert_code(r, "RepositoryNotFoundException", "missing repository");
+    let r = complete_upload(&app.ecr, "missing", &unknown, &sha256(b"abc")).await;
+    assert_code(r, "RepositoryNotFoundException", "missing repository");
 }
 
 async fn multipart_upload(app: TestApp) {
     app.create_repo("big").await;
     let bytes = random_bytes(10 * MIB + 1234);
-    let id = initiate(&app, "big").await;
+    let id = initiate_upload(&app.ecr, "big").await;
     let mut first = 0;
     for chunk in [
         &bytes[..5 * MIB],
@@ -375,7 +304,9 @@ async fn multipart_upload(app: TestApp) {
         first += chunk.len() as i64;
     }
     let digest = sha256(&bytes);
-    let out = complete(&app, "big", &id, &digest).await.expect("complete");
+    let out = complete_upload(&app.ecr, "big", &id, &digest)
+        .await
+        .expect("complete");
     assert_eq!(out.layer_digest(), Some(digest.as_str()));
     let (layers, _) = check(&app, "big", &[&digest]).await;
     assert_eq!(layers, vec![(digest.clone(), bytes.len() as i64)]);
@@ -394,28 +325,28 @@ async fn complete_layer_upload_errors(app: TestApp) {
     app.create_repo("done").await;
 
     // No parts at all.
-    let id = initiate(&app, "done").await;
-    let err = complete(&app, "done", &id, &sha256(b""))
-        .await
-        .expect_err("empty upload");
-    assert!(err.is_empty_upload_exception(), "{err:?}");
+    let id = initiate_upload(&app.ecr, "done").await;
+    let r = complete_upload(&app.ecr, "done", &id, &sha256(b"")).await;
+    assert_code(r, "EmptyUploadException", "empty upload");
 
     // A part other than the last under 5 MiB.
-    let id = initiate(&app, "done").await;
+    let id = initiate_upload(&app.ecr, "done").await;
     good_part(&app, "done", &id, 0, b"small first part").await;
     good_part(&app, "done", &id, 16, b"and the last").await;
-    let err = complete(&app, "done", &id, &sha256(b"small first partand the last"))
-        .await
-        .expect_err("small part");
-    assert!(err.is_layer_part_too_small_exception(), "{err:?}");
+    let r = complete_upload(
+        &app.ecr,
+        "done",
+        &id,
+        &sha256(b"small first partand the last"),
+    )
+    .await;
+    assert_code(r, "LayerPartTooSmallException", "small part");
 
     // The joined bytes do not match the digest given.
-    let id = initiate(&app, "done").await;
+    let id = initiate_upload(&app.ecr, "done").await;
     good_part(&app, "done", &id, 0, b"the real bytes").await;
-    let err = complete(&app, "done", &id, &sha256(b"other bytes"))
-        .await
-        .expect_err("wrong digest");
-    assert!(err.is_invalid_layer_exception(), "{err:?}");
+    let r = complete_upload(&app.ecr, "done", &id, &sha256(b"other bytes")).await;
+    assert_code(r, "InvalidLayerException", "wrong digest");
     let (_, failures) = check(&app, "done", &[&sha256(b"other bytes")]).await;
     assert_eq!(
         failures.len(),
@@ -425,28 +356,22 @@ async fn complete_layer_upload_errors(app: TestApp) {
 
     // A layer completes once; its upload id is then unknown.
     let digest = app.push_blob("done", b"a layer").await;
-    let id = initiate(&app, "done").await;
+    let id = initiate_upload(&app.ecr, "done").await;
     good_part(&app, "done", &id, 0, b"a layer").await;
-    let err = complete(&app, "done", &id, &digest)
-        .await
-        .expect_err("the layer exists");
-    assert!(err.is_layer_already_exists_exception(), "{err:?}");
+    let r = complete_upload(&app.ecr, "done", &id, &digest).await;
+    assert_code(r, "LayerAlreadyExistsException", "the layer exists");
     let (layers, _) = check(&app, "done", &[&digest]).await;
     assert_eq!(layers, vec![(digest.clone(), 7)]);
 
-    let id = initiate(&app, "done").await;
+    let id = initiate_upload(&app.ecr, "done").await;
     good_part(&app, "done", &id, 0, b"fresh layer").await;
-    complete(&app, "done", &id, &sha256(b"fresh layer"))
+    complete_upload(&app.ecr, "done", &id, &sha256(b"fresh layer"))
         .await
         .expect("complete");
-    let err = part(&app, "done", &id, 11, 12, b"!!")
-        .await
-        .expect_err("part after completion");
-    assert!(err.is_upload_not_found_exception(), "{err:?}");
-    let err = complete(&app, "done", &id, &sha256(b"fresh layer"))
-        .await
-        .expect_err("complete twice");
-    assert!(err.is_upload_not_found_exception(), "{err:?}");
+    let r = upload_part(&app.ecr, "done", &id, 11, b"!!").await;
+    assert_code(r, "UploadNotFoundException", "part after completion");
+    let r = complete_upload(&app.ecr, "done", &id, &sha256(b"fresh layer")).await;
+    assert_code(r, "UploadNotFoundException", "complete twice");
 }
 
 async fn batch_check_layer_availability(app: TestApp) {
@@ -483,15 +408,14 @@ async fn batch_check_layer_availability(app: TestApp) {
     expected_failures.sort();
     assert_eq!(failures, expected_failures);
 
-    let err = app
+    let r = app
         .ecr
         .batch_check_layer_availability()
         .repository_name("missing")
         .layer_digests(&small)
         .send()
-        .await
-        .expect_err("missing repository");
-    assert!(err.into_service_error().is_repository_not_found_exception());
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "missing repository");
 }
 
 async fn download_url(app: TestApp) {
@@ -557,39 +481,36 @@ async fn download_url_errors(app: TestApp) {
     app.create_repo("elsewhere").await;
 
     // Never uploaded anywhere.
-    let err = app
+    let r = app
         .ecr
         .get_download_url_for_layer()
         .repository_name("dl")
         .layer_digest(sha256(b"nothing"))
         .send()
-        .await
-        .expect_err("unknown blob");
-    assert!(err.into_service_error().is_layers_not_found_exception());
+        .await;
+    assert_code(r, "LayersNotFoundException", "unknown blob");
 
     // Uploaded, but to another repository.
     let theirs = app.push_blob("elsewhere", b"their layer").await;
-    let err = app
+    let r = app
         .ecr
         .get_download_url_for_layer()
         .repository_name("dl")
         .layer_digest(&theirs)
         .send()
-        .await
-        .expect_err("another repository's blob");
-    assert!(err.into_service_error().is_layers_not_found_exception());
+        .await;
+    assert_code(r, "LayersNotFoundException", "another repository's blob");
 
     // Uploaded here, but no image references it.
     let loose = app.push_blob("dl", b"a loose layer").await;
-    let err = app
+    let r = app
         .ecr
         .get_download_url_for_layer()
         .repository_name("dl")
         .layer_digest(&loose)
         .send()
-        .await
-        .expect_err("unreferenced blob");
-    assert!(err.into_service_error().is_layer_inaccessible_exception());
+        .await;
+    assert_code(r, "LayerInaccessibleException", "unreferenced blob");
 
     // Once an image references it, it is downloadable.
     reference_layer(&app, "dl", b"a loose layer", "v1").await;
@@ -598,24 +519,22 @@ async fn download_url_errors(app: TestApp) {
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.expect("body").as_ref(), b"a loose layer");
 
-    let err = app
+    let r = app
         .ecr
         .get_download_url_for_layer()
         .repository_name("missing")
         .layer_digest(&loose)
         .send()
-        .await
-        .expect_err("missing repository");
-    assert!(err.into_service_error().is_repository_not_found_exception());
-    let err = app
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "missing repository");
+    let r = app
         .ecr
         .get_download_url_for_layer()
         .repository_name("dl")
         .layer_digest("sha256:nothex")
         .send()
-        .await
-        .expect_err("malformed digest");
-    assert!(err.into_service_error().is_invalid_parameter_exception());
+        .await;
+    assert_code(r, "InvalidParameterException", "malformed digest");
 }
 
 async fn blobs_are_per_repository(app: TestApp) {
@@ -672,13 +591,10 @@ async fn layer_calls_need_credentials(app: TestApp) {
             serde_json::json!({"repositoryName": "locked"}),
         ),
     ] {
-        let target = format!("AmazonEC2ContainerRegistry_V20150921.{action}");
+        let target = format!("{ECR_TARGET_PREFIX}.{action}");
         let reply = app
             .call_unsigned(
-                &[
-                    ("content-type", "application/x-amz-json-1.1"),
-                    ("x-amz-target", target.as_str()),
-                ],
+                &[("content-type", JSON_11), ("x-amz-target", target.as_str())],
                 body.to_string().as_bytes(),
             )
             .await;
@@ -715,13 +631,11 @@ async fn finished_uploads_leave_no_partial_bytes(app: TestApp) {
     app.push_blob("tidy", b"first").await;
     assert!(upload_files(&app).is_empty(), "{:?}", upload_files(&app));
 
-    let id = initiate(&app, "tidy").await;
+    let id = initiate_upload(&app.ecr, "tidy").await;
     good_part(&app, "tidy", &id, 0, b"first").await;
     assert_eq!(upload_files(&app), vec![id.clone()]);
-    let err = complete(&app, "tidy", &id, &sha256(b"first"))
-        .await
-        .expect_err("duplicate");
-    assert!(err.is_layer_already_exists_exception(), "{err:?}");
+    let r = complete_upload(&app.ecr, "tidy", &id, &sha256(b"first")).await;
+    assert_code(r, "LayerAlreadyExistsException", "duplicate");
     assert!(upload_files(&app).is_empty(), "{:?}", upload_files(&app));
 }
 
@@ -757,19 +671,9 @@ async fn layer_media_type_from_manifests(app: TestApp) {
         None,
         "no image describes it yet"
     );
-    app.ecr
-        .put_image()
-        .repository_name("avail/types")
-        .image_manifest(&manifest)
-        .send()
+    put_image(&app.ecr, "avail/types", &manifest, None)
         .await
         .expect("put");
-    assert_eq!(
-        media_type(&app, layer).await.as_deref(),
-        Some("application/vnd.oci.image.layer.v1.tar+gzip")
-    );
-    assert_eq!(
-        media_type(&app, config).await.as_deref(),
-        Some("application/vnd.oci.image.config.v1+json")
-    );
+    assert_eq!(media_type(&app, layer).await.as_deref(), Some(OCI_LAYER));
+    assert_eq!(media_type(&app, config).await.as_deref(), Some(OCI_CONFIG));
 }

@@ -5,6 +5,7 @@ mod bearer;
 mod cli;
 mod durability;
 mod engines;
+mod fixtures;
 mod helpers;
 mod hostile;
 mod images;

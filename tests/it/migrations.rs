@@ -3,10 +3,12 @@
 
 use std::borrow::Cow;
 
-use aws_sdk_ecr::types::ImageIdentifier;
-use serde_json::json;
 use sqlx::{AnyPool, Row};
 
+use crate::fixtures::{
+    batch_get_image, by_tag, describe_repository, put_image, Descriptor, Manifest, OCI_CONFIG,
+    OCI_MANIFEST,
+};
 use crate::helpers::{fresh_postgres_database, sha256, spawn_app_on, Backend, ACCOUNT, REGION};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,13 +78,8 @@ async fn seed_at_first_migration(url: &str, mut migrator: sqlx::migrate::Migrato
 
     let layer_bytes = b"a layer from the old days";
     let layer = sha256(layer_bytes);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": layer, "size": layer_bytes.len()},
-        "layers": [],
-    })
-    .to_string();
+    let config = Descriptor::new(OCI_CONFIG, &layer, layer_bytes.len());
+    let manifest = Manifest::image(OCI_MANIFEST, config, []).to_string();
     let digest = sha256(manifest.as_bytes());
     let statements: Vec<(&str, Vec<Value>)> = vec![
         (
@@ -161,15 +158,7 @@ enum Value {
 }
 
 async fn check_upgraded(app: &crate::helpers::TestApp, seeded: &Seeded) {
-    let repo = app
-        .ecr
-        .describe_repositories()
-        .repository_names("legacy/app")
-        .send()
-        .await
-        .expect("the old repository is there")
-        .repositories()[0]
-        .clone();
+    let repo = describe_repository(&app.ecr, "legacy/app").await;
     assert_eq!(
         repo.repository_arn(),
         Some(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/legacy/app").as_str())
@@ -178,14 +167,7 @@ async fn check_upgraded(app: &crate::helpers::TestApp, seeded: &Seeded) {
         repo.image_tag_mutability().map(|m| m.as_str()),
         Some("IMMUTABLE")
     );
-    let got = app
-        .ecr
-        .batch_get_image()
-        .repository_name("legacy/app")
-        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
-        .send()
-        .await
-        .expect("get");
+    let got = batch_get_image(&app.ecr, "legacy/app", by_tag("v1")).await;
     assert_eq!(
         got.images()[0].image_manifest(),
         Some(seeded.manifest.as_str())
@@ -213,21 +195,9 @@ async fn check_upgraded(app: &crate::helpers::TestApp, seeded: &Seeded) {
     assert_eq!(layers.layers().len(), 1);
     // The immutable tag still holds.
     let other = app.image_manifest("legacy/app", 1).await;
-    let refused = app
-        .ecr
-        .put_image()
-        .repository_name("legacy/app")
-        .image_manifest(other.clone())
-        .image_tag("v1")
-        .send()
-        .await;
+    let refused = put_image(&app.ecr, "legacy/app", &other, Some("v1")).await;
     assert!(refused.is_err());
-    app.ecr
-        .put_image()
-        .repository_name("legacy/app")
-        .image_manifest(other)
-        .image_tag("v2")
-        .send()
+    put_image(&app.ecr, "legacy/app", &other, Some("v2"))
         .await
         .expect("new images go in beside the old");
 

@@ -5,13 +5,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::helpers::{sha256, TestApp};
-
-pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub(crate) const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub(crate) const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+use crate::helpers::{token_password, TestApp};
 
 /// A response with its raw body.
 pub(crate) struct Resp {
@@ -21,6 +17,15 @@ pub(crate) struct Resp {
 }
 
 impl Resp {
+    /// Reads a response whole.
+    pub(crate) async fn read(resp: reqwest::Response) -> Self {
+        Self {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: resp.bytes().await.expect("body").to_vec(),
+        }
+    }
+
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -37,42 +42,6 @@ impl Resp {
     pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-
-    /// An error of the spec's form: `{"errors":[{"code":..., "message":...}]}`, the
-    /// given status, and `code` first.
-    #[track_caller]
-    pub(crate) fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "status; body: {}", self.text());
-        let errors = self.errors();
-        assert_eq!(errors[0]["code"], code, "body: {}", self.text());
-    }
-
-    /// A client error (4xx) of the spec's form; returns its errors.
-    #[track_caller]
-    pub(crate) fn assert_error_shape(&self) -> Vec<Value> {
-        assert!(
-            self.status >= 400 && self.status < 500,
-            "a client error, got {}: {}",
-            self.status,
-            self.text()
-        );
-        self.errors()
-    }
-
-    #[track_caller]
-    fn errors(&self) -> Vec<Value> {
-        let body = self.json();
-        let errors = body["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("errors array in {body}"))
-            .clone();
-        assert!(!errors.is_empty(), "at least one error: {body}");
-        for e in &errors {
-            assert!(e["code"].is_string(), "code is a string: {body}");
-            assert!(e["message"].is_string(), "message is a string: {body}");
-        }
-        errors
-    }
 }
 
 /// A registry client: the server's address and an optional `Authorization` value.
@@ -82,25 +51,53 @@ pub(crate) struct Registry {
     pub auth: Option<String>,
 }
 
-/// `Basic base64("AWS:<password>")` from GetAuthorizationToken.
-pub(crate) async fn login(app: &TestApp) -> String {
-    let out = app
-        .ecr
+/// ECR's authorization token, `base64("AWS:<password>")`, for the private registry.
+pub(crate) async fn registry_token(ecr: &aws_sdk_ecr::Client) -> String {
+    let out = ecr
         .get_authorization_token()
         .send()
         .await
         .expect("get authorization token");
-    let token = out.authorization_data()[0]
+    out.authorization_data()[0]
         .authorization_token()
-        .expect("token");
-    let decoded = String::from_utf8(STANDARD.decode(token).expect("base64")).expect("utf-8");
+        .expect("token")
+        .to_owned()
+}
+
+/// ECR Public's authorization token, for the public registry.
+pub(crate) async fn public_registry_token(ecr_public: &aws_sdk_ecrpublic::Client) -> String {
+    let out = ecr_public
+        .get_authorization_token()
+        .send()
+        .await
+        .expect("get public authorization token");
+    let data = out.authorization_data().expect("authorization data");
+    data.authorization_token().expect("token").to_owned()
+}
+
+/// `Basic base64("AWS:<password>")` from GetAuthorizationToken.
+pub(crate) async fn login(app: &TestApp) -> String {
+    let token = registry_token(&app.ecr).await;
+    let decoded = String::from_utf8(STANDARD.decode(&token).expect("base64")).expect("utf-8");
     assert!(decoded.starts_with("AWS:"), "user is AWS: {decoded}");
     format!("Basic {token}")
 }
 
 /// The password part of a Basic value made by `login`.
 pub(crate) fn password_of(basic: &str) -> String {
-    crate::helpers::token_password(basic.strip_prefix("Basic ").expect("Basic"))
+    token_password(basic.strip_prefix("Basic ").expect("Basic"))
+}
+
+impl TestApp {
+    /// The private registry's `/v2/` password, from ECR's GetAuthorizationToken.
+    pub(crate) async fn registry_password(&self) -> String {
+        token_password(&registry_token(&self.ecr).await)
+    }
+
+    /// The public registry's `/v2/` password, from ECR Public's GetAuthorizationToken.
+    pub(crate) async fn public_password(&self) -> String {
+        token_password(&public_registry_token(&self.ecr_public).await)
+    }
 }
 
 pub(crate) fn basic(user: &str, password: &str) -> String {
@@ -140,20 +137,12 @@ impl Registry {
 
     /// Sends a request; every `/v2` response carries the API version header.
     pub(crate) async fn send(&self, rb: RequestBuilder) -> Resp {
-        let resp = rb.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.expect("body").to_vec();
-        let r = Resp {
-            status,
-            headers,
-            body,
-        };
+        let r = Resp::read(rb.send().await.expect("request")).await;
         assert_eq!(
             r.header("docker-distribution-api-version"),
             Some("registry/2.0"),
             "API version header on a {} response: {}",
-            status,
+            r.status,
             r.text()
         );
         r
@@ -193,14 +182,6 @@ impl Registry {
             .body(bytes.to_vec()),
         )
         .await
-    }
-
-    /// Uploads a blob monolithically and returns its sha256 digest.
-    pub(crate) async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
-        let digest = sha256(bytes);
-        let r = self.post_blob(repo, &digest, bytes).await;
-        assert_eq!(r.status, 201, "blob upload: {}", r.text());
-        digest
     }
 
     /// Opens an upload session; returns its Location.
@@ -245,43 +226,5 @@ impl Registry {
                 .body(body.to_vec()),
         )
         .await
-    }
-
-    /// Pushes a config and `layers` layers over /v2 and returns an OCI manifest naming
-    /// them (not yet put) with the sum of their sizes.
-    pub(crate) async fn image_manifest(&self, repo: &str, layers: usize) -> (String, i64) {
-        let config =
-            json!({"architecture": "amd64", "os": "linux", "n": uuid::Uuid::new_v4().to_string()})
-                .to_string();
-        let config_digest = self.push_blob(repo, config.as_bytes()).await;
-        let mut size = config.len() as i64;
-        let mut descriptors = Vec::new();
-        for i in 0..layers {
-            let layer: Vec<u8> = (0..500 + i * 100).map(|_| rand::random::<u8>()).collect();
-            let digest = self.push_blob(repo, &layer).await;
-            size += layer.len() as i64;
-            descriptors
-                .push(json!({"mediaType": OCI_LAYER, "digest": digest, "size": layer.len()}));
-        }
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-            "layers": descriptors,
-        })
-        .to_string();
-        (manifest, size)
-    }
-
-    /// Pushes a fresh image under `reference`; returns (manifest, digest).
-    pub(crate) async fn push_image(&self, repo: &str, reference: &str) -> (String, String) {
-        let (manifest, _) = self.image_manifest(repo, 1).await;
-        let r = self
-            .put_manifest(repo, reference, OCI_MANIFEST, manifest.as_bytes())
-            .await;
-        assert_eq!(r.status, 201, "manifest put: {}", r.text());
-        let digest = sha256(manifest.as_bytes());
-        assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
-        (manifest, digest)
     }
 }

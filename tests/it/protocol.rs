@@ -6,12 +6,10 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    spawn_app_with, Backend, Reply, TestApp, ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY,
+    spawn_app_with, Backend, Reply, TestApp, ACCESS_KEY, ACCOUNT, ECR_TARGET_PREFIX as PREFIX,
+    JSON_11, REGION, SECRET_KEY,
 };
 use crate::{both_stores, one_store};
-
-const PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921";
-const JSON_11: &str = "application/x-amz-json-1.1";
 
 // Everything in front of the store: routing, decoding, validation, signatures,
 // rendering.
@@ -37,61 +35,6 @@ both_stores!(
 
 fn target(action: &str) -> String {
     format!("{PREFIX}.{action}")
-}
-
-fn header<'a>(r: &'a Reply, name: &str) -> &'a str {
-    r.headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-}
-
-/// Every error: 400, the bare shape name in `x-amzn-ErrorType` and `__type`, a
-/// message, the JSON 1.1 content type and a request id.
-#[track_caller]
-fn assert_error(r: &Reply, kind: &str) {
-    assert_eq!(
-        r.status, 400,
-        "expected {kind}, got {} {}",
-        r.status, r.body
-    );
-    assert_eq!(r.error_type(), kind, "{}", r.body);
-    assert_eq!(header(r, "x-amzn-ErrorType"), kind, "{:?}", r.headers);
-    assert!(
-        r.body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "message missing: {}",
-        r.body
-    );
-    assert_eq!(header(r, "content-type"), JSON_11);
-    assert_request_id(r);
-}
-
-/// An error of `kind` whose message names `member` the way AWS quotes it.
-#[track_caller]
-fn assert_error_naming(r: &Reply, kind: &str, member: &str) {
-    assert_error(r, kind);
-    let message = r.body["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains(&format!("'{member}'")),
-        "message does not name '{member}': {message}"
-    );
-}
-
-#[track_caller]
-fn assert_ok(r: &Reply) {
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(header(r, "content-type"), JSON_11);
-    assert!(r.body.is_object(), "{}", r.body);
-    assert_request_id(r);
-}
-
-#[track_caller]
-fn assert_request_id(r: &Reply) {
-    let id = header(r, "x-amzn-RequestId");
-    assert!(
-        uuid::Uuid::parse_str(id).is_ok(),
-        "x-amzn-RequestId is not a UUID: {id:?}"
-    );
 }
 
 /// SigV4 headers for `POST /` carrying `headers`, signed at `time`.
@@ -126,13 +69,9 @@ async fn call_at(app: &TestApp, action: &str, body: &[u8], time: SystemTime) -> 
     send(app, &headers, body).await
 }
 
-async fn call_json(app: &TestApp, action: &str, body: Value) -> Reply {
-    app.call(&target(action), body.to_string().as_bytes()).await
-}
-
 async fn repository_names(app: &TestApp) -> Vec<String> {
-    let r = call_json(app, "DescribeRepositories", json!({})).await;
-    assert_ok(&r);
+    let r = app.call_json("DescribeRepositories", json!({})).await;
+    r.assert_ok();
     r.body["repositories"]
         .as_array()
         .expect("repositories")
@@ -150,10 +89,9 @@ async fn unknown_or_missing_target_is_unknown_operation(app: TestApp) {
         (ACCESS_KEY, SECRET_KEY, "ecr"),
         SystemTime::now(),
     );
-    assert_error(
-        &send(&app, &headers, b"{}").await,
-        "UnknownOperationException",
-    );
+    send(&app, &headers, b"{}")
+        .await
+        .assert_error("UnknownOperationException");
 
     for t in [
         "",
@@ -167,7 +105,7 @@ async fn unknown_or_missing_target_is_unknown_operation(app: TestApp) {
         &format!("{PREFIX}.describe_repositories"),
     ] {
         let r = app.call(t, b"{}").await;
-        assert_error(&r, "UnknownOperationException");
+        r.assert_error("UnknownOperationException");
         assert!(
             r.body["message"].as_str().unwrap_or_default().contains(t),
             "message should quote the target {t:?}: {}",
@@ -178,7 +116,7 @@ async fn unknown_or_missing_target_is_unknown_operation(app: TestApp) {
     let r = app
         .call_unsigned(&[("x-amz-target", &target("Nope"))], b"{}")
         .await;
-    assert_error(&r, "UnknownOperationException");
+    r.assert_error("UnknownOperationException");
 }
 
 async fn malformed_json_is_serialization_exception(app: TestApp) {
@@ -199,7 +137,7 @@ async fn malformed_json_is_serialization_exception(app: TestApp) {
     ];
     for body in bodies {
         let r = app.call(&target("DescribeRepositories"), body).await;
-        assert_error(&r, "SerializationException");
+        r.assert_error("SerializationException");
     }
     // Invalid UTF-8 inside a member of a mutating action changes nothing.
     let r = app
@@ -208,7 +146,7 @@ async fn malformed_json_is_serialization_exception(app: TestApp) {
             b"{\"repositoryName\": \"ab\xc3\x28cd\"}",
         )
         .await;
-    assert_error(&r, "SerializationException");
+    r.assert_error("SerializationException");
     // Truncated bodies of a mutating action never half-apply.
     let full = json!({"repositoryName": "truncated/repo", "tags": [{"Key": "k", "Value": "v"}]})
         .to_string();
@@ -216,7 +154,7 @@ async fn malformed_json_is_serialization_exception(app: TestApp) {
         let r = app
             .call(&target("CreateRepository"), &full.as_bytes()[..cut])
             .await;
-        assert_error(&r, "SerializationException");
+        r.assert_error("SerializationException");
     }
     assert!(repository_names(&app).await.is_empty());
 }
@@ -316,8 +254,8 @@ async fn wrong_json_types_are_serialization_exceptions(app: TestApp) {
         ),
     ];
     for (action, body, member) in cases {
-        let r = call_json(&app, action, body.clone()).await;
-        assert_error_naming(&r, "SerializationException", member);
+        let r = app.call_json(action, body.clone()).await;
+        r.assert_error_naming("SerializationException", member);
     }
     assert!(repository_names(&app).await.is_empty());
 }
@@ -403,8 +341,8 @@ async fn constraint_violations_are_invalid_parameter_naming_the_member(app: Test
         ),
     ];
     for (action, body, member) in cases {
-        let r = call_json(&app, action, body.clone()).await;
-        assert_error_naming(&r, "InvalidParameterException", member);
+        let r = app.call_json(action, body.clone()).await;
+        r.assert_error_naming("InvalidParameterException", member);
         let message = r.body["message"].as_str().unwrap_or_default();
         assert!(
             message.starts_with(&format!(
@@ -416,9 +354,13 @@ async fn constraint_violations_are_invalid_parameter_naming_the_member(app: Test
     // Bounds are inclusive: 256 characters and maxResults 1 and 1000 are fine.
     let name = format!("{}/{}", "a".repeat(127), "b".repeat(128));
     assert_eq!(name.len(), 256);
-    assert_ok(&call_json(&app, "CreateRepository", json!({"repositoryName": name})).await);
+    app.call_json("CreateRepository", json!({"repositoryName": name}))
+        .await
+        .assert_ok();
     for n in [1, 1000] {
-        assert_ok(&call_json(&app, "DescribeRepositories", json!({"maxResults": n})).await);
+        app.call_json("DescribeRepositories", json!({"maxResults": n}))
+            .await
+            .assert_ok();
     }
     assert_eq!(repository_names(&app).await, vec![name]);
 }
@@ -427,15 +369,15 @@ async fn empty_body_is_an_empty_object(app: TestApp) {
     app.create_repo("team/one").await;
     for body in [&b""[..], b"  \n", b"{}"] {
         let r = app.call(&target("DescribeRepositories"), body).await;
-        assert_ok(&r);
+        r.assert_ok();
         assert_eq!(r.body["repositories"][0]["repositoryName"], "team/one");
         let r = app.call(&target("DescribeRegistry"), body).await;
-        assert_ok(&r);
+        r.assert_ok();
         assert_eq!(r.body["registryId"], ACCOUNT);
     }
     // An empty body lacks the required members, like `{}`.
     let r = app.call(&target("CreateRepository"), b"").await;
-    assert_error_naming(&r, "InvalidParameterException", "repositoryName");
+    r.assert_error_naming("InvalidParameterException", "repositoryName");
 }
 
 async fn authentication_failures_have_their_own_error_types(app: TestApp) {
@@ -445,13 +387,15 @@ async fn authentication_failures_have_their_own_error_types(app: TestApp) {
     // Control: a request signed here is accepted, also 10 minutes off the clock.
     for offset in [0, 600] {
         let at = SystemTime::now() - Duration::from_secs(offset);
-        assert_ok(&call_at(&app, "DescribeRepositories", body, at).await);
+        call_at(&app, "DescribeRepositories", body, at)
+            .await
+            .assert_ok();
     }
 
     let r = app
         .call_unsigned(&[("content-type", JSON_11), ("x-amz-target", &t)], body)
         .await;
-    assert_error(&r, "MissingAuthenticationTokenException");
+    r.assert_error("MissingAuthenticationTokenException");
 
     let valid = signed(
         &app,
@@ -484,7 +428,7 @@ async fn authentication_failures_have_their_own_error_types(app: TestApp) {
             .collect();
         headers.push(("authorization".into(), value.clone()));
         let r = send(&app, &headers, body).await;
-        assert_error(&r, "IncompleteSignatureException");
+        r.assert_error("IncompleteSignatureException");
     }
     // A valid Authorization without its X-Amz-Date is incomplete too.
     let headers: Vec<(String, String)> = valid
@@ -492,15 +436,14 @@ async fn authentication_failures_have_their_own_error_types(app: TestApp) {
         .filter(|(k, _)| !k.eq_ignore_ascii_case("x-amz-date"))
         .cloned()
         .collect();
-    assert_error(
-        &send(&app, &headers, body).await,
-        "IncompleteSignatureException",
-    );
+    send(&app, &headers, body)
+        .await
+        .assert_error("IncompleteSignatureException");
 
     let r = app
         .call_signed(&t, body, "AKIDUNKNOWN", SECRET_KEY, "ecr")
         .await;
-    assert_error(&r, "UnrecognizedClientException");
+    r.assert_error("UnrecognizedClientException");
 
     for (key, secret, service) in [
         (ACCESS_KEY, "wrong-secret", "ecr"),
@@ -508,14 +451,14 @@ async fn authentication_failures_have_their_own_error_types(app: TestApp) {
         (ACCESS_KEY, SECRET_KEY, "s3"),
     ] {
         let r = app.call_signed(&t, body, key, secret, service).await;
-        assert_error(&r, "InvalidSignatureException");
+        r.assert_error("InvalidSignatureException");
     }
 
     // Signed 20 minutes ago, or 20 minutes ahead: outside the 15-minute window.
     let twenty = Duration::from_secs(20 * 60);
     for at in [SystemTime::now() - twenty, SystemTime::now() + twenty] {
         let r = call_at(&app, "DescribeRepositories", body, at).await;
-        assert_error(&r, "InvalidSignatureException");
+        r.assert_error("InvalidSignatureException");
     }
 
     // A body swapped after signing is refused and not applied.
@@ -534,7 +477,7 @@ async fn authentication_failures_have_their_own_error_types(app: TestApp) {
         String::new(),
     ] {
         let r = send(&app, &headers, tampered.as_bytes()).await;
-        assert_error(&r, "InvalidSignatureException");
+        r.assert_error("InvalidSignatureException");
     }
     // A signed header changed after signing is refused as well.
     let swapped: Vec<(String, String)> = headers
@@ -548,10 +491,12 @@ async fn authentication_failures_have_their_own_error_types(app: TestApp) {
         })
         .collect();
     let r = send(&app, &swapped, signed_body.as_bytes()).await;
-    assert_error(&r, "InvalidSignatureException");
+    r.assert_error("InvalidSignatureException");
     assert!(repository_names(&app).await.is_empty());
     // The untouched request goes through.
-    assert_ok(&send(&app, &headers, signed_body.as_bytes()).await);
+    send(&app, &headers, signed_body.as_bytes())
+        .await
+        .assert_ok();
     assert_eq!(repository_names(&app).await, vec!["signed/name".to_owned()]);
 }
 
@@ -580,7 +525,7 @@ async fn unsigned_x_amz_headers_are_refused(app: TestApp) {
     assert!(!auth.contains("x-amz-target"), "{auth}");
     headers.push(("x-amz-target".into(), target("BatchDeleteImage")));
     let r = send(&app, &headers, body.as_bytes()).await;
-    assert_error(&r, "IncompleteSignatureException");
+    r.assert_error("IncompleteSignatureException");
     assert!(
         r.body["message"]
             .as_str()
@@ -591,10 +536,9 @@ async fn unsigned_x_amz_headers_are_refused(app: TestApp) {
     // The same unsigned head as the get it was signed for is refused as well.
     headers.pop();
     headers.push(("x-amz-target".into(), get.clone()));
-    assert_error(
-        &send(&app, &headers, body.as_bytes()).await,
-        "IncompleteSignatureException",
-    );
+    send(&app, &headers, body.as_bytes())
+        .await
+        .assert_error("IncompleteSignatureException");
 
     // A fully signed request with one more x-amz-* header added unsigned.
     let mut headers = signed(
@@ -604,64 +548,54 @@ async fn unsigned_x_amz_headers_are_refused(app: TestApp) {
         (ACCESS_KEY, SECRET_KEY, "ecr"),
         SystemTime::now(),
     );
-    assert_ok(&send(&app, &headers, body.as_bytes()).await);
+    send(&app, &headers, body.as_bytes()).await.assert_ok();
     headers.push(("x-amz-extra".into(), "1".into()));
-    assert_error(
-        &send(&app, &headers, body.as_bytes()).await,
-        "IncompleteSignatureException",
-    );
+    send(&app, &headers, body.as_bytes())
+        .await
+        .assert_error("IncompleteSignatureException");
 
     // Nothing was deleted.
-    let r = call_json(
-        &app,
-        "DescribeImages",
-        json!({"repositoryName": "replay/target"}),
-    )
-    .await;
-    assert_ok(&r);
+    let r = app
+        .call_json("DescribeImages", json!({"repositoryName": "replay/target"}))
+        .await;
+    r.assert_ok();
     assert_eq!(r.body["imageDetails"][0]["imageTags"], json!(["keep"]));
 }
 
 async fn errors_are_rendered_in_aws_json_form(app: TestApp) {
-    let r = call_json(
-        &app,
-        "DescribeRepositories",
-        json!({"repositoryNames": ["no/such"]}),
-    )
-    .await;
-    assert_error(&r, "RepositoryNotFoundException");
-    let kind = header(&r, "x-amzn-ErrorType");
+    let r = app
+        .call_json(
+            "DescribeRepositories",
+            json!({"repositoryNames": ["no/such"]}),
+        )
+        .await;
+    r.assert_error("RepositoryNotFoundException");
+    let kind = r.header("x-amzn-ErrorType").unwrap_or_default();
     assert!(!kind.contains(['#', ':', '.']), "not a bare name: {kind}");
     assert!(r.body["message"]
         .as_str()
         .is_some_and(|m| m.contains("no/such")));
 
     app.create_repo("dup/repo").await;
-    let r = call_json(
-        &app,
-        "CreateRepository",
-        json!({"repositoryName": "dup/repo"}),
-    )
-    .await;
-    assert_error(&r, "RepositoryAlreadyExistsException");
+    let r = app
+        .call_json("CreateRepository", json!({"repositoryName": "dup/repo"}))
+        .await;
+    r.assert_error("RepositoryAlreadyExistsException");
 
     // Extra modelled members travel in the body: InvalidLayerPartException.
-    let r = call_json(
-        &app,
-        "InitiateLayerUpload",
-        json!({"repositoryName": "dup/repo"}),
-    )
-    .await;
-    assert_ok(&r);
+    let r = app
+        .call_json("InitiateLayerUpload", json!({"repositoryName": "dup/repo"}))
+        .await;
+    r.assert_ok();
     let upload = r.body["uploadId"].as_str().expect("uploadId").to_owned();
-    let r = call_json(
-        &app,
-        "UploadLayerPart",
-        json!({"repositoryName": "dup/repo", "uploadId": upload, "partFirstByte": 5,
+    let r = app
+        .call_json(
+            "UploadLayerPart",
+            json!({"repositoryName": "dup/repo", "uploadId": upload, "partFirstByte": 5,
                "partLastByte": 6, "layerPartBlob": "AAA="}),
-    )
-    .await;
-    assert_error(&r, "InvalidLayerPartException");
+        )
+        .await;
+    r.assert_error("InvalidLayerPartException");
     assert_eq!(r.body["uploadId"], upload.as_str());
     assert_eq!(r.body["repositoryName"], "dup/repo");
     assert_eq!(r.body["registryId"], ACCOUNT);
@@ -670,20 +604,22 @@ async fn errors_are_rendered_in_aws_json_form(app: TestApp) {
 
 async fn every_response_has_a_request_id(app: TestApp) {
     let replies = [
-        call_json(&app, "DescribeRepositories", json!({})).await,
-        call_json(&app, "DescribeRepositories", json!({})).await,
-        call_json(&app, "DescribeRepositories", json!({"maxResults": 0})).await,
+        app.call_json("DescribeRepositories", json!({})).await,
+        app.call_json("DescribeRepositories", json!({})).await,
+        app.call_json("DescribeRepositories", json!({"maxResults": 0}))
+            .await,
         app.call(&target("Nope"), b"{}").await,
         app.call(&target("DescribeRepositories"), b"{").await,
         app.call_unsigned(&[("x-amz-target", &target("DescribeRepositories"))], b"{}")
             .await,
-        call_json(&app, "GetLifecyclePolicy", json!({"repositoryName": "ab"})).await,
+        app.call_json("GetLifecyclePolicy", json!({"repositoryName": "ab"}))
+            .await,
     ];
     let mut ids: Vec<&str> = replies
         .iter()
         .map(|r| {
-            assert_request_id(r);
-            header(r, "x-amzn-RequestId")
+            r.assert_request_id();
+            r.header("x-amzn-RequestId").unwrap_or_default()
         })
         .collect();
     ids.sort_unstable();
@@ -711,7 +647,7 @@ fn nulls(v: &Value, path: &str, out: &mut Vec<String>) {
 
 #[track_caller]
 fn assert_no_nulls(r: &Reply) {
-    assert_ok(r);
+    r.assert_ok();
     let mut found = Vec::new();
     nulls(&r.body, "", &mut found);
     assert!(found.is_empty(), "null members {found:?} in {}", r.body);
@@ -722,12 +658,9 @@ async fn success_bodies_omit_nulls_and_send_epoch_timestamps(app: TestApp) {
         .duration_since(SystemTime::UNIX_EPOCH)
         .expect("clock")
         .as_secs_f64();
-    let r = call_json(
-        &app,
-        "CreateRepository",
-        json!({"repositoryName": "wire/shape"}),
-    )
-    .await;
+    let r = app
+        .call_json("CreateRepository", json!({"repositoryName": "wire/shape"}))
+        .await;
     assert_no_nulls(&r);
     let repo = &r.body["repository"];
     let created = repo["createdAt"].as_f64().expect("createdAt is a number");
@@ -745,19 +678,16 @@ async fn success_bodies_omit_nulls_and_send_epoch_timestamps(app: TestApp) {
         "{repo}"
     );
 
-    let r = call_json(&app, "DescribeRepositories", json!({})).await;
+    let r = app.call_json("DescribeRepositories", json!({})).await;
     assert_no_nulls(&r);
     assert!(r.body.get("nextToken").is_none(), "{}", r.body);
     assert!(r.body["repositories"][0]["createdAt"].is_number());
 
     // An untagged image: imageTags and lastRecordedPullTime are absent.
     let (_, digest) = app.push_image("wire/shape", None, 1).await;
-    let r = call_json(
-        &app,
-        "DescribeImages",
-        json!({"repositoryName": "wire/shape"}),
-    )
-    .await;
+    let r = app
+        .call_json("DescribeImages", json!({"repositoryName": "wire/shape"}))
+        .await;
     assert_no_nulls(&r);
     let detail = &r.body["imageDetails"][0];
     assert_eq!(detail["imageDigest"], digest.as_str());
@@ -769,7 +699,9 @@ async fn success_bodies_omit_nulls_and_send_epoch_timestamps(app: TestApp) {
     assert!(pushed >= created - 1.0, "{pushed} < {created}");
     assert!(detail["imageSizeInBytes"].is_i64(), "{detail}");
 
-    let r = call_json(&app, "ListImages", json!({"repositoryName": "wire/shape"})).await;
+    let r = app
+        .call_json("ListImages", json!({"repositoryName": "wire/shape"}))
+        .await;
     assert_no_nulls(&r);
     assert!(
         r.body["imageIds"][0].get("imageTag").is_none(),
@@ -777,7 +709,7 @@ async fn success_bodies_omit_nulls_and_send_epoch_timestamps(app: TestApp) {
         r.body
     );
 
-    let r = call_json(&app, "GetAuthorizationToken", json!({})).await;
+    let r = app.call_json("GetAuthorizationToken", json!({})).await;
     assert_no_nulls(&r);
     let expires = r.body["authorizationData"][0]["expiresAt"]
         .as_f64()
@@ -786,12 +718,12 @@ async fn success_bodies_omit_nulls_and_send_epoch_timestamps(app: TestApp) {
 
     // Actions without output answer `{}`.
     let arn = format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/wire/shape");
-    let r = call_json(
-        &app,
-        "TagResource",
-        json!({"resourceArn": arn, "tags": [{"Key": "k", "Value": "v"}]}),
-    )
-    .await;
+    let r = app
+        .call_json(
+            "TagResource",
+            json!({"resourceArn": arn, "tags": [{"Key": "k", "Value": "v"}]}),
+        )
+        .await;
     assert_no_nulls(&r);
     assert_eq!(r.body, json!({}));
 }
@@ -800,8 +732,8 @@ async fn modelled_but_unimplemented_action_is_unsupported(app: TestApp) {
     for action in ["GetLifecyclePolicy", "StartImageScan", "PutLifecyclePolicy"] {
         assert!(berth::api::ecr::spec().is_modelled(action));
         assert!(!berth::api::ecr::spec().is_implemented(action));
-        let r = call_json(&app, action, json!({"repositoryName": "ab"})).await;
-        assert_error(&r, "UnsupportedOperationException");
+        let r = app.call_json(action, json!({"repositoryName": "ab"})).await;
+        r.assert_error("UnsupportedOperationException");
         assert!(
             r.body["message"]
                 .as_str()
@@ -814,18 +746,14 @@ async fn modelled_but_unimplemented_action_is_unsupported(app: TestApp) {
     let r = app
         .call_unsigned(&[("x-amz-target", &target("GetLifecyclePolicy"))], b"{}")
         .await;
-    assert_error(&r, "MissingAuthenticationTokenException");
+    r.assert_error("MissingAuthenticationTokenException");
 }
 
 async fn healthy(app: &TestApp) {
-    let resp = app
-        .http
-        .get(format!("{}/healthz", app.url))
-        .send()
+    assert_eq!(app.healthz().await.0, 200);
+    app.call_json("DescribeRepositories", json!({}))
         .await
-        .expect("healthz answers");
-    assert_eq!(resp.status().as_u16(), 200);
-    assert_ok(&call_json(app, "DescribeRepositories", json!({})).await);
+        .assert_ok();
 }
 
 async fn oversized_body_is_refused_and_server_stays_healthy(app: TestApp) {
@@ -835,7 +763,7 @@ async fn oversized_body_is_refused_and_server_stays_healthy(app: TestApp) {
     body.push(b'}');
     for _ in 0..3 {
         let r = app.call(&target("DescribeRepositories"), &body).await;
-        assert_error(&r, "InvalidParameterException");
+        r.assert_error("InvalidParameterException");
         assert!(
             r.body["message"]
                 .as_str()
@@ -849,20 +777,20 @@ async fn oversized_body_is_refused_and_server_stays_healthy(app: TestApp) {
     let big = json!({"repositoryName": "big/body", "tags": [{"Key": "k", "Value": "v".repeat(8 * 1024 * 1024)}]})
         .to_string();
     let r = app.call(&target("CreateRepository"), big.as_bytes()).await;
-    assert_error(&r, "InvalidParameterException");
+    r.assert_error("InvalidParameterException");
     healthy(&app).await;
     assert!(repository_names(&app).await.is_empty());
 
     // PutImage has a larger limit (4 MiB manifests inside JSON): a 2 MiB body
     // reaches the action, which answers for the missing repository.
     let manifest = json!({"schemaVersion": 2, "pad": "x".repeat(2 * 1024 * 1024)}).to_string();
-    let r = call_json(
-        &app,
-        "PutImage",
-        json!({"repositoryName": "no/such", "imageManifest": manifest}),
-    )
-    .await;
-    assert_error(&r, "RepositoryNotFoundException");
+    let r = app
+        .call_json(
+            "PutImage",
+            json!({"repositoryName": "no/such", "imageManifest": manifest}),
+        )
+        .await;
+    r.assert_error("RepositoryNotFoundException");
     healthy(&app).await;
 }
 
@@ -883,7 +811,7 @@ async fn open_mode(backend: Backend) {
         let r = app
             .call_signed(&t, body(name).as_bytes(), key, secret, "ecr")
             .await;
-        assert_ok(&r);
+        r.assert_ok();
         assert_eq!(r.body["repository"]["repositoryName"], name);
     }
     // The SDK with made-up credentials works too.
@@ -901,7 +829,7 @@ async fn open_mode(backend: Backend) {
             body("open/unsigned").as_bytes(),
         )
         .await;
-    assert_error(&r, "MissingAuthenticationTokenException");
+    r.assert_error("MissingAuthenticationTokenException");
     let r = app
         .call_unsigned(
             &[
@@ -911,12 +839,12 @@ async fn open_mode(backend: Backend) {
             body("open/malformed").as_bytes(),
         )
         .await;
-    assert_error(&r, "IncompleteSignatureException");
+    r.assert_error("IncompleteSignatureException");
     // The scope must still name ECR.
     let r = app
         .call_signed(&t, body("open/s3").as_bytes(), ACCESS_KEY, SECRET_KEY, "s3")
         .await;
-    assert_error(&r, "InvalidSignatureException");
+    r.assert_error("InvalidSignatureException");
 
     let mut names = repository_names(&app).await;
     names.sort();
@@ -980,8 +908,8 @@ async fn nul_characters_are_refused_alike_on_every_store(app: TestApp) {
         ),
     ];
     for (action, body, member) in cases {
-        let r = call_json(&app, action, body).await;
-        assert_error_naming(&r, "InvalidParameterException", member);
+        let r = app.call_json(action, body).await;
+        r.assert_error_naming("InvalidParameterException", member);
     }
 
     // Media types read from a manifest are stored too: a config or artifactType
@@ -992,34 +920,31 @@ async fn nul_characters_are_refused_alike_on_every_store(app: TestApp) {
     let mut bad_artifact: Value = serde_json::from_str(&manifest).expect("manifest");
     bad_artifact["artifactType"] = json!("application/\u{0}");
     for m in [bad_config, bad_artifact] {
-        let r = call_json(
-            &app,
-            "PutImage",
+        let r = app.call_json("PutImage",
             json!({"repositoryName": "nul/base", "imageManifest": m.to_string(), "imageTag": "t"}),
         )
         .await;
-        assert_error(&r, "InvalidParameterException");
+        r.assert_error("InvalidParameterException");
     }
     // The same manifest, untouched, is fine.
-    let r = call_json(
-        &app,
-        "PutImage",
-        json!({"repositoryName": "nul/base", "imageManifest": manifest, "imageTag": "t"}),
-    )
-    .await;
-    assert_ok(&r);
+    let r = app
+        .call_json(
+            "PutImage",
+            json!({"repositoryName": "nul/base", "imageManifest": manifest, "imageTag": "t"}),
+        )
+        .await;
+    r.assert_ok();
 
     assert_eq!(repository_names(&app).await, vec!["nul/base".to_owned()]);
-    let r = call_json(&app, "ListTagsForResource", json!({"resourceArn": arn})).await;
-    assert_ok(&r);
+    let r = app
+        .call_json("ListTagsForResource", json!({"resourceArn": arn}))
+        .await;
+    r.assert_ok();
     assert_eq!(r.body["tags"], json!([]));
-    let r = call_json(
-        &app,
-        "DescribeImages",
-        json!({"repositoryName": "nul/base"}),
-    )
-    .await;
-    assert_ok(&r);
+    let r = app
+        .call_json("DescribeImages", json!({"repositoryName": "nul/base"}))
+        .await;
+    r.assert_ok();
     assert_eq!(r.body["imageDetails"].as_array().map(Vec::len), Some(1));
     assert_eq!(
         r.body["imageDetails"][0]["artifactMediaType"],

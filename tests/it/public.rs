@@ -2,13 +2,17 @@
 //! all 23 actions and their error paths, and the public registry's `/v2/` (its own
 //! listener, names `<alias>/<name>`, anonymous pulls).
 
-use aws_sdk_ecrpublic::error::ProvideErrorMetadata;
 use aws_sdk_ecrpublic::primitives::Blob;
 use aws_sdk_ecrpublic::types::{ImageIdentifier, RepositoryCatalogDataInput, Tag};
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{sha256, token_password, TestApp, ACCESS_KEY, ACCOUNT, ALIAS, SECRET_KEY};
+use crate::fixtures::{
+    assert_code, batch_get_image, by_digest, by_tag, complete_public_upload,
+    initiate_public_upload, upload_public_part, Descriptor, Manifest, OCI_CONFIG, OCI_INDEX,
+    OCI_MANIFEST,
+};
+use crate::helpers::{sha256, TestApp, ACCESS_KEY, ACCOUNT, ALIAS, SECRET_KEY};
 
 both_stores!(
     repositories_live_in_their_own_namespace,
@@ -25,14 +29,6 @@ both_stores!(
     requests_signed_for_the_other_service_are_refused,
 );
 
-/// The error code an SDK call failed with.
-fn code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(r: Result<T, E>) -> String {
-    r.expect_err("the call should fail")
-        .code()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// A minimal valid PNG (1x1, transparent).
 const PNG: &[u8] = &[
     0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
@@ -41,115 +37,6 @@ const PNG: &[u8] = &[
     0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
     0x42, 0x60, 0x82,
 ];
-
-impl TestApp {
-    pub(crate) async fn create_public(&self, name: &str) {
-        self.ecr_public
-            .create_repository()
-            .repository_name(name)
-            .send()
-            .await
-            .expect("create public repository");
-    }
-
-    /// Uploads one layer through ECR Public's layer calls, naming the registry by
-    /// `registry` (the alias or the account) when given.
-    pub(crate) async fn push_public_blob(
-        &self,
-        repo: &str,
-        bytes: &[u8],
-        registry: Option<&str>,
-    ) -> String {
-        let registry = registry.map(str::to_owned);
-        let up = self
-            .ecr_public
-            .initiate_layer_upload()
-            .set_registry_id(registry.clone())
-            .repository_name(repo)
-            .send()
-            .await
-            .expect("initiate");
-        let id = up.upload_id().expect("upload id");
-        assert_eq!(up.part_size(), Some(10 * 1024 * 1024));
-        let part = self
-            .ecr_public
-            .upload_layer_part()
-            .set_registry_id(registry.clone())
-            .repository_name(repo)
-            .upload_id(id)
-            .part_first_byte(0)
-            .part_last_byte(bytes.len() as i64 - 1)
-            .layer_part_blob(Blob::new(bytes))
-            .send()
-            .await
-            .expect("upload part");
-        assert_eq!(part.last_byte_received(), Some(bytes.len() as i64 - 1));
-        assert_eq!(part.registry_id(), Some(ACCOUNT));
-        let digest = sha256(bytes);
-        let done = self
-            .ecr_public
-            .complete_layer_upload()
-            .set_registry_id(registry)
-            .repository_name(repo)
-            .upload_id(id)
-            .layer_digests(&digest)
-            .send()
-            .await
-            .expect("complete");
-        assert_eq!(done.layer_digest(), Some(digest.as_str()));
-        digest
-    }
-
-    /// An OCI image manifest over a fresh config and one fresh layer, uploaded.
-    pub(crate) async fn public_manifest(&self, repo: &str) -> String {
-        let config =
-            json!({"architecture": "arm64", "os": "linux", "n": uuid::Uuid::new_v4().to_string()})
-                .to_string();
-        let config_digest = self.push_public_blob(repo, config.as_bytes(), None).await;
-        let layer: Vec<u8> = (0..2048).map(|_| rand::random::<u8>()).collect();
-        let layer_digest = self.push_public_blob(repo, &layer, None).await;
-        json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}],
-        })
-        .to_string()
-    }
-
-    /// Puts a fresh image under `tag`; returns (manifest, digest).
-    pub(crate) async fn push_public_image(&self, repo: &str, tag: &str) -> (String, String) {
-        let manifest = self.public_manifest(repo).await;
-        let out = self
-            .ecr_public
-            .put_image()
-            .repository_name(repo)
-            .image_manifest(&manifest)
-            .image_tag(tag)
-            .send()
-            .await
-            .expect("put image");
-        let digest = out
-            .image()
-            .and_then(|i| i.image_id())
-            .and_then(|i| i.image_digest())
-            .expect("digest")
-            .to_owned();
-        (manifest, digest)
-    }
-
-    /// The public registry's `/v2/` password from ECR Public's GetAuthorizationToken.
-    pub(crate) async fn public_password(&self) -> String {
-        let out = self
-            .ecr_public
-            .get_authorization_token()
-            .send()
-            .await
-            .expect("token");
-        let data = out.authorization_data().expect("authorization data");
-        token_password(data.authorization_token().expect("token"))
-    }
-}
 
 async fn repositories_live_in_their_own_namespace(app: TestApp) {
     let created = app
@@ -251,7 +138,7 @@ async fn repositories_live_in_their_own_namespace(app: TestApp) {
         .next_token(private_token)
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "DescribeRepositories");
     let named = app
         .ecr_public
         .describe_repositories()
@@ -267,7 +154,7 @@ async fn repositories_live_in_their_own_namespace(app: TestApp) {
         .repository_names("private/only")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "DescribeRepositories");
     let r = app
         .ecr_public
         .describe_repositories()
@@ -275,7 +162,7 @@ async fn repositories_live_in_their_own_namespace(app: TestApp) {
         .next_token(token)
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "DescribeRepositories");
 
     // Deleting: empty, then not empty without force, then with force.
     let deleted = app
@@ -296,7 +183,7 @@ async fn repositories_live_in_their_own_namespace(app: TestApp) {
         .repository_name("team/web")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotEmptyException");
+    assert_code(r, "RepositoryNotEmptyException", "DeleteRepository");
     app.ecr_public
         .delete_repository()
         .repository_name("team/web")
@@ -310,7 +197,7 @@ async fn repositories_live_in_their_own_namespace(app: TestApp) {
         .repository_name("team/web")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "DeleteRepository");
     // The private namesake is untouched.
     app.ecr
         .describe_repositories()
@@ -328,7 +215,7 @@ async fn repository_errors(app: TestApp) {
         .repository_name("dup")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryAlreadyExistsException");
+    assert_code(r, "RepositoryAlreadyExistsException", "CreateRepository");
     // ECR allows `__` in names; ECR Public's pattern does not.
     for bad in ["a__b", "Upper", "trailing-", "x"] {
         let r = app
@@ -337,7 +224,7 @@ async fn repository_errors(app: TestApp) {
             .repository_name(bad)
             .send()
             .await;
-        assert_eq!(code(r), "InvalidParameterException", "{bad}");
+        assert_code(r, "InvalidParameterException", bad);
     }
     let many: Vec<Tag> = (0..51)
         .map(|i| Tag::builder().key(format!("k{i}")).value("v").build())
@@ -349,7 +236,7 @@ async fn repository_errors(app: TestApp) {
         .set_tags(Some(many))
         .send()
         .await;
-    assert_eq!(code(r), "TooManyTagsException");
+    assert_code(r, "TooManyTagsException", "CreateRepository");
     let r = app
         .ecr_public
         .create_repository()
@@ -357,7 +244,7 @@ async fn repository_errors(app: TestApp) {
         .tags(Tag::builder().key("aws:reserved").value("v").build())
         .send()
         .await;
-    assert_eq!(code(r), "InvalidTagParameterException");
+    assert_code(r, "InvalidTagParameterException", "CreateRepository");
     // Nothing was created by the refused calls.
     let all = app
         .ecr_public
@@ -439,14 +326,18 @@ async fn catalog_data_and_logo(app: TestApp) {
         .repository_name("bare")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryCatalogDataNotFoundException");
+    assert_code(
+        r,
+        "RepositoryCatalogDataNotFoundException",
+        "GetRepositoryCatalogData",
+    );
     let r = app
         .ecr_public
         .get_repository_catalog_data()
         .repository_name("absent")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "GetRepositoryCatalogData");
     let r = app
         .ecr_public
         .put_repository_catalog_data()
@@ -454,7 +345,7 @@ async fn catalog_data_and_logo(app: TestApp) {
         .catalog_data(RepositoryCatalogDataInput::builder().build())
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "PutRepositoryCatalogData");
 
     // Refused input changes nothing: a logo that is not an image, text over the limit.
     let r = app
@@ -468,7 +359,7 @@ async fn catalog_data_and_logo(app: TestApp) {
         )
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "PutRepositoryCatalogData");
     let r = app
         .ecr_public
         .put_repository_catalog_data()
@@ -480,7 +371,7 @@ async fn catalog_data_and_logo(app: TestApp) {
         )
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "PutRepositoryCatalogData");
     let r = app
         .ecr_public
         .create_repository()
@@ -492,7 +383,7 @@ async fn catalog_data_and_logo(app: TestApp) {
         )
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "CreateRepository");
     let still = app
         .ecr_public
         .get_repository_catalog_data()
@@ -511,14 +402,22 @@ async fn repository_policies(app: TestApp) {
         .repository_name("guarded")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryPolicyNotFoundException");
+    assert_code(
+        r,
+        "RepositoryPolicyNotFoundException",
+        "GetRepositoryPolicy",
+    );
     let r = app
         .ecr_public
         .delete_repository_policy()
         .repository_name("guarded")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryPolicyNotFoundException");
+    assert_code(
+        r,
+        "RepositoryPolicyNotFoundException",
+        "DeleteRepositoryPolicy",
+    );
 
     // Odd spacing and key order survive byte for byte.
     let policy = "{ \"Version\":\"2012-10-17\",\n  \"Statement\": [ {\"Sid\":\"pull\", \"Effect\":\"Allow\",\"Principal\":\"*\",\n \"Action\":[\"ecr-public:BatchCheckLayerAvailability\"] } ] }";
@@ -556,7 +455,7 @@ async fn repository_policies(app: TestApp) {
             .force(true)
             .send()
             .await;
-        assert_eq!(code(r), "InvalidParameterException", "{bad}");
+        assert_code(r, "InvalidParameterException", bad);
     }
     let r = app
         .ecr_public
@@ -565,7 +464,7 @@ async fn repository_policies(app: TestApp) {
         .policy_text("x".repeat(10_241))
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "SetRepositoryPolicy");
     let still = app
         .ecr_public
         .get_repository_policy()
@@ -589,7 +488,11 @@ async fn repository_policies(app: TestApp) {
         .repository_name("guarded")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryPolicyNotFoundException");
+    assert_code(
+        r,
+        "RepositoryPolicyNotFoundException",
+        "GetRepositoryPolicy",
+    );
     let r = app
         .ecr_public
         .set_repository_policy()
@@ -597,7 +500,7 @@ async fn repository_policies(app: TestApp) {
         .policy_text(policy)
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "SetRepositoryPolicy");
 
     // The private face has the same actions over its own repositories.
     app.create_repo("guarded").await;
@@ -607,10 +510,7 @@ async fn repository_policies(app: TestApp) {
         .repository_name("guarded")
         .send()
         .await;
-    assert_eq!(
-        r.expect_err("no private policy").code(),
-        Some("RepositoryPolicyNotFoundException")
-    );
+    assert_code(r, "RepositoryPolicyNotFoundException", "no private policy");
     app.ecr
         .set_repository_policy()
         .repository_name("guarded")
@@ -624,7 +524,11 @@ async fn repository_policies(app: TestApp) {
         .repository_name("guarded")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryPolicyNotFoundException");
+    assert_code(
+        r,
+        "RepositoryPolicyNotFoundException",
+        "GetRepositoryPolicy",
+    );
 }
 
 async fn resource_tags_by_public_arn(app: TestApp) {
@@ -679,7 +583,7 @@ async fn resource_tags_by_public_arn(app: TestApp) {
             .resource_arn(&wrong)
             .send()
             .await;
-        assert_eq!(code(r), "InvalidParameterException", "{wrong}");
+        assert_code(r, "InvalidParameterException", &wrong);
     }
     let r = app
         .ecr_public
@@ -688,7 +592,7 @@ async fn resource_tags_by_public_arn(app: TestApp) {
         .tags(Tag::builder().key("k").value("v").build())
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "TagResource");
     let many: Vec<Tag> = (0..50)
         .map(|i| Tag::builder().key(format!("k{i}")).value("v").build())
         .collect();
@@ -699,7 +603,7 @@ async fn resource_tags_by_public_arn(app: TestApp) {
         .set_tags(Some(many))
         .send()
         .await;
-    assert_eq!(code(r), "TooManyTagsException");
+    assert_code(r, "TooManyTagsException", "TagResource");
     let r = app
         .ecr_public
         .untag_resource()
@@ -707,7 +611,7 @@ async fn resource_tags_by_public_arn(app: TestApp) {
         .tag_keys("k".repeat(129))
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "UntagResource");
     let listed = app
         .ecr_public
         .list_tags_for_resource()
@@ -755,14 +659,14 @@ async fn registries_and_registry_catalog_data(app: TestApp) {
         .next_token("forged")
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "DescribeRegistries");
     let r = app
         .ecr_public
         .describe_registries()
         .max_results(1001)
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "DescribeRegistries");
 
     let empty = app
         .ecr_public
@@ -791,7 +695,7 @@ async fn registries_and_registry_catalog_data(app: TestApp) {
         .display_name("n".repeat(101))
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "PutRegistryCatalogData");
     let got = app
         .ecr_public
         .get_registry_catalog_data()
@@ -868,7 +772,7 @@ async fn layer_uploads_accept_the_alias(app: TestApp) {
         .repository_name("layers")
         .send()
         .await;
-    assert_eq!(code(r), "RegistryNotFoundException");
+    assert_code(r, "RegistryNotFoundException", "InitiateLayerUpload");
     let r = app
         .ecr_public
         .batch_check_layer_availability()
@@ -877,141 +781,52 @@ async fn layer_uploads_accept_the_alias(app: TestApp) {
         .layer_digests(&by_alias)
         .send()
         .await;
-    assert_eq!(code(r), "RegistryNotFoundException");
+    assert_code(
+        r,
+        "RegistryNotFoundException",
+        "BatchCheckLayerAvailability",
+    );
 
     // The upload errors ECR Public models.
-    let id = app
-        .ecr_public
-        .initiate_layer_upload()
-        .repository_name("layers")
-        .send()
-        .await
-        .expect("initiate")
-        .upload_id()
-        .expect("id")
-        .to_owned();
-    let r = app
-        .ecr_public
-        .complete_layer_upload()
-        .repository_name("layers")
-        .upload_id(&id)
-        .layer_digests(sha256(b""))
-        .send()
-        .await;
-    assert_eq!(code(r), "EmptyUploadException");
-    let r = app
-        .ecr_public
-        .upload_layer_part()
-        .repository_name("layers")
-        .upload_id(&id)
-        .part_first_byte(5)
-        .part_last_byte(9)
-        .layer_part_blob(Blob::new(b"12345".to_vec()))
-        .send()
-        .await;
-    let err = r.expect_err("misplaced part");
-    assert_eq!(err.code(), Some("InvalidLayerPartException"));
-    app.ecr_public
-        .upload_layer_part()
-        .repository_name("layers")
-        .upload_id(&id)
-        .part_first_byte(0)
-        .part_last_byte(4)
-        .layer_part_blob(Blob::new(b"12345".to_vec()))
-        .send()
+    let id = initiate_public_upload(&app.ecr_public, "layers").await;
+    let r = complete_public_upload(&app.ecr_public, "layers", &id, &sha256(b"")).await;
+    assert_code(r, "EmptyUploadException", "CompleteLayerUpload");
+    let r = upload_public_part(&app.ecr_public, "layers", &id, 5, b"12345").await;
+    assert_code(r, "InvalidLayerPartException", "misplaced part");
+    upload_public_part(&app.ecr_public, "layers", &id, 0, b"12345")
         .await
         .expect("part");
-    let r = app
-        .ecr_public
-        .complete_layer_upload()
-        .repository_name("layers")
-        .upload_id(&id)
-        .layer_digests(sha256(b"54321"))
-        .send()
-        .await;
-    assert_eq!(code(r), "InvalidLayerException");
-    let r = app
-        .ecr_public
-        .upload_layer_part()
-        .repository_name("layers")
-        .upload_id(uuid::Uuid::new_v4().to_string())
-        .part_first_byte(0)
-        .part_last_byte(0)
-        .layer_part_blob(Blob::new(b"1".to_vec()))
-        .send()
-        .await;
-    assert_eq!(code(r), "UploadNotFoundException");
+    let r = complete_public_upload(&app.ecr_public, "layers", &id, &sha256(b"54321")).await;
+    assert_code(r, "InvalidLayerException", "CompleteLayerUpload");
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let r = upload_public_part(&app.ecr_public, "layers", &unknown, 0, b"1").await;
+    assert_code(r, "UploadNotFoundException", "UploadLayerPart");
     let r = app
         .ecr_public
         .initiate_layer_upload()
         .repository_name("absent")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "InitiateLayerUpload");
 
     // Two parts, the first under 5 MiB: only the last part may be small.
-    let id = app
-        .ecr_public
-        .initiate_layer_upload()
-        .repository_name("layers")
-        .send()
+    let id = initiate_public_upload(&app.ecr_public, "layers").await;
+    upload_public_part(&app.ecr_public, "layers", &id, 0, b"first")
         .await
-        .expect("initiate")
-        .upload_id()
-        .expect("id")
-        .to_owned();
-    let small = |bytes: &'static [u8], first: i64| {
-        app.ecr_public
-            .upload_layer_part()
-            .repository_name("layers")
-            .upload_id(&id)
-            .part_first_byte(first)
-            .part_last_byte(first + bytes.len() as i64 - 1)
-            .layer_part_blob(Blob::new(bytes))
-            .send()
-    };
-    small(b"first", 0).await.expect("first part");
-    small(b"second", 5).await.expect("second part");
-    let r = app
-        .ecr_public
-        .complete_layer_upload()
-        .repository_name("layers")
-        .upload_id(&id)
-        .layer_digests(sha256(b"firstsecond"))
-        .send()
-        .await;
-    assert_eq!(code(r), "LayerPartTooSmallException");
+        .expect("first part");
+    upload_public_part(&app.ecr_public, "layers", &id, 5, b"second")
+        .await
+        .expect("second part");
+    let r = complete_public_upload(&app.ecr_public, "layers", &id, &sha256(b"firstsecond")).await;
+    assert_code(r, "LayerPartTooSmallException", "CompleteLayerUpload");
 
     // The same bytes again: the layer is already there.
-    let id = app
-        .ecr_public
-        .initiate_layer_upload()
-        .repository_name("layers")
-        .send()
-        .await
-        .expect("initiate")
-        .upload_id()
-        .expect("id")
-        .to_owned();
-    app.ecr_public
-        .upload_layer_part()
-        .repository_name("layers")
-        .upload_id(&id)
-        .part_first_byte(0)
-        .part_last_byte(7)
-        .layer_part_blob(Blob::new(b"by alias".to_vec()))
-        .send()
+    let id = initiate_public_upload(&app.ecr_public, "layers").await;
+    upload_public_part(&app.ecr_public, "layers", &id, 0, b"by alias")
         .await
         .expect("part");
-    let r = app
-        .ecr_public
-        .complete_layer_upload()
-        .repository_name("layers")
-        .upload_id(&id)
-        .layer_digests(&by_alias)
-        .send()
-        .await;
-    assert_eq!(code(r), "LayerAlreadyExistsException");
+    let r = complete_public_upload(&app.ecr_public, "layers", &id, &by_alias).await;
+    assert_code(r, "LayerAlreadyExistsException", "CompleteLayerUpload");
 }
 
 async fn put_image_enforces_the_shared_rules(app: TestApp) {
@@ -1033,10 +848,7 @@ async fn put_image_enforces_the_shared_rules(app: TestApp) {
     assert_eq!(image.registry_id(), Some(ACCOUNT));
     assert_eq!(image.repository_name(), Some("images"));
     assert_eq!(image.image_manifest(), Some(manifest.as_str()));
-    assert_eq!(
-        image.image_manifest_media_type(),
-        Some("application/vnd.oci.image.manifest.v1+json")
-    );
+    assert_eq!(image.image_manifest_media_type(), Some(OCI_MANIFEST));
     let id = image.image_id().expect("id");
     assert_eq!(
         (id.image_digest(), id.image_tag()),
@@ -1051,7 +863,7 @@ async fn put_image_enforces_the_shared_rules(app: TestApp) {
         .image_tag("v1")
         .send()
         .await;
-    assert_eq!(code(r), "ImageAlreadyExistsException");
+    assert_code(r, "ImageAlreadyExistsException", "PutImage");
     let r = app
         .ecr_public
         .put_image()
@@ -1061,13 +873,12 @@ async fn put_image_enforces_the_shared_rules(app: TestApp) {
         .image_digest(sha256(b"something else"))
         .send()
         .await;
-    assert_eq!(code(r), "ImageDigestDoesNotMatchException");
-    let dangling = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(b"no config"), "size": 9},
-        "layers": [],
-    })
+    assert_code(r, "ImageDigestDoesNotMatchException", "PutImage");
+    let dangling = Manifest::image(
+        OCI_MANIFEST,
+        Descriptor::new(OCI_CONFIG, &sha256(b"no config"), 9),
+        [],
+    )
     .to_string();
     let r = app
         .ecr_public
@@ -1077,15 +888,14 @@ async fn put_image_enforces_the_shared_rules(app: TestApp) {
         .image_tag("dangling")
         .send()
         .await;
-    assert_eq!(code(r), "LayersNotFoundException");
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [
-            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len()},
-            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256(b"absent"), "size": 7},
+    assert_code(r, "LayersNotFoundException", "PutImage");
+    let index = Manifest::index(
+        OCI_INDEX,
+        [
+            Descriptor::new(OCI_MANIFEST, &digest, manifest.len()),
+            Descriptor::new(OCI_MANIFEST, &sha256(b"absent"), 7),
         ],
-    })
+    )
     .to_string();
     let r = app
         .ecr_public
@@ -1095,7 +905,7 @@ async fn put_image_enforces_the_shared_rules(app: TestApp) {
         .image_tag("multi")
         .send()
         .await;
-    assert_eq!(code(r), "ReferencedImagesNotFoundException");
+    assert_code(r, "ReferencedImagesNotFoundException", "PutImage");
     let r = app
         .ecr_public
         .put_image()
@@ -1103,7 +913,7 @@ async fn put_image_enforces_the_shared_rules(app: TestApp) {
         .image_manifest("x".repeat(4 * 1024 * 1024 + 1))
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "PutImage");
     let r = app
         .ecr_public
         .put_image()
@@ -1111,7 +921,7 @@ async fn put_image_enforces_the_shared_rules(app: TestApp) {
         .image_manifest(&manifest)
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "PutImage");
     let r = app
         .ecr_public
         .put_image()
@@ -1120,22 +930,12 @@ async fn put_image_enforces_the_shared_rules(app: TestApp) {
         .image_manifest(&manifest)
         .send()
         .await;
-    assert_eq!(code(r), "RegistryNotFoundException");
+    assert_code(r, "RegistryNotFoundException", "PutImage");
 
     // Public repositories are mutable: a tag moves to a new image.
     let (_, moved) = app.push_public_image("images", "v1").await;
-    let described = app
-        .ecr_public
-        .describe_images()
-        .repository_name("images")
-        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(
-        described.image_details()[0].image_digest(),
-        Some(moved.as_str())
-    );
+    let described = app.describe_public_image("images", "v1").await;
+    assert_eq!(described.image_digest(), Some(moved.as_str()));
 }
 
 async fn describe_images_and_image_tags_page(app: TestApp) {
@@ -1182,10 +982,7 @@ async fn describe_images_and_image_tags_page(app: TestApp) {
             + m["layers"][0]["size"].as_i64().unwrap_or(0);
         assert_eq!(detail.image_size_in_bytes(), Some(size));
         assert!(detail.image_pushed_at().is_some());
-        assert_eq!(
-            detail.image_manifest_media_type(),
-            Some("application/vnd.oci.image.manifest.v1+json")
-        );
+        assert_eq!(detail.image_manifest_media_type(), Some(OCI_MANIFEST));
     }
     let r = app
         .ecr_public
@@ -1194,14 +991,14 @@ async fn describe_images_and_image_tags_page(app: TestApp) {
         .image_ids(ImageIdentifier::builder().image_tag("nope").build())
         .send()
         .await;
-    assert_eq!(code(r), "ImageNotFoundException");
+    assert_code(r, "ImageNotFoundException", "DescribeImages");
     let r = app
         .ecr_public
         .describe_images()
         .repository_name("absent")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "DescribeImages");
 
     // Tags in tag order, two pages, each with its image.
     let first = app
@@ -1250,14 +1047,14 @@ async fn describe_images_and_image_tags_page(app: TestApp) {
         .next_token("forged")
         .send()
         .await;
-    assert_eq!(code(r), "InvalidParameterException");
+    assert_code(r, "InvalidParameterException", "DescribeImageTags");
     let r = app
         .ecr_public
         .describe_image_tags()
         .repository_name("absent")
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "DescribeImageTags");
 }
 
 async fn batch_delete_image(app: TestApp) {
@@ -1300,7 +1097,7 @@ async fn batch_delete_image(app: TestApp) {
         .image_ids(ImageIdentifier::builder().image_tag("x").build())
         .send()
         .await;
-    assert_eq!(code(r), "RepositoryNotFoundException");
+    assert_code(r, "RepositoryNotFoundException", "BatchDeleteImage");
 }
 
 /// A `/v2/` request to the public listener, with Basic credentials when given.
@@ -1389,19 +1186,7 @@ async fn tokens_and_the_public_registry_face(app: TestApp) {
     let start = format!("/v2/{ALIAS}/served/blobs/uploads/");
     let anonymous = public_v2(&app, reqwest::Method::POST, &start, None).await;
     assert_eq!(anonymous.status(), 401);
-    let private_token = {
-        let out = app
-            .ecr
-            .get_authorization_token()
-            .send()
-            .await
-            .expect("private token");
-        token_password(
-            out.authorization_data()[0]
-                .authorization_token()
-                .expect("token"),
-        )
-    };
+    let private_token = app.registry_password().await;
     let wrong = public_v2(&app, reqwest::Method::POST, &start, Some(&private_token)).await;
     assert_eq!(wrong.status(), 401);
     let started = public_v2(&app, reqwest::Method::POST, &start, Some(&password)).await;
@@ -1415,18 +1200,7 @@ async fn tokens_and_the_public_registry_face(app: TestApp) {
     // A private namesake is another repository: each face reads its own image.
     app.create_repo("served").await;
     let (private_manifest, private_digest) = app.push_image("served", Some("v1"), 1).await;
-    let got = app
-        .ecr
-        .batch_get_image()
-        .repository_name("served")
-        .image_ids(
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_tag("v1")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("private get");
+    let got = batch_get_image(&app.ecr, "served", by_tag("v1")).await;
     assert_eq!(
         got.images()[0].image_manifest(),
         Some(private_manifest.as_str())
@@ -1441,11 +1215,7 @@ async fn tokens_and_the_public_registry_face(app: TestApp) {
     app.ecr
         .batch_delete_image()
         .repository_name("served")
-        .image_ids(
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_digest(&private_digest)
-                .build(),
-        )
+        .image_ids(by_digest(&private_digest))
         .send()
         .await
         .expect("private delete");

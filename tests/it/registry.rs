@@ -1,7 +1,7 @@
 //! The registry face (`/v2/`, Docker Registry HTTP API V2 / OCI distribution 1.1):
 //! raw HTTP against the real server, every endpoint and its errors.
 
-use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability};
+use aws_sdk_ecr::types::ImageTagMutability;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -11,18 +11,17 @@ use sha2::{Digest as _, Sha256, Sha512};
 use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::fixtures::{
+    batch_get_image, by_digest, by_tag, describe_image, random_bytes, Descriptor, Manifest,
+    DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER,
+    OCI_MANIFEST,
+};
 use crate::helpers::{
     postgres_admin_url, sha256, spawn_app_on, spawn_app_with, Backend, TestApp, ACCESS_KEY, ALIAS,
     SECRET_KEY,
 };
-use crate::oci_client::{basic, login, password_of, Registry, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST};
+use crate::oci_client::{basic, login, password_of, Registry};
 use crate::{both_stores, one_store};
-
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 // In front of the store: authentication and path parsing.
 one_store!(base_endpoint_authentication, malformed_paths_and_methods);
@@ -59,33 +58,11 @@ fn sha512(bytes: &[u8]) -> String {
     format!("sha512:{}", hex::encode(Sha512::digest(bytes)))
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|_| rand::random::<u8>()).collect()
-}
-
 /// The registry's signing key, read straight from its metadata store.
 pub(crate) async fn signing_key(app: &TestApp) -> Vec<u8> {
-    const QUERY: &str = "SELECT value FROM settings WHERE key = 'signing_key'";
-    let value: String = match &app.database_url {
-        Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
-            sqlx::query_scalar(QUERY)
-                .fetch_one(&mut conn)
-                .await
-                .expect("signing key")
-        }
-        None => {
-            let url = format!(
-                "sqlite://{}?mode=ro",
-                app.data_dir.path().join("berth.db").display()
-            );
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
-            sqlx::query_scalar(QUERY)
-                .fetch_one(&mut conn)
-                .await
-                .expect("signing key")
-        }
-    };
+    let value: String = app
+        .store_scalar("SELECT value FROM settings WHERE key = 'signing_key'")
+        .await;
     hex::decode(value).expect("hex key")
 }
 
@@ -322,11 +299,7 @@ async fn base_status(app: &TestApp, private: &str, public: &str) -> (u16, u16) {
 
 /// Both registries' passwords, minted with the app's SDK clients' credentials.
 async fn mint(app: &TestApp) -> (String, String) {
-    let (private, public) = crate::helpers::registry_tokens(&app.ecr, &app.ecr_public).await;
-    (
-        crate::helpers::token_password(&private),
-        crate::helpers::token_password(&public),
-    )
+    (app.registry_password().await, app.public_password().await)
 }
 
 /// A token is bound to the access key that minted it and that key's secret: it is
@@ -646,12 +619,11 @@ async fn sha512_blobs_and_manifests(app: TestApp) {
     );
 
     // A manifest naming sha512 blobs, put under its sha512 digest.
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": layer.len()}],
-    })
+    let manifest = Manifest::image(
+        OCI_MANIFEST,
+        Descriptor::new(OCI_CONFIG, &config_digest, config.len()),
+        [Descriptor::new(OCI_LAYER, &layer_digest, layer.len())],
+    )
     .to_string();
     let digest = sha512(manifest.as_bytes());
     let r = reg
@@ -1103,12 +1075,11 @@ async fn manifest_put_get_head(app: TestApp) {
     let config_digest = reg.push_blob("man/basic", config).await;
     let layer = random_bytes(800);
     let layer_digest = reg.push_blob("man/basic", &layer).await;
-    let docker = json!({
-        "schemaVersion": 2,
-        "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": DOCKER_LAYER, "digest": layer_digest, "size": layer.len()}],
-    })
+    let docker = Manifest::image(
+        DOCKER_MANIFEST,
+        Descriptor::new(DOCKER_CONFIG, &config_digest, config.len()),
+        [Descriptor::new(DOCKER_LAYER, &layer_digest, layer.len())],
+    )
     .to_string();
     let r = reg
         .put_manifest("man/basic", "docker", DOCKER_MANIFEST, docker.as_bytes())
@@ -1118,11 +1089,12 @@ async fn manifest_put_get_head(app: TestApp) {
     assert_eq!(r.header("content-type"), Some(DOCKER_MANIFEST));
     assert_eq!(r.body, docker.as_bytes());
 
-    let bare = json!({
-        "schemaVersion": 2,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": OCI_LAYER, "digest": layer_digest, "size": layer.len()}],
-    })
+    let bare = Manifest::image(
+        OCI_MANIFEST,
+        Descriptor::new(OCI_CONFIG, &config_digest, config.len()),
+        [Descriptor::new(OCI_LAYER, &layer_digest, layer.len())],
+    )
+    .without_media_type()
     .to_string();
     let r = reg
         .put_manifest("man/basic", "bare", OCI_MANIFEST, bare.as_bytes())
@@ -1284,13 +1256,8 @@ async fn manifest_put_errors(app: TestApp) {
 
 async fn manifest_put_idempotent_and_immutable_tags(app: TestApp) {
     app.create_repo("tags/mutable").await;
-    app.ecr
-        .create_repository()
-        .repository_name("tags/immutable")
-        .image_tag_mutability(ImageTagMutability::Immutable)
-        .send()
-        .await
-        .expect("create immutable");
+    app.create_repo_with("tags/immutable", ImageTagMutability::Immutable, &[])
+        .await;
     let reg = Registry::login(&app).await;
 
     for repo in ["tags/mutable", "tags/immutable"] {
@@ -1356,15 +1323,10 @@ async fn index_manifests(app: TestApp) {
     let reg = Registry::login(&app).await;
     let (child, child_digest) = reg.push_image("man/index", "amd64").await;
     let index = |children: Vec<(String, usize)>| {
-        json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": children
-                .into_iter()
-                .map(|(d, size)| json!({"mediaType": OCI_MANIFEST, "digest": d, "size": size, "platform": {"os": "linux", "architecture": "amd64"}}))
-                .collect::<Vec<_>>(),
-        })
-        .to_string()
+        let entries = children
+            .into_iter()
+            .map(|(d, size)| Descriptor::new(OCI_MANIFEST, &d, size).linux_amd64());
+        Manifest::index(OCI_INDEX, entries).to_string()
     };
     let absent = sha256(b"absent child");
     let bad = index(vec![(child_digest.clone(), child.len()), (absent, 10)]);
@@ -1481,18 +1443,25 @@ async fn subject_and_referrers(app: TestApp) {
     let payload_digest = reg.push_blob("ref/repo", &payload).await;
 
     let artifact = |artifact_type: Option<&str>, config_type: &str, annotations: Value| {
-        let mut m = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": config_type, "digest": empty, "size": 2},
-            "layers": [{"mediaType": "application/octet-stream", "digest": payload_digest, "size": payload.len()}],
-            "subject": {"mediaType": OCI_MANIFEST, "digest": subject_digest, "size": subject.len()},
-        });
+        let mut m = Manifest::image(
+            OCI_MANIFEST,
+            Descriptor::new(config_type, &empty, 2),
+            [Descriptor::new(
+                "application/octet-stream",
+                &payload_digest,
+                payload.len(),
+            )],
+        )
+        .subject(Descriptor::new(
+            OCI_MANIFEST,
+            &subject_digest,
+            subject.len(),
+        ));
         if let Some(t) = artifact_type {
-            m["artifactType"] = json!(t);
+            m = m.artifact_type(t);
         }
         if !annotations.is_null() {
-            m["annotations"] = annotations;
+            m = m.annotations(annotations);
         }
         m.to_string()
     };
@@ -1578,14 +1547,17 @@ async fn subject_and_referrers(app: TestApp) {
     assert_eq!(r.json()["manifests"], json!([]));
 
     // An index can refer too.
-    let index = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "artifactType": "application/vnd.example.bundle",
-        "manifests": [{"mediaType": OCI_MANIFEST, "digest": subject_digest, "size": subject.len()}],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": pushed[1], "size": sig.len()},
-        "annotations": {"k": "v"},
-    })
+    let index = Manifest::index(
+        OCI_INDEX,
+        [Descriptor::new(
+            OCI_MANIFEST,
+            &subject_digest,
+            subject.len(),
+        )],
+    )
+    .artifact_type("application/vnd.example.bundle")
+    .subject(Descriptor::new(OCI_MANIFEST, &pushed[1], sig.len()))
+    .annotations(json!({"k": "v"}))
     .to_string();
     let r = reg
         .put_manifest("ref/repo", "bundle", OCI_INDEX, index.as_bytes())
@@ -1651,15 +1623,8 @@ async fn subject_and_referrers(app: TestApp) {
 }
 
 async fn pulled_at(app: &TestApp, digest: &str) -> Option<aws_smithy_types::DateTime> {
-    let out = app
-        .ecr
-        .describe_images()
-        .repository_name("pull/time")
-        .image_ids(ImageIdentifier::builder().image_digest(digest).build())
-        .send()
-        .await
-        .expect("describe images");
-    out.image_details()[0].last_recorded_pull_time().cloned()
+    let detail = describe_image(&app.ecr, "pull/time", by_digest(digest)).await;
+    detail.last_recorded_pull_time().cloned()
 }
 
 async fn pull_time_recorded_by_get_not_head(app: TestApp) {
@@ -2056,27 +2021,12 @@ async fn cross_face_images(app: TestApp) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let digest = sha256(manifest.as_bytes());
-    let out = app
-        .ecr
-        .describe_images()
-        .repository_name("faces/repo")
-        .image_ids(ImageIdentifier::builder().image_tag("v2-tag").build())
-        .send()
-        .await
-        .expect("describe images");
-    let detail = &out.image_details()[0];
+    let detail = describe_image(&app.ecr, "faces/repo", by_tag("v2-tag")).await;
     assert_eq!(detail.image_digest(), Some(digest.as_str()));
     assert_eq!(detail.image_tags(), ["v2-tag"]);
     assert_eq!(detail.image_size_in_bytes(), Some(size));
     assert_eq!(detail.image_manifest_media_type(), Some(OCI_MANIFEST));
-    let out = app
-        .ecr
-        .batch_get_image()
-        .repository_name("faces/repo")
-        .image_ids(ImageIdentifier::builder().image_digest(&digest).build())
-        .send()
-        .await
-        .expect("batch get image");
+    let out = batch_get_image(&app.ecr, "faces/repo", by_digest(&digest)).await;
     assert_eq!(
         out.images()[0].image_manifest(),
         Some(manifest.as_str()),
@@ -2085,19 +2035,14 @@ async fn cross_face_images(app: TestApp) {
 
     // The raw JSON 1.1 wire agrees.
     let reply = app
-        .call(
-            "AmazonEC2ContainerRegistry_V20150921.DescribeImages",
-            json!({"repositoryName": "faces/repo", "imageIds": [{"imageTag": "v2-tag"}]})
-                .to_string()
-                .as_bytes(),
+        .call_json(
+            "DescribeImages",
+            json!({"repositoryName": "faces/repo", "imageIds": [{"imageTag": "v2-tag"}]}),
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(
-        reply
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
+        reply.header("content-type"),
         Some("application/x-amz-json-1.1")
     );
     assert_eq!(reply.body["imageDetails"][0]["imageSizeInBytes"], size);
@@ -2135,13 +2080,6 @@ async fn cross_face_images(app: TestApp) {
         reg.delete("/v2/faces/repo/manifests/v2-tag").await.status,
         202
     );
-    let out = app
-        .ecr
-        .describe_images()
-        .repository_name("faces/repo")
-        .image_ids(ImageIdentifier::builder().image_digest(&digest).build())
-        .send()
-        .await
-        .expect("describe images");
-    assert!(out.image_details()[0].image_tags().is_empty());
+    let detail = describe_image(&app.ecr, "faces/repo", by_digest(&digest)).await;
+    assert!(detail.image_tags().is_empty());
 }

@@ -4,11 +4,15 @@
 use std::path::Path;
 use std::process::Command;
 
-use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability};
+use aws_sdk_ecr::types::ImageTagMutability;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::helpers::{sha256, token_password, TestApp};
+use crate::fixtures::{
+    batch_get_image, by_digest, by_tag, describe_image, Descriptor, Manifest, OCI_CONFIG,
+    OCI_INDEX, OCI_MANIFEST,
+};
+use crate::helpers::{sha256, TestApp};
 
 both_stores!(
     skopeo_round_trip,
@@ -17,21 +21,6 @@ both_stores!(
     oras_artifacts_and_referrers,
     oras_token_auth_on_the_public_registry
 );
-
-/// The registry password from GetAuthorizationToken.
-async fn password(app: &TestApp) -> String {
-    let out = app
-        .ecr
-        .get_authorization_token()
-        .send()
-        .await
-        .expect("token");
-    token_password(
-        out.authorization_data()[0]
-            .authorization_token()
-            .expect("token"),
-    )
-}
 
 fn write_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
     let digest = sha256(bytes);
@@ -48,24 +37,29 @@ fn oci_layout(layout: &Path, tag: &str, seed: u8) -> (String, usize) {
         .map(|i| (0..70_000u32).map(|b| (b as u8) ^ seed ^ i).collect())
         .collect();
     let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
     let mut size = 0;
     for layer in &layers {
         let (digest, len) = write_blob(layout, layer);
         size += len;
-        descriptors.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": len}));
+        descriptors.push(Descriptor::new(
+            "application/vnd.oci.image.layer.v1.tar",
+            &digest,
+            len,
+        ));
+        diff_ids.push(digest);
     }
-    let config = json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": descriptors.iter().map(|d| d["digest"].clone()).collect::<Vec<_>>()}, "seed": seed}).to_string();
+    let config = json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}, "seed": seed}).to_string();
     let (config_digest, config_len) = write_blob(layout, config.as_bytes());
     size += config_len;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_len},
-        "layers": descriptors,
-    })
-    .to_string();
+    let config = Descriptor::new(OCI_CONFIG, &config_digest, config_len);
+    let manifest = Manifest::image(OCI_MANIFEST, config, descriptors).to_string();
     let (manifest_digest, manifest_len) = write_blob(layout, manifest.as_bytes());
-    let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest_len, "annotations": {"org.opencontainers.image.ref.name": tag}}]});
+    let entry = Descriptor::new(OCI_MANIFEST, &manifest_digest, manifest_len).with(
+        "annotations",
+        json!({"org.opencontainers.image.ref.name": tag}),
+    );
+    let index = Manifest::index(OCI_INDEX, [entry]).without_media_type();
     std::fs::write(layout.join("index.json"), index.to_string()).expect("index");
     std::fs::write(
         layout.join("oci-layout"),
@@ -75,16 +69,44 @@ fn oci_layout(layout: &Path, tag: &str, seed: u8) -> (String, usize) {
     (manifest_digest, size)
 }
 
-/// Runs skopeo with berth's credentials, returning (success, stderr).
-fn skopeo(args: &[&str]) -> (bool, String) {
-    let out = Command::new("skopeo")
-        .args(args)
-        .output()
-        .expect("skopeo must be installed (the test command installs it)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Runs skopeo off the async workers (it blocks), returning (success, stderr).
+async fn skopeo<S: AsRef<str>>(args: &[S]) -> (bool, String) {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("skopeo")
+            .args(&args)
+            .output()
+            .expect("skopeo must be installed (the test command installs it)");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+/// Checks an image skopeo pulled into the OCI layout `out`: the manifest is there
+/// under its digest, byte for byte, and every layer hashes to its name.
+fn assert_pulled(out: &Path, manifest: &str, digest: &str) {
+    let blob = |digest: &str| {
+        out.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let pulled = std::fs::read(blob(digest)).expect("manifest pulled under its digest");
+    assert_eq!(
+        pulled,
+        manifest.as_bytes(),
+        "the manifest arrives byte for byte"
+    );
+    for layer in serde_json::from_str::<Value>(manifest).expect("json")["layers"]
+        .as_array()
+        .expect("layers")
+    {
+        let d = layer["digest"].as_str().expect("digest");
+        let bytes = std::fs::read(blob(d)).expect("layer");
+        assert_eq!(sha256(&bytes), d);
+    }
 }
 
 fn blob_names(layout: &Path) -> Vec<String> {
@@ -98,7 +120,7 @@ fn blob_names(layout: &Path) -> Vec<String> {
 
 async fn skopeo_round_trip(app: TestApp) {
     app.create_repo("clients/skopeo").await;
-    let creds = format!("AWS:{}", password(&app).await);
+    let creds = format!("AWS:{}", app.registry_password().await);
     let dir = tempfile::tempdir().expect("temp dir");
     let (src, back, other) = (
         dir.path().join("src"),
@@ -122,12 +144,7 @@ async fn skopeo_round_trip(app: TestApp) {
         &src_ref,
         &dest,
     ];
-    let (ok, err) = tokio::task::spawn_blocking({
-        let push: Vec<String> = push.iter().map(|s| s.to_string()).collect();
-        move || skopeo(&push.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    let (ok, err) = skopeo(&push).await;
     assert!(ok, "skopeo push failed: {err}");
 
     // The ECR face sees the image with its tag and size.
@@ -143,7 +160,7 @@ async fn skopeo_round_trip(app: TestApp) {
     assert_eq!(detail.image_tags(), ["v1"]);
     assert_eq!(detail.image_size_in_bytes(), Some(size as i64));
 
-    let pull: Vec<String> = [
+    let pull = [
         "copy",
         "--preserve-digests",
         "--src-tls-verify=false",
@@ -151,15 +168,8 @@ async fn skopeo_round_trip(app: TestApp) {
         &creds,
         &dest,
         &back_ref,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (ok, err) = tokio::task::spawn_blocking(move || {
-        skopeo(&pull.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    ];
+    let (ok, err) = skopeo(&pull).await;
     assert!(ok, "skopeo pull failed: {err}");
     assert_eq!(
         blob_names(&src),
@@ -181,7 +191,7 @@ async fn skopeo_round_trip(app: TestApp) {
         .expect("immutable");
     oci_layout(&other, "v1", 2);
     let other_ref = format!("oci:{}:v1", other.display());
-    let again: Vec<String> = [
+    let again = [
         "copy",
         "--preserve-digests",
         "--dest-tls-verify=false",
@@ -189,60 +199,39 @@ async fn skopeo_round_trip(app: TestApp) {
         &creds,
         &other_ref,
         &dest,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (ok, err) = tokio::task::spawn_blocking(move || {
-        skopeo(&again.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    ];
+    let (ok, err) = skopeo(&again).await;
     assert!(!ok, "pushing over an immutable tag must fail");
     assert!(
         err.contains("TAG_INVALID") || err.contains("tag invalid"),
         "{err}"
     );
-    let still = app
-        .ecr
-        .batch_get_image()
-        .repository_name("clients/skopeo")
-        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
-        .send()
-        .await
-        .expect("get");
+    let still = batch_get_image(&app.ecr, "clients/skopeo", by_tag("v1")).await;
     assert_eq!(
         still.images()[0].image_id().and_then(|i| i.image_digest()),
         Some(digest.as_str())
     );
 
     // Without credentials the push is refused.
-    let anon: Vec<String> = [
+    let anon = [
         "copy",
         "--dest-tls-verify=false",
         &other_ref,
         &format!("docker://{host}/clients/skopeo:anon"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (ok, _) = tokio::task::spawn_blocking(move || {
-        skopeo(&anon.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    ];
+    let (ok, _) = skopeo(&anon).await;
     assert!(!ok, "anonymous push must be refused in strict mode");
 }
 
 async fn skopeo_pulls_what_put_image_registered(app: TestApp) {
     app.create_repo("clients/ecr").await;
     let (manifest, digest) = app.push_image("clients/ecr", Some("from-ecr"), 2).await;
-    let creds = format!("AWS:{}", password(&app).await);
+    let creds = format!("AWS:{}", app.registry_password().await);
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("out");
     let src = format!("docker://127.0.0.1:{}/clients/ecr:from-ecr", app.port);
     let dst = format!("oci:{}:x", out.display());
-    let args: Vec<String> = [
+    let args = [
         "copy",
         "--preserve-digests",
         "--src-tls-verify=false",
@@ -250,36 +239,10 @@ async fn skopeo_pulls_what_put_image_registered(app: TestApp) {
         &creds,
         &src,
         &dst,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let (ok, err) = tokio::task::spawn_blocking(move || {
-        skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .expect("join");
+    ];
+    let (ok, err) = skopeo(&args).await;
     assert!(ok, "skopeo pull failed: {err}");
-    let hex = digest.trim_start_matches("sha256:");
-    let pulled = std::fs::read(out.join("blobs/sha256").join(hex))
-        .expect("manifest pulled under its digest");
-    assert_eq!(
-        pulled,
-        manifest.as_bytes(),
-        "the manifest arrives byte for byte"
-    );
-    for layer in serde_json::from_str::<Value>(&manifest).expect("json")["layers"]
-        .as_array()
-        .expect("layers")
-    {
-        let d = layer["digest"].as_str().expect("digest");
-        let bytes = std::fs::read(
-            out.join("blobs/sha256")
-                .join(d.trim_start_matches("sha256:")),
-        )
-        .expect("layer");
-        assert_eq!(sha256(&bytes), d);
-    }
+    assert_pulled(&out, &manifest, &digest);
 }
 
 /// An image put through ECR Public pulls from the public registry with no
@@ -294,11 +257,6 @@ async fn skopeo_pulls_public_images_anonymously(app: TestApp) {
         app.public_url.trim_start_matches("http://"),
         crate::helpers::ALIAS
     );
-    let run = |args: Vec<String>| {
-        tokio::task::spawn_blocking(move || {
-            skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        })
-    };
     let pull = vec![
         "copy".to_owned(),
         "--preserve-digests".into(),
@@ -307,23 +265,9 @@ async fn skopeo_pulls_public_images_anonymously(app: TestApp) {
         format!("docker://{registry}/clients/public:v1"),
         format!("oci:{}:v1", out.display()),
     ];
-    let (ok, err) = run(pull).await.expect("join");
+    let (ok, err) = skopeo(&pull).await;
     assert!(ok, "anonymous skopeo pull failed: {err}");
-    let hex = digest.trim_start_matches("sha256:");
-    let pulled = std::fs::read(out.join("blobs/sha256").join(hex)).expect("manifest");
-    assert_eq!(pulled, manifest.as_bytes());
-    for layer in serde_json::from_str::<Value>(&manifest).expect("json")["layers"]
-        .as_array()
-        .expect("layers")
-    {
-        let d = layer["digest"].as_str().expect("digest");
-        let bytes = std::fs::read(
-            out.join("blobs/sha256")
-                .join(d.trim_start_matches("sha256:")),
-        )
-        .expect("layer");
-        assert_eq!(sha256(&bytes), d);
-    }
+    assert_pulled(&out, &manifest, &digest);
 
     // Pushing back under another tag: refused without credentials, accepted with
     // ECR Public's token.
@@ -343,10 +287,10 @@ async fn skopeo_pulls_public_images_anonymously(app: TestApp) {
         ]);
         args
     };
-    let (ok, _) = run(push(None)).await.expect("join");
+    let (ok, _) = skopeo(&push(None)).await;
     assert!(!ok, "an anonymous push must be refused");
     let creds = format!("AWS:{}", app.public_password().await);
-    let (ok, err) = run(push(Some(creds))).await.expect("join");
+    let (ok, err) = skopeo(&push(Some(creds))).await;
     assert!(ok, "skopeo push with the ECR Public token failed: {err}");
     assert_eq!(
         public_tags(&app, "clients/public").await,
@@ -400,7 +344,7 @@ async fn oras_py(script: &str, args: Vec<String>) -> Value {
 async fn oras_artifacts_and_referrers(app: TestApp) {
     app.create_repo("clients/oras").await;
     let (_, subject) = app.push_image("clients/oras", Some("app"), 1).await;
-    let password = password(&app).await;
+    let password = app.registry_password().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let host = format!("127.0.0.1:{}", app.port);
     let report = oras_py(
@@ -443,15 +387,7 @@ async fn oras_artifacts_and_referrers(app: TestApp) {
 
     // The ECR face sees the artifact and its subject.
     let sig = report["push_digest"].as_str().expect("digest");
-    let described = app
-        .ecr
-        .describe_images()
-        .repository_name("clients/oras")
-        .image_ids(ImageIdentifier::builder().image_digest(sig).build())
-        .send()
-        .await
-        .expect("describe");
-    let detail = &described.image_details()[0];
+    let detail = describe_image(&app.ecr, "clients/oras", by_digest(sig)).await;
     assert_eq!(detail.subject_manifest_digest(), Some(subject.as_str()));
     assert_eq!(detail.image_tags(), ["sig"]);
 }

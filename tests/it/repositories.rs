@@ -1,6 +1,10 @@
 use aws_sdk_ecr::types::ImageTagMutability;
 
 use crate::both_stores;
+use crate::fixtures::{
+    assert_code, by_tag, complete_upload, describe_repository, initiate_upload, put_image,
+    upload_part, wildcard,
+};
 use crate::helpers::{sha256, TestApp, ACCOUNT, REGION};
 
 both_stores!(create_describe_delete);
@@ -30,25 +34,15 @@ async fn create_describe_delete(app: TestApp) {
     );
     assert!(repo.created_at().is_some());
 
-    let err = app
+    let r = app
         .ecr
         .create_repository()
         .repository_name("team/web")
         .send()
-        .await
-        .expect_err("duplicate");
-    assert!(err
-        .into_service_error()
-        .is_repository_already_exists_exception());
+        .await;
+    assert_code(r, "RepositoryAlreadyExistsException", "duplicate");
 
-    let described = app
-        .ecr
-        .describe_repositories()
-        .repository_names("team/web")
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(described.repositories().len(), 1);
+    describe_repository(&app.ecr, "team/web").await;
 
     let deleted = app
         .ecr
@@ -61,14 +55,13 @@ async fn create_describe_delete(app: TestApp) {
         deleted.repository().and_then(|r| r.repository_name()),
         Some("team/web")
     );
-    let err = app
+    let r = app
         .ecr
         .describe_repositories()
         .repository_names("team/web")
         .send()
-        .await
-        .expect_err("gone");
-    assert!(err.into_service_error().is_repository_not_found_exception());
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "gone");
 }
 
 // ---------------------------------------------------------------------------------
@@ -78,10 +71,10 @@ async fn create_describe_delete(app: TestApp) {
 use std::collections::BTreeSet;
 
 use aws_sdk_ecr::error::ProvideErrorMetadata;
+use aws_sdk_ecr::primitives::Blob;
 use aws_sdk_ecr::types::{
     EncryptionConfiguration, EncryptionType, ImageScanningConfiguration,
-    ImageTagMutabilityExclusionFilter, ImageTagMutabilityExclusionFilterType, Repository,
-    Tag as ResourceTag,
+    ImageTagMutabilityExclusionFilter, Repository, Tag as ResourceTag,
 };
 use base64::Engine as _;
 
@@ -111,14 +104,6 @@ both_stores!(
     second_server_on_the_same_store,
 );
 
-fn filter(f: &str) -> ImageTagMutabilityExclusionFilter {
-    ImageTagMutabilityExclusionFilter::builder()
-        .filter_type(ImageTagMutabilityExclusionFilterType::Wildcard)
-        .filter(f)
-        .build()
-        .expect("filter")
-}
-
 fn filters_of(filters: &[ImageTagMutabilityExclusionFilter]) -> Vec<(String, String)> {
     filters
         .iter()
@@ -136,18 +121,6 @@ fn rtag(key: &str, value: &str) -> ResourceTag {
 
 fn arn(name: &str) -> String {
     format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}")
-}
-
-async fn describe_one(app: &TestApp, name: &str) -> Repository {
-    let out = app
-        .ecr
-        .describe_repositories()
-        .repository_names(name)
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(out.repositories().len(), 1);
-    out.repositories()[0].clone()
 }
 
 async fn list_tags(app: &TestApp, name: &str) -> Vec<(String, String)> {
@@ -191,7 +164,7 @@ async fn create_defaults(app: TestApp) {
         .expect("create");
     for repo in [
         created.repository().expect("repository").clone(),
-        describe_one(&app, "plain").await,
+        describe_repository(&app.ecr, "plain").await,
     ] {
         assert_eq!(repo.repository_name(), Some("plain"));
         assert_eq!(
@@ -233,7 +206,7 @@ async fn create_mutability_modes(app: TestApp) {
             .repository_name(name)
             .image_tag_mutability(mode.clone());
         for f in &filters {
-            req = req.image_tag_mutability_exclusion_filters(filter(f));
+            req = req.image_tag_mutability_exclusion_filters(wildcard(f));
         }
         let created = req.send().await.expect("create");
         let expected: Vec<(String, String)> = filters
@@ -242,7 +215,7 @@ async fn create_mutability_modes(app: TestApp) {
             .collect();
         for repo in [
             created.repository().expect("repository").clone(),
-            describe_one(&app, name).await,
+            describe_repository(&app.ecr, name).await,
         ] {
             assert_eq!(repo.image_tag_mutability(), Some(&mode), "{name}");
             assert_eq!(
@@ -257,35 +230,35 @@ async fn create_mutability_modes(app: TestApp) {
 async fn create_mutability_filter_rules(app: TestApp) {
     // Filters are refused with the plain modes and required with *_WITH_EXCLUSION.
     for mode in [ImageTagMutability::Mutable, ImageTagMutability::Immutable] {
-        let err = app
+        let r = app
             .ecr
             .create_repository()
             .repository_name("filters")
             .image_tag_mutability(mode.clone())
-            .image_tag_mutability_exclusion_filters(filter("dev-*"))
+            .image_tag_mutability_exclusion_filters(wildcard("dev-*"))
             .send()
-            .await
-            .expect_err("filters with a plain mode");
-        assert!(
-            err.into_service_error().is_invalid_parameter_exception(),
-            "{mode}"
+            .await;
+        assert_code(
+            r,
+            "InvalidParameterException",
+            &format!("filters with a plain mode: {mode}"),
         );
     }
     for mode in [
         ImageTagMutability::ImmutableWithExclusion,
         ImageTagMutability::MutableWithExclusion,
     ] {
-        let err = app
+        let r = app
             .ecr
             .create_repository()
             .repository_name("filters")
             .image_tag_mutability(mode.clone())
             .send()
-            .await
-            .expect_err("exclusion mode without filters");
-        assert!(
-            err.into_service_error().is_invalid_parameter_exception(),
-            "{mode}"
+            .await;
+        assert_code(
+            r,
+            "InvalidParameterException",
+            &format!("exclusion mode without filters: {mode}"),
         );
     }
     // A filter outside [0-9a-zA-Z._*-]{1,128}, and more than five filters.
@@ -295,17 +268,17 @@ async fn create_mutability_filter_rules(app: TestApp) {
         .repository_name("filters")
         .image_tag_mutability(ImageTagMutability::MutableWithExclusion);
     for i in 0..6 {
-        six = six.image_tag_mutability_exclusion_filters(filter(&format!("t{i}*")));
+        six = six.image_tag_mutability_exclusion_filters(wildcard(&format!("t{i}*")));
     }
     let bad_filter = app
         .ecr
         .create_repository()
         .repository_name("filters")
         .image_tag_mutability(ImageTagMutability::MutableWithExclusion)
-        .image_tag_mutability_exclusion_filters(filter("dev/*"));
+        .image_tag_mutability_exclusion_filters(wildcard("dev/*"));
     for req in [six, bad_filter] {
-        let err = req.send().await.expect_err("bad filters");
-        assert!(err.into_service_error().is_invalid_parameter_exception());
+        let r = req.send().await;
+        assert_code(r, "InvalidParameterException", "bad filters");
     }
     // Nothing was created by the refused calls.
     assert!(all_repository_names(&app).await.is_empty());
@@ -326,7 +299,7 @@ async fn create_scan_and_encryption(app: TestApp) {
         .expect("create scanned");
     for repo in [
         created.repository().expect("repository").clone(),
-        describe_one(&app, "scanned").await,
+        describe_repository(&app.ecr, "scanned").await,
     ] {
         assert_eq!(
             repo.image_scanning_configuration()
@@ -362,7 +335,7 @@ async fn create_scan_and_encryption(app: TestApp) {
             .expect("create encrypted");
         for repo in [
             created.repository().expect("repository").clone(),
-            describe_one(&app, name).await,
+            describe_repository(&app.ecr, name).await,
         ] {
             let enc = repo.encryption_configuration().expect("encryption");
             assert_eq!(enc.encryption_type(), &kind, "{name}");
@@ -383,7 +356,7 @@ async fn create_scan_and_encryption(app: TestApp) {
     }
     assert_eq!(managed.len(), 1, "{managed:?}");
 
-    let err = app
+    let r = app
         .ecr
         .create_repository()
         .repository_name("enc-bad")
@@ -395,10 +368,9 @@ async fn create_scan_and_encryption(app: TestApp) {
                 .expect("encryption"),
         )
         .send()
-        .await
-        .expect_err("kmsKey with AES256");
-    assert!(err.into_service_error().is_invalid_parameter_exception());
-    let err = app
+        .await;
+    assert_code(r, "InvalidParameterException", "kmsKey with AES256");
+    let r = app
         .ecr
         .create_repository()
         .repository_name("enc-bad")
@@ -409,9 +381,8 @@ async fn create_scan_and_encryption(app: TestApp) {
                 .expect("encryption"),
         )
         .send()
-        .await
-        .expect_err("unknown encryption type");
-    assert!(err.into_service_error().is_invalid_parameter_exception());
+        .await;
+    assert_code(r, "InvalidParameterException", "unknown encryption type");
     assert!(!all_repository_names(&app)
         .await
         .contains(&"enc-bad".to_owned()));
@@ -454,8 +425,8 @@ async fn create_resource_tag_limits(app: TestApp) {
     for i in 0..51 {
         many = many.tags(rtag(&format!("k{i}"), "v"));
     }
-    let err = many.send().await.expect_err("51 tags");
-    assert!(err.into_service_error().is_too_many_tags_exception());
+    let r = many.send().await;
+    assert_code(r, "TooManyTagsException", "51 tags");
 
     let long_key = app
         .ecr
@@ -468,10 +439,8 @@ async fn create_resource_tag_limits(app: TestApp) {
         .repository_name("long-value")
         .tags(rtag("k", &"v".repeat(257)));
     for req in [long_key, long_value] {
-        let err = req.send().await.expect_err("bad tag");
-        assert!(err
-            .into_service_error()
-            .is_invalid_tag_parameter_exception());
+        let r = req.send().await;
+        assert_code(r, "InvalidTagParameterException", "bad tag");
     }
     // A refused call creates nothing.
     assert!(all_repository_names(&app).await.is_empty());
@@ -492,19 +461,15 @@ async fn create_bad_names(app: TestApp) {
         "a___b",
         too_long.as_str(),
     ] {
-        let err = app
+        let r = app
             .ecr
             .create_repository()
             .repository_name(name)
             .send()
-            .await
-            .expect_err(name);
-        let err = err.into_service_error();
-        assert!(err.is_invalid_parameter_exception(), "{name}: {err:?}");
+            .await;
+        let err = assert_code(r, "InvalidParameterException", name);
         assert!(
-            err.meta()
-                .message()
-                .is_some_and(|m| m.contains("repositoryName")),
+            err.message().is_some_and(|m| m.contains("repositoryName")),
             "{name}: {err:?}"
         );
     }
@@ -540,27 +505,24 @@ async fn describe_by_names(app: TestApp) {
     assert!(out.next_token().is_none());
 
     // One missing name fails the whole call.
-    let err = app
+    let r = app
         .ecr
         .describe_repositories()
         .repository_names("alpha")
         .repository_names("missing")
         .repository_names("beta")
         .send()
-        .await
-        .expect_err("a missing name");
-    let err = err.into_service_error();
-    assert!(err.is_repository_not_found_exception(), "{err:?}");
-    assert!(err.meta().message().is_some_and(|m| m.contains("missing")));
+        .await;
+    let err = assert_code(r, "RepositoryNotFoundException", "a missing name");
+    assert!(err.message().is_some_and(|m| m.contains("missing")));
 
-    let err = app
+    let r = app
         .ecr
         .describe_repositories()
         .repository_names("Bad Name")
         .send()
-        .await
-        .expect_err("a malformed name");
-    assert!(err.into_service_error().is_invalid_parameter_exception());
+        .await;
+    assert_code(r, "InvalidParameterException", "a malformed name");
 }
 
 async fn describe_pagination(app: TestApp) {
@@ -619,16 +581,16 @@ async fn describe_pagination(app: TestApp) {
     assert!(out.next_token().is_none());
 
     for bad in [0, 1001] {
-        let err = app
+        let r = app
             .ecr
             .describe_repositories()
             .max_results(bad)
             .send()
-            .await
-            .expect_err("maxResults out of range");
-        assert!(
-            err.into_service_error().is_invalid_parameter_exception(),
-            "{bad}"
+            .await;
+        assert_code(
+            r,
+            "InvalidParameterException",
+            &format!("maxResults out of range: {bad}"),
         );
     }
 }
@@ -684,16 +646,16 @@ async fn describe_token_misuse(app: TestApp) {
     let altered = String::from_utf8(altered).expect("ascii");
     let made_up = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"s":"x","c":"a"}"#);
     for forged in [made_up, altered, "not a token".to_owned()] {
-        let err = app
+        let r = app
             .ecr
             .describe_repositories()
             .next_token(&forged)
             .send()
-            .await
-            .expect_err("forged token");
-        assert!(
-            err.into_service_error().is_invalid_parameter_exception(),
-            "{forged}"
+            .await;
+        assert_code(
+            r,
+            "InvalidParameterException",
+            &format!("forged token: {forged}"),
         );
     }
 
@@ -709,25 +671,23 @@ async fn describe_token_misuse(app: TestApp) {
         .await
         .expect("list images");
     let foreign = images.next_token().expect("an image token");
-    let err = app
+    let r = app
         .ecr
         .describe_repositories()
         .next_token(foreign)
         .send()
-        .await
-        .expect_err("another listing's token");
-    assert!(err.into_service_error().is_invalid_parameter_exception());
+        .await;
+    assert_code(r, "InvalidParameterException", "another listing's token");
 
     // A token together with names.
-    let err = app
+    let r = app
         .ecr
         .describe_repositories()
         .repository_names("one")
         .next_token(&token)
         .send()
-        .await
-        .expect_err("token with names");
-    assert!(err.into_service_error().is_invalid_parameter_exception());
+        .await;
+    assert_code(r, "InvalidParameterException", "token with names");
 
     // The genuine token still resumes.
     let next = app
@@ -749,14 +709,13 @@ async fn delete_repository_rules(app: TestApp) {
     app.create_repo("full").await;
     let (_, digest) = app.push_image("full", Some("v1"), 1).await;
 
-    let err = app
+    let r = app
         .ecr
         .delete_repository()
         .repository_name("full")
         .send()
-        .await
-        .expect_err("not empty");
-    assert!(err.into_service_error().is_repository_not_empty_exception());
+        .await;
+    assert_code(r, "RepositoryNotEmptyException", "not empty");
     // Still there, image and all.
     let images = app
         .ecr
@@ -775,14 +734,7 @@ async fn delete_repository_rules(app: TestApp) {
         .send()
         .await
         .expect("tag");
-    let pending = app
-        .ecr
-        .initiate_layer_upload()
-        .repository_name("full")
-        .send()
-        .await
-        .expect("initiate");
-    let pending = pending.upload_id().expect("upload id").to_owned();
+    let pending = initiate_upload(&app.ecr, "full").await;
 
     let deleted = app
         .ecr
@@ -810,18 +762,8 @@ async fn delete_repository_rules(app: TestApp) {
         .expect("list images");
     assert!(images.image_ids().is_empty());
     assert!(list_tags(&app, "full").await.is_empty());
-    let err = app
-        .ecr
-        .upload_layer_part()
-        .repository_name("full")
-        .upload_id(&pending)
-        .part_first_byte(0)
-        .part_last_byte(0)
-        .layer_part_blob(aws_sdk_ecr::primitives::Blob::new(b"x".to_vec()))
-        .send()
-        .await
-        .expect_err("the old upload");
-    assert!(err.into_service_error().is_upload_not_found_exception());
+    let r = upload_part(&app.ecr, "full", &pending, 0, b"x").await;
+    assert_code(r, "UploadNotFoundException", "the old upload");
 
     // Uploaded layers alone do not make a repository "not empty".
     app.push_blob("full", b"a lone layer").await;
@@ -832,14 +774,13 @@ async fn delete_repository_rules(app: TestApp) {
         .await
         .expect("delete a repository without images");
 
-    let err = app
+    let r = app
         .ecr
         .delete_repository()
         .repository_name("full")
         .send()
-        .await
-        .expect_err("already gone");
-    assert!(err.into_service_error().is_repository_not_found_exception());
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "already gone");
 }
 
 async fn put_image_tag_mutability_modes(app: TestApp) {
@@ -864,7 +805,7 @@ async fn put_image_tag_mutability_modes(app: TestApp) {
             .repository_name("mut")
             .image_tag_mutability(mode.clone());
         for f in &filters {
-            req = req.image_tag_mutability_exclusion_filters(filter(f));
+            req = req.image_tag_mutability_exclusion_filters(wildcard(f));
         }
         let out = req.send().await.expect("put mutability");
         let expected: Vec<(String, String)> = filters
@@ -878,7 +819,7 @@ async fn put_image_tag_mutability_modes(app: TestApp) {
             filters_of(out.image_tag_mutability_exclusion_filters()),
             expected
         );
-        let repo = describe_one(&app, "mut").await;
+        let repo = describe_repository(&app.ecr, "mut").await;
         assert_eq!(repo.image_tag_mutability(), Some(&mode));
         assert_eq!(
             filters_of(repo.image_tag_mutability_exclusion_filters()),
@@ -892,7 +833,7 @@ async fn put_image_tag_mutability_modes(app: TestApp) {
         .put_image_tag_mutability()
         .repository_name("mut")
         .image_tag_mutability(ImageTagMutability::Immutable)
-        .image_tag_mutability_exclusion_filters(filter("x"));
+        .image_tag_mutability_exclusion_filters(wildcard("x"));
     let without_filter = app
         .ecr
         .put_image_tag_mutability()
@@ -904,25 +845,24 @@ async fn put_image_tag_mutability_modes(app: TestApp) {
         .repository_name("mut")
         .image_tag_mutability(ImageTagMutability::from("SOMETIMES"));
     for req in [with_filter, without_filter, unknown_mode] {
-        let err = req.send().await.expect_err("refused");
-        assert!(err.into_service_error().is_invalid_parameter_exception());
+        let r = req.send().await;
+        assert_code(r, "InvalidParameterException", "refused");
     }
-    let repo = describe_one(&app, "mut").await;
+    let repo = describe_repository(&app.ecr, "mut").await;
     assert_eq!(
         repo.image_tag_mutability(),
         Some(&ImageTagMutability::MutableWithExclusion)
     );
     assert_eq!(repo.image_tag_mutability_exclusion_filters().len(), 5);
 
-    let err = app
+    let r = app
         .ecr
         .put_image_tag_mutability()
         .repository_name("missing")
         .image_tag_mutability(ImageTagMutability::Immutable)
         .send()
-        .await
-        .expect_err("missing repository");
-    assert!(err.into_service_error().is_repository_not_found_exception());
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "missing repository");
 }
 
 async fn put_image_scanning_configuration(app: TestApp) {
@@ -947,14 +887,14 @@ async fn put_image_scanning_configuration(app: TestApp) {
                 .map(ImageScanningConfiguration::scan_on_push),
             Some(on)
         );
-        let repo = describe_one(&app, "scan").await;
+        let repo = describe_repository(&app.ecr, "scan").await;
         assert_eq!(
             repo.image_scanning_configuration()
                 .map(ImageScanningConfiguration::scan_on_push),
             Some(on)
         );
     }
-    let err = app
+    let r = app
         .ecr
         .put_image_scanning_configuration()
         .repository_name("missing")
@@ -964,9 +904,8 @@ async fn put_image_scanning_configuration(app: TestApp) {
                 .build(),
         )
         .send()
-        .await
-        .expect_err("missing repository");
-    assert!(err.into_service_error().is_repository_not_found_exception());
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "missing repository");
 }
 
 async fn resource_tagging(app: TestApp) {
@@ -1024,16 +963,15 @@ async fn resource_tagging(app: TestApp) {
     }
     req.send().await.expect("up to 50 tags");
     assert_eq!(list_tags(&app, "team/res").await.len(), 50);
-    let err = app
+    let r = app
         .ecr
         .tag_resource()
         .resource_arn(arn("team/res"))
         .tags(rtag("b", "overwritten"))
         .tags(rtag("one-too-many", "v"))
         .send()
-        .await
-        .expect_err("51st tag");
-    assert!(err.into_service_error().is_too_many_tags_exception());
+        .await;
+    assert_code(r, "TooManyTagsException", "51st tag");
     let tags = list_tags(&app, "team/res").await;
     assert_eq!(tags.len(), 50);
     assert!(
@@ -1064,115 +1002,98 @@ async fn resource_tagging_errors(app: TestApp) {
         format!("arn:aws:ecr:{REGION}:{FOREIGN_ACCOUNT}:repository/res"),
     ];
     for bad in &bad_arns {
-        let e = app
+        let r = app
             .ecr
             .list_tags_for_resource()
             .resource_arn(bad)
             .send()
-            .await
-            .expect_err("bad arn");
-        assert!(
-            e.into_service_error().is_invalid_parameter_exception(),
-            "{bad}"
-        );
-        let e = app
+            .await;
+        assert_code(r, "InvalidParameterException", &format!("bad arn: {bad}"));
+        let r = app
             .ecr
             .tag_resource()
             .resource_arn(bad)
             .tags(rtag("k", "v"))
             .send()
-            .await
-            .expect_err("bad arn");
-        assert!(
-            e.into_service_error().is_invalid_parameter_exception(),
-            "{bad}"
-        );
-        let e = app
+            .await;
+        assert_code(r, "InvalidParameterException", &format!("bad arn: {bad}"));
+        let r = app
             .ecr
             .untag_resource()
             .resource_arn(bad)
             .tag_keys("k")
             .send()
-            .await
-            .expect_err("bad arn");
-        assert!(
-            e.into_service_error().is_invalid_parameter_exception(),
-            "{bad}"
-        );
+            .await;
+        assert_code(r, "InvalidParameterException", &format!("bad arn: {bad}"));
     }
 
     let unknown = arn("missing");
-    let e = app
+    let r = app
         .ecr
         .list_tags_for_resource()
         .resource_arn(&unknown)
         .send()
-        .await
-        .expect_err("unknown repository");
-    assert!(e.into_service_error().is_repository_not_found_exception());
-    let e = app
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "unknown repository");
+    let r = app
         .ecr
         .tag_resource()
         .resource_arn(&unknown)
         .tags(rtag("k", "v"))
         .send()
-        .await
-        .expect_err("unknown repository");
-    assert!(e.into_service_error().is_repository_not_found_exception());
-    let e = app
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "unknown repository");
+    let r = app
         .ecr
         .untag_resource()
         .resource_arn(&unknown)
         .tag_keys("k")
         .send()
-        .await
-        .expect_err("unknown repository");
-    assert!(e.into_service_error().is_repository_not_found_exception());
+        .await;
+    assert_code(r, "RepositoryNotFoundException", "unknown repository");
 
     // Bad tags on TagResource.
     for (key, value) in [
         ("k".repeat(129), "v".to_owned()),
         ("k".into(), "v".repeat(257)),
     ] {
-        let e = app
+        let r = app
             .ecr
             .tag_resource()
             .resource_arn(arn("res"))
             .tags(rtag(&key, &value))
             .send()
-            .await
-            .expect_err("bad tag");
-        assert!(e.into_service_error().is_invalid_tag_parameter_exception());
+            .await;
+        assert_code(r, "InvalidTagParameterException", "bad tag");
     }
     for key in ["aws:owner", "AWS:owner", ""] {
-        let e = app
+        let r = app
             .ecr
             .tag_resource()
             .resource_arn(arn("res"))
             .tags(rtag(key, "v"))
             .send()
-            .await
-            .expect_err("reserved or empty key");
-        assert!(
-            e.into_service_error().is_invalid_tag_parameter_exception(),
-            "{key:?}"
+            .await;
+        assert_code(
+            r,
+            "InvalidTagParameterException",
+            &format!("reserved or empty key: {key:?}"),
         );
     }
-    let e = app
+    let r = app
         .ecr
         .untag_resource()
         .resource_arn(arn("res"))
         .tag_keys("k".repeat(129))
         .send()
-        .await
-        .expect_err("long key");
-    assert!(e.into_service_error().is_invalid_tag_parameter_exception());
+        .await;
+    assert_code(r, "InvalidTagParameterException", "long key");
     let mut many = app.ecr.tag_resource().resource_arn(arn("res"));
     for i in 0..51 {
         many = many.tags(rtag(&format!("k{i}"), "v"));
     }
-    let e = many.send().await.expect_err("51 tags at once");
-    assert!(e.into_service_error().is_too_many_tags_exception());
+    let r = many.send().await;
+    assert_code(r, "TooManyTagsException", "51 tags at once");
     assert!(list_tags(&app, "res").await.is_empty());
 }
 
@@ -1213,184 +1134,189 @@ async fn get_authorization_token(app: TestApp) {
         assert_eq!(data.proxy_endpoint(), Some(app.url.as_str()));
     }
 
-    let err = app
+    let r = app
         .ecr
         .get_authorization_token()
         .registry_ids(FOREIGN_ACCOUNT)
         .send()
-        .await
-        .expect_err("foreign registry");
-    assert!(err.into_service_error().is_invalid_parameter_exception());
-    let err = app
+        .await;
+    assert_code(r, "InvalidParameterException", "foreign registry");
+    let r = app
         .ecr
         .get_authorization_token()
         .registry_ids("not-an-id")
         .send()
-        .await
-        .expect_err("malformed registry id");
-    assert!(err.into_service_error().is_invalid_parameter_exception());
-}
-
-/// Asserts that an SDK call failed with `InvalidParameterException`.
-macro_rules! assert_invalid_parameter {
-    ($call:expr, $what:expr) => {{
-        let err = $call.send().await.expect_err($what);
-        let err = err.into_service_error();
-        assert!(err.is_invalid_parameter_exception(), "{}: {err:?}", $what);
-    }};
+        .await;
+    assert_code(r, "InvalidParameterException", "malformed registry id");
 }
 
 async fn foreign_registry_id_refused(app: TestApp) {
     app.create_repo("mine").await;
     let digest = app.push_blob("mine", b"a layer").await;
-    let upload = app
-        .ecr
-        .initiate_layer_upload()
-        .repository_name("mine")
-        .send()
-        .await
-        .expect("initiate");
-    let upload_id = upload.upload_id().expect("upload id").to_owned();
+    let upload_id = initiate_upload(&app.ecr, "mine").await;
     let manifest = app.image_manifest("mine", 1).await;
-    app.ecr
-        .put_image()
-        .repository_name("mine")
-        .image_manifest(&manifest)
-        .image_tag("v1")
-        .send()
+    put_image(&app.ecr, "mine", &manifest, Some("v1"))
         .await
         .expect("put image");
-    let image_id = aws_sdk_ecr::types::ImageIdentifier::builder()
-        .image_tag("v1")
-        .build();
+    let image_id = by_tag("v1");
     for registry in [FOREIGN_ACCOUNT, "12345", "abcdefghijkl"] {
-        assert_invalid_parameter!(
-            app.ecr
-                .create_repository()
-                .registry_id(registry)
-                .repository_name("theirs"),
-            "CreateRepository"
+        let r = app
+            .ecr
+            .create_repository()
+            .registry_id(registry)
+            .repository_name("theirs")
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "CreateRepository");
+        let r = app
+            .ecr
+            .describe_repositories()
+            .registry_id(registry)
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "DescribeRepositories");
+        let r = app
+            .ecr
+            .describe_repositories()
+            .registry_id(registry)
+            .repository_names("mine")
+            .send()
+            .await;
+        assert_code(
+            r,
+            "InvalidParameterException",
+            "DescribeRepositories by name",
         );
-        assert_invalid_parameter!(
-            app.ecr.describe_repositories().registry_id(registry),
-            "DescribeRepositories"
+        let r = app
+            .ecr
+            .delete_repository()
+            .registry_id(registry)
+            .repository_name("mine")
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "DeleteRepository");
+        let r = app
+            .ecr
+            .put_image_tag_mutability()
+            .registry_id(registry)
+            .repository_name("mine")
+            .image_tag_mutability(ImageTagMutability::Immutable)
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "PutImageTagMutability");
+        let r = app
+            .ecr
+            .put_image_scanning_configuration()
+            .registry_id(registry)
+            .repository_name("mine")
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder()
+                    .scan_on_push(true)
+                    .build(),
+            )
+            .send()
+            .await;
+        assert_code(
+            r,
+            "InvalidParameterException",
+            "PutImageScanningConfiguration",
         );
-        assert_invalid_parameter!(
-            app.ecr
-                .describe_repositories()
-                .registry_id(registry)
-                .repository_names("mine"),
-            "DescribeRepositories by name"
+        let r = app
+            .ecr
+            .initiate_layer_upload()
+            .registry_id(registry)
+            .repository_name("mine")
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "InitiateLayerUpload");
+        let r = app
+            .ecr
+            .upload_layer_part()
+            .registry_id(registry)
+            .repository_name("mine")
+            .upload_id(&upload_id)
+            .part_first_byte(0)
+            .part_last_byte(0)
+            .layer_part_blob(Blob::new(b"x".to_vec()))
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "UploadLayerPart");
+        let r = app
+            .ecr
+            .complete_layer_upload()
+            .registry_id(registry)
+            .repository_name("mine")
+            .upload_id(&upload_id)
+            .layer_digests(&digest)
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "CompleteLayerUpload");
+        let r = app
+            .ecr
+            .batch_check_layer_availability()
+            .registry_id(registry)
+            .repository_name("mine")
+            .layer_digests(&digest)
+            .send()
+            .await;
+        assert_code(
+            r,
+            "InvalidParameterException",
+            "BatchCheckLayerAvailability",
         );
-        assert_invalid_parameter!(
-            app.ecr
-                .delete_repository()
-                .registry_id(registry)
-                .repository_name("mine"),
-            "DeleteRepository"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .put_image_tag_mutability()
-                .registry_id(registry)
-                .repository_name("mine")
-                .image_tag_mutability(ImageTagMutability::Immutable),
-            "PutImageTagMutability"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .put_image_scanning_configuration()
-                .registry_id(registry)
-                .repository_name("mine")
-                .image_scanning_configuration(
-                    ImageScanningConfiguration::builder()
-                        .scan_on_push(true)
-                        .build()
-                ),
-            "PutImageScanningConfiguration"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .initiate_layer_upload()
-                .registry_id(registry)
-                .repository_name("mine"),
-            "InitiateLayerUpload"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .upload_layer_part()
-                .registry_id(registry)
-                .repository_name("mine")
-                .upload_id(&upload_id)
-                .part_first_byte(0)
-                .part_last_byte(0)
-                .layer_part_blob(aws_sdk_ecr::primitives::Blob::new(b"x".to_vec())),
-            "UploadLayerPart"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .complete_layer_upload()
-                .registry_id(registry)
-                .repository_name("mine")
-                .upload_id(&upload_id)
-                .layer_digests(&digest),
-            "CompleteLayerUpload"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .batch_check_layer_availability()
-                .registry_id(registry)
-                .repository_name("mine")
-                .layer_digests(&digest),
-            "BatchCheckLayerAvailability"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .get_download_url_for_layer()
-                .registry_id(registry)
-                .repository_name("mine")
-                .layer_digest(&digest),
-            "GetDownloadUrlForLayer"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .list_images()
-                .registry_id(registry)
-                .repository_name("mine"),
-            "ListImages"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .describe_images()
-                .registry_id(registry)
-                .repository_name("mine"),
-            "DescribeImages"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .put_image()
-                .registry_id(registry)
-                .repository_name("mine")
-                .image_manifest(&manifest)
-                .image_tag("theirs"),
-            "PutImage"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .batch_get_image()
-                .registry_id(registry)
-                .repository_name("mine")
-                .image_ids(image_id.clone()),
-            "BatchGetImage"
-        );
-        assert_invalid_parameter!(
-            app.ecr
-                .batch_delete_image()
-                .registry_id(registry)
-                .repository_name("mine")
-                .image_ids(image_id.clone()),
-            "BatchDeleteImage"
-        );
+        let r = app
+            .ecr
+            .get_download_url_for_layer()
+            .registry_id(registry)
+            .repository_name("mine")
+            .layer_digest(&digest)
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "GetDownloadUrlForLayer");
+        let r = app
+            .ecr
+            .list_images()
+            .registry_id(registry)
+            .repository_name("mine")
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "ListImages");
+        let r = app
+            .ecr
+            .describe_images()
+            .registry_id(registry)
+            .repository_name("mine")
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "DescribeImages");
+        let r = app
+            .ecr
+            .put_image()
+            .registry_id(registry)
+            .repository_name("mine")
+            .image_manifest(&manifest)
+            .image_tag("theirs")
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "PutImage");
+        let r = app
+            .ecr
+            .batch_get_image()
+            .registry_id(registry)
+            .repository_name("mine")
+            .image_ids(image_id.clone())
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "BatchGetImage");
+        let r = app
+            .ecr
+            .batch_delete_image()
+            .registry_id(registry)
+            .repository_name("mine")
+            .image_ids(image_id.clone())
+            .send()
+            .await;
+        assert_code(r, "InvalidParameterException", "BatchDeleteImage");
     }
     // The refused image calls changed nothing.
     let images = app
@@ -1424,7 +1350,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
         .upload_id(&upload_id)
         .part_first_byte(0)
         .part_last_byte(0)
-        .layer_part_blob(aws_sdk_ecr::primitives::Blob::new(b"y".to_vec()))
+        .layer_part_blob(Blob::new(b"y".to_vec()))
         .send()
         .await
         .expect("part at 0 after the refused ones");
@@ -1463,11 +1389,7 @@ async fn unimplemented_actions(app: TestApp) {
         app.ecr
             .start_image_scan()
             .repository_name("todo")
-            .image_id(
-                aws_sdk_ecr::types::ImageIdentifier::builder()
-                    .image_tag("latest")
-                    .build(),
-            )
+            .image_id(by_tag("latest"))
             .send()
             .await
             .map(|_| ())
@@ -1506,7 +1428,7 @@ async fn second_server_on_the_same_store(app: TestApp) {
         .create_repository()
         .repository_name("kept")
         .image_tag_mutability(ImageTagMutability::ImmutableWithExclusion)
-        .image_tag_mutability_exclusion_filters(filter("dev-*"))
+        .image_tag_mutability_exclusion_filters(wildcard("dev-*"))
         .image_scanning_configuration(
             ImageScanningConfiguration::builder()
                 .scan_on_push(true)
@@ -1549,16 +1471,7 @@ async fn second_server_on_the_same_store(app: TestApp) {
         .await
         .expect("first page");
     let token = page.next_token().expect("a token").to_owned();
-    let upload = app
-        .ecr
-        .initiate_layer_upload()
-        .repository_name("kept")
-        .send()
-        .await
-        .expect("initiate")
-        .upload_id()
-        .expect("upload id")
-        .to_owned();
+    let upload = initiate_upload(&app.ecr, "kept").await;
 
     let config = crate::helpers::config(app.database_url.clone(), app.data_dir.path());
     let second = berth::startup::Application::build(config)
@@ -1572,14 +1485,7 @@ async fn second_server_on_the_same_store(app: TestApp) {
         crate::helpers::SECRET_KEY,
     );
 
-    let repo = ecr
-        .describe_repositories()
-        .repository_names("kept")
-        .send()
-        .await
-        .expect("describe on the second server")
-        .repositories()[0]
-        .clone();
+    let repo = describe_repository(&ecr, "kept").await;
     assert_eq!(
         repo.image_tag_mutability(),
         Some(&ImageTagMutability::ImmutableWithExclusion),
@@ -1630,22 +1536,10 @@ async fn second_server_on_the_same_store(app: TestApp) {
 
     // An upload begun on the first server continues on the second and completes on
     // the first.
-    ecr.upload_layer_part()
-        .repository_name("kept")
-        .upload_id(&upload)
-        .part_first_byte(0)
-        .part_last_byte(4)
-        .layer_part_blob(aws_sdk_ecr::primitives::Blob::new(b"moved".to_vec()))
-        .send()
+    upload_part(&ecr, "kept", &upload, 0, b"moved")
         .await
         .expect("part on the second server");
-    let done = app
-        .ecr
-        .complete_layer_upload()
-        .repository_name("kept")
-        .upload_id(&upload)
-        .layer_digests(sha256(b"moved"))
-        .send()
+    let done = complete_upload(&app.ecr, "kept", &upload, &sha256(b"moved"))
         .await
         .expect("complete on the first server");
     assert_eq!(done.layer_digest(), Some(sha256(b"moved").as_str()));

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ecr::config::http::HttpResponse;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ecr::types::ImageIdentifier;
 use base64::Engine as _;
 
+use crate::fixtures::{
+    assert_code, batch_get_image, by_digest, by_tag, describe_image, random_bytes,
+};
 use crate::helpers::{self, Backend, TestApp};
 use crate::oci_client::login;
 use crate::postgres_server::PostgresServer;
@@ -31,12 +33,11 @@ fn assert_server_exception<T: Debug, E: ProvideErrorMetadata + Debug>(
     status: u16,
     says: &str,
 ) {
-    let err = result.expect_err("the call fails");
+    let err = assert_code(result, "ServerException", "the call fails");
     let SdkError::ServiceError(service) = &err else {
         panic!("a service error, got {err:?}");
     };
     assert_eq!(service.raw().status().as_u16(), status, "{err:?}");
-    assert_eq!(service.err().code(), Some("ServerException"), "{err:?}");
     let message = service.err().message().unwrap_or_default();
     assert!(message.contains(says), "message {message:?} says {says:?}");
 }
@@ -90,7 +91,7 @@ async fn get(http: &reqwest::Client, url: String) -> (u16, String) {
 /// keeps its annotation out of line, in new pages), over blobs already pushed.
 fn big_manifest(manifest: &str) -> String {
     let mut value: serde_json::Value = serde_json::from_str(manifest).expect("manifest");
-    let noise: Vec<u8> = (0..96 * 1024).map(|_| rand::random::<u8>()).collect();
+    let noise = random_bytes(96 * 1024);
     value["annotations"] = serde_json::json!({
         "noise": base64::engine::general_purpose::STANDARD.encode(noise),
     });
@@ -179,14 +180,7 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
     assert!(body.contains("\"UNAVAILABLE\""), "{body}");
 
     // Reads keep working, pull times or not.
-    let got = app
-        .ecr
-        .batch_get_image()
-        .repository_name(REPO)
-        .image_ids(ImageIdentifier::builder().image_tag("v1").build())
-        .send()
-        .await
-        .expect("BatchGetImage on a full disk");
+    let got = batch_get_image(&app.ecr, REPO, by_tag("v1")).await;
     assert_eq!(got.failures(), [], "no failures");
     let image_id = got.images()[0].image_id().expect("image id");
     assert_eq!(image_id.image_digest(), Some(pulled.as_str()));
@@ -203,7 +197,7 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
             "readyz names the full store: {body}"
         );
     }
-    let (status, body) = get(&app.http, format!("{}/healthz", app.url)).await;
+    let (status, body) = app.healthz().await;
     assert_eq!(status, 200, "{body}");
 
     disk.free();
@@ -215,18 +209,9 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
     ready_again(&app.http, &app.url).await;
     let (status, _) = get_v2().await;
     assert_eq!(status, 200);
-    let described = app
-        .ecr
-        .describe_images()
-        .repository_name(REPO)
-        .image_ids(ImageIdentifier::builder().image_digest(&fetched).build())
-        .send()
-        .await
-        .expect("describe images");
+    let described = describe_image(&app.ecr, REPO, by_digest(&fetched)).await;
     assert!(
-        described.image_details()[0]
-            .last_recorded_pull_time()
-            .is_some(),
+        described.last_recorded_pull_time().is_some(),
         "the pull after the disk was freed is recorded"
     );
 }
@@ -262,7 +247,7 @@ async fn traffic(
                 app.ecr
                     .batch_get_image()
                     .repository_name(REPO)
-                    .image_ids(ImageIdentifier::builder().image_tag("v1").build())
+                    .image_ids(by_tag("v1"))
                     .send()
                     .await,
             ),

@@ -9,12 +9,10 @@ use super::{
     login_password, run_ok, unique,
 };
 use crate::both_stores;
+use crate::fixtures::{DOCKER_MANIFEST, OCI_MANIFEST};
 use crate::helpers::TestApp;
 
 both_stores!(podman_round_trip, buildah_round_trip, ctr_round_trip);
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 /// podman or buildah with this test's own storage (vfs) and logins.
 struct Engine {

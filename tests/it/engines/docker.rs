@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability};
+use aws_sdk_ecr::types::ImageTagMutability;
 use tempfile::TempDir;
 
 use super::{
@@ -12,6 +12,7 @@ use super::{
     Run, DOCKER,
 };
 use crate::both_stores;
+use crate::fixtures::{by_digest, describe_image, DOCKER_LIST};
 use crate::helpers::TestApp;
 
 both_stores!(
@@ -163,15 +164,11 @@ async fn round_trip(app: TestApp) {
     docker.ok(&["push", &image]).await;
     let moved = check_private_image(&app, &repo, "v1").await;
     assert_ne!(moved, digest);
-    let old = app
-        .ecr
-        .describe_images()
-        .repository_name(&repo)
-        .image_ids(ImageIdentifier::builder().image_digest(&digest).build())
-        .send()
-        .await
-        .expect("the first image stays");
-    assert!(old.image_details()[0].image_tags().is_empty());
+    let old = describe_image(&app.ecr, &repo, by_digest(&digest)).await;
+    assert!(
+        old.image_tags().is_empty(),
+        "the first image stays, untagged"
+    );
     docker.ok(&["rmi", &image]).await;
     docker.ok(&["pull", &image]).await;
     docker.assert_files(&image, None, &second).await;
@@ -261,8 +258,8 @@ async fn manifest_list(app: TestApp) {
         .ecr
         .batch_get_image()
         .repository_name(&repo)
-        .image_ids(ImageIdentifier::builder().image_digest(&digest).build())
-        .accepted_media_types("application/vnd.docker.distribution.manifest.list.v2+json")
+        .image_ids(by_digest(&digest))
+        .accepted_media_types(DOCKER_LIST)
         .send()
         .await
         .expect("BatchGetImage");

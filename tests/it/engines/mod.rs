@@ -19,10 +19,13 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use aws_sdk_ecr::types::{ImageDetail, ImageIdentifier};
+use aws_sdk_ecr::types::ImageDetail;
 use serde_json::Value;
 use tokio::process::Command;
 
+use crate::fixtures::{
+    by_digest, by_tag, describe_image, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
+};
 use crate::helpers::{sha256, TestApp, ACCESS_KEY, REGION, SECRET_KEY};
 use crate::oci_client::Registry;
 
@@ -34,12 +37,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
 const DAEMON_START: Duration = Duration::from_secs(60);
 
 /// Every manifest type an engine pushes, for `Accept` and BatchGetImage.
-const MANIFEST_TYPES: [&str; 4] = [
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-];
+const MANIFEST_TYPES: [&str; 4] = [DOCKER_MANIFEST, DOCKER_LIST, OCI_MANIFEST, OCI_INDEX];
 
 /// What a finished command printed, and whether it succeeded.
 pub(crate) struct Run {
@@ -329,7 +327,7 @@ pub(crate) async fn check_private_image(app: &TestApp, repo: &str, tag: &str) ->
         .ecr
         .batch_get_image()
         .repository_name(repo)
-        .image_ids(ImageIdentifier::builder().image_digest(&digest).build())
+        .image_ids(by_digest(&digest))
         .set_accepted_media_types(Some(MANIFEST_TYPES.map(str::to_owned).to_vec()))
         .send()
         .await
@@ -345,13 +343,5 @@ pub(crate) async fn check_private_image(app: &TestApp, repo: &str, tag: &str) ->
 
 /// What ECR's DescribeImages says of `repo:tag` now.
 pub(crate) async fn image_detail(app: &TestApp, repo: &str, tag: &str) -> ImageDetail {
-    let described = app
-        .ecr
-        .describe_images()
-        .repository_name(repo)
-        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-        .send()
-        .await
-        .expect("DescribeImages");
-    described.image_details()[0].clone()
+    describe_image(&app.ecr, repo, by_tag(tag)).await
 }

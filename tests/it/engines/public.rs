@@ -2,8 +2,6 @@
 //! push after `aws ecr-public get-login-password | docker login`, and a pull with no
 //! credentials at all, through the Bearer token flow.
 
-use aws_sdk_ecrpublic::types::ImageIdentifier;
-
 use super::docker::Docker;
 use super::{files, image_size, served_manifest, unique};
 use crate::both_stores;
@@ -20,15 +18,7 @@ async fn check_public_image(app: &TestApp, repo: &str, tag: &str) -> String {
     let path = format!("{ALIAS}/{repo}");
     let served = served_manifest(&anonymous, &path, tag).await;
     let digest = sha256(&served);
-    let described = app
-        .ecr_public
-        .describe_images()
-        .repository_name(repo)
-        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-        .send()
-        .await
-        .expect("DescribeImages");
-    let detail = &described.image_details()[0];
+    let detail = app.describe_public_image(repo, tag).await;
     assert_eq!(detail.image_digest(), Some(digest.as_str()), "{repo}:{tag}");
     assert_eq!(
         detail.image_size_in_bytes(),
