@@ -1,6 +1,7 @@
 //! Settings: flags, then environment (`BERTH_*`, `DATABASE_URL`), then defaults.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -69,6 +70,23 @@ pub struct Config {
     pub credentials_file: Option<PathBuf>,
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub jobs: Jobs,
+}
+
+/// When the background jobs run. Durations are written like `30s`, `15m` or `1h`.
+#[derive(Debug, Clone, Args)]
+pub struct Jobs {
+    /// How often lifecycle policies are applied (ECR promises within 24 hours).
+    #[arg(long, env = "BERTH_LIFECYCLE_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub lifecycle_interval: Duration,
+    /// How often garbage collection runs.
+    #[arg(long, env = "BERTH_GC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub gc_interval: Duration,
+    /// How long a blob nothing references yet is kept: the time a push has between
+    /// uploading a layer and putting the image that uses it.
+    #[arg(long, env = "BERTH_GC_GRACE", default_value = "24h", value_parser = parse_duration)]
+    pub gc_grace: Duration,
 }
 
 /// What one client may hold of the server: time, connections and memory.
@@ -104,6 +122,24 @@ impl Limits {
 
 fn parse_account(s: &str) -> Result<RegistryId, String> {
     RegistryId::parse(s).map_err(|_| "the account id must be 12 digits".to_owned())
+}
+
+impl Jobs {
+    /// The defaults above, for building a configuration in code.
+    pub const DEFAULT: Self = Self {
+        lifecycle_interval: Duration::from_secs(3600),
+        gc_interval: Duration::from_secs(3600),
+        gc_grace: Duration::from_secs(24 * 3600),
+    };
+}
+
+/// A positive duration such as `30s`, `15m`, `1h` or `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the duration must be positive".to_owned()),
+        Err(e) => Err(format!("{e} (write durations like 30s, 15m or 1h)")),
+    }
 }
 
 fn parse_alias(s: &str) -> Result<RegistryAlias, String> {

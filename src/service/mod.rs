@@ -6,6 +6,7 @@ mod check;
 mod error;
 mod health;
 mod images;
+mod jobs;
 mod layers;
 mod listings;
 mod manifests;
@@ -89,6 +90,8 @@ struct Inner {
     settings: Settings,
     authority: Authority,
     readiness: health::LastReadiness,
+    /// This process's name as a holder of job leases.
+    instance: String,
 }
 
 impl Service {
@@ -116,6 +119,7 @@ impl Service {
                 settings,
                 authority,
                 readiness: Default::default(),
+                instance: uuid::Uuid::new_v4().to_string(),
             }),
         })
     }
@@ -135,6 +139,10 @@ impl Service {
     /// Who may call, and the registry's secret: the faces authenticate with it.
     pub fn authority(&self) -> &Authority {
         &self.inner.authority
+    }
+
+    fn instance(&self) -> &str {
+        &self.inner.instance
     }
 
     fn sealer(&self) -> &Sealer {

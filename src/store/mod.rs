@@ -10,6 +10,7 @@
 mod blobs;
 mod images;
 mod key;
+mod leases;
 mod pool;
 mod records;
 mod referrers;

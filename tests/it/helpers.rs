@@ -109,6 +109,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         workers: Some(2),
         credentials_file: None,
         limits: berth::config::Limits::DEFAULT,
+        jobs: berth::config::Jobs::DEFAULT,
     }
 }
 

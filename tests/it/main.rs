@@ -11,6 +11,7 @@ mod hostile;
 mod images;
 mod ingress;
 mod integrity;
+mod jobs;
 mod layers;
 mod migrations;
 mod oci_client;

@@ -1,11 +1,10 @@
 //! The upload sweeper removes upload bytes no live upload owns, and nothing else.
 
-use berth::blob::BlobStore;
-use berth::config::StoreConfig;
-use berth::domain::{RegistryId, RepositoryName, TagMutability};
-use berth::service::{Caller, CreateRepository, Encryption, Service, Settings};
+use berth::domain::{RepositoryName, TagMutability};
+use berth::service::{CreateRepository, Encryption};
 
-use crate::helpers::{fresh_postgres_database, Backend, ACCOUNT, REGION};
+use crate::fixtures::{caller, StoreAt};
+use crate::helpers::Backend;
 
 /// One part's body, as a face streams it.
 fn part(
@@ -15,35 +14,10 @@ fn part(
 }
 
 async fn sweeps(backend: Backend) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(fresh_postgres_database().await),
-    };
-    let store = berth::startup::open_store(&StoreConfig {
-        data_dir: dir.path().to_owned(),
-        database_url,
-        database_timeout: berth::config::DATABASE_TIMEOUT,
-    })
-    .await
-    .expect("store");
-    let blobs = BlobStore::open(dir.path()).await.expect("blobs");
-    let account = RegistryId::parse(ACCOUNT).expect("account");
-    let settings = Settings {
-        account: account.clone(),
-        public_url: "http://127.0.0.1:1".into(),
-        public_registry_url: "http://127.0.0.1:2".into(),
-        public_alias: berth::domain::RegistryAlias::parse("sweeper").expect("alias"),
-    };
-    let service = Service::new(store, blobs, settings, Default::default())
-        .await
-        .expect("service");
-    let caller = Caller {
-        account,
-        region: REGION.into(),
-        namespace: berth::domain::Namespace::Private,
-        access_key: None,
-    };
+    let store = StoreAt::new(backend).await;
+    let dir = &store.dir;
+    let service = store.service().await;
+    let caller = caller();
     let name = RepositoryName::parse("sweep/me").expect("name");
     service
         .create_repository(
