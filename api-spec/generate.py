@@ -40,6 +40,7 @@ IMPLEMENTED = {
         "SetRepositoryPolicy",
         "TagResource",
         "UntagResource",
+        "UpdateImageStorageClass",
         "UploadLayerPart",
     ],
     # All 23 of ECR Public's operations.

@@ -4,7 +4,8 @@
 //! `Display` is a terse description for logs, not a client message.
 
 use crate::domain::{
-    Digest, ImageSelector, ImageTag, ManifestError, Registry, RegistryId, RepositoryName, UploadId,
+    Digest, ImageSelector, ImageTag, ManifestError, NotArchivable, Registry, RegistryId,
+    RepositoryName, UploadId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,19 @@ pub enum Error {
         registry: Registry,
         name: RepositoryName,
         image: ImageSelector,
+    },
+    /// A pull of an image in archival storage: it must be restored first.
+    #[error("image {image} in {registry}/{name} is archived")]
+    ImageArchived {
+        registry: Registry,
+        name: RepositoryName,
+        image: ImageSelector,
+    },
+    /// A storage class change this image cannot make.
+    #[error("image {image} cannot be archived: {reason:?}")]
+    StorageClassUpdateNotSupported {
+        image: ImageSelector,
+        reason: NotArchivable,
     },
     /// The same manifest again, under the same tag or untagged.
     #[error("image {digest} already exists in {name}")]
@@ -206,6 +220,8 @@ pub enum ImageProblem {
     /// The image's media type is not among those the client accepts.
     MediaTypeNotAccepted(String),
     ReferencedByIndex,
+    /// In archival storage: not pullable until restored.
+    Archived,
 }
 
 /// One layer of a availability check that failed, echoing the digest as sent.

@@ -1,6 +1,7 @@
 //! Use cases: the only API the faces call. Every rule of the registry lives here once
 //! (tag immutability, digest matching, reference checks), whichever face asked.
 
+mod archive;
 mod blobs;
 mod check;
 mod error;

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 
 use crate::api::awsjson::ApiError;
-use crate::domain::{Digest, ImageSelector};
+use crate::domain::{Digest, ImageSelector, NotArchivable};
 use crate::service::{
     Error, ImageFailure, ImageProblem, Invalid, LayerProblem, PartProblem, ResourceTagProblem,
 };
@@ -66,6 +66,29 @@ impl From<Error> for ApiError {
                 format!(
                     "The image with imageId {} does not exist within the repository with name '{name}' in the registry with id '{registry}'",
                     image_id(&image)
+                ),
+            ),
+            Error::ImageArchived {
+                registry,
+                name,
+                image,
+            } => client(
+                "ImageNotFoundException",
+                format!(
+                    "The image with imageId {} in the repository with name '{name}' in the registry with id '{registry}' is archived; restore it with UpdateImageStorageClass to pull it",
+                    image_id(&image)
+                ),
+            ),
+            Error::StorageClassUpdateNotSupported { image, reason } => client(
+                "ImageStorageClassUpdateNotSupportedException",
+                format!(
+                    "The image with imageId {} cannot be archived: {}",
+                    image_id(&image),
+                    match reason {
+                        NotArchivable::Index => "it is an image index; archive the images it lists instead",
+                        NotArchivable::Artifact => "it is an artifact, not a container image",
+                        NotArchivable::ListedByIndex => "an image index in the repository lists it",
+                    }
                 ),
             ),
             Error::ImageAlreadyExists { digest, tag, name } => client(
@@ -252,6 +275,10 @@ pub fn image_failure(failure: &ImageFailure) -> (&'static str, String) {
         ImageProblem::ReferencedByIndex => (
             "ImageReferencedByManifestList",
             "The image is referenced by a manifest list in the repository".into(),
+        ),
+        ImageProblem::Archived => (
+            "ImageNotFound",
+            "The image is archived; restore it with UpdateImageStorageClass to pull it".into(),
         ),
     }
 }

@@ -54,6 +54,10 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!("SetRepositoryPolicy", policies::set_repository_policy),
     action!("TagResource", repositories::tag_resource),
     action!("UntagResource", repositories::untag_resource),
+    action!(
+        "UpdateImageStorageClass",
+        images::update_image_storage_class
+    ),
     action!("UploadLayerPart", layers::upload_layer_part),
 ];
 
