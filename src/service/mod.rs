@@ -8,6 +8,7 @@ mod health;
 mod images;
 mod jobs;
 mod layers;
+mod lifecycle;
 mod listings;
 mod manifests;
 mod pagination;
@@ -39,6 +40,7 @@ pub use error::{
 pub use health::{Probe, Readiness};
 pub use images::{parse_image_id, ImageDetail, PutImage, StoredImage};
 pub use layers::LayerAvailability;
+pub use lifecycle::{LifecyclePolicyInfo, LifecycleRun, PreviewPage};
 pub use listings::{Listing, ReferrerDescriptor};
 pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};

@@ -13,6 +13,7 @@ mod ingress;
 mod integrity;
 mod jobs;
 mod layers;
+mod lifecycle;
 mod migrations;
 mod oci_client;
 mod postgres_server;

@@ -12,7 +12,7 @@ pub struct TagStatusFilter {
     tag_status: Option<String>,
 }
 
-fn tag_status(filter: Option<TagStatusFilter>) -> Result<TagStatus, ApiError> {
+pub(super) fn tag_status(filter: Option<TagStatusFilter>) -> Result<TagStatus, ApiError> {
     match filter.and_then(|f| f.tag_status).as_deref() {
         None | Some("ANY") => Ok(TagStatus::Any),
         Some("TAGGED") => Ok(TagStatus::Tagged),
