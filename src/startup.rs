@@ -12,7 +12,8 @@ use crate::api::awsjson::UnverifiedBodies;
 use crate::api::{access, body_timeout};
 use crate::blob::BlobStore;
 use crate::config::{Config, Limits, StoreConfig};
-use crate::service::{check_blobs, BlobCheck, Service, Settings};
+use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
+use crate::service::{check_blobs, BlobCheck, LifecycleRun, Service, Settings};
 use crate::store::Store;
 
 /// Open files kept back from connections: the database pool, the log, blob files of
@@ -80,6 +81,61 @@ fn spawn_upload_sweeper(service: Service) {
             }
         }
     });
+}
+
+/// Applies lifecycle policies at start-up and then every `interval`; across
+/// processes sharing the store, one at a time (a job lease).
+fn spawn_lifecycle(service: Service, interval: Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match service.run_lifecycle_job().await {
+                Ok(Some(runs)) => {
+                    for run in runs.iter().filter(|r| !r.actions.is_empty()) {
+                        tracing::info!(
+                            repository = %run.name,
+                            images = run.actions.len(),
+                            "applied the lifecycle policy"
+                        );
+                    }
+                }
+                Ok(None) => tracing::debug!("another process is applying lifecycle policies"),
+                Err(e) => tracing::warn!(error = ?e, "lifecycle run failed"),
+            }
+        }
+    });
+}
+
+/// `berth lifecycle run`: applies the lifecycle policies of the store the
+/// configuration names (of every repository with one, or of those named `only`),
+/// or with `dry_run` only says what they would do. `None` when another process is
+/// applying them.
+pub async fn run_lifecycle(
+    config: &StoreConfig,
+    only: Option<&RepositoryName>,
+    dry_run: bool,
+) -> anyhow::Result<Option<Vec<LifecycleRun>>> {
+    let store = open_store(config).await?;
+    let blobs = BlobStore::open(&config.data_dir).await?;
+    // Lifecycle runs use no URL, account or credential: these stand for none.
+    let settings = Settings {
+        account: RegistryId::parse("000000000000").map_err(|e| anyhow::anyhow!("{e}"))?,
+        public_url: String::new(),
+        public_registry_url: String::new(),
+        public_alias: RegistryAlias::parse("berth").map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    let service = Service::new(store, blobs, settings, Default::default()).await?;
+    let outcome = if dry_run {
+        service.run_lifecycle(only, true).await.map(Some)
+    } else {
+        service
+            .exclusively("lifecycle", service.run_lifecycle(only, false))
+            .await
+    };
+    service.close().await;
+    Ok(outcome?)
 }
 
 /// Raises the soft open-file limit to the hard one, so that connections rather than
@@ -174,6 +230,7 @@ impl Application {
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_upload_sweeper(service.clone());
+        spawn_lifecycle(service.clone(), config.jobs.lifecycle_interval);
         if service.authority().credentials().is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \

@@ -4,8 +4,8 @@
 //! `Display` is a terse description for logs, not a client message.
 
 use crate::domain::{
-    Digest, ImageSelector, ImageTag, ManifestError, NotArchivable, Registry, RegistryId,
-    RepositoryName, UploadId,
+    Digest, ImageSelector, ImageTag, LifecycleProblem, ManifestError, NotArchivable, Registry,
+    RegistryId, RepositoryName, UploadId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,19 @@ pub enum Error {
     RegistryNotFound(String),
     #[error("repository {registry}/{name} has no policy")]
     RepositoryPolicyNotFound {
+        registry: Registry,
+        name: RepositoryName,
+    },
+    /// A lifecycle policy that breaks one of ECR's rules for them.
+    #[error("invalid lifecycle policy: {0:?}")]
+    InvalidLifecyclePolicy(LifecycleProblem),
+    #[error("repository {registry}/{name} has no lifecycle policy")]
+    LifecyclePolicyNotFound {
+        registry: Registry,
+        name: RepositoryName,
+    },
+    #[error("repository {registry}/{name} has no lifecycle policy preview")]
+    LifecyclePolicyPreviewNotFound {
         registry: Registry,
         name: RepositoryName,
     },
@@ -267,6 +280,12 @@ impl From<std::io::Error> for Error {
             }
             _ => Error::Internal(anyhow::Error::new(e).context("blob store")),
         }
+    }
+}
+
+impl From<LifecycleProblem> for Error {
+    fn from(p: LifecycleProblem) -> Self {
+        Error::InvalidLifecyclePolicy(p)
     }
 }
 

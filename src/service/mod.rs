@@ -9,6 +9,7 @@ mod health;
 mod images;
 mod jobs;
 mod layers;
+mod lifecycle;
 mod listings;
 mod manifests;
 mod pagination;
@@ -40,6 +41,7 @@ pub use error::{
 pub use health::{Probe, Readiness};
 pub use images::{parse_image_id, ImageDetail, PutImage, StoredImage};
 pub use layers::LayerAvailability;
+pub use lifecycle::{LifecyclePolicyInfo, LifecycleRun, PreviewPage};
 pub use listings::{Listing, ReferrerDescriptor};
 pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};

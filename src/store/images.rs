@@ -20,7 +20,7 @@ pub(super) fn bad(what: &str) -> Error {
     ))
 }
 
-fn digest(s: &str) -> Result<Digest> {
+pub(super) fn digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|_| bad("digest"))
 }
 
@@ -65,7 +65,7 @@ enum Within<'a> {
 pub(super) const M_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.subject_digest, m.image_size, m.pushed_at, m.last_pulled_at, m.status, m.last_archived_at, m.last_activated_at";
 
 /// Tags as `tags_of_m` joins them (tags hold no spaces), sorted byte-wise.
-fn split_tags(joined: Option<String>) -> Result<Vec<ImageTag>> {
+pub(super) fn split_tags(joined: Option<String>) -> Result<Vec<ImageTag>> {
     let mut tags = joined
         .as_deref()
         .unwrap_or_default()
@@ -402,7 +402,7 @@ impl Store {
     /// The tags of manifest `m` as one space-separated string, NULL when it has none.
     /// A scalar subquery per image, not a join: Postgres then always probes the
     /// `tags_manifest_id` index, whatever its statistics say about `tags`.
-    fn tags_of_m(&self) -> &'static str {
+    pub(super) fn tags_of_m(&self) -> &'static str {
         if self.postgres {
             "(SELECT string_agg(t.tag, ' ') FROM tags t WHERE t.manifest_id = m.id)"
         } else {
@@ -692,7 +692,7 @@ async fn listed_by_index(
 
 /// Deletes one manifest row and its references, refusing while an index in the same
 /// repository lists it.
-async fn remove_image(
+pub(super) async fn remove_image(
     tx: &mut Transaction<'_, Any>,
     repository: Key<Repository>,
     image_id: i64,

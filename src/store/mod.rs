@@ -11,6 +11,7 @@ mod blobs;
 mod images;
 mod key;
 mod leases;
+mod lifecycle;
 mod pool;
 mod records;
 mod referrers;

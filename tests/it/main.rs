@@ -14,6 +14,7 @@ mod ingress;
 mod integrity;
 mod jobs;
 mod layers;
+mod lifecycle;
 mod migrations;
 mod oci_client;
 mod postgres_server;

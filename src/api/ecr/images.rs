@@ -6,6 +6,29 @@ use crate::api::awsjson::{ApiError, Ctx};
 use crate::domain::{ImageFilter, ImageStatus, StorageClass, TagStatus};
 use crate::service::{ImageDetail, Invalid, Page, PageRequest, PutImage};
 
+/// GetLifecyclePolicyPreview's `filter`: tag status alone.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TagStatusFilter {
+    tag_status: Option<String>,
+}
+
+pub(super) fn tag_status(filter: Option<TagStatusFilter>) -> Result<TagStatus, ApiError> {
+    tag_status_of(filter.and_then(|f| f.tag_status).as_deref())
+}
+
+fn tag_status_of(value: Option<&str>) -> Result<TagStatus, ApiError> {
+    match value {
+        None | Some("ANY") => Ok(TagStatus::Any),
+        Some("TAGGED") => Ok(TagStatus::Tagged),
+        Some("UNTAGGED") => Ok(TagStatus::Untagged),
+        Some(other) => Err(invalid(
+            "filter.tagStatus",
+            format!("'{other}' is not one of TAGGED, UNTAGGED, ANY"),
+        )),
+    }
+}
+
 /// ListImages' and DescribeImages' `filter`.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -16,17 +39,7 @@ pub struct ImageFilterIn {
 
 fn image_filter(filter: Option<ImageFilterIn>) -> Result<ImageFilter, ApiError> {
     let filter = filter.unwrap_or_default();
-    let tags = match filter.tag_status.as_deref() {
-        None | Some("ANY") => TagStatus::Any,
-        Some("TAGGED") => TagStatus::Tagged,
-        Some("UNTAGGED") => TagStatus::Untagged,
-        Some(other) => {
-            return Err(invalid(
-                "filter.tagStatus",
-                format!("'{other}' is not one of TAGGED, UNTAGGED, ANY"),
-            ))
-        }
-    };
+    let tags = tag_status_of(filter.tag_status.as_deref())?;
     // Without a status, ECR lists only active images.
     let status = match filter.image_status.as_deref() {
         None => Some(ImageStatus::Active),

@@ -178,6 +178,19 @@ impl From<Error> for OciError {
                 Code::NameUnknown,
                 format!("repository {name} has no policy"),
             ),
+            // Lifecycle policies are ECR calls only; a registry call never meets these.
+            Error::InvalidLifecyclePolicy(_) => (
+                Code::ManifestInvalid,
+                "invalid lifecycle policy".to_owned(),
+            ),
+            Error::LifecyclePolicyNotFound { name, .. } => (
+                Code::NameUnknown,
+                format!("repository {name} has no lifecycle policy"),
+            ),
+            Error::LifecyclePolicyPreviewNotFound { name, .. } => (
+                Code::NameUnknown,
+                format!("repository {name} has no lifecycle policy preview"),
+            ),
             Error::RepositoryCatalogDataNotFound { name, .. } => (
                 Code::NameUnknown,
                 format!("repository {name} has no catalog data"),
