@@ -119,8 +119,8 @@ impl ImageStatus {
     }
 }
 
-/// The storage class an image is moved to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where an image's bytes are kept: standard storage (pullable) or the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StorageClass {
     Standard,
     Archive,

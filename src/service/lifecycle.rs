@@ -13,7 +13,8 @@ use crate::domain::lifecycle::{
     evaluate, Action, Candidate, Decision, PreviewResult, PreviewStatus, StorageClass,
 };
 use crate::domain::{
-    ImageSelector, LifecyclePolicy, Registry, RegistryId, Repository, RepositoryName, TagStatus,
+    Image, ImageSelector, ImageStatus, LifecyclePolicy, Registry, RegistryId, Repository,
+    RepositoryName, TagStatus,
 };
 use crate::store::{LifecycleImage, Stored};
 
@@ -48,40 +49,60 @@ pub struct LifecycleRun {
 /// The largest preview page, and the page when none is asked for.
 const PREVIEW_PAGE: i64 = 100;
 
-/// The policy's decisions on the images at `at`.
+/// The storage class a lifecycle rule sees an image in. berth restores at once, so no
+/// image is ever seen activating.
+fn storage_class(image: &Image) -> StorageClass {
+    match image.status {
+        ImageStatus::Active | ImageStatus::Activating => StorageClass::Standard,
+        ImageStatus::Archived => StorageClass::Archive,
+    }
+}
+
+/// The policy's decisions on the images at `at`. A transition of an image that cannot
+/// be archived (an index, an artifact) is no decision: UpdateImageStorageClass would
+/// refuse it too, and the images an index lists are held with it by the evaluator.
 fn decide(policy: &LifecyclePolicy, images: &[LifecycleImage], at: DateTime<Utc>) -> Vec<Decision> {
     let position: HashMap<&str, usize> = images
         .iter()
         .enumerate()
-        .map(|(i, image)| (image.digest.as_str(), i))
+        .map(|(i, image)| (image.image.digest.as_str(), i))
         .collect();
     let candidates: Vec<Candidate> = images
         .iter()
-        .map(|image| Candidate {
-            tags: image.tags.iter().map(ToString::to_string).collect(),
-            pushed_at: image.pushed_at,
-            last_pulled_at: image.last_pulled_at,
-            storage_class: StorageClass::Standard,
-            last_archived_at: None,
-            last_activated_at: None,
-            listed_by: image
-                .listed_by
-                .iter()
-                .filter_map(|d| position.get(d.as_str()).copied())
-                .collect(),
-        })
+        .map(
+            |LifecycleImage {
+                 image,
+                 tags,
+                 listed_by,
+                 ..
+             }| Candidate {
+                tags: tags.iter().map(ToString::to_string).collect(),
+                pushed_at: image.pushed_at,
+                last_pulled_at: image.last_pulled_at,
+                storage_class: storage_class(image),
+                last_archived_at: image.last_archived_at,
+                last_activated_at: image.last_activated_at,
+                listed_by: listed_by
+                    .iter()
+                    .filter_map(|d| position.get(d.as_str()).copied())
+                    .collect(),
+            },
+        )
         .collect();
     evaluate(policy, &candidates, at)
+        .into_iter()
+        .filter(|d| d.action != Action::Transition || images[d.image].image.archivable().is_ok())
+        .collect()
 }
 
 fn result(image: &LifecycleImage, decision: &Decision) -> PreviewResult {
     PreviewResult {
-        digest: image.digest.clone(),
+        digest: image.image.digest.clone(),
         tags: image.tags.clone(),
-        pushed_at: image.pushed_at,
+        pushed_at: image.image.pushed_at,
         action: decision.action,
         rule_priority: decision.rule,
-        storage_class: StorageClass::Standard,
+        storage_class: storage_class(&image.image),
     }
 }
 

@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Row, Transaction};
 
-use super::images::{digest, remove_image, split_tags};
+use super::images::{digest, image, remove_image, set_status, split_tags, M_COLUMNS};
 use super::repositories::{repository, COLUMNS};
 use super::{
     from_millis, millis, Error, Key, LifecycleImage, Result, Store, Stored, StoredPreview,
 };
 use crate::domain::lifecycle::{Action, Decision, PreviewResult, StorageClass};
-use crate::domain::{ImageTag, Repository, RepositoryName};
+use crate::domain::{ImageStatus, ImageTag, Repository, RepositoryName};
 
 /// A preview result as its JSON column holds it.
 #[derive(Serialize, Deserialize)]
@@ -153,8 +153,7 @@ impl Store {
                 .push(row.try_get(1)?);
         }
         let rows = sqlx::query(&format!(
-            "SELECT m.id, m.digest, m.pushed_at, m.last_pulled_at, {tags} AS tags \
-             FROM manifests m WHERE m.repository_id = $1 ORDER BY m.id",
+            "SELECT {M_COLUMNS}, {tags} AS tags FROM manifests m WHERE m.repository_id = $1 ORDER BY m.id",
             tags = self.tags_of_m()
         ))
         .bind(repository.id())
@@ -162,21 +161,17 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let d: String = row.try_get("digest")?;
+                let Stored { key, record } = image(row)?;
                 Ok(LifecycleImage {
-                    key: Key::new(row.try_get("id")?),
+                    key,
                     tags: split_tags(row.try_get("tags")?)?,
-                    pushed_at: from_millis(row.try_get("pushed_at")?),
-                    last_pulled_at: row
-                        .try_get::<Option<i64>, _>("last_pulled_at")?
-                        .map(from_millis),
                     listed_by: listed_by
-                        .remove(&d)
+                        .remove(record.digest.as_str())
                         .unwrap_or_default()
                         .iter()
                         .map(|p| digest(p))
                         .collect::<Result<_>>()?,
-                    digest: digest(&d)?,
+                    image: record,
                 })
             })
             .collect()
@@ -185,7 +180,8 @@ impl Store {
     /// One lifecycle run over a repository, in one transaction: its images are read
     /// with their rows locked (Postgres; SQLite has one writer), `decide` chooses
     /// what happens to them, and that is done: expired images go as BatchDeleteImage
-    /// removes them, indexes before the images they list. Images pushed meanwhile
+    /// removes them, indexes before the images they list; transitioned ones are
+    /// archived. Images pushed meanwhile
     /// were not read, so nothing decided touches them; a tag moved meanwhile stays
     /// with the image it was moved to. Records the run's time on the repository.
     /// Returns what was done, in candidate order.
@@ -214,8 +210,10 @@ impl Store {
             .filter(|d| d.action == Action::Expire)
             .collect();
         while !pending.is_empty() {
-            let waiting: Vec<&crate::domain::Digest> =
-                pending.iter().map(|d| &images[d.image].digest).collect();
+            let waiting: Vec<&crate::domain::Digest> = pending
+                .iter()
+                .map(|d| &images[d.image].image.digest)
+                .collect();
             let (ready, later): (Vec<Decision>, Vec<Decision>) =
                 pending.iter().copied().partition(|d| {
                     !images[d.image]
@@ -228,7 +226,13 @@ impl Store {
             }
             for d in ready {
                 let image = &images[d.image];
-                match remove_image(&mut tx, repository, image.key.id(), image.digest.as_str()).await
+                match remove_image(
+                    &mut tx,
+                    repository,
+                    image.key.id(),
+                    image.image.digest.as_str(),
+                )
+                .await
                 {
                     Ok(()) => {
                         sqlx::query("DELETE FROM tags WHERE manifest_id = $1")
@@ -243,6 +247,11 @@ impl Store {
                 }
             }
             pending = later;
+        }
+        for d in decisions.iter().filter(|d| d.action == Action::Transition) {
+            let image = &images[d.image];
+            set_status(&mut tx, image.key, ImageStatus::Archived, now).await?;
+            done.push((image.clone(), *d));
         }
         sqlx::query("UPDATE repositories SET lifecycle_evaluated_at = $1 WHERE id = $2")
             .bind(millis(now))

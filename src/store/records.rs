@@ -76,10 +76,8 @@ pub struct Deleted {
 #[derive(Debug, Clone)]
 pub struct LifecycleImage {
     pub key: Key<Image>,
-    pub digest: Digest,
+    pub image: Image,
     pub tags: Vec<ImageTag>,
-    pub pushed_at: DateTime<Utc>,
-    pub last_pulled_at: Option<DateTime<Utc>>,
     pub listed_by: Vec<Digest>,
 }
 

@@ -768,6 +768,78 @@ async fn index_children(app: TestApp) {
     assert_eq!(digests(&app, "multi").await, BTreeSet::from([newest]));
 }
 
+/// Transition rules archive images; an index cannot be archived, so a transition
+/// that would take it is no decision, in the preview as in the run.
+async fn transitions(app: TestApp) {
+    app.create_repo("tiered").await;
+    let child = Image::new(Format::Oci, &[512]);
+    for blob in child.blobs() {
+        app.push_blob("tiered", blob).await;
+    }
+    app.put_ok("tiered", &child.manifest, None).await;
+    let index = Manifest::index(crate::fixtures::OCI_INDEX, [child.entry()]).to_string();
+    let index_digest = app.put_ok("tiered", &index, Some("v-index")).await;
+    let mut versions = Vec::new();
+    for tag in ["v1", "v2", "v3", "v4"] {
+        versions.push(push(&app, "tiered", &[tag]).await);
+    }
+    let archive_old = r#"{"rulePriority": 1, "selection": {"tagStatus": "tagged", "tagPrefixList": ["v"], "countType": "imageCountMoreThan", "countNumber": 2}, "action": {"type": "transition", "targetStorageClass": "archive"}}"#.to_owned();
+    // Archived images expire only once they have been archived a day.
+    let expire_archived = expire(
+        2,
+        r#""tagStatus": "any", "storageClass": "archive", "countType": "sinceImageTransitioned", "countUnit": "days", "countNumber": 1"#,
+    );
+    put_policy(&app, "tiered", &policy(&[archive_old, expire_archived])).await;
+
+    start_preview(&app, "tiered", None).await;
+    let out = app
+        .ecr
+        .get_lifecycle_policy_preview()
+        .repository_name("tiered")
+        .send()
+        .await
+        .expect("get preview");
+    let mut previewed = BTreeSet::new();
+    for r in out.preview_results() {
+        let action = r.action().expect("action");
+        assert_eq!(action.r#type(), Some(&ImageActionType::Transition));
+        assert_eq!(
+            action.target_storage_class().map(|c| c.as_str()),
+            Some("ARCHIVE")
+        );
+        assert_eq!(r.storage_class().map(|c| c.as_str()), Some("STANDARD"));
+        previewed.insert(r.image_digest().unwrap_or_default().to_owned());
+    }
+    let oldest = BTreeSet::from([versions[0].clone(), versions[1].clone()]);
+    assert_eq!(previewed, oldest, "the index is not archived");
+    let summary = out.summary().expect("summary");
+    assert_eq!(summary.expiring_image_total_count(), Some(0));
+    let counts = summary.transitioning_image_total_counts();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert_eq!(counts[0].image_total_count(), Some(2));
+
+    assert_eq!(run(&app).await, oldest);
+    for digest in &versions[..2] {
+        let detail = crate::fixtures::describe_image(&app.ecr, "tiered", by_digest(digest)).await;
+        assert_eq!(
+            detail.image_status(),
+            Some(&aws_sdk_ecr::types::ImageStatus::Archived)
+        );
+        assert!(
+            !present(&app, "tiered", digest).await,
+            "archived: not pullable"
+        );
+    }
+    // The active listing lost them; the index and the newest two stay active.
+    let active = digests(&app, "tiered").await;
+    assert!(active.contains(&index_digest));
+    assert!(active.contains(&versions[3]));
+    assert!(!active.contains(&versions[0]));
+    // Nothing further: two standard images are left under the count, and the archived
+    // ones have not been archived a day.
+    assert!(run(&app).await.is_empty());
+}
+
 /// Pushes racing runs: a run never fails for them, and never expires an image a
 /// push tagged (the policy expires only untagged images beyond the newest).
 async fn runs_race_pushes(app: TestApp) {
@@ -920,6 +992,7 @@ both_stores!(
     preview_equals_run,
     preview_pages_ids_and_filter,
     index_children,
+    transitions,
     runs_race_pushes,
     cli_runs,
 );

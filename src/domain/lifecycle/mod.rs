@@ -7,6 +7,7 @@ mod parse;
 
 use chrono::{DateTime, Utc};
 
+pub use super::StorageClass;
 use super::{Digest, ImageTag, WildcardFilter};
 
 pub use evaluate::{evaluate, Candidate, Decision};
@@ -93,12 +94,6 @@ impl Count {
 pub enum Action {
     Expire,
     Transition,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StorageClass {
-    Standard,
-    Archive,
 }
 
 /// One image a preview says a rule acts on, as it stood when the preview ran.
