@@ -1360,8 +1360,7 @@ async fn unimplemented_actions(app: TestApp) {
     app.create_repo("todo").await;
     let errors = [
         app.ecr
-            .get_lifecycle_policy()
-            .repository_name("todo")
+            .get_registry_policy()
             .send()
             .await
             .map(|_| ())
@@ -1373,9 +1372,8 @@ async fn unimplemented_actions(app: TestApp) {
                 )
             }),
         app.ecr
-            .put_lifecycle_policy()
-            .repository_name("todo")
-            .lifecycle_policy_text("{}")
+            .put_registry_policy()
+            .policy_text("{}")
             .send()
             .await
             .map(|_| ())
@@ -1401,7 +1399,7 @@ async fn unimplemented_actions(app: TestApp) {
                 )
             }),
     ];
-    for (action, result) in ["GetLifecyclePolicy", "PutLifecyclePolicy", "StartImageScan"]
+    for (action, result) in ["GetRegistryPolicy", "PutRegistryPolicy", "StartImageScan"]
         .iter()
         .zip(errors)
     {
