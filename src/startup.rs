@@ -11,8 +11,12 @@ use actix_web::{web, App, HttpServer};
 use crate::api::awsjson::UnverifiedBodies;
 use crate::api::{access, body_timeout};
 use crate::blob::BlobStore;
-use crate::config::{Config, Limits, StoreConfig};
-use crate::service::{check_blobs, BlobCheck, Service, Settings};
+use crate::config::{CheckConfig, Config, GcConfig, Limits, StoreConfig};
+use crate::domain::{RegistryAlias, RegistryId};
+use crate::service::{
+    check_blobs, check_references, repair, BlobCheck, GcReport, ReferenceCheck, Repaired, Service,
+    Settings,
+};
 use crate::store::Store;
 
 /// Open files kept back from connections: the database pool, the log, blob files of
@@ -58,28 +62,72 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
     .await
 }
 
-/// `berth check`: reads every blob of the store the configuration names back.
-pub async fn check(config: &StoreConfig) -> anyhow::Result<BlobCheck> {
-    let store = open_store(config).await?;
-    let blobs = BlobStore::open(&config.data_dir).await?;
-    let report = check_blobs(&store, &blobs).await;
-    store.close().await;
-    Ok(report?)
+/// What `berth check` found, and with `--repair` what it removed.
+pub struct Checked {
+    pub blobs: BlobCheck,
+    pub references: ReferenceCheck,
+    pub repaired: Option<Repaired>,
 }
 
-/// Sweeps stale uploads at start-up and then hourly.
-fn spawn_upload_sweeper(service: Service) {
+/// `berth check`: reads every blob of the store the configuration names back, checks
+/// the references between rows and, with `repair`, removes what is dangling.
+pub async fn check(config: &CheckConfig) -> anyhow::Result<Checked> {
+    let store = open_store(&config.store).await?;
+    let blobs = BlobStore::open(&config.store.data_dir).await?;
+    let checked = async {
+        let found = check_blobs(&store, &blobs).await?;
+        let references = check_references(&store).await?;
+        let repaired = if config.repair {
+            Some(repair(&store, &blobs, &found, &references).await?)
+        } else {
+            None
+        };
+        Ok::<_, crate::service::Error>(Checked {
+            blobs: found,
+            references,
+            repaired,
+        })
+    }
+    .await;
+    store.close().await;
+    Ok(checked?)
+}
+
+/// Collects garbage every `every`, starting one interval after start-up, in one
+/// process at a time across those sharing the store.
+fn spawn_collector(service: Service, every: Duration) {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
         loop {
-            every.tick().await;
-            match service.sweep_uploads().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "swept stale uploads"),
-                Err(e) => tracing::warn!(error = ?e, "upload sweep failed"),
+            ticks.tick().await;
+            match service.collect_garbage(false).await {
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::debug!("garbage collection runs in another process"),
+                Err(e) => tracing::warn!(error = ?e, "garbage collection failed"),
             }
         }
     });
+}
+
+/// `berth gc`: one collection over the store the configuration names; `None` when
+/// another process is collecting.
+pub async fn gc(config: &GcConfig) -> anyhow::Result<Option<GcReport>> {
+    let store = open_store(&config.store).await?;
+    let blobs = BlobStore::open(&config.store.data_dir).await?;
+    // Only the store's side of the service is used: no listener, no credentials.
+    let settings = Settings {
+        account: RegistryId::parse("000000000000")?,
+        public_url: String::new(),
+        public_registry_url: String::new(),
+        public_alias: RegistryAlias::parse("berth")?,
+        gc_grace: config.gc_grace,
+    };
+    let service = Service::new(store, blobs, settings, Default::default()).await?;
+    let report = service.collect_garbage(config.dry_run).await;
+    service.close().await;
+    Ok(report?)
 }
 
 /// Raises the soft open-file limit to the hard one, so that connections rather than
@@ -171,9 +219,10 @@ impl Application {
             public_url,
             public_registry_url,
             public_alias: config.public_alias.clone(),
+            gc_grace: config.jobs.gc_grace,
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
-        spawn_upload_sweeper(service.clone());
+        spawn_collector(service.clone(), config.jobs.gc_interval);
         if service.authority().credentials().is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \

@@ -1,12 +1,13 @@
 //! `berth check`: proves that the bytes behind every digest are still what the digest
-//! names, by reading every blob back.
+//! names, by reading every blob back, and that every reference between rows has its
+//! target; with `--repair`, removes what is dangling.
 
 use std::collections::BTreeSet;
 
-use super::Result;
+use super::{Error, Result};
 use crate::blob::BlobStore;
 use crate::domain::Digest;
-use crate::store::Store;
+use crate::store::{Dangling, Store};
 
 /// What reading every blob back found.
 #[derive(Debug, Default)]
@@ -65,4 +66,76 @@ async fn check_one(
         _ => report.verified += 1,
     }
     Ok(())
+}
+
+/// What `berth check` found wrong with the references between rows.
+#[derive(Debug, Default)]
+pub struct ReferenceCheck {
+    /// Links to blobs with no row.
+    pub dangling_links: Vec<Dangling>,
+    /// Blobs that manifests list and that have no row.
+    pub dangling_references: Vec<Dangling>,
+    /// Child manifests of an index that its repository does not hold.
+    pub missing_children: Vec<Dangling>,
+}
+
+impl ReferenceCheck {
+    pub fn is_sound(&self) -> bool {
+        self.dangling_links.is_empty()
+            && self.dangling_references.is_empty()
+            && self.missing_children.is_empty()
+    }
+}
+
+/// Checks that every link's and every manifest reference's blob has a row (that the
+/// row has its file is `check_blobs`'s), and every index's children are in its
+/// repository.
+pub async fn check_references(store: &Store) -> Result<ReferenceCheck> {
+    Ok(ReferenceCheck {
+        dangling_links: store.dangling_links().await?,
+        dangling_references: store.dangling_references().await?,
+        missing_children: store.missing_children().await?,
+    })
+}
+
+/// What `berth check --repair` removed.
+#[derive(Debug, Default)]
+pub struct Repaired {
+    /// Blob rows whose file was gone, removed with their links (images that list
+    /// them stay, and are reported).
+    pub forgotten: Vec<Digest>,
+    /// Links removed: those of the forgotten blobs, and those whose blob had no row.
+    pub links: u64,
+    /// Blob files without a row, removed.
+    pub unrecorded: Vec<Digest>,
+}
+
+/// Removes what is dangling: rows of blobs whose file is gone (and their links), links
+/// to blobs without a row, and blob files without a row. Each under the blob's lock,
+/// checking again that the file is still gone, or that there is still no row: a file
+/// that has a row is never removed, and neither is an image.
+pub async fn repair(
+    store: &Store,
+    blobs: &BlobStore,
+    found: &BlobCheck,
+    references: &ReferenceCheck,
+) -> Result<Repaired> {
+    let mut repaired = Repaired::default();
+    for digest in &found.missing {
+        let gone = || async move { Ok::<_, Error>(blobs.settled(digest, None).await?.is_none()) };
+        if let Some(links) = store.forget_blob(digest, gone).await? {
+            repaired.links += links;
+            repaired.forgotten.push(digest.clone());
+        }
+    }
+    if !references.dangling_links.is_empty() {
+        repaired.links += store.drop_dangling_links().await?;
+    }
+    for digest in &found.unrecorded {
+        let remove = || async move { Ok::<_, Error>(blobs.remove_blob(digest, None).await?) };
+        if let Some(Some(_)) = store.remove_unrecorded(digest, remove).await? {
+            repaired.unrecorded.push(digest.clone());
+        }
+    }
+    Ok(repaired)
 }

@@ -53,7 +53,7 @@ impl Service {
                     continue;
                 }
             };
-            match self.store().blob_in_repository(repo.key, &digest).await? {
+            match self.linked_blob(repo.key, &digest).await? {
                 Some(size) => {
                     let media_type = self.store().blob_media_type(repo.key, &digest).await?;
                     layers.push(LayerAvailability {

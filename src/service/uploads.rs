@@ -190,8 +190,22 @@ impl Service {
                 actual,
             });
         }
-        self.blobs().place(assembled).await?;
-        let linked = self.store().complete_upload(upload, &actual, now()).await?;
+        // Placed under the blob's lock, in the transaction that records it: see
+        // `Store::complete_upload`.
+        let blobs = self.blobs();
+        let linked = self
+            .store()
+            .complete_upload(upload, &actual, now(), || async move {
+                match blobs.place(assembled).await {
+                    Ok(_) => Ok(()),
+                    // The upload's bytes were removed under it (collected as stale).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Err(Error::UploadNotFound(upload.id.clone()))
+                    }
+                    Err(e) => Err(Error::from(e)),
+                }
+            })
+            .await?;
         self.blobs().discard_upload(&upload.id).await?;
         Ok(if linked {
             Completed::Linked(actual)
@@ -354,20 +368,6 @@ impl Service {
             }
         }
         finished
-    }
-
-    /// Removes uploads past their lifetime and upload bytes no row refers to (left by
-    /// a crash or an abandoned session). Returns how many were removed.
-    pub async fn sweep_uploads(&self) -> Result<usize> {
-        let on_disk = self.blobs().upload_ids().await?;
-        let stale = self
-            .store()
-            .forget_stale_uploads(&on_disk, now() - UPLOAD_TTL)
-            .await?;
-        for id in &stale {
-            self.discard(id).await?;
-        }
-        Ok(stale.len())
     }
 
     /// Registry API: abandons an upload session.
