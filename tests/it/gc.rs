@@ -90,6 +90,8 @@ macro_rules! on_both {
 
 on_both!(
     reclaims_what_nothing_uses,
+    uploads_racing_collection_keep_their_bytes,
+    put_images_racing_collection_keep_their_layers,
     pushes_deletes_and_collections_race,
     kill_during_collection,
     one_collector_at_a_time,
@@ -388,22 +390,120 @@ async fn create_repository(service: &Service, name: &str) -> RepositoryName {
     name
 }
 
-/// `n` small blobs uploaded into `name` and then unlinked from it: garbage.
+/// Uploads `bytes` into `name` in one request, as `POST ?digest=` does.
+async fn put_blob(
+    service: &Service,
+    name: &RepositoryName,
+    bytes: &[u8],
+) -> berth::service::Result<Digest> {
+    let digest = Digest::parse(&sha256(bytes)).expect("digest");
+    let body = bytes::Bytes::copy_from_slice(bytes);
+    let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(body)]);
+    service.put_blob(&caller(), name, &digest, body).await?;
+    Ok(digest)
+}
+
+/// Reads the blob back through the service: it must be there, byte for byte.
+async fn read_back(service: &Service, name: &RepositoryName, digest: &Digest, bytes: &[u8]) {
+    use futures_util::TryStreamExt as _;
+    let reader = service
+        .blob(&caller(), name, digest)
+        .await
+        .unwrap_or_else(|e| panic!("{digest} was acknowledged and is gone: {e:?}"));
+    let chunks: Vec<bytes::Bytes> = reader.into_stream().try_collect().await.expect("read");
+    assert!(chunks.concat() == bytes, "{digest}: the bytes differ");
+}
+
+/// Makes `bytes` garbage in `name`: uploaded, then unlinked (no grace applies).
+async fn make_garbage(service: &Service, name: &RepositoryName, bytes: &[u8]) {
+    let digest = put_blob(service, name, bytes).await.expect("put blob");
+    service
+        .delete_blob(&caller(), name, &digest)
+        .await
+        .expect("unlink");
+}
+
+/// `n` small blobs made garbage in `name`.
 async fn garbage(service: &Service, name: &RepositoryName, n: usize) {
-    let caller = caller();
     for _ in 0..n {
-        let bytes = bytes::Bytes::from(random_bytes(256));
-        let digest = Digest::parse(&sha256(&bytes)).expect("digest");
-        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
-        service
-            .put_blob(&caller, name, &digest, body)
-            .await
-            .expect("put blob");
-        service
-            .delete_blob(&caller, name, &digest)
-            .await
-            .expect("unlink");
+        make_garbage(service, name, &random_bytes(256)).await;
     }
+}
+
+/// A short random pause, so that two racing calls meet at varying points.
+async fn jitter() {
+    use rand::Rng as _;
+    let micros = rand::thread_rng().gen_range(0..6000);
+    tokio::time::sleep(Duration::from_micros(micros)).await;
+}
+
+/// Race 1: a blob that is garbage is uploaded again while a collection removes it.
+/// The upload places its file (finding the name taken, it keeps the existing file) and
+/// records it; collection deletes the record and then the file. Each round either ends
+/// with the record and the file or with neither: an acknowledged upload reads back.
+async fn uploads_racing_collection_keep_their_bytes(backend: Backend) {
+    let at = StoreAt::new(backend).await;
+    let (pusher, collector) = (at.service().await, at.service().await);
+    let name = create_repository(&pusher, "gc/race-upload").await;
+    for _ in 0..150 {
+        let bytes = random_bytes(512);
+        make_garbage(&pusher, &name, &bytes).await;
+        let upload = async {
+            jitter().await;
+            put_blob(&pusher, &name, &bytes).await
+        };
+        let (uploaded, collected) = tokio::join!(upload, collector.collect_garbage(false));
+        collected.expect("collect");
+        let digest = uploaded.expect("upload");
+        read_back(&pusher, &name, &digest, &bytes).await;
+    }
+}
+
+/// Race 2: PutImage of an image whose layer link is past the grace and unused, while a
+/// collection drops such links. An image put is never missing a layer; a refused put
+/// says which layer is missing.
+async fn put_images_racing_collection_keep_their_layers(backend: Backend) {
+    let at = StoreAt::new(backend).await;
+    let pusher = at.service().await;
+    let collector = at.service_with_grace(Duration::from_millis(1)).await;
+    let name = create_repository(&pusher, "gc/race-put").await;
+    let (mut put, mut refused) = (0, 0);
+    for round in 0..150 {
+        let image = Image::new(Format::Oci, &[512]);
+        for blob in image.blobs() {
+            put_blob(&pusher, &name, blob).await.expect("upload");
+        }
+        let request = berth::service::PutImage {
+            registry: None,
+            name: name.clone(),
+            manifest: image.manifest.clone().into_bytes(),
+            media_type: Some(OCI_MANIFEST.into()),
+            tag: Some(berth::domain::ImageTag::parse(&format!("r{round}")).expect("tag")),
+            digest: None,
+        };
+        let putting = async {
+            jitter().await;
+            pusher.put_image(&caller(), request).await
+        };
+        let (done, collected) = tokio::join!(putting, collector.collect_garbage(false));
+        collected.expect("collect");
+        match done {
+            Ok(_) => {
+                put += 1;
+                for blob in image.blobs() {
+                    let digest = Digest::parse(&sha256(blob)).expect("digest");
+                    read_back(&pusher, &name, &digest, blob).await;
+                }
+            }
+            Err(berth::service::Error::LayersNotFound(_)) => refused += 1,
+            Err(e) => panic!("put image: {e:?}"),
+        }
+    }
+    eprintln!("{put} images put, {refused} refused for a collected layer");
+    assert!(
+        put > 0 && refused > 0,
+        "the race was not run: {put} put, {refused} refused"
+    );
 }
 
 /// Writes straight to the store at `at` (the test's own hand, not berth's).
