@@ -125,6 +125,11 @@ impl Service {
         {
             return Ok(None);
         }
-        Ok(Some(self.blobs().read(&digest).await?))
+        match self.blobs().read(&digest).await {
+            Ok(reader) => Ok(Some(reader)),
+            // Collected since the link was read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }

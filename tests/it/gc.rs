@@ -12,6 +12,7 @@ use berth::service::{CreateRepository, Encryption, Service};
 use crate::fixtures::{caller, random_bytes, Format, Image, StoreAt, OCI_MANIFEST};
 use crate::helpers::{sha256, spawn_app_with, Backend, TestApp, ALIAS};
 use crate::oci_client::Registry;
+use crate::process::run_berth as berth;
 
 /// The grace the tests collect with: links and uploads younger than this stay.
 const GRACE: Duration = Duration::from_secs(2);
@@ -53,25 +54,6 @@ async fn pull_exactly(reg: &Registry, repo: &str, reference: &str, image: &Image
     }
 }
 
-/// Runs the real binary's `berth <args>` over the app's store: exit code and stdout.
-fn berth(dir: &Path, database_url: Option<&str>, args: &[&str]) -> (Option<i32>, String) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-    cmd.args(args).arg("--data-dir").arg(dir);
-    if let Some(url) = database_url {
-        cmd.arg("--database-url").arg(url);
-    }
-    let out = cmd
-        .env_remove("DATABASE_URL")
-        .env_remove("BERTH_GC_GRACE")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run berth");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 /// Runs each `async fn(Backend)` on both stores.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {$(
@@ -96,6 +78,7 @@ on_both!(
     kill_during_collection,
     one_collector_at_a_time,
     dry_run_counts_what_a_run_reclaims,
+    serve_collects_on_its_interval,
     check_reports_and_repairs_dangling,
 );
 
@@ -693,4 +676,36 @@ async fn check_reports_and_repairs_dangling(backend: Backend) {
         404,
         "the forgotten layer is unknown, not a failure to read"
     );
+}
+
+/// `berth serve` collects by itself every `BERTH_GC_INTERVAL`, with its grace.
+async fn serve_collects_on_its_interval(backend: Backend) {
+    let app = app(backend).await;
+    let reg = Registry::login(&app).await;
+    app.create_repo("gc/served").await;
+    let (_, digest) = reg.push_image("gc/served", "v1").await;
+    let r = reg
+        .delete(&format!("/v2/gc/served/manifests/{digest}"))
+        .await;
+    assert_eq!(r.status, 202);
+    assert_eq!(blob_files(app.data_dir.path()).1, 2);
+    // Another server over the same store, collecting every 300 ms.
+    let TestApp {
+        data_dir,
+        database_url,
+        ..
+    } = app;
+    let collecting = crate::helpers::spawn_app_on(backend, data_dir, database_url, |c| {
+        c.jobs.gc_interval = Duration::from_millis(300);
+        c.jobs.gc_grace = Duration::from_millis(1);
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while blob_files(collecting.data_dir.path()).1 > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server did not collect"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
