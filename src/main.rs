@@ -97,6 +97,13 @@ fn report_check(checked: &Checked) -> bool {
             d.repository, d.target
         );
     }
+    for d in &refs.unreadable_references {
+        let image = d.image.as_deref().unwrap_or_default();
+        println!(
+            "UNREADABLE REFERENCE {}@{image} -> {}: the blob's bytes are gone",
+            d.repository, d.target
+        );
+    }
     for d in &refs.missing_children {
         let image = d.image.as_deref().unwrap_or_default();
         println!(

@@ -76,7 +76,7 @@ pub async fn check(config: &CheckConfig) -> anyhow::Result<Checked> {
     let blobs = BlobStore::open(&config.store.data_dir).await?;
     let checked = async {
         let found = check_blobs(&store, &blobs).await?;
-        let references = check_references(&store).await?;
+        let references = check_references(&store, &found.missing).await?;
         let repaired = if config.repair {
             Some(repair(&store, &blobs, &found, &references).await?)
         } else {

@@ -75,6 +75,8 @@ pub struct ReferenceCheck {
     pub dangling_links: Vec<Dangling>,
     /// Blobs that manifests list and that have no row.
     pub dangling_references: Vec<Dangling>,
+    /// Blobs that manifests list whose row has no file (`BlobCheck::missing`).
+    pub unreadable_references: Vec<Dangling>,
     /// Child manifests of an index that its repository does not hold.
     pub missing_children: Vec<Dangling>,
 }
@@ -83,17 +85,23 @@ impl ReferenceCheck {
     pub fn is_sound(&self) -> bool {
         self.dangling_links.is_empty()
             && self.dangling_references.is_empty()
+            && self.unreadable_references.is_empty()
             && self.missing_children.is_empty()
     }
 }
 
-/// Checks that every link's and every manifest reference's blob has a row (that the
-/// row has its file is `check_blobs`'s), and every index's children are in its
-/// repository.
-pub async fn check_references(store: &Store) -> Result<ReferenceCheck> {
+/// Checks that every link's and every manifest reference's blob has a row, names the
+/// images that list a blob whose row has no file (`missing`, found by `check_blobs`),
+/// and checks that every index's children are in its repository.
+pub async fn check_references(store: &Store, missing: &[Digest]) -> Result<ReferenceCheck> {
+    let mut unreadable_references = Vec::new();
+    for digest in missing {
+        unreadable_references.extend(store.images_listing(digest).await?);
+    }
     Ok(ReferenceCheck {
         dangling_links: store.dangling_links().await?,
         dangling_references: store.dangling_references().await?,
+        unreadable_references,
         missing_children: store.missing_children().await?,
     })
 }

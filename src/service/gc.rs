@@ -45,7 +45,9 @@ impl Service {
 
     async fn gc_pass(&self, dry_run: bool) -> Result<GcReport> {
         let started = now();
-        let before = started - self.gc_grace();
+        let before = started
+            .checked_sub_signed(self.gc_grace())
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
         let settled = SystemTime::from(before);
         let mut report = GcReport::default();
         self.collect_uploads(before, dry_run, &mut report).await?;

@@ -263,6 +263,22 @@ impl Store {
         .collect()
     }
 
+    /// The images that list the blob.
+    pub async fn images_listing(&self, blob: &Digest) -> Result<Vec<Dangling>> {
+        sqlx::query(
+            "SELECT r.registry_id, r.namespace, r.name, m.digest AS image, mr.child_digest AS target \
+             FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id \
+             JOIN repositories r ON r.id = m.repository_id \
+             WHERE mr.child_digest = $1 AND mr.is_manifest = 0 ORDER BY m.id",
+        )
+        .bind(blob.as_str())
+        .fetch_all(&mut *self.reader().await?)
+        .await?
+        .iter()
+        .map(|r| dangling(r, true))
+        .collect()
+    }
+
     /// Child manifests of an index that its repository does not hold.
     pub async fn missing_children(&self) -> Result<Vec<Dangling>> {
         sqlx::query(

@@ -638,6 +638,14 @@ async fn check_reports_and_repairs_dangling(backend: Backend) {
     assert!(out.contains(&format!("MISSING {in_image}")), "{out}");
     assert!(out.contains(&format!("MISSING {layer_only}")), "{out}");
     assert!(out.contains("2 missing, 1 files without a record"), "{out}");
+    let listed = format!(
+        "{}/private/gc/repair@{image} -> {in_image}",
+        crate::helpers::ACCOUNT
+    );
+    assert!(
+        out.contains(&format!("UNREADABLE REFERENCE {listed}")),
+        "{out}"
+    );
 
     let (code, out) = berth(dir, url, &["check", "--repair"]);
     assert_eq!(code, Some(1), "the store was not sound: {out}");
@@ -659,10 +667,7 @@ async fn check_reports_and_repairs_dangling(backend: Backend) {
     let (code, out) = berth(dir, url, &["check"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains(&format!(
-            "DANGLING REFERENCE {}/private/gc/repair@{image} -> {in_image}",
-            crate::helpers::ACCOUNT
-        )),
+        out.contains(&format!("DANGLING REFERENCE {listed}")),
         "{out}"
     );
     assert!(out.contains("0 missing, 0 files without a record"), "{out}");
