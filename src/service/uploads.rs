@@ -7,7 +7,6 @@
 //! those bytes before anything is placed or made visible: bytes first, rows second.
 
 use bytes::Bytes;
-use chrono::Duration;
 use futures_util::Stream;
 
 use super::error::{Invalid, PartProblem};
@@ -16,8 +15,6 @@ use crate::blob::PartError;
 use crate::domain::{Digest, Registry, RegistryId, RepositoryName, UploadId, UploadPart};
 use crate::store::Upload;
 
-/// How long an upload may sit before it is unknown.
-const UPLOAD_TTL: Duration = Duration::hours(24);
 /// The most parts one upload may have.
 const MAX_PARTS: i64 = 4200;
 
@@ -76,7 +73,8 @@ impl Service {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
         match self.store().upload(id).await? {
-            Some(u) if u.repository == repo.key && u.created_at + UPLOAD_TTL > now() => {
+            // An upload lives for the collection grace, after which it is collected.
+            Some(u) if u.repository == repo.key && now() - u.created_at < self.gc_grace() => {
                 Ok((registry, u))
             }
             _ => Err(Error::UploadNotFound(id.clone())),
