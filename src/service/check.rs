@@ -2,8 +2,6 @@
 //! names, by reading every blob back, and that every reference between rows has its
 //! target; with `--repair`, removes what is dangling.
 
-use std::collections::BTreeSet;
-
 use super::{Error, Result};
 use crate::blob::BlobStore;
 use crate::domain::Digest;
@@ -28,21 +26,42 @@ impl BlobCheck {
     }
 }
 
-/// Re-hashes every blob file and compares it with its name and its record.
+/// How many records or files one step reads.
+const BATCH: i64 = 500;
+
+/// Re-hashes every blob file and compares it with its name and its record: the
+/// records in batches, then the files a directory at a time, so memory stays bounded.
+/// It may run beside a serving (and collecting) berth: a record whose file is not
+/// found is looked at again under the blob's lock, where a collection in progress
+/// cannot be half done.
 pub async fn check_blobs(store: &Store, blobs: &BlobStore) -> Result<BlobCheck> {
-    let recorded = store.all_blobs().await?;
-    let mut on_disk: BTreeSet<Digest> = blobs.digests().await?.into_iter().collect();
     let mut report = BlobCheck::default();
-    for (digest, size) in recorded {
-        if !on_disk.remove(&digest) {
-            report.missing.push(digest);
-            continue;
+    let mut after = None;
+    loop {
+        let recorded = store.blobs_after(after.as_ref(), BATCH).await?;
+        for (digest, size) in &recorded {
+            if blobs.settled(digest, None).await?.is_none() {
+                let look = || async { Ok::<_, Error>(blobs.settled(digest, None).await?) };
+                // Otherwise placed again, or collected, meanwhile.
+                if let Some(None) = store.while_recorded(digest, look).await? {
+                    report.missing.push(digest.clone());
+                }
+                continue;
+            }
+            check_one(blobs, digest.clone(), Some(*size), &mut report).await?;
         }
-        check_one(blobs, digest, Some(size), &mut report).await?;
+        match recorded.last() {
+            Some((last, _)) if recorded.len() as i64 == BATCH => after = Some(last.clone()),
+            _ => break,
+        }
     }
-    for digest in on_disk {
-        report.unrecorded.push(digest.clone());
-        check_one(blobs, digest, None, &mut report).await?;
+    for shelf in blobs.shelves().await? {
+        let on_shelf = blobs.digests_on(&shelf).await?;
+        let recorded = store.recorded_blobs(&on_shelf).await?;
+        for digest in on_shelf.into_iter().filter(|d| !recorded.contains(d)) {
+            report.unrecorded.push(digest.clone());
+            check_one(blobs, digest, None, &mut report).await?;
+        }
     }
     Ok(report)
 }
@@ -53,7 +72,12 @@ async fn check_one(
     recorded_size: Option<i64>,
     report: &mut BlobCheck,
 ) -> Result<()> {
-    let (actual, size) = blobs.rehash(&digest).await?;
+    let (actual, size) = match blobs.rehash(&digest).await {
+        Ok(found) => found,
+        // Collected while it was being read (its record went first).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     let size = i64::try_from(size).unwrap_or(i64::MAX);
     match recorded_size {
         _ if actual != digest => report

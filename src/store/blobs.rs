@@ -192,9 +192,16 @@ pub(super) async fn link_blob(
 }
 
 impl Store {
-    /// Every recorded blob with its recorded size, for checking the bytes behind them.
-    pub async fn all_blobs(&self) -> Result<Vec<(Digest, i64)>> {
-        sqlx::query("SELECT digest, size FROM blobs ORDER BY digest")
+    /// Recorded blobs with their recorded sizes, after `after` in digest order; at most
+    /// `limit`.
+    pub async fn blobs_after(
+        &self,
+        after: Option<&Digest>,
+        limit: i64,
+    ) -> Result<Vec<(Digest, i64)>> {
+        sqlx::query("SELECT digest, size FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2")
+            .bind(after.map_or("", Digest::as_str))
+            .bind(limit)
             .fetch_all(&mut *self.reader().await?)
             .await?
             .iter()

@@ -172,6 +172,32 @@ impl Store {
         Ok(Some(removed))
     }
 
+    /// Runs `look` (which looks at the blob's file) under the blob's lock, if the blob
+    /// has a row: what it answers, `None` when there is no row. Nothing is written.
+    pub async fn while_recorded<T, E, F, Fut>(
+        &self,
+        blob: &Digest,
+        look: F,
+    ) -> std::result::Result<Option<T>, E>
+    where
+        E: From<Error>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
+        self.lock_digest(&mut tx, blob).await?;
+        let recorded = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1")
+            .bind(blob.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+        if recorded.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(look().await?))
+    }
+
     /// Of `blobs`, those with a row.
     pub async fn recorded_blobs(&self, blobs: &[Digest]) -> Result<HashSet<Digest>> {
         let mut found = HashSet::new();
