@@ -576,6 +576,31 @@ async fn one_collector_at_a_time(backend: Backend) {
     assert_eq!(ran.len(), 1, "exactly one process collects: {ran:?}");
     assert_eq!(ran[0].blobs, 100);
     assert_eq!(blob_files(at.dir.path()), (0, 0));
+
+    // While this process collects, `berth gc` in another stands aside and says so.
+    garbage(&service, &name, 1).await;
+    let (holding, release) = tokio::sync::oneshot::channel::<()>();
+    let (held, hold) = tokio::sync::oneshot::channel::<()>();
+    let holder = tokio::spawn(async move {
+        first
+            .exclusively("gc", async {
+                held.send(()).expect("signal");
+                release.await.expect("release");
+                Ok(())
+            })
+            .await
+    });
+    hold.await.expect("the lease is held");
+    let url = at.database_url.as_deref();
+    let (code, out) = berth(at.dir.path(), url, &["gc"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("another process is collecting"), "{out}");
+    assert_eq!(blob_files(at.dir.path()).1, 1, "it removed nothing");
+    holding.send(()).expect("release");
+    holder.await.expect("holder").expect("held");
+    let (code, out) = berth(at.dir.path(), url, &["gc"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(blob_files(at.dir.path()), (0, 0), "{out}");
 }
 
 /// `berth gc --dry-run` removes nothing and reports what `berth gc` then removes.
