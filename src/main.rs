@@ -1,7 +1,9 @@
 use clap::{Parser, Subcommand};
 
 use berth::config::{CheckConfig, Config, GcConfig, StoreConfig};
-use berth::startup::{check, gc, open_store, Application, Checked};
+use berth::domain::lifecycle::Action;
+use berth::domain::RepositoryName;
+use berth::startup::{check, gc, open_store, run_lifecycle, Application, Checked};
 
 /// An ECR-compatible container image registry.
 #[derive(Parser)]
@@ -23,6 +25,29 @@ enum Command {
     Check(CheckConfig),
     /// Collect garbage once: upload sessions, links and blobs nothing uses any more.
     Gc(GcConfig),
+    /// Lifecycle policies.
+    #[command(subcommand)]
+    Lifecycle(Lifecycle),
+}
+
+#[derive(Subcommand)]
+enum Lifecycle {
+    /// Apply the lifecycle policies now, printing one line per image expired or
+    /// transitioned and a summary; exits 2 if another process is applying them.
+    Run {
+        #[command(flatten)]
+        store: StoreConfig,
+        /// Only say what would be done.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this repository's policy.
+        #[arg(long, value_parser = parse_repository)]
+        repository: Option<RepositoryName>,
+    },
+}
+
+fn parse_repository(s: &str) -> Result<RepositoryName, String> {
+    RepositoryName::parse(s).map_err(|e| e.to_string())
 }
 
 #[actix_web::main]
@@ -64,6 +89,52 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(2);
             }
         },
+        Command::Lifecycle(Lifecycle::Run {
+            store,
+            dry_run,
+            repository,
+        }) => {
+            let Some(runs) = run_lifecycle(&store, repository.as_ref(), dry_run).await? else {
+                eprintln!("another berth process is applying lifecycle policies; try again later");
+                std::process::exit(2);
+            };
+            let verb = |action| match (action, dry_run) {
+                (Action::Expire, false) => "EXPIRED",
+                (Action::Expire, true) => "WOULD EXPIRE",
+                (Action::Transition, false) => "TRANSITIONED",
+                (Action::Transition, true) => "WOULD TRANSITION",
+            };
+            let (mut expired, mut transitioned) = (0, 0);
+            for run in &runs {
+                for a in &run.actions {
+                    let tags: Vec<String> = a.tags.iter().map(ToString::to_string).collect();
+                    println!(
+                        "{} {}/{}@{} tags=[{}] rule={}",
+                        verb(a.action),
+                        run.registry,
+                        run.name,
+                        a.digest,
+                        tags.join(","),
+                        a.rule_priority
+                    );
+                    match a.action {
+                        Action::Expire => expired += 1,
+                        Action::Transition => transitioned += 1,
+                    }
+                }
+            }
+            println!(
+                "{} repositories with a lifecycle policy{}: {expired} images {}, {transitioned} {}",
+                runs.len(),
+                if dry_run { " (dry run)" } else { "" },
+                if dry_run { "would expire" } else { "expired" },
+                if dry_run {
+                    "would transition"
+                } else {
+                    "transitioned"
+                },
+            );
+        }
     }
     Ok(())
 }

@@ -11,11 +11,11 @@ use actix_web::{web, App, HttpServer};
 use crate::api::awsjson::UnverifiedBodies;
 use crate::api::{access, body_timeout};
 use crate::blob::BlobStore;
-use crate::config::{CheckConfig, Config, GcConfig, Limits, StoreConfig};
-use crate::domain::{RegistryAlias, RegistryId};
+use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig};
+use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
 use crate::service::{
-    check_blobs, check_references, repair, BlobCheck, GcReport, ReferenceCheck, Repaired, Service,
-    Settings,
+    check_blobs, check_references, repair, BlobCheck, GcReport, LifecycleRun, ReferenceCheck,
+    Repaired, Service, Settings,
 };
 use crate::store::Store;
 
@@ -111,23 +111,75 @@ fn spawn_collector(service: Service, every: Duration) {
     });
 }
 
+/// A service over the store the configuration names, for a command that serves
+/// nothing (`berth gc`, `berth lifecycle run`): no URL, account or credential is
+/// used, and these stand for none.
+async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Result<Service> {
+    let store = open_store(config).await?;
+    let blobs = BlobStore::open(&config.data_dir).await?;
+    let settings = Settings {
+        account: RegistryId::parse("000000000000").map_err(|e| anyhow::anyhow!("{e}"))?,
+        public_url: String::new(),
+        public_registry_url: String::new(),
+        public_alias: RegistryAlias::parse("berth").map_err(|e| anyhow::anyhow!("{e}"))?,
+        gc_grace,
+    };
+    Service::new(store, blobs, settings, Default::default()).await
+}
+
 /// `berth gc`: one collection over the store the configuration names; `None` when
 /// another process is collecting.
 pub async fn gc(config: &GcConfig) -> anyhow::Result<Option<GcReport>> {
-    let store = open_store(&config.store).await?;
-    let blobs = BlobStore::open(&config.store.data_dir).await?;
-    // Only the store's side of the service is used: no listener, no credentials.
-    let settings = Settings {
-        account: RegistryId::parse("000000000000")?,
-        public_url: String::new(),
-        public_registry_url: String::new(),
-        public_alias: RegistryAlias::parse("berth")?,
-        gc_grace: config.gc_grace,
-    };
-    let service = Service::new(store, blobs, settings, Default::default()).await?;
+    let service = offline_service(&config.store, config.gc_grace).await?;
     let report = service.collect_garbage(config.dry_run).await;
     service.close().await;
     Ok(report?)
+}
+
+/// Applies lifecycle policies at start-up and then every `interval`; across
+/// processes sharing the store, one at a time (a job lease).
+fn spawn_lifecycle(service: Service, interval: Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match service.run_lifecycle_job().await {
+                Ok(Some(runs)) => {
+                    for run in runs.iter().filter(|r| !r.actions.is_empty()) {
+                        tracing::info!(
+                            repository = %run.name,
+                            images = run.actions.len(),
+                            "applied the lifecycle policy"
+                        );
+                    }
+                }
+                Ok(None) => tracing::debug!("another process is applying lifecycle policies"),
+                Err(e) => tracing::warn!(error = ?e, "lifecycle run failed"),
+            }
+        }
+    });
+}
+
+/// `berth lifecycle run`: applies the lifecycle policies of the store the
+/// configuration names (of every repository with one, or of those named `only`),
+/// or with `dry_run` only says what they would do. `None` when another process is
+/// applying them.
+pub async fn run_lifecycle(
+    config: &StoreConfig,
+    only: Option<&RepositoryName>,
+    dry_run: bool,
+) -> anyhow::Result<Option<Vec<LifecycleRun>>> {
+    let service = offline_service(config, Jobs::DEFAULT.gc_grace).await?;
+    let outcome = if dry_run {
+        service.run_lifecycle(only, true).await.map(Some)
+    } else {
+        service
+            .exclusively("lifecycle", service.run_lifecycle(only, false))
+            .await
+    };
+    service.close().await;
+    Ok(outcome?)
 }
 
 /// Raises the soft open-file limit to the hard one, so that connections rather than
@@ -223,6 +275,7 @@ impl Application {
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_collector(service.clone(), config.jobs.gc_interval);
+        spawn_lifecycle(service.clone(), config.jobs.lifecycle_interval);
         if service.authority().credentials().is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \

@@ -3,6 +3,7 @@
 
 mod digest;
 mod image;
+pub mod lifecycle;
 mod manifest;
 mod mutability;
 mod names;
@@ -12,7 +13,11 @@ mod repository;
 mod upload;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
-pub use image::{Image, ImageSelector, TagDetail, TagStatus};
+pub use image::{
+    Image, ImageFilter, ImageSelector, ImageStatus, NotArchivable, StorageClass, TagDetail,
+    TagStatus,
+};
+pub use lifecycle::{LifecyclePolicy, LifecycleProblem};
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
 pub use names::{ImageTag, NameError, PartId, RegistryId, RepositoryName, UploadId};

@@ -4,7 +4,8 @@
 //! `Display` is a terse description for logs, not a client message.
 
 use crate::domain::{
-    Digest, ImageSelector, ImageTag, ManifestError, Registry, RegistryId, RepositoryName, UploadId,
+    Digest, ImageSelector, ImageTag, LifecycleProblem, ManifestError, NotArchivable, Registry,
+    RegistryId, RepositoryName, UploadId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,19 @@ pub enum Error {
         registry: Registry,
         name: RepositoryName,
     },
+    /// A lifecycle policy that breaks one of ECR's rules for them.
+    #[error("invalid lifecycle policy: {0:?}")]
+    InvalidLifecyclePolicy(LifecycleProblem),
+    #[error("repository {registry}/{name} has no lifecycle policy")]
+    LifecyclePolicyNotFound {
+        registry: Registry,
+        name: RepositoryName,
+    },
+    #[error("repository {registry}/{name} has no lifecycle policy preview")]
+    LifecyclePolicyPreviewNotFound {
+        registry: Registry,
+        name: RepositoryName,
+    },
     #[error("repository {registry}/{name} has no catalog data")]
     RepositoryCatalogDataNotFound {
         registry: Registry,
@@ -55,6 +69,19 @@ pub enum Error {
         registry: Registry,
         name: RepositoryName,
         image: ImageSelector,
+    },
+    /// A pull of an image in archival storage: it must be restored first.
+    #[error("image {image} in {registry}/{name} is archived")]
+    ImageArchived {
+        registry: Registry,
+        name: RepositoryName,
+        image: ImageSelector,
+    },
+    /// A storage class change this image cannot make.
+    #[error("image {image} cannot be archived: {reason:?}")]
+    StorageClassUpdateNotSupported {
+        image: ImageSelector,
+        reason: NotArchivable,
     },
     /// The same manifest again, under the same tag or untagged.
     #[error("image {digest} already exists in {name}")]
@@ -206,6 +233,8 @@ pub enum ImageProblem {
     /// The image's media type is not among those the client accepts.
     MediaTypeNotAccepted(String),
     ReferencedByIndex,
+    /// In archival storage: not pullable until restored.
+    Archived,
 }
 
 /// One layer of a availability check that failed, echoing the digest as sent.
@@ -251,6 +280,12 @@ impl From<std::io::Error> for Error {
             }
             _ => Error::Internal(anyhow::Error::new(e).context("blob store")),
         }
+    }
+}
+
+impl From<LifecycleProblem> for Error {
+    fn from(p: LifecycleProblem) -> Self {
+        Error::InvalidLifecyclePolicy(p)
     }
 }
 

@@ -3,8 +3,8 @@ use chrono::{DateTime, Utc};
 use super::error::{ImageFailure, ImageProblem, Invalid};
 use super::{now, pull_due, Caller, Error, Page, PageRequest, Result, Service};
 use crate::domain::{
-    Digest, Hasher, Image, ImageSelector, ImageTag, Manifest, ManifestKind, Registry, RegistryId,
-    Repository, RepositoryName, TagStatus,
+    Digest, Hasher, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Manifest,
+    ManifestKind, Registry, RegistryId, Repository, RepositoryName,
 };
 use crate::store::{self, Key, NewImage, Stored, TagWrite};
 
@@ -77,6 +77,9 @@ pub struct ImageDetail {
     pub artifact_media_type: Option<String>,
     pub last_pulled_at: Option<DateTime<Utc>>,
     pub subject: Option<Digest>,
+    pub status: ImageStatus,
+    pub last_archived_at: Option<DateTime<Utc>>,
+    pub last_activated_at: Option<DateTime<Utc>>,
 }
 
 impl Service {
@@ -185,8 +188,8 @@ impl Service {
         })
     }
 
-    /// The image and manifest bytes a selector names, or the failure to report for it;
-    /// looked up with the repository in one query, so `None` also when the repository
+    /// The image and manifest bytes a selector names for a pull, or the failure to
+    /// report for it (an archived image cannot be pulled); looked up with the repository in one query, so `None` also when the repository
     /// is missing (the caller tells the two apart).
     pub(super) async fn select_manifest(
         &self,
@@ -199,6 +202,9 @@ impl Service {
                 None => None,
                 Some((image, _)) if matches!(selector, ImageSelector::Both { digest, .. } if *digest != image.digest) => {
                     Some(Err(failure(selector, ImageProblem::TagDoesNotMatchDigest)))
+                }
+                Some((image, _)) if image.status != ImageStatus::Active => {
+                    Some(Err(failure(selector, ImageProblem::Archived)))
                 }
                 Some(found) => Some(Ok(found)),
             },
@@ -326,17 +332,17 @@ impl Service {
         caller: &Caller,
         registry: Option<&RegistryId>,
         name: &RepositoryName,
-        status: TagStatus,
+        filter: ImageFilter,
         page: PageRequest,
     ) -> Result<Page<(Digest, Option<ImageTag>)>> {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
-        let scope = format!("ListImages:{}/{}:{status:?}", repo.registry, repo.name);
+        let scope = format!("ListImages:{}/{}:{filter:?}", repo.registry, repo.name);
         let after: (Option<Key<Image>>, String) = self.resume(&scope, &page)?.unwrap_or_default();
         let limit = page.limit();
         let rows = self
             .store()
-            .image_listings(repo.key, status, (after.0, &after.1), limit + 1)
+            .image_listings(repo.key, filter, (after.0, &after.1), limit + 1)
             .await?;
         let page = self.paginate(&scope, rows, limit, |l| {
             (
@@ -357,7 +363,7 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
         ids: Option<Vec<Result<ImageSelector, ImageFailure>>>,
-        status: TagStatus,
+        filter: ImageFilter,
         page: PageRequest,
     ) -> Result<Page<ImageDetail>> {
         let registry = self.registry(caller, registry)?;
@@ -394,12 +400,12 @@ impl Service {
                 next_token: None,
             }
         } else {
-            let scope = format!("DescribeImages:{}/{}:{status:?}", repo.registry, repo.name);
+            let scope = format!("DescribeImages:{}/{}:{filter:?}", repo.registry, repo.name);
             let after: Option<Key<Image>> = self.resume(&scope, &page)?;
             let limit = page.limit();
             let images = self
                 .store()
-                .images(repo.key, status, after, limit + 1)
+                .images(repo.key, filter, after, limit + 1)
                 .await?;
             // Tags come in the same query as the page.
             self.paginate(&scope, images, limit, |(i, _)| i.key)
@@ -418,6 +424,9 @@ impl Service {
                 artifact_media_type: i.artifact_type,
                 last_pulled_at: i.last_pulled_at,
                 subject: i.subject,
+                status: i.status,
+                last_archived_at: i.last_archived_at,
+                last_activated_at: i.last_activated_at,
             })
             .collect();
         Ok(Page {

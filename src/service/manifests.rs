@@ -1,7 +1,7 @@
 //! What the registry API does with manifests by reference beyond ECR's actions: read
 //! one (a pull), and delete by tag or digest. Pushes run `put_image`, as PutImage does.
 
-use super::{now, pull_due, Caller, Error, Result, Service, StoredImage};
+use super::{now, pull_due, Caller, Error, ImageProblem, Result, Service, StoredImage};
 use crate::domain::{ImageSelector, RepositoryName};
 use crate::store::{self, Stored};
 
@@ -16,18 +16,28 @@ impl Service {
         record_pull: bool,
     ) -> Result<StoredImage> {
         let registry = caller.registry();
-        let found = self.select_manifest(&registry, name, selector).await?;
-        let Some(Ok((Stored { key, record: image }, manifest))) = found else {
-            if found.is_none() {
-                // Which is missing: the repository, or the image?
-                self.repository(&registry, name).await?;
-            }
-            return Err(Error::ImageNotFound {
-                registry,
-                name: name.clone(),
-                image: selector.clone(),
-            });
-        };
+        let (Stored { key, record: image }, manifest) =
+            match self.select_manifest(&registry, name, selector).await? {
+                Some(Ok(found)) => found,
+                Some(Err(failure)) if failure.problem == ImageProblem::Archived => {
+                    return Err(Error::ImageArchived {
+                        registry,
+                        name: name.clone(),
+                        image: selector.clone(),
+                    })
+                }
+                found => {
+                    if found.is_none() {
+                        // Which is missing: the repository, or the image?
+                        self.repository(&registry, name).await?;
+                    }
+                    return Err(Error::ImageNotFound {
+                        registry,
+                        name: name.clone(),
+                        image: selector.clone(),
+                    });
+                }
+            };
         let at = now();
         if record_pull && pull_due(&image, at) {
             self.record_pull(&[key], at).await;

@@ -1,6 +1,7 @@
 //! Use cases: the only API the faces call. Every rule of the registry lives here once
 //! (tag immutability, digest matching, reference checks), whichever face asked.
 
+mod archive;
 mod blobs;
 mod check;
 mod error;
@@ -9,6 +10,7 @@ mod health;
 mod images;
 mod jobs;
 mod layers;
+mod lifecycle;
 mod listings;
 mod manifests;
 mod pagination;
@@ -41,6 +43,7 @@ pub use gc::GcReport;
 pub use health::{Probe, Readiness};
 pub use images::{parse_image_id, ImageDetail, PutImage, StoredImage};
 pub use layers::LayerAvailability;
+pub use lifecycle::{LifecyclePolicyInfo, LifecycleRun, PreviewPage};
 pub use listings::{Listing, ReferrerDescriptor};
 pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};

@@ -8,11 +8,11 @@ use super::{
     Result, Store, Stored, TagWrite,
 };
 use crate::domain::{
-    Digest, Image, ImageSelector, ImageTag, Registry, Repository, RepositoryName, TagStatus,
+    Digest, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Registry, Repository,
+    RepositoryName, TagStatus,
 };
 
-const COLUMNS: &str =
-    "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at";
+const COLUMNS: &str = "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at, status, last_archived_at, last_activated_at";
 
 pub(super) fn bad(what: &str) -> Error {
     Error::Database(sqlx::Error::Decode(
@@ -20,7 +20,7 @@ pub(super) fn bad(what: &str) -> Error {
     ))
 }
 
-fn digest(s: &str) -> Result<Digest> {
+pub(super) fn digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|_| bad("digest"))
 }
 
@@ -39,6 +39,14 @@ pub(super) fn image(row: &AnyRow) -> Result<Stored<Image>> {
         last_pulled_at: row
             .try_get::<Option<i64>, _>("last_pulled_at")?
             .map(from_millis),
+        status: ImageStatus::parse(&row.try_get::<String, _>("status")?)
+            .ok_or_else(|| bad("image status"))?,
+        last_archived_at: row
+            .try_get::<Option<i64>, _>("last_archived_at")?
+            .map(from_millis),
+        last_activated_at: row
+            .try_get::<Option<i64>, _>("last_activated_at")?
+            .map(from_millis),
     };
     Ok(Stored {
         key: Key::new(row.try_get("id")?),
@@ -54,10 +62,10 @@ enum Within<'a> {
 }
 
 /// `COLUMNS` qualified with the manifests alias `m`.
-pub(super) const M_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.subject_digest, m.image_size, m.pushed_at, m.last_pulled_at";
+pub(super) const M_COLUMNS: &str = "m.id, m.digest, m.media_type, m.artifact_type, m.subject_digest, m.image_size, m.pushed_at, m.last_pulled_at, m.status, m.last_archived_at, m.last_activated_at";
 
 /// Tags as `tags_of_m` joins them (tags hold no spaces), sorted byte-wise.
-fn split_tags(joined: Option<String>) -> Result<Vec<ImageTag>> {
+pub(super) fn split_tags(joined: Option<String>) -> Result<Vec<ImageTag>> {
     let mut tags = joined
         .as_deref()
         .unwrap_or_default()
@@ -194,9 +202,15 @@ impl Store {
                 break;
             }
         }
-        let (image, created) = found.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+        let (mut image, created) = found.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+        // Whether the push changes anything beyond the tag: a new image, or an
+        // archived one restored (a push of an archived image restores it at once).
+        let mut changed = created;
         if created {
             insert_references(&mut tx, image.key.id(), new).await?;
+        } else if image.record.status != ImageStatus::Active {
+            image = set_status(&mut tx, image.key, ImageStatus::Active, now).await?;
+            changed = true;
         }
 
         match tag {
@@ -205,15 +219,27 @@ impl Store {
                 immutable: true,
             }) => {
                 // Plain insert: the primary key refuses an existing tag, whichever
-                // racing transaction commits first.
-                sqlx::query("INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4)")
-                    .bind(repository.id())
-                    .bind(tag.as_str())
-                    .bind(image.key.id())
-                    .bind(millis(now))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| on_unique(e, Error::TagAlreadyExists))?;
+                // racing transaction commits first. Restoring an archived image
+                // that already carries the tag leaves the tag as it is.
+                let held = sqlx::query(
+                    "SELECT 1 FROM tags WHERE repository_id = $1 AND tag = $2 AND manifest_id = $3",
+                )
+                .bind(repository.id())
+                .bind(tag.as_str())
+                .bind(image.key.id())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+                if !(held && changed) {
+                    sqlx::query("INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4)")
+                        .bind(repository.id())
+                        .bind(tag.as_str())
+                        .bind(image.key.id())
+                        .bind(millis(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| on_unique(e, Error::TagAlreadyExists))?;
+                }
             }
             Some(TagWrite {
                 tag,
@@ -232,11 +258,11 @@ impl Store {
                 .bind(millis(now))
                 .fetch_optional(&mut *tx)
                 .await?;
-                if placed.is_none() {
+                if placed.is_none() && !changed {
                     return Err(Error::ImageAlreadyExists);
                 }
             }
-            None if !created => return Err(Error::ImageAlreadyExists),
+            None if !changed => return Err(Error::ImageAlreadyExists),
             None => {}
         }
         tx.commit().await?;
@@ -367,21 +393,15 @@ impl Store {
     pub async fn images(
         &self,
         repository: Key<Repository>,
-        status: TagStatus,
+        filter: ImageFilter,
         after: Option<Key<Image>>,
         limit: i64,
     ) -> Result<Vec<(Stored<Image>, Vec<ImageTag>)>> {
-        let filter = match status {
-            TagStatus::Any => "",
-            TagStatus::Tagged => "AND EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)",
-            TagStatus::Untagged => {
-                "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)"
-            }
-        };
         let rows = sqlx::query(&format!(
             "SELECT {cols}, {tags} AS tags FROM manifests m WHERE m.repository_id = $1 AND m.id > $2 {filter} ORDER BY m.id LIMIT $3",
             cols = M_COLUMNS,
-            tags = self.tags_of_m()
+            tags = self.tags_of_m(),
+            filter = filter_sql(filter, "m"),
         ))
         .bind(repository.id())
         .bind(after.map_or(0, Key::id))
@@ -396,7 +416,7 @@ impl Store {
     /// The tags of manifest `m` as one space-separated string, NULL when it has none.
     /// A scalar subquery per image, not a join: Postgres then always probes the
     /// `tags_manifest_id` index, whatever its statistics say about `tags`.
-    fn tags_of_m(&self) -> &'static str {
+    pub(super) fn tags_of_m(&self) -> &'static str {
         if self.postgres {
             "(SELECT string_agg(t.tag, ' ') FROM tags t WHERE t.manifest_id = m.id)"
         } else {
@@ -409,7 +429,7 @@ impl Store {
     pub async fn image_listings(
         &self,
         repository: Key<Repository>,
-        status: TagStatus,
+        filter: ImageFilter,
         after: (Option<Key<Image>>, &str),
         limit: i64,
     ) -> Result<Vec<ImageListing>> {
@@ -419,13 +439,7 @@ impl Store {
         // the whole tags index up to the repository's images: 31 ms at 1,000 images,
         // 70 ms at 1,000,000, where this shape takes 0.3 ms at both. The limit is a
         // literal, so even a generic plan knows how few images come out.
-        let filter = match status {
-            TagStatus::Any => "",
-            TagStatus::Tagged => "AND EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = p.id)",
-            TagStatus::Untagged => {
-                "AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = p.id)"
-            }
-        };
+        let filter = filter_sql(filter, "p");
         let images = limit.saturating_add(1);
         let rows = sqlx::query(&format!(
             "SELECT m.id, m.digest, t.tag FROM \
@@ -473,6 +487,44 @@ impl Store {
         }
         q.execute(&mut *self.writer().await?).await?;
         Ok(())
+    }
+
+    /// Moves an image to `status`: archived unless an index in the repository lists
+    /// it (`ReferencedByIndex`: the index would lose a child), or active again.
+    /// Nothing changes when the image has that status already; `None` when the
+    /// image is gone.
+    pub async fn set_image_status(
+        &self,
+        repository: Key<Repository>,
+        key: Key<Image>,
+        status: ImageStatus,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Stored<Image>>> {
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM manifests WHERE id = $1 AND repository_id = $2{}",
+            self.lock_rows()
+        ))
+        .bind(key.id())
+        .bind(repository.id())
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let current = image(&row)?;
+        if current.record.status == status {
+            return Ok(Some(current));
+        }
+        if status == ImageStatus::Archived
+            && listed_by_index(&mut tx, repository, current.record.digest.as_str()).await?
+        {
+            return Err(Error::ReferencedByIndex);
+        }
+        let moved = set_status(&mut tx, key, status, now).await?;
+        tx.commit().await?;
+        Ok(Some(moved))
     }
 
     /// Removes a tag; when it was the image's last tag the image goes too, unless an
@@ -558,6 +610,46 @@ impl Store {
     }
 }
 
+/// The `AND ...` conditions that keep only the images `filter` selects, for the
+/// manifests aliased `m`. Status names are literals of the domain's own.
+fn filter_sql(filter: ImageFilter, m: &str) -> String {
+    let tags = match filter.tags {
+        TagStatus::Any => String::new(),
+        TagStatus::Tagged => {
+            format!("AND EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = {m}.id)")
+        }
+        TagStatus::Untagged => {
+            format!("AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = {m}.id)")
+        }
+    };
+    match filter.status {
+        Some(status) => format!("{tags} AND {m}.status = '{}'", status.as_str()),
+        None => tags,
+    }
+}
+
+/// Moves an image to `status`, stamping when it was archived or activated.
+pub(super) async fn set_status(
+    tx: &mut Transaction<'_, Any>,
+    key: Key<Image>,
+    status: ImageStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Stored<Image>> {
+    let stamp = match status {
+        ImageStatus::Archived => "last_archived_at",
+        ImageStatus::Active | ImageStatus::Activating => "last_activated_at",
+    };
+    let row = sqlx::query(&format!(
+        "UPDATE manifests SET status = $1, {stamp} = $2 WHERE id = $3 RETURNING {COLUMNS}"
+    ))
+    .bind(status.as_str())
+    .bind(millis(now))
+    .bind(key.id())
+    .fetch_one(&mut **tx)
+    .await?;
+    image(&row)
+}
+
 /// The manifest's references (blobs, then children), in as few statements as the
 /// parameter limits allow rather than one per reference.
 async fn insert_references(
@@ -595,14 +687,12 @@ async fn insert_references(
     Ok(())
 }
 
-/// Deletes one manifest row and its references, refusing while an index in the same
-/// repository lists it.
-async fn remove_image(
+/// Whether an index in the repository lists the image.
+async fn listed_by_index(
     tx: &mut Transaction<'_, Any>,
     repository: Key<Repository>,
-    image_id: i64,
     image_digest: &str,
-) -> Result<()> {
+) -> Result<bool> {
     let referenced = sqlx::query(
         "SELECT 1 FROM manifest_references r JOIN manifests m ON m.id = r.manifest_id \
          WHERE r.child_digest = $1 AND r.is_manifest = 1 AND m.repository_id = $2 LIMIT 1",
@@ -611,7 +701,18 @@ async fn remove_image(
     .bind(repository.id())
     .fetch_optional(&mut **tx)
     .await?;
-    if referenced.is_some() {
+    Ok(referenced.is_some())
+}
+
+/// Deletes one manifest row and its references, refusing while an index in the same
+/// repository lists it.
+pub(super) async fn remove_image(
+    tx: &mut Transaction<'_, Any>,
+    repository: Key<Repository>,
+    image_id: i64,
+    image_digest: &str,
+) -> Result<()> {
+    if listed_by_index(tx, repository, image_digest).await? {
         return Err(Error::ReferencedByIndex);
     }
     sqlx::query("DELETE FROM manifest_references WHERE manifest_id = $1")

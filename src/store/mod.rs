@@ -12,6 +12,7 @@ mod gc;
 mod images;
 mod key;
 mod leases;
+mod lifecycle;
 mod pool;
 mod records;
 mod referrers;

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Key;
+use crate::domain::lifecycle::PreviewResult;
 use crate::domain::{
     CatalogData, Descriptor, Digest, Image, ImageTag, Registry, Repository, RepositoryName,
     TagMutability, UploadId,
@@ -68,4 +69,22 @@ pub struct Upload {
 pub struct Deleted {
     pub digest: Digest,
     pub tags: Vec<ImageTag>,
+}
+
+/// An image as a lifecycle run or preview sees it: with its tags and the indexes of
+/// the same repository that list it.
+#[derive(Debug, Clone)]
+pub struct LifecycleImage {
+    pub key: Key<Image>,
+    pub image: Image,
+    pub tags: Vec<ImageTag>,
+    pub listed_by: Vec<Digest>,
+}
+
+/// A repository's latest lifecycle preview.
+#[derive(Debug, Clone)]
+pub struct StoredPreview {
+    pub policy_text: String,
+    pub created_at: DateTime<Utc>,
+    pub results: Vec<PreviewResult>,
 }

@@ -9,9 +9,9 @@ use crate::domain::{
     Namespace, Registry, RegistryId, RepositoryName, TagMutability, WildcardFilter,
 };
 
-const COLUMNS: &str = "id, registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, policy_text, catalog_data, CAST(CASE WHEN logo IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_logo";
+pub(super) const COLUMNS: &str = "id, registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, policy_text, catalog_data, CAST(CASE WHEN logo IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_logo";
 
-fn repository(row: &AnyRow) -> Result<Stored<Repository>> {
+pub(super) fn repository(row: &AnyRow) -> Result<Stored<Repository>> {
     let bad = |what: &str| {
         Error::Database(sqlx::Error::Decode(
             format!("stored {what} is invalid").into(),

@@ -189,6 +189,88 @@ fn walkthrough(app: &TestApp) {
     let missing =
         aws(app, &["describe-images", "--repository-name", "cli/nope"]).expect_err("no such repo");
     assert!(missing.contains("RepositoryNotFoundException"), "{missing}");
+
+    lifecycle_walkthrough(
+        app,
+        dir.path(),
+        &digest,
+        (&config_digest, config.len()),
+        (&layer_digest, layer.len()),
+    );
+}
+
+/// A newer image as `v2`, then a lifecycle policy keeping one `v*` image: its
+/// preview expires `v1`, the image `old` names.
+fn lifecycle_walkthrough(
+    app: &TestApp,
+    dir: &std::path::Path,
+    old: &str,
+    (config_digest, config_size): (&str, usize),
+    (layer_digest, layer_size): (&str, usize),
+) {
+    let newer = Manifest::image(
+        OCI_MANIFEST,
+        Descriptor::new(OCI_CONFIG, config_digest, config_size),
+        [Descriptor::new(OCI_LAYER, layer_digest, layer_size)],
+    )
+    .to_string();
+    let path = dir.join("newer.json");
+    std::fs::write(&path, &newer).expect("write manifest");
+    aws(
+        app,
+        &[
+            "put-image",
+            "--repository-name",
+            "cli/app",
+            "--image-tag",
+            "v2",
+            "--image-manifest",
+            &format!("file://{}", path.display()),
+        ],
+    )
+    .expect("put v2");
+
+    let policy = r#"{"rules":[{"rulePriority":1,"description":"keep the newest v image","selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":1},"action":{"type":"expire"}}]}"#;
+    let put = aws(
+        app,
+        &[
+            "put-lifecycle-policy",
+            "--repository-name",
+            "cli/app",
+            "--lifecycle-policy-text",
+            policy,
+        ],
+    )
+    .expect("put lifecycle policy");
+    assert_eq!(put["lifecyclePolicyText"], policy);
+    let started = aws(
+        app,
+        &[
+            "start-lifecycle-policy-preview",
+            "--repository-name",
+            "cli/app",
+        ],
+    )
+    .expect("start preview");
+    assert_eq!(started["status"], "COMPLETE");
+    let preview = aws(
+        app,
+        &[
+            "get-lifecycle-policy-preview",
+            "--repository-name",
+            "cli/app",
+        ],
+    )
+    .expect("get preview");
+    assert_eq!(preview["status"], "COMPLETE");
+    let results = preview["previewResults"].as_array().expect("results");
+    assert_eq!(results.len(), 1, "{preview}");
+    assert_eq!(results[0]["imageDigest"], old);
+    assert_eq!(results[0]["imageTags"][0], "v1");
+    assert_eq!(results[0]["action"]["type"], "EXPIRE");
+    assert_eq!(results[0]["appliedRulePriority"], 1);
+    assert!(results[0]["imagePushedAt"].is_number());
+    assert_eq!(preview["summary"]["expiringImageTotalCount"], 1);
 }
 
 async fn aws_cli_public_walkthrough(app: TestApp) {

@@ -92,7 +92,7 @@ async fn app(backend: Backend) -> TestApp {
 /// registry, and keeps a layer uploaded but not used yet until its grace has passed.
 async fn reclaims_what_nothing_uses(backend: Backend) {
     let app = app(backend).await;
-    let gc = app.service(GRACE).await;
+    let gc = app.service_with_grace(GRACE).await;
     let reg = Registry::login(&app).await;
     let shared = random_bytes(64 * 1024);
 
@@ -204,7 +204,7 @@ async fn pushes_deletes_and_collections_race(backend: Backend) {
     const PUSHERS: usize = 4;
     let grace = Duration::from_secs(1);
     let app = Arc::new(spawn_app_with(backend, |c| c.jobs.gc_grace = grace).await);
-    let gc = app.service(grace).await;
+    let gc = app.service_with_grace(grace).await;
     let pool: Arc<Vec<Vec<u8>>> = Arc::new((0..6).map(|_| random_bytes(32 * 1024)).collect());
     for n in 0..PUSHERS {
         app.create_repo(&format!("torture/{n}")).await;
@@ -281,7 +281,7 @@ async fn pushes_deletes_and_collections_race(backend: Backend) {
     for p in &kept {
         pull_exactly(&reg, &p.repo, &p.tag, &p.image).await;
     }
-    let last = app.service(grace).await;
+    let last = app.service_with_grace(grace).await;
     last.collect_garbage(false)
         .await
         .expect("collect")

@@ -1,6 +1,7 @@
 //! The integration suite: the real server on port 0, real clients, both stores.
 
 mod access_log;
+mod archive;
 mod bearer;
 mod cli;
 mod durability;
@@ -14,6 +15,7 @@ mod ingress;
 mod integrity;
 mod jobs;
 mod layers;
+mod lifecycle;
 mod migrations;
 mod oci_client;
 mod postgres_server;

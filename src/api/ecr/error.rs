@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 
 use crate::api::awsjson::ApiError;
-use crate::domain::{Digest, ImageSelector};
+use crate::domain::{Digest, ImageSelector, LifecycleProblem, NotArchivable};
 use crate::service::{
     Error, ImageFailure, ImageProblem, Invalid, LayerProblem, PartProblem, ResourceTagProblem,
 };
@@ -53,6 +53,18 @@ impl From<Error> for ApiError {
                 "RepositoryPolicyNotFoundException",
                 format!("Repository policy does not exist for the repository with name '{name}' in the registry with id '{registry}'"),
             ),
+            Error::InvalidLifecyclePolicy(problem) => ApiError::invalid_parameter(format!(
+                "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: 'Lifecycle policy validation failure: {}'",
+                lifecycle_problem(&problem)
+            )),
+            Error::LifecyclePolicyNotFound { registry, name } => client(
+                "LifecyclePolicyNotFoundException",
+                format!("Lifecycle policy does not exist for the repository with name '{name}' in the registry with id '{registry}'"),
+            ),
+            Error::LifecyclePolicyPreviewNotFound { registry, name } => client(
+                "LifecyclePolicyPreviewNotFoundException",
+                format!("There is no lifecycle policy preview for the repository with name '{name}' in the registry with id '{registry}'"),
+            ),
             Error::RepositoryCatalogDataNotFound { registry, name } => client(
                 "RepositoryCatalogDataNotFoundException",
                 format!("Catalog data does not exist for the repository with name '{name}' in the registry with id '{registry}'"),
@@ -66,6 +78,29 @@ impl From<Error> for ApiError {
                 format!(
                     "The image with imageId {} does not exist within the repository with name '{name}' in the registry with id '{registry}'",
                     image_id(&image)
+                ),
+            ),
+            Error::ImageArchived {
+                registry,
+                name,
+                image,
+            } => client(
+                "ImageNotFoundException",
+                format!(
+                    "The image with imageId {} in the repository with name '{name}' in the registry with id '{registry}' is archived; restore it with UpdateImageStorageClass to pull it",
+                    image_id(&image)
+                ),
+            ),
+            Error::StorageClassUpdateNotSupported { image, reason } => client(
+                "ImageStorageClassUpdateNotSupportedException",
+                format!(
+                    "The image with imageId {} cannot be archived: {}",
+                    image_id(&image),
+                    match reason {
+                        NotArchivable::Index => "it is an image index; archive the images it lists instead",
+                        NotArchivable::Artifact => "it is an artifact, not a container image",
+                        NotArchivable::ListedByIndex => "an image index in the repository lists it",
+                    }
                 ),
             ),
             Error::ImageAlreadyExists { digest, tag, name } => client(
@@ -200,6 +235,85 @@ fn invalid_parameter(invalid: &Invalid) -> String {
     }
 }
 
+/// What is wrong with a lifecycle policy, naming the rule by its `rulePriority`.
+fn lifecycle_problem(problem: &LifecycleProblem) -> String {
+    use LifecycleProblem as P;
+    match problem {
+        P::NotJson(why) => format!("the policy is not valid JSON: {why}"),
+        P::WrongType { path, expected } => format!("{path} must be {expected}"),
+        P::UnknownMember { path, member } => format!("{path} has an unknown member '{member}'"),
+        P::Missing { path, member } => format!("{path} is missing '{member}'"),
+        P::NoRules => "'rules' must hold at least one rule".into(),
+        P::BadPriority { index } => format!(
+            "rules[{index}].rulePriority must be an integer of at least 1"
+        ),
+        P::DuplicatePriority { rule } => {
+            format!("rulePriority {rule} is used by more than one rule")
+        }
+        P::NotOneOf {
+            rule,
+            member,
+            value,
+            allowed,
+        } => format!("rule {rule}: '{value}' is not a valid {member}; use one of {allowed}"),
+        P::AnyNotLast { rule } => format!(
+            "rule {rule} has tagStatus 'any' and must have the highest rulePriority"
+        ),
+        P::TaggedWithoutFilter { rule } => format!(
+            "rule {rule} has tagStatus 'tagged' and needs a tagPrefixList or a tagPatternList"
+        ),
+        P::FilterWithoutTagged { rule, member } => {
+            format!("rule {rule}: {member} is only allowed with tagStatus 'tagged'")
+        }
+        P::BothFilters { rule } => format!(
+            "rule {rule} may have a tagPrefixList or a tagPatternList, not both"
+        ),
+        P::EmptyFilter { rule, member } => {
+            format!("rule {rule}: {member} must be a non-empty list of non-empty strings")
+        }
+        P::TooManyWildcards { rule, pattern } => format!(
+            "rule {rule}: the tag pattern '{pattern}' has more than {} wildcards (*)",
+            crate::domain::lifecycle::MAX_WILDCARDS
+        ),
+        P::BadPattern { rule, pattern } => format!(
+            "rule {rule}: the tag pattern '{pattern}' may hold only letters, digits, '.', '_', '-' and '*', up to 128 characters"
+        ),
+        P::DuplicateFilter { rule, other } => format!(
+            "rules {other} and {rule} select the same storage class with the same tag filter"
+        ),
+        P::SecondUntagged { rule, other } => format!(
+            "rules {other} and {rule} both select untagged images of the same storage class; only one rule may"
+        ),
+        P::CountUnitMissing { rule, count_type } => {
+            format!("rule {rule}: countUnit 'days' is required with countType '{count_type}'")
+        }
+        P::CountUnitNotAllowed { rule } => format!(
+            "rule {rule}: countUnit is not allowed with countType 'imageCountMoreThan'"
+        ),
+        P::BadCountNumber { rule } => {
+            format!("rule {rule}: countNumber must be an integer of at least 1")
+        }
+        P::StorageClassForCount {
+            rule,
+            storage_class,
+            count_type,
+        } => format!(
+            "rule {rule}: storageClass '{storage_class}' cannot be used with countType '{count_type}' (sinceImageTransitioned selects 'archive', every other count type 'standard')"
+        ),
+        P::ActionForCount {
+            rule,
+            action,
+            count_type,
+        } => format!("rule {rule}: action '{action}' cannot be used with countType '{count_type}'"),
+        P::TargetMissing { rule } => format!(
+            "rule {rule}: action 'transition' needs targetStorageClass 'archive'"
+        ),
+        P::TargetWithExpire { rule } => format!(
+            "rule {rule}: targetStorageClass is only allowed with action 'transition'"
+        ),
+    }
+}
+
 fn part_problem(received: u64, problem: &PartProblem) -> String {
     match problem {
         PartProblem::Start { first } => format!(
@@ -252,6 +366,10 @@ pub fn image_failure(failure: &ImageFailure) -> (&'static str, String) {
         ImageProblem::ReferencedByIndex => (
             "ImageReferencedByManifestList",
             "The image is referenced by a manifest list in the repository".into(),
+        ),
+        ImageProblem::Archived => (
+            "ImageNotFound",
+            "The image is archived; restore it with UpdateImageStorageClass to pull it".into(),
         ),
     }
 }

@@ -3,17 +3,22 @@ use serde::{Deserialize, Serialize};
 use super::shapes::{epoch, ImageFailureOut, ImageIdentifier, ImageOut};
 use super::{digest, image_tag, invalid, registry_id, repository_name};
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::domain::TagStatus;
-use crate::service::{ImageDetail, Page, PageRequest, PutImage};
+use crate::domain::{ImageFilter, ImageStatus, StorageClass, TagStatus};
+use crate::service::{ImageDetail, Invalid, Page, PageRequest, PutImage};
 
+/// GetLifecyclePolicyPreview's `filter`: tag status alone.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct TagStatusFilter {
     tag_status: Option<String>,
 }
 
-fn tag_status(filter: Option<TagStatusFilter>) -> Result<TagStatus, ApiError> {
-    match filter.and_then(|f| f.tag_status).as_deref() {
+pub(super) fn tag_status(filter: Option<TagStatusFilter>) -> Result<TagStatus, ApiError> {
+    tag_status_of(filter.and_then(|f| f.tag_status).as_deref())
+}
+
+fn tag_status_of(value: Option<&str>) -> Result<TagStatus, ApiError> {
+    match value {
         None | Some("ANY") => Ok(TagStatus::Any),
         Some("TAGGED") => Ok(TagStatus::Tagged),
         Some("UNTAGGED") => Ok(TagStatus::Untagged),
@@ -22,6 +27,31 @@ fn tag_status(filter: Option<TagStatusFilter>) -> Result<TagStatus, ApiError> {
             format!("'{other}' is not one of TAGGED, UNTAGGED, ANY"),
         )),
     }
+}
+
+/// ListImages' and DescribeImages' `filter`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageFilterIn {
+    tag_status: Option<String>,
+    image_status: Option<String>,
+}
+
+fn image_filter(filter: Option<ImageFilterIn>) -> Result<ImageFilter, ApiError> {
+    let filter = filter.unwrap_or_default();
+    let tags = tag_status_of(filter.tag_status.as_deref())?;
+    // Without a status, ECR lists only active images.
+    let status = match filter.image_status.as_deref() {
+        None => Some(ImageStatus::Active),
+        Some("ANY") => None,
+        Some(other) => Some(ImageStatus::parse(other).ok_or_else(|| {
+            invalid(
+                "filter.imageStatus",
+                format!("'{other}' is not one of ACTIVE, ARCHIVED, ACTIVATING, ANY"),
+            )
+        })?),
+    };
+    Ok(ImageFilter { tags, status })
 }
 
 #[derive(Deserialize)]
@@ -150,7 +180,7 @@ pub struct ListImagesRequest {
     repository_name: String,
     next_token: Option<String>,
     max_results: Option<i64>,
-    filter: Option<TagStatusFilter>,
+    filter: Option<ImageFilterIn>,
 }
 
 #[derive(Serialize)]
@@ -164,14 +194,14 @@ pub struct ListImagesResponse {
 pub async fn list_images(ctx: Ctx, req: ListImagesRequest) -> Result<ListImagesResponse, ApiError> {
     let registry = registry_id(req.registry_id.as_deref())?;
     let name = repository_name(&req.repository_name)?;
-    let status = tag_status(req.filter)?;
+    let filter = image_filter(req.filter)?;
     let page = PageRequest {
         next_token: req.next_token,
         max_results: req.max_results,
     };
     let page = ctx
         .service
-        .list_images(&ctx.caller, registry.as_ref(), &name, status, page)
+        .list_images(&ctx.caller, registry.as_ref(), &name, filter, page)
         .await?;
     Ok(ListImagesResponse {
         image_ids: page
@@ -194,7 +224,7 @@ pub struct DescribeImagesRequest {
     image_ids: Option<Vec<ImageIdentifier>>,
     next_token: Option<String>,
     max_results: Option<i64>,
-    filter: Option<TagStatusFilter>,
+    filter: Option<ImageFilterIn>,
 }
 
 #[derive(Serialize)]
@@ -223,6 +253,10 @@ pub struct ImageDetailOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     subject_manifest_digest: Option<String>,
     image_status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_archived_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_activated_at: Option<f64>,
 }
 
 /// The images a DescribeImages request asks for; ECR Public's request is the same
@@ -233,7 +267,7 @@ pub(crate) async fn describe(
 ) -> Result<Page<ImageDetail>, ApiError> {
     let registry = registry_id(req.registry_id.as_deref())?;
     let name = repository_name(&req.repository_name)?;
-    let status = tag_status(req.filter)?;
+    let filter = image_filter(req.filter)?;
     let ids = req
         .image_ids
         .map(|ids| ids.iter().map(ImageIdentifier::selector).collect());
@@ -243,7 +277,7 @@ pub(crate) async fn describe(
     };
     Ok(ctx
         .service
-        .describe_images(&ctx.caller, registry.as_ref(), &name, ids, status, page)
+        .describe_images(&ctx.caller, registry.as_ref(), &name, ids, filter, page)
         .await?)
 }
 
@@ -267,9 +301,64 @@ pub async fn describe_images(
                 artifact_media_type: d.artifact_media_type,
                 last_recorded_pull_time: d.last_pulled_at.map(epoch),
                 subject_manifest_digest: d.subject.map(|s| s.to_string()),
-                image_status: "ACTIVE",
+                image_status: d.status.as_str(),
+                last_archived_at: d.last_archived_at.map(epoch),
+                last_activated_at: d.last_activated_at.map(epoch),
             })
             .collect(),
         next_token: page.next_token,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateImageStorageClassRequest {
+    registry_id: Option<String>,
+    repository_name: String,
+    image_id: ImageIdentifier,
+    target_storage_class: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateImageStorageClassResponse {
+    registry_id: String,
+    repository_name: String,
+    image_id: ImageIdentifier,
+    image_status: &'static str,
+}
+
+pub async fn update_image_storage_class(
+    ctx: Ctx,
+    req: UpdateImageStorageClassRequest,
+) -> Result<UpdateImageStorageClassResponse, ApiError> {
+    let registry = registry_id(req.registry_id.as_deref())?;
+    let name = repository_name(&req.repository_name)?;
+    let selector = req
+        .image_id
+        .selector()
+        .map_err(|f| ApiError::from(crate::service::Error::Invalid(Invalid::ImageId(f))))?;
+    let target = match req.target_storage_class.as_str() {
+        "STANDARD" => StorageClass::Standard,
+        "ARCHIVE" => StorageClass::Archive,
+        other => {
+            return Err(invalid(
+                "targetStorageClass",
+                format!("'{other}' is not one of STANDARD, ARCHIVE"),
+            ))
+        }
+    };
+    let (registry, image) = ctx
+        .service
+        .update_image_storage_class(&ctx.caller, registry.as_ref(), &name, &selector, target)
+        .await?;
+    Ok(UpdateImageStorageClassResponse {
+        registry_id: registry.to_string(),
+        repository_name: name.to_string(),
+        image_id: ImageIdentifier {
+            image_digest: Some(image.digest.to_string()),
+            image_tag: selector.tag().map(ToString::to_string),
+        },
+        image_status: image.status.as_str(),
     })
 }

@@ -6,6 +6,7 @@ mod error;
 // ECR Public shares the handlers whose shapes are the same on both APIs.
 pub(super) mod images;
 pub(super) mod layers;
+mod lifecycle;
 pub(super) mod policies;
 mod registry;
 pub(super) mod repositories;
@@ -34,15 +35,22 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!("DeleteRepository", repositories::delete_repository),
     action!("DescribeImages", images::describe_images),
     action!("DescribeRegistry", registry::describe_registry),
+    action!("DeleteLifecyclePolicy", lifecycle::delete_lifecycle_policy),
     action!("DeleteRepositoryPolicy", policies::delete_repository_policy),
     action!("DescribeRepositories", repositories::describe_repositories),
     action!("GetAuthorizationToken", registry::get_authorization_token),
     action!("GetDownloadUrlForLayer", layers::get_download_url_for_layer),
+    action!("GetLifecyclePolicy", lifecycle::get_lifecycle_policy),
+    action!(
+        "GetLifecyclePolicyPreview",
+        lifecycle::get_lifecycle_policy_preview
+    ),
     action!("GetRepositoryPolicy", policies::get_repository_policy),
     action!("InitiateLayerUpload", layers::initiate_layer_upload),
     action!("ListImages", images::list_images),
     action!("ListTagsForResource", repositories::list_tags_for_resource),
     action!("PutImage", images::put_image),
+    action!("PutLifecyclePolicy", lifecycle::put_lifecycle_policy),
     action!(
         "PutImageScanningConfiguration",
         repositories::put_image_scanning_configuration
@@ -52,8 +60,16 @@ pub const ACTIONS: &[(&str, Handler)] = &[
         repositories::put_image_tag_mutability
     ),
     action!("SetRepositoryPolicy", policies::set_repository_policy),
+    action!(
+        "StartLifecyclePolicyPreview",
+        lifecycle::start_lifecycle_policy_preview
+    ),
     action!("TagResource", repositories::tag_resource),
     action!("UntagResource", repositories::untag_resource),
+    action!(
+        "UpdateImageStorageClass",
+        images::update_image_storage_class
+    ),
     action!("UploadLayerPart", layers::upload_layer_part),
 ];
 

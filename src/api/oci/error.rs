@@ -178,6 +178,19 @@ impl From<Error> for OciError {
                 Code::NameUnknown,
                 format!("repository {name} has no policy"),
             ),
+            // Lifecycle policies are ECR calls only; a registry call never meets these.
+            Error::InvalidLifecyclePolicy(_) => (
+                Code::ManifestInvalid,
+                "invalid lifecycle policy".to_owned(),
+            ),
+            Error::LifecyclePolicyNotFound { name, .. } => (
+                Code::NameUnknown,
+                format!("repository {name} has no lifecycle policy"),
+            ),
+            Error::LifecyclePolicyPreviewNotFound { name, .. } => (
+                Code::NameUnknown,
+                format!("repository {name} has no lifecycle policy preview"),
+            ),
             Error::RepositoryCatalogDataNotFound { name, .. } => (
                 Code::NameUnknown,
                 format!("repository {name} has no catalog data"),
@@ -193,6 +206,16 @@ impl From<Error> for OciError {
             Error::ImageNotFound { name, image, .. } => (
                 Code::ManifestUnknown,
                 format!("manifest unknown: {image} is not in {name}"),
+            ),
+            // ECR answers a pull of an archived image with a 404.
+            Error::ImageArchived { name, image, .. } => (
+                Code::ManifestUnknown,
+                format!("manifest unknown: {image} in {name} is archived; restore it (aws ecr update-image-storage-class --target-storage-class STANDARD) to pull it"),
+            ),
+            // No registry API request changes storage classes.
+            Error::StorageClassUpdateNotSupported { .. } => (
+                Code::Unsupported,
+                "the storage class of this image cannot be changed".to_owned(),
             ),
             // A re-push of what is already there; the face answers success before this.
             Error::ImageAlreadyExists { digest, .. } => (
