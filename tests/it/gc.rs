@@ -72,6 +72,7 @@ macro_rules! on_both {
 
 on_both!(
     reclaims_what_nothing_uses,
+    archived_images_keep_their_blobs,
     uploads_racing_collection_keep_their_bytes,
     put_images_racing_collection_keep_their_layers,
     pushes_deletes_and_collections_race,
@@ -738,4 +739,45 @@ async fn serve_collects_on_its_interval(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// An archived image keeps its references, so collection keeps its blobs: once
+/// restored it pulls byte for byte.
+async fn archived_images_keep_their_blobs(backend: Backend) {
+    use aws_sdk_ecr::types::TargetStorageClass;
+    let app = app(backend).await;
+    let gc = app.service_with_grace(GRACE).await;
+    let reg = Registry::login(&app).await;
+    app.create_repo("gc/archived").await;
+    let image = Image::new(Format::Oci, &[4096, 8192]);
+    for blob in image.blobs() {
+        reg.push_blob("gc/archived", blob).await;
+    }
+    let put = reg
+        .put_manifest("gc/archived", "v1", OCI_MANIFEST, image.manifest.as_bytes())
+        .await;
+    assert_eq!(put.status, 201, "{}", put.text());
+    let storage = |target| {
+        app.ecr
+            .update_image_storage_class()
+            .repository_name("gc/archived")
+            .image_id(crate::fixtures::by_tag("v1"))
+            .target_storage_class(target)
+            .send()
+    };
+    storage(TargetStorageClass::Archive).await.expect("archive");
+    let on_disk = blob_files(app.data_dir.path());
+
+    tokio::time::sleep(GRACE + Duration::from_millis(200)).await;
+    let report = gc
+        .collect_garbage(false)
+        .await
+        .expect("collect")
+        .expect("run");
+    assert_eq!((report.links, report.blobs), (0, 0), "{report:?}");
+    assert_eq!(blob_files(app.data_dir.path()), on_disk);
+    storage(TargetStorageClass::Standard)
+        .await
+        .expect("restore");
+    pull_exactly(&reg, "gc/archived", "v1", &image).await;
 }
