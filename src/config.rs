@@ -89,6 +89,31 @@ pub struct Jobs {
     pub gc_grace: Duration,
 }
 
+/// `berth gc`: one collection over the store.
+#[derive(Debug, Clone, Args)]
+pub struct GcConfig {
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// How long a link no image uses, and an upload, are kept (as `berth serve`'s).
+    #[arg(long, env = "BERTH_GC_GRACE", default_value = "24h", value_parser = parse_duration)]
+    pub gc_grace: Duration,
+    /// Count what a collection would remove, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `berth check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckConfig {
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// Remove what is dangling: blob rows whose file is gone (with their links),
+    /// links whose blob row is gone, and blob files without a row. Never a file that
+    /// has a row, never an image.
+    #[arg(long)]
+    pub repair: bool,
+}
+
 /// What one client may hold of the server: time, connections and memory.
 #[derive(Debug, Clone, Args)]
 pub struct Limits {

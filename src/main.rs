@@ -1,9 +1,9 @@
 use clap::{Parser, Subcommand};
 
-use berth::config::{Config, StoreConfig};
+use berth::config::{CheckConfig, Config, GcConfig, StoreConfig};
 use berth::domain::lifecycle::Action;
 use berth::domain::RepositoryName;
-use berth::startup::{check, open_store, run_lifecycle, Application};
+use berth::startup::{check, gc, open_store, run_lifecycle, Application, Checked};
 
 /// An ECR-compatible container image registry.
 #[derive(Parser)]
@@ -20,8 +20,11 @@ enum Command {
     /// Apply the metadata store's migrations and exit.
     Migrate(StoreConfig),
     /// Read every blob back and check that its bytes still hash to its digest and
-    /// have their recorded size; exits 1 if any does not, or is missing.
-    Check(StoreConfig),
+    /// have their recorded size, and that every link and manifest reference has its
+    /// blob and every index its children; exits 1 if anything is wrong.
+    Check(CheckConfig),
+    /// Collect garbage once: upload sessions, links and blobs nothing uses any more.
+    Gc(GcConfig),
     /// Lifecycle policies.
     #[command(subcommand)]
     Lifecycle(Lifecycle),
@@ -66,25 +69,26 @@ async fn main() -> anyhow::Result<()> {
             open_store(&store).await?.close().await;
             tracing::info!("migrations applied");
         }
-        Command::Check(store) => {
-            let report = check(&store).await?;
-            for (digest, problem) in &report.corrupt {
-                println!("CORRUPT {digest}: {problem}");
-            }
-            for digest in &report.missing {
-                println!("MISSING {digest}: recorded, but its bytes are gone");
-            }
-            println!(
-                "{} blobs verified, {} corrupt, {} missing, {} files without a record",
-                report.verified,
-                report.corrupt.len(),
-                report.missing.len(),
-                report.unrecorded.len()
-            );
-            if !report.is_sound() {
+        Command::Check(config) => {
+            if !report_check(&check(&config).await?) {
                 std::process::exit(1);
             }
         }
+        Command::Gc(config) => match gc(&config).await? {
+            Some(r) => println!(
+                "{}{} blobs ({} bytes) reclaimed, {} files without a record removed, {} links and {} uploads removed",
+                if config.dry_run { "dry run: " } else { "" },
+                r.blobs,
+                r.bytes,
+                r.unrecorded,
+                r.links,
+                r.uploads
+            ),
+            None => {
+                println!("another process is collecting garbage; nothing done");
+                std::process::exit(2);
+            }
+        },
         Command::Lifecycle(Lifecycle::Run {
             store,
             dry_run,
@@ -140,4 +144,70 @@ async fn main() -> anyhow::Result<()> {
 struct Serve {
     #[command(flatten)]
     config: Config,
+}
+
+/// Prints what `berth check` found and repaired; true when the store was sound.
+fn report_check(checked: &Checked) -> bool {
+    let (blobs, refs) = (&checked.blobs, &checked.references);
+    for (digest, problem) in &blobs.corrupt {
+        println!("CORRUPT {digest}: {problem}");
+    }
+    for digest in &blobs.missing {
+        println!("MISSING {digest}: recorded, but its bytes are gone");
+    }
+    for d in &refs.dangling_links {
+        println!(
+            "DANGLING LINK {} -> {}: the blob has no record",
+            d.repository, d.target
+        );
+    }
+    for d in &refs.dangling_references {
+        let image = d.image.as_deref().unwrap_or_default();
+        println!(
+            "DANGLING REFERENCE {}@{image} -> {}: the blob has no record",
+            d.repository, d.target
+        );
+    }
+    for d in &refs.unreadable_references {
+        let image = d.image.as_deref().unwrap_or_default();
+        println!(
+            "UNREADABLE REFERENCE {}@{image} -> {}: the blob's bytes are gone",
+            d.repository, d.target
+        );
+    }
+    for d in &refs.missing_children {
+        let image = d.image.as_deref().unwrap_or_default();
+        println!(
+            "MISSING CHILD {}@{image} -> {}: not in the repository",
+            d.repository, d.target
+        );
+    }
+    println!(
+        "{} blobs verified, {} corrupt, {} missing, {} files without a record",
+        blobs.verified,
+        blobs.corrupt.len(),
+        blobs.missing.len(),
+        blobs.unrecorded.len()
+    );
+    println!(
+        "{} dangling links, {} dangling references, {} missing children",
+        refs.dangling_links.len(),
+        refs.dangling_references.len(),
+        refs.missing_children.len()
+    );
+    if let Some(repaired) = &checked.repaired {
+        for digest in &repaired.forgotten {
+            println!("REMOVED RECORD {digest}: its bytes were gone");
+        }
+        for digest in &repaired.unrecorded {
+            println!("REMOVED FILE {digest}: no record named it");
+        }
+        println!(
+            "repaired: {} records of missing blobs, {} links, {} files without a record removed",
+            repaired.forgotten.len(),
+            repaired.links,
+            repaired.unrecorded.len()
+        );
+    }
+    blobs.is_sound() && refs.is_sound()
 }

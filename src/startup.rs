@@ -11,9 +11,12 @@ use actix_web::{web, App, HttpServer};
 use crate::api::awsjson::UnverifiedBodies;
 use crate::api::{access, body_timeout};
 use crate::blob::BlobStore;
-use crate::config::{Config, Limits, StoreConfig};
+use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig};
 use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
-use crate::service::{check_blobs, BlobCheck, LifecycleRun, Service, Settings};
+use crate::service::{
+    check_blobs, check_references, repair, BlobCheck, GcReport, LifecycleRun, ReferenceCheck,
+    Repaired, Service, Settings,
+};
 use crate::store::Store;
 
 /// Open files kept back from connections: the database pool, the log, blob files of
@@ -59,28 +62,78 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
     .await
 }
 
-/// `berth check`: reads every blob of the store the configuration names back.
-pub async fn check(config: &StoreConfig) -> anyhow::Result<BlobCheck> {
-    let store = open_store(config).await?;
-    let blobs = BlobStore::open(&config.data_dir).await?;
-    let report = check_blobs(&store, &blobs).await;
-    store.close().await;
-    Ok(report?)
+/// What `berth check` found, and with `--repair` what it removed.
+pub struct Checked {
+    pub blobs: BlobCheck,
+    pub references: ReferenceCheck,
+    pub repaired: Option<Repaired>,
 }
 
-/// Sweeps stale uploads at start-up and then hourly.
-fn spawn_upload_sweeper(service: Service) {
+/// `berth check`: reads every blob of the store the configuration names back, checks
+/// the references between rows and, with `repair`, removes what is dangling.
+pub async fn check(config: &CheckConfig) -> anyhow::Result<Checked> {
+    let store = open_store(&config.store).await?;
+    let blobs = BlobStore::open(&config.store.data_dir).await?;
+    let checked = async {
+        let found = check_blobs(&store, &blobs).await?;
+        let references = check_references(&store, &found.missing).await?;
+        let repaired = if config.repair {
+            Some(repair(&store, &blobs, &found, &references).await?)
+        } else {
+            None
+        };
+        Ok::<_, crate::service::Error>(Checked {
+            blobs: found,
+            references,
+            repaired,
+        })
+    }
+    .await;
+    store.close().await;
+    Ok(checked?)
+}
+
+/// Collects garbage every `every`, starting one interval after start-up, in one
+/// process at a time across those sharing the store.
+fn spawn_collector(service: Service, every: Duration) {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
         loop {
-            every.tick().await;
-            match service.sweep_uploads().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "swept stale uploads"),
-                Err(e) => tracing::warn!(error = ?e, "upload sweep failed"),
+            ticks.tick().await;
+            match service.collect_garbage(false).await {
+                Ok(Some(_)) => {}
+                Ok(None) => tracing::debug!("garbage collection runs in another process"),
+                Err(e) => tracing::warn!(error = ?e, "garbage collection failed"),
             }
         }
     });
+}
+
+/// A service over the store the configuration names, for a command that serves
+/// nothing (`berth gc`, `berth lifecycle run`): no URL, account or credential is
+/// used, and these stand for none.
+async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Result<Service> {
+    let store = open_store(config).await?;
+    let blobs = BlobStore::open(&config.data_dir).await?;
+    let settings = Settings {
+        account: RegistryId::parse("000000000000").map_err(|e| anyhow::anyhow!("{e}"))?,
+        public_url: String::new(),
+        public_registry_url: String::new(),
+        public_alias: RegistryAlias::parse("berth").map_err(|e| anyhow::anyhow!("{e}"))?,
+        gc_grace,
+    };
+    Service::new(store, blobs, settings, Default::default()).await
+}
+
+/// `berth gc`: one collection over the store the configuration names; `None` when
+/// another process is collecting.
+pub async fn gc(config: &GcConfig) -> anyhow::Result<Option<GcReport>> {
+    let service = offline_service(&config.store, config.gc_grace).await?;
+    let report = service.collect_garbage(config.dry_run).await;
+    service.close().await;
+    Ok(report?)
 }
 
 /// Applies lifecycle policies at start-up and then every `interval`; across
@@ -117,16 +170,7 @@ pub async fn run_lifecycle(
     only: Option<&RepositoryName>,
     dry_run: bool,
 ) -> anyhow::Result<Option<Vec<LifecycleRun>>> {
-    let store = open_store(config).await?;
-    let blobs = BlobStore::open(&config.data_dir).await?;
-    // Lifecycle runs use no URL, account or credential: these stand for none.
-    let settings = Settings {
-        account: RegistryId::parse("000000000000").map_err(|e| anyhow::anyhow!("{e}"))?,
-        public_url: String::new(),
-        public_registry_url: String::new(),
-        public_alias: RegistryAlias::parse("berth").map_err(|e| anyhow::anyhow!("{e}"))?,
-    };
-    let service = Service::new(store, blobs, settings, Default::default()).await?;
+    let service = offline_service(config, Jobs::DEFAULT.gc_grace).await?;
     let outcome = if dry_run {
         service.run_lifecycle(only, true).await.map(Some)
     } else {
@@ -227,9 +271,10 @@ impl Application {
             public_url,
             public_registry_url,
             public_alias: config.public_alias.clone(),
+            gc_grace: config.jobs.gc_grace,
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
-        spawn_upload_sweeper(service.clone());
+        spawn_collector(service.clone(), config.jobs.gc_interval);
         spawn_lifecycle(service.clone(), config.jobs.lifecycle_interval);
         if service.authority().credentials().is_open() {
             tracing::warn!(

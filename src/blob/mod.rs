@@ -16,6 +16,7 @@ mod probe;
 
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -31,6 +32,14 @@ const CHUNK: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+}
+
+/// A directory of blob files: the ones whose digests share an algorithm and their
+/// first two hex digits.
+#[derive(Debug, Clone)]
+pub struct Shelf {
+    algorithm: Algorithm,
+    path: PathBuf,
 }
 
 /// An open committed blob (or a range of it), ready to stream.
@@ -286,31 +295,97 @@ impl BlobStore {
         })
     }
 
-    /// The digests of every blob file, by walking the store.
-    pub async fn digests(&self) -> io::Result<Vec<Digest>> {
+    /// The directories blob files sit in (one per algorithm and leading hex pair): a
+    /// walk of the store goes one at a time, so memory stays bounded.
+    pub async fn shelves(&self) -> io::Result<Vec<Shelf>> {
         let mut found = Vec::new();
         for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
             let mut prefixes = fs::read_dir(self.root.join("blobs").join(algorithm.name())).await?;
             while let Some(prefix) = prefixes.next_entry().await? {
-                if !prefix.file_type().await?.is_dir() {
-                    continue;
-                }
-                let mut files = fs::read_dir(prefix.path()).await?;
-                while let Some(file) = files.next_entry().await? {
-                    let name = file.file_name();
-                    let digest = name
-                        .to_str()
-                        .and_then(|hex| Digest::parse(&format!("{}:{hex}", algorithm.name())).ok());
-                    match digest {
-                        Some(d) => found.push(d),
-                        None => {
-                            tracing::warn!(path = %file.path().display(), "a file in the blob store is not named by a digest")
-                        }
-                    }
+                if prefix.file_type().await?.is_dir() {
+                    found.push(Shelf {
+                        algorithm,
+                        path: prefix.path(),
+                    });
                 }
             }
         }
+        found.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(found)
+    }
+
+    /// The digests of the blob files on one shelf.
+    pub async fn digests_on(&self, shelf: &Shelf) -> io::Result<Vec<Digest>> {
+        let mut found = Vec::new();
+        let mut files = match fs::read_dir(&shelf.path).await {
+            Ok(files) => files,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(e),
+        };
+        while let Some(file) = files.next_entry().await? {
+            let name = file.file_name();
+            let digest = name
+                .to_str()
+                .and_then(|hex| Digest::parse(&format!("{}:{hex}", shelf.algorithm.name())).ok());
+            match digest {
+                Some(d) => found.push(d),
+                None => {
+                    tracing::warn!(path = %file.path().display(), "a file in the blob store is not named by a digest")
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// The digests of every blob file, by walking the store.
+    pub async fn digests(&self) -> io::Result<Vec<Digest>> {
+        let mut found = Vec::new();
+        for shelf in self.shelves().await? {
+            found.extend(self.digests_on(&shelf).await?);
+        }
+        Ok(found)
+    }
+
+    /// The blob file's size, if it exists and its inode last changed (it was written
+    /// or linked) before `before`; any existing file without `before`.
+    pub async fn settled(
+        &self,
+        digest: &Digest,
+        before: Option<SystemTime>,
+    ) -> io::Result<Option<u64>> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = match fs::symlink_metadata(self.blob_path(digest)).await {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let changed = SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(
+                u64::try_from(meta.ctime()).unwrap_or(0),
+                u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+            );
+        Ok(before
+            .is_none_or(|before| changed < before)
+            .then_some(meta.len()))
+    }
+
+    /// Removes the blob's file if `settled` says so; its size when it did. The caller
+    /// holds the blob's lock in the store and has seen that no row names the blob.
+    pub async fn remove_blob(
+        &self,
+        digest: &Digest,
+        before: Option<SystemTime>,
+    ) -> io::Result<Option<u64>> {
+        let Some(size) = self.settled(digest, before).await? else {
+            return Ok(None);
+        };
+        let path = self.blob_path(digest);
+        remove_if_present(&path).await?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir).await?;
+        }
+        Ok(Some(size))
     }
 
     /// Reads a blob back and hashes it: its actual digest and size.

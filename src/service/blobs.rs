@@ -1,7 +1,8 @@
 //! Blobs as the registry API reads, removes and mounts them.
 
 use super::{now, BlobReader, Caller, Error, Result, Service};
-use crate::domain::{Digest, RepositoryName};
+use crate::domain::{Digest, Repository, RepositoryName};
+use crate::store::Key;
 
 impl Service {
     /// A blob the repository may read, open for streaming.
@@ -12,15 +13,45 @@ impl Service {
         digest: &Digest,
     ) -> Result<BlobReader> {
         let repo = self.own_repository(caller, name).await?;
-        if self
-            .store()
-            .blob_in_repository(repo.key, digest)
-            .await?
-            .is_none()
-        {
+        if self.linked_blob(repo.key, digest).await?.is_none() {
             return Err(Error::BlobNotFound(digest.clone()));
         }
-        Ok(self.blobs().read(digest).await?)
+        match self.blobs().read(digest).await {
+            Ok(reader) => Ok(reader),
+            // Collected since the link was read: an open file would have stayed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::BlobNotFound(digest.clone()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The size of a blob the repository may see. Telling a client that a blob is
+    /// there lets it skip the upload and put its manifest later, so a link past half
+    /// the collection grace is refreshed: the push has the grace again to use it.
+    /// Younger links stay as they are, so repeated reads write nothing. Best effort,
+    /// as a read must not fail because its bookkeeping write did.
+    pub(super) async fn linked_blob(
+        &self,
+        repository: Key<Repository>,
+        digest: &Digest,
+    ) -> Result<Option<i64>> {
+        let Some((size, linked_at)) = self.store().blob_link(repository, digest).await? else {
+            return Ok(None);
+        };
+        let at = now();
+        if at - linked_at < self.gc_grace() / 2 {
+            return Ok(Some(size));
+        }
+        match self.store().refresh_link(repository, digest, at).await {
+            Ok(true) => Ok(Some(size)),
+            // Collected meanwhile.
+            Ok(false) => Ok(None),
+            Err(e) => {
+                tracing::warn!(error = ?e, blob = %digest, "could not refresh a blob's link");
+                Ok(Some(size))
+            }
+        }
     }
 
     /// Makes a blob invisible to the repository (its bytes stay for others).
@@ -61,12 +92,10 @@ impl Service {
                     .await?
             }
         };
-        let Some(size) = size else {
+        if size.is_none() {
             return Ok(false);
-        };
-        self.store()
-            .link_blob(target.key, digest, size, now())
-            .await?;
-        Ok(true)
+        }
+        // False when the blob was collected since: the client uploads it instead.
+        Ok(self.store().mount_blob(target.key, digest, now()).await?)
     }
 }

@@ -53,7 +53,7 @@ impl Service {
                     continue;
                 }
             };
-            match self.store().blob_in_repository(repo.key, &digest).await? {
+            match self.linked_blob(repo.key, &digest).await? {
                 Some(size) => {
                     let media_type = self.store().blob_media_type(repo.key, &digest).await?;
                     layers.push(LayerAvailability {
@@ -125,6 +125,11 @@ impl Service {
         {
             return Ok(None);
         }
-        Ok(Some(self.blobs().read(&digest).await?))
+        match self.blobs().read(&digest).await {
+            Ok(reader) => Ok(Some(reader)),
+            // Collected since the link was read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }

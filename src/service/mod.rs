@@ -5,6 +5,7 @@ mod archive;
 mod blobs;
 mod check;
 mod error;
+mod gc;
 mod health;
 mod images;
 mod jobs;
@@ -33,11 +34,12 @@ use crate::domain::{
 use crate::store::{Key, Store, Stored};
 
 pub use crate::blob::BlobReader;
-pub use check::{check_blobs, BlobCheck};
+pub use check::{check_blobs, check_references, repair, BlobCheck, ReferenceCheck, Repaired};
 pub use error::{
     Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
     PartProblem, ResourceTagProblem, Result,
 };
+pub use gc::GcReport;
 pub use health::{Probe, Readiness};
 pub use images::{parse_image_id, ImageDetail, PutImage, StoredImage};
 pub use layers::LayerAvailability;
@@ -80,6 +82,8 @@ pub struct Settings {
     pub public_registry_url: String,
     /// The public registry's alias: its repositories are `<host>/<alias>/<name>`.
     pub public_alias: RegistryAlias,
+    /// How long garbage collection leaves a link no image uses, and an upload.
+    pub gc_grace: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -142,6 +146,11 @@ impl Service {
     /// Who may call, and the registry's secret: the faces authenticate with it.
     pub fn authority(&self) -> &Authority {
         &self.inner.authority
+    }
+
+    /// The collection grace (`Settings::gc_grace`).
+    fn gc_grace(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings().gc_grace).unwrap_or(chrono::Duration::MAX)
     }
 
     fn instance(&self) -> &str {

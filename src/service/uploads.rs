@@ -7,7 +7,6 @@
 //! those bytes before anything is placed or made visible: bytes first, rows second.
 
 use bytes::Bytes;
-use chrono::Duration;
 use futures_util::Stream;
 
 use super::error::{Invalid, PartProblem};
@@ -16,8 +15,6 @@ use crate::blob::PartError;
 use crate::domain::{Digest, Registry, RegistryId, RepositoryName, UploadId, UploadPart};
 use crate::store::Upload;
 
-/// How long an upload may sit before it is unknown.
-const UPLOAD_TTL: Duration = Duration::hours(24);
 /// The most parts one upload may have.
 const MAX_PARTS: i64 = 4200;
 
@@ -76,7 +73,8 @@ impl Service {
         let registry = self.registry(caller, registry)?;
         let repo = self.repository(&registry, name).await?;
         match self.store().upload(id).await? {
-            Some(u) if u.repository == repo.key && u.created_at + UPLOAD_TTL > now() => {
+            // An upload lives for the collection grace, after which it is collected.
+            Some(u) if u.repository == repo.key && now() - u.created_at < self.gc_grace() => {
                 Ok((registry, u))
             }
             _ => Err(Error::UploadNotFound(id.clone())),
@@ -190,8 +188,22 @@ impl Service {
                 actual,
             });
         }
-        self.blobs().place(assembled).await?;
-        let linked = self.store().complete_upload(upload, &actual, now()).await?;
+        // Placed under the blob's lock, in the transaction that records it: see
+        // `Store::complete_upload`.
+        let blobs = self.blobs();
+        let linked = self
+            .store()
+            .complete_upload(upload, &actual, now(), || async move {
+                match blobs.place(assembled).await {
+                    Ok(_) => Ok(()),
+                    // The upload's bytes were removed under it (collected as stale).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Err(Error::UploadNotFound(upload.id.clone()))
+                    }
+                    Err(e) => Err(Error::from(e)),
+                }
+            })
+            .await?;
         self.blobs().discard_upload(&upload.id).await?;
         Ok(if linked {
             Completed::Linked(actual)
@@ -354,20 +366,6 @@ impl Service {
             }
         }
         finished
-    }
-
-    /// Removes uploads past their lifetime and upload bytes no row refers to (left by
-    /// a crash or an abandoned session). Returns how many were removed.
-    pub async fn sweep_uploads(&self) -> Result<usize> {
-        let on_disk = self.blobs().upload_ids().await?;
-        let stale = self
-            .store()
-            .forget_stale_uploads(&on_disk, now() - UPLOAD_TTL)
-            .await?;
-        for id in &stale {
-            self.discard(id).await?;
-        }
-        Ok(stale.len())
     }
 
     /// Registry API: abandons an upload session.

@@ -1,23 +1,69 @@
 use sqlx::{Any, Row, Transaction};
 
-use super::{millis, Key, Result, Store};
+use super::{from_millis, millis, Key, Result, Store};
 use crate::domain::{Digest, Registry, Repository};
 
 impl Store {
-    /// Records a blob whose bytes are already in place and links it to the
-    /// repository. Returns false when the repository already had it.
-    pub async fn link_blob(
+    /// Links a recorded blob to the repository (a mount), under the blob's lock: false
+    /// when it is no longer recorded (collected since the caller saw it). An existing
+    /// link is refreshed.
+    pub async fn mount_blob(
         &self,
         repository: Key<Repository>,
         digest: &Digest,
-        size: i64,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool> {
         let mut conn = self.writer().await?;
         let mut tx = self.begin_write(&mut conn).await?;
-        let linked = link_blob(&mut tx, repository, digest, size, now).await?;
+        self.lock_digest(&mut tx, digest).await?;
+        let Some(row) = sqlx::query("SELECT size FROM blobs WHERE digest = $1")
+            .bind(digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(false);
+        };
+        link_blob(&mut tx, repository, digest, row.try_get(0)?, now).await?;
         tx.commit().await?;
-        Ok(linked)
+        Ok(true)
+    }
+
+    /// The size of a blob the repository may see, and when its link was made or last
+    /// refreshed.
+    pub async fn blob_link(
+        &self,
+        repository: Key<Repository>,
+        digest: &Digest,
+    ) -> Result<Option<(i64, chrono::DateTime<chrono::Utc>)>> {
+        let row = sqlx::query(
+            "SELECT b.size, rb.created_at FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest \
+             WHERE rb.repository_id = $1 AND rb.digest = $2",
+        )
+        .bind(repository.id())
+        .bind(digest.as_str())
+        .fetch_optional(&mut *self.reader().await?)
+        .await?;
+        row.map(|r| Ok((r.try_get(0)?, from_millis(r.try_get(1)?))))
+            .transpose()
+    }
+
+    /// Restarts the link's grace period at `now`; false when the link is gone.
+    pub async fn refresh_link(
+        &self,
+        repository: Key<Repository>,
+        digest: &Digest,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE repository_blobs SET created_at = $3 WHERE repository_id = $1 AND digest = $2",
+        )
+        .bind(repository.id())
+        .bind(digest.as_str())
+        .bind(millis(now))
+        .execute(&mut *self.writer().await?)
+        .await?
+        .rows_affected();
+        Ok(done > 0)
     }
 
     /// Makes a blob invisible to the repository. False when it was not linked.
@@ -106,8 +152,9 @@ impl Store {
     }
 }
 
-/// Records a blob (once) and links it to the repository within `tx`; false when the
-/// repository already had it.
+/// Records a blob (once) and links it to the repository within `tx`, which holds the
+/// blob's lock; false when the repository already had it (the link is refreshed then:
+/// the blob was pushed again, and a push's manifest follows).
 pub(super) async fn link_blob(
     tx: &mut Transaction<'_, Any>,
     repository: Key<Repository>,
@@ -131,13 +178,30 @@ pub(super) async fn link_blob(
     .execute(&mut **tx)
     .await?
     .rows_affected();
+    if linked == 0 {
+        sqlx::query(
+            "UPDATE repository_blobs SET created_at = $3 WHERE repository_id = $1 AND digest = $2",
+        )
+        .bind(repository.id())
+        .bind(digest.as_str())
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(linked == 1)
 }
 
 impl Store {
-    /// Every recorded blob with its recorded size, for checking the bytes behind them.
-    pub async fn all_blobs(&self) -> Result<Vec<(Digest, i64)>> {
-        sqlx::query("SELECT digest, size FROM blobs ORDER BY digest")
+    /// Recorded blobs with their recorded sizes, after `after` in digest order; at most
+    /// `limit`.
+    pub async fn blobs_after(
+        &self,
+        after: Option<&Digest>,
+        limit: i64,
+    ) -> Result<Vec<(Digest, i64)>> {
+        sqlx::query("SELECT digest, size FROM blobs WHERE digest > $1 ORDER BY digest LIMIT $2")
+            .bind(after.map_or("", Digest::as_str))
+            .bind(limit)
             .fetch_all(&mut *self.reader().await?)
             .await?
             .iter()

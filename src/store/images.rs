@@ -88,11 +88,12 @@ fn missing(wanted: &[Digest], found: &HashSet<String>) -> Vec<Digest> {
 }
 
 /// `(digest, size)` of those of `digests` present in `table` for the repository; the
-/// size is 0 when no `size` expression is given.
+/// size is 0 when no `size` expression is given. `lock` ends the query (a row lock).
 async fn present(
     tx: &mut Transaction<'_, Any>,
     table: &str,
     size: Option<&str>,
+    lock: &str,
     repository: Key<Repository>,
     digests: &[Digest],
 ) -> Result<HashMap<String, i64>> {
@@ -100,7 +101,7 @@ async fn present(
     // Chunked so no statement exceeds the parameter limits of either database.
     for chunk in digests.chunks(500) {
         let sql = format!(
-            "SELECT t.digest{} FROM {table} t WHERE t.repository_id = $1 AND t.digest IN ({})",
+            "SELECT t.digest{} FROM {table} t WHERE t.repository_id = $1 AND t.digest IN ({}){lock}",
             size.map_or(String::new(), |s| format!(", {s}")),
             placeholders(2, chunk.len())
         );
@@ -131,7 +132,19 @@ impl Store {
         let mut conn = self.writer().await?;
         let mut tx = self.begin_write(&mut conn).await?;
         // Only presence matters for blobs; the image's size comes from the manifest.
-        let blobs = present(&mut tx, "repository_blobs", None, repository, &blob_digests).await?;
+        // The links are read FOR SHARE: garbage collection drops a link only after
+        // locking it and then finding no manifest that references it, so it waits for
+        // this transaction and sees its references, or drops the link first and this
+        // read does not find it.
+        let blobs = present(
+            &mut tx,
+            "repository_blobs",
+            None,
+            self.share_rows(),
+            repository,
+            &blob_digests,
+        )
+        .await?;
         let absent = missing(&blob_digests, &blobs.keys().cloned().collect());
         if !absent.is_empty() {
             return Err(Error::MissingBlobs(absent));
@@ -140,6 +153,7 @@ impl Store {
             &mut tx,
             "manifests",
             Some("t.image_size"),
+            "",
             repository,
             &new.children,
         )

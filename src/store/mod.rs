@@ -8,6 +8,7 @@
 //! Every state change is one transaction; races are settled by constraints.
 
 mod blobs;
+mod gc;
 mod images;
 mod key;
 mod leases;
@@ -23,8 +24,11 @@ mod uploads;
 use std::path::Path;
 use std::time::Duration;
 
+use sqlx::{Any, Transaction};
+
 use crate::domain::{CatalogData, Digest, Repository};
 
+pub use gc::{Dangling, Link};
 pub use key::{Key, Stored};
 pub use records::*;
 pub use referrers::Referrer;
@@ -147,6 +151,32 @@ impl Store {
         } else {
             ""
         }
+    }
+
+    /// ` FOR SHARE` where the database has row locks (Postgres): the rows read stay as
+    /// read until the transaction ends, while other readers may share them.
+    fn share_rows(&self) -> &'static str {
+        if self.postgres {
+            " FOR SHARE"
+        } else {
+            ""
+        }
+    }
+
+    /// Takes the lock on `digest` for the rest of `tx`. Whoever places a blob's file,
+    /// records it or links an existing blob, and whoever removes a blob's row or file,
+    /// holds it: so a blob ends with its row and its file, or with neither. Postgres: a
+    /// transaction-scoped advisory lock on the digest's hash (a collision only
+    /// serializes two digests); SQLite: `tx` is a write transaction, and there is one
+    /// writer.
+    async fn lock_digest(&self, tx: &mut Transaction<'_, Any>, digest: &Digest) -> Result<()> {
+        if self.postgres {
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(digest.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// ` FOR UPDATE OF <table>`: locks only that table's rows of a join (Postgres).

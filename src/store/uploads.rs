@@ -132,17 +132,27 @@ impl Store {
         Ok(())
     }
 
-    /// Makes a completed upload's blob, whose bytes are in place, part of the
-    /// repository, and forgets the upload: one transaction. False when the
-    /// repository already had the blob.
-    pub async fn complete_upload(
+    /// Makes a completed upload's blob part of the repository and forgets the upload,
+    /// in one transaction holding the blob's lock: `place` puts the bytes under their
+    /// name inside it, so garbage collection, which removes a blob's row and then its
+    /// file each under the same lock, cannot remove the file between its placing and
+    /// the row. False when the repository already had the blob.
+    pub async fn complete_upload<E, F, Fut>(
         &self,
         upload: &Upload,
         digest: &Digest,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool> {
+        place: F,
+    ) -> std::result::Result<bool, E>
+    where
+        E: From<Error>,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<(), E>>,
+    {
         let mut conn = self.writer().await?;
         let mut tx = self.begin_write(&mut conn).await?;
+        self.lock_digest(&mut tx, digest).await?;
+        place().await?;
         let linked = super::blobs::link_blob(
             &mut tx,
             upload.repository,
@@ -152,33 +162,49 @@ impl Store {
         )
         .await?;
         delete_upload(&mut tx, &upload.id).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(Error::from)?;
         Ok(linked)
     }
 
-    /// Of `ids`, those that should not be kept: unknown, or created before `cutoff`.
-    /// Their rows are deleted.
-    pub async fn forget_stale_uploads(
+    /// Uploads started before `before`, after `after` in id order; at most `limit`.
+    pub async fn stale_uploads(
         &self,
-        ids: &[UploadId],
-        cutoff: chrono::DateTime<chrono::Utc>,
+        before: chrono::DateTime<chrono::Utc>,
+        after: Option<&UploadId>,
+        limit: i64,
     ) -> Result<Vec<UploadId>> {
-        let mut stale = Vec::new();
-        for id in ids {
-            let row = sqlx::query("SELECT created_at FROM uploads WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&mut *self.reader().await?)
-                .await?;
-            let keep = match row {
-                Some(r) => r.try_get::<i64, _>(0)? >= millis(cutoff),
-                None => false,
-            };
-            if !keep {
-                self.delete_upload(id).await?;
-                stale.push(id.clone());
+        sqlx::query("SELECT id FROM uploads WHERE created_at < $1 AND id > $2 ORDER BY id LIMIT $3")
+            .bind(millis(before))
+            .bind(after.map_or("", UploadId::as_str))
+            .bind(limit)
+            .fetch_all(&mut *self.reader().await?)
+            .await?
+            .iter()
+            .map(|r| decode(UploadId::parse(r.try_get(0)?)))
+            .collect()
+    }
+
+    /// Of `ids`, those no upload row has.
+    pub async fn unknown_uploads(&self, ids: &[UploadId]) -> Result<Vec<UploadId>> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id FROM uploads WHERE id IN ({})",
+                super::placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for row in q.fetch_all(&mut *self.reader().await?).await? {
+                known.insert(row.try_get::<String, _>(0)?);
             }
         }
-        Ok(stale)
+        Ok(ids
+            .iter()
+            .filter(|id| !known.contains(id.as_str()))
+            .cloned()
+            .collect())
     }
 }
 

@@ -351,21 +351,8 @@ async fn check_finds_changed_and_missing_blobs(app: TestApp) {
     for size in [10, 4096, 3 << 20] {
         digests.push(app.push_blob("checked", &random_bytes(size)).await);
     }
-    let run = || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
-        cmd.arg("check").arg("--data-dir").arg(app.data_dir.path());
-        if let Some(url) = &app.database_url {
-            cmd.arg("--database-url").arg(url);
-        }
-        let out = cmd
-            .env_remove("DATABASE_URL")
-            .output()
-            .expect("berth check");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
+    let run =
+        || crate::process::run_berth(app.data_dir.path(), app.database_url.as_deref(), &["check"]);
     let (code, out) = run();
     assert_eq!(code, Some(0), "{out}");
     assert!(

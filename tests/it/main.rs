@@ -7,6 +7,7 @@ mod cli;
 mod durability;
 mod engines;
 mod fixtures;
+mod gc;
 mod helpers;
 mod hostile;
 mod images;

@@ -192,6 +192,30 @@ impl ServerProcess {
     }
 }
 
+/// Runs `berth <args>` over the store at `data_dir` (and Postgres at `database_url`)
+/// to completion, as an operator would: its exit code and stdout.
+pub fn run_berth(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    args: &[&str],
+) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(args).arg("--data-dir").arg(data_dir);
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let out = cmd
+        .env_remove("DATABASE_URL")
+        .env_remove("BERTH_GC_GRACE")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run berth");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();

@@ -1,4 +1,5 @@
-//! The upload sweeper removes upload bytes no live upload owns, and nothing else.
+//! Garbage collection's upload sweep removes upload bytes no live upload owns, and
+//! nothing else.
 
 use berth::domain::{RepositoryName, TagMutability};
 use berth::service::{CreateRepository, Encryption};
@@ -59,7 +60,11 @@ async fn sweeps(backend: Backend) {
     let junk = dir.path().join("uploads").join("not-an-upload");
     std::fs::write(&junk, b"x").expect("junk");
 
-    assert_eq!(service.sweep_uploads().await.expect("sweep"), 1);
+    let uploads = |service: berth::service::Service| async move {
+        let report = service.collect_garbage(false).await.expect("collect");
+        report.expect("no other collector").uploads
+    };
+    assert_eq!(uploads(service.clone()).await, 1);
     assert!(!orphan.exists(), "orphaned upload bytes are removed");
     assert!(junk.exists(), "files that are not uploads are left alone");
     // The live upload is untouched and carries on.
@@ -68,7 +73,7 @@ async fn sweeps(backend: Backend) {
         .await
         .expect("next part");
     assert_eq!(size, 6);
-    assert_eq!(service.sweep_uploads().await.expect("sweep again"), 0);
+    assert_eq!(uploads(service).await, 0);
 }
 
 #[tokio::test]

@@ -1,0 +1,2 @@
+-- Garbage collection asks, per blob, whether any repository still links it.
+CREATE INDEX repository_blobs_digest ON repository_blobs (digest);
