@@ -729,7 +729,11 @@ async fn success_bodies_omit_nulls_and_send_epoch_timestamps(app: TestApp) {
 }
 
 async fn modelled_but_unimplemented_action_is_unsupported(app: TestApp) {
-    for action in ["GetRegistryPolicy", "StartImageScan", "PutReplicationConfiguration"] {
+    for action in [
+        "GetRegistryPolicy",
+        "StartImageScan",
+        "PutReplicationConfiguration",
+    ] {
         assert!(berth::api::ecr::spec().is_modelled(action));
         assert!(!berth::api::ecr::spec().is_implemented(action));
         let r = app.call_json(action, json!({"repositoryName": "ab"})).await;
