@@ -156,20 +156,7 @@ impl Store {
         F: FnOnce() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        let mut conn = self.writer().await?;
-        let mut tx = self.begin_write(&mut conn).await?;
-        self.lock_digest(&mut tx, blob).await?;
-        let recorded = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1")
-            .bind(blob.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(Error::from)?;
-        if recorded.is_some() {
-            return Ok(None);
-        }
-        let removed = remove().await?;
-        tx.commit().await.map_err(Error::from)?;
-        Ok(Some(removed))
+        self.under_blob_lock(blob, false, remove).await
     }
 
     /// Runs `look` (which looks at the blob's file) under the blob's lock, if the blob
@@ -184,18 +171,36 @@ impl Store {
         F: FnOnce() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
+        self.under_blob_lock(blob, true, look).await
+    }
+
+    /// Runs `work` under the blob's lock when whether the blob has a row is `recorded`;
+    /// `None` without running it otherwise.
+    async fn under_blob_lock<T, E, F, Fut>(
+        &self,
+        blob: &Digest,
+        recorded: bool,
+        work: F,
+    ) -> std::result::Result<Option<T>, E>
+    where
+        E: From<Error>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
         let mut conn = self.writer().await?;
         let mut tx = self.begin_write(&mut conn).await?;
         self.lock_digest(&mut tx, blob).await?;
-        let recorded = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1")
+        let row = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1")
             .bind(blob.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(Error::from)?;
-        if recorded.is_none() {
+        if row.is_some() != recorded {
             return Ok(None);
         }
-        Ok(Some(look().await?))
+        let done = work().await?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(Some(done))
     }
 
     /// Of `blobs`, those with a row.
