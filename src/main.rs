@@ -161,26 +161,27 @@ fn report_check(checked: &Checked) -> bool {
             d.repository, d.target
         );
     }
-    for d in &refs.dangling_references {
-        let image = d.image.as_deref().unwrap_or_default();
-        println!(
-            "DANGLING REFERENCE {}@{image} -> {}: the blob has no record",
-            d.repository, d.target
-        );
-    }
-    for d in &refs.unreadable_references {
-        let image = d.image.as_deref().unwrap_or_default();
-        println!(
-            "UNREADABLE REFERENCE {}@{image} -> {}: the blob's bytes are gone",
-            d.repository, d.target
-        );
-    }
-    for d in &refs.missing_children {
-        let image = d.image.as_deref().unwrap_or_default();
-        println!(
-            "MISSING CHILD {}@{image} -> {}: not in the repository",
-            d.repository, d.target
-        );
+    for (label, found, why) in [
+        (
+            "DANGLING REFERENCE",
+            &refs.dangling_references,
+            "the blob has no record",
+        ),
+        (
+            "UNREADABLE REFERENCE",
+            &refs.unreadable_references,
+            "the blob's bytes are gone",
+        ),
+        (
+            "MISSING CHILD",
+            &refs.missing_children,
+            "not in the repository",
+        ),
+    ] {
+        for d in found {
+            let image = d.image.as_deref().unwrap_or_default();
+            println!("{label} {}@{image} -> {}: {why}", d.repository, d.target);
+        }
     }
     println!(
         "{} blobs verified, {} corrupt, {} missing, {} files without a record",
