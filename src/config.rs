@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::auth::Credentials;
-use crate::domain::{RegistryAlias, RegistryId};
+use crate::auth::{AccessKey, Credentials};
+use crate::domain::{Principal, Region, RegistryAlias, RegistryId};
 
 /// The default `--database-timeout`, in seconds.
 pub const DATABASE_TIMEOUT: u64 = 3;
@@ -24,6 +24,10 @@ pub struct StoreConfig {
     /// Postgres is down, requests fail this fast.
     #[arg(long, env = "BERTH_DATABASE_TIMEOUT", default_value_t = DATABASE_TIMEOUT, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub database_timeout: u64,
+    /// The default region: where the registry API serves requests whose host and
+    /// credential name none, and where data from before berth had regions is kept.
+    #[arg(long, env = "BERTH_REGION", default_value = "us-east-1", value_parser = parse_region)]
+    pub region: Region,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -33,7 +37,8 @@ pub struct Config {
     pub listen: String,
     #[command(flatten)]
     pub store: StoreConfig,
-    /// The 12-digit account id that owns the registry.
+    /// The 12-digit account id of the configured credential pair, of anonymous callers,
+    /// and of credentials file lines that name none.
     #[arg(long, env = "BERTH_ACCOUNT_ID", default_value = "000000000000", value_parser = parse_account)]
     pub account_id: RegistryId,
     /// The URL clients reach berth at (repository URIs, proxy endpoint, download
@@ -65,7 +70,9 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "BERTH_WORKERS")]
     pub workers: Option<usize>,
-    /// A file of further credentials, one `ACCESS_KEY_ID SECRET` pair a line.
+    /// A file of further credentials, a line each: `ACCESS_KEY_ID SECRET [ACCOUNT_ID
+    /// [PRINCIPAL_ARN]]` (without an account, the configured one; without an ARN, the
+    /// account's root).
     #[arg(long, env = "BERTH_CREDENTIALS_FILE")]
     pub credentials_file: Option<PathBuf>,
     #[command(flatten)]
@@ -145,6 +152,10 @@ impl Limits {
     };
 }
 
+fn parse_region(s: &str) -> Result<Region, String> {
+    Region::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_account(s: &str) -> Result<RegistryId, String> {
     RegistryId::parse(s).map_err(|_| "the account id must be 12 digits".to_owned())
 }
@@ -172,13 +183,16 @@ fn parse_alias(s: &str) -> Result<RegistryAlias, String> {
 }
 
 impl Config {
-    /// Every configured credential pair; none means open mode.
+    /// Every configured credential; none means open mode.
     pub fn credentials(&self) -> anyhow::Result<Credentials> {
-        let mut pairs = Vec::new();
+        let mut keys = Vec::new();
+        let root = Principal::root(self.account_id.clone());
         // Empty values count as unset (compose files pass `${VAR:-}` through).
         if let (Some(key), Some(secret)) = (&self.access_key_id, &self.secret_access_key) {
             if !key.is_empty() && !secret.is_empty() {
-                pairs.push((key.clone(), secret.clone()));
+                let principal = root.clone();
+                let secret = secret.clone();
+                keys.push((key.clone(), AccessKey { secret, principal }));
             }
         }
         if let Some(path) = &self.credentials_file {
@@ -190,16 +204,31 @@ impl Config {
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
-                match line.split_whitespace().collect::<Vec<_>>()[..] {
-                    [key, secret] => pairs.push((key.to_owned(), secret.to_owned())),
+                let at = || format!("{}:{}", path.display(), n + 1);
+                let (key, secret, principal) = match line.split_whitespace().collect::<Vec<_>>()[..]
+                {
+                    [key, secret] => (key, secret, root.clone()),
+                    [key, secret, account] => {
+                        let account = RegistryId::parse(account)
+                            .map_err(|_| anyhow::anyhow!("{}: the account id must be 12 digits", at()))?;
+                        (key, secret, Principal::root(account))
+                    }
+                    [key, secret, account, arn] => {
+                        let account = RegistryId::parse(account)
+                            .map_err(|_| anyhow::anyhow!("{}: the account id must be 12 digits", at()))?;
+                        let principal = Principal::parse(account, arn)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+                        (key, secret, principal)
+                    }
                     _ => anyhow::bail!(
-                        "{}:{}: expected `ACCESS_KEY_ID SECRET`",
-                        path.display(),
-                        n + 1
+                        "{}: expected `ACCESS_KEY_ID SECRET [ACCOUNT_ID [PRINCIPAL_ARN]]`",
+                        at()
                     ),
-                }
+                };
+                let secret = secret.to_owned();
+                keys.push((key.to_owned(), AccessKey { secret, principal }));
             }
         }
-        Ok(Credentials::new(pairs))
+        Ok(Credentials::new(self.account_id.clone(), keys))
     }
 }

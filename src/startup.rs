@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::api::awsjson::UnverifiedBodies;
 use crate::api::{access, body_timeout};
+use crate::auth::Credentials;
 use crate::blob::BlobStore;
 use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig};
 use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
@@ -58,6 +59,7 @@ pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Store> {
         config.database_url.as_deref(),
         &config.data_dir,
         std::time::Duration::from_secs(config.database_timeout),
+        &config.region,
     )
     .await
 }
@@ -117,14 +119,16 @@ fn spawn_collector(service: Service, every: Duration) {
 async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Result<Service> {
     let store = open_store(config).await?;
     let blobs = BlobStore::open(&config.data_dir).await?;
+    let account = RegistryId::parse("000000000000").map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = Settings {
-        account: RegistryId::parse("000000000000").map_err(|e| anyhow::anyhow!("{e}"))?,
+        account: account.clone(),
+        region: config.region.clone(),
         public_url: String::new(),
         public_registry_url: String::new(),
         public_alias: RegistryAlias::parse("berth").map_err(|e| anyhow::anyhow!("{e}"))?,
         gc_grace,
     };
-    Service::new(store, blobs, settings, Default::default()).await
+    Service::new(store, blobs, settings, Credentials::new(account, [])).await
 }
 
 /// `berth gc`: one collection over the store the configuration names; `None` when
@@ -268,6 +272,7 @@ impl Application {
         let (address, public_address) = (listener.local_addr()?, public_listener.local_addr()?);
         let settings = Settings {
             account: config.account_id.clone(),
+            region: config.store.region.clone(),
             public_url,
             public_registry_url,
             public_alias: config.public_alias.clone(),

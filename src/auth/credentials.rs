@@ -1,5 +1,5 @@
-//! The configured access keys: what SigV4 checks signatures against, and what registry
-//! tokens are bound to.
+//! The configured access keys: what SigV4 checks signatures against, whom each speaks
+//! for (an account and a principal ARN), and what registry tokens are bound to.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::sigv4::{self, HeaderCheck, SigV4Error};
+use crate::domain::{Principal, RegistryId};
 
 /// What a credential's fingerprint is an HMAC of, under its secret.
 const FINGERPRINT_LABEL: &[u8] = b"berth credential fingerprint v1";
@@ -24,54 +25,87 @@ pub struct Binding {
     pub fingerprint: Option<String>,
 }
 
-/// Known access keys and their secrets; empty means open mode.
-#[derive(Clone, Default)]
-pub struct Credentials {
-    secrets: HashMap<String, String>,
+/// One configured access key: its secret and whom it speaks for.
+#[derive(Clone)]
+pub struct AccessKey {
+    pub secret: String,
+    pub principal: Principal,
 }
 
-/// Key ids only: secrets stay out of logs.
+/// Known access keys; none means open mode.
+#[derive(Clone)]
+pub struct Credentials {
+    keys: HashMap<String, AccessKey>,
+    /// The configured account: whom anonymous callers, and in open mode callers whose
+    /// key names no account, are served as.
+    account: RegistryId,
+}
+
+/// Key ids and principals only: secrets stay out of logs.
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.secrets.keys()).finish()
+        f.debug_map()
+            .entries(self.keys.iter().map(|(id, key)| (id, &key.principal.arn)))
+            .finish()
     }
 }
 
 impl Credentials {
-    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub fn new(account: RegistryId, keys: impl IntoIterator<Item = (String, AccessKey)>) -> Self {
         Self {
-            secrets: pairs.into_iter().collect(),
+            keys: keys.into_iter().collect(),
+            account,
         }
     }
 
     /// Open mode: no keys configured, any well-formed signature is accepted.
     pub fn is_open(&self) -> bool {
-        self.secrets.is_empty()
+        self.keys.is_empty()
+    }
+
+    /// The configured account.
+    pub fn account(&self) -> &RegistryId {
+        &self.account
+    }
+
+    /// Whom a request signed with `access_key` (or, `None`, an anonymous one) speaks
+    /// for: a configured key's principal; in open mode, the account a 12-digit key id
+    /// names (the convention other AWS emulators follow), or else the configured
+    /// account's root.
+    pub fn principal(&self, access_key: Option<&str>) -> Principal {
+        if let Some(key) = access_key.and_then(|k| self.keys.get(k)) {
+            return key.principal.clone();
+        }
+        let named = access_key
+            .filter(|_| self.is_open())
+            .and_then(|k| RegistryId::parse(k).ok());
+        Principal::root(named.unwrap_or_else(|| self.account.clone()))
     }
 
     /// A value that names the secret of `access_key_id` without revealing it, so what
     /// was issued under one secret can be refused once the key is removed or its
     /// secret changes. `None` for a key that is not configured.
     pub fn fingerprint(&self, access_key_id: &str) -> Option<String> {
-        let secret = self.secrets.get(access_key_id)?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).ok()?;
+        let key = self.keys.get(access_key_id)?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.secret.as_bytes()).ok()?;
         mac.update(FINGERPRINT_LABEL);
         Some(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// What a token minted with `access_key` is bound to: the key and a fingerprint of
-    /// its secret. In open mode no key is configured, so none is bound.
+    /// its secret. In open mode no secret is configured, so only the key is bound
+    /// (it still says whom the token speaks for).
     pub fn binding(&self, access_key: Option<&str>) -> Binding {
-        let (key, fingerprint) = access_key
-            .and_then(|key| Some((key.to_owned(), self.fingerprint(key)?)))
-            .unzip();
-        Binding { key, fingerprint }
+        Binding {
+            key: access_key.map(str::to_owned),
+            fingerprint: access_key.and_then(|key| self.fingerprint(key)),
+        }
     }
 
     /// Whether the credential a token was bound to still holds: the same key with the
     /// same secret. In open mode every caller is let in anyway, so every token this
-    /// registry minted holds; a token minted in open mode names no key and so holds
-    /// only there.
+    /// registry minted holds; a token minted in open mode has no fingerprint and so
+    /// holds only there.
     pub fn stands(&self, binding: &Binding) -> bool {
         self.is_open()
             || match (&binding.key, &binding.fingerprint) {
@@ -105,7 +139,7 @@ impl Credentials {
             query: req.query_string(),
             headers: &headers,
         };
-        let lookup = |key: &str| self.secrets.get(key).cloned();
+        let lookup = |key: &str| self.keys.get(key).map(|k| k.secret.clone());
         let secret_for: Option<sigv4::SecretLookup<'_>> =
             if self.is_open() { None } else { Some(&lookup) };
         sigv4::check_headers(&signed, service, chrono::Utc::now(), secret_for)
@@ -116,15 +150,55 @@ impl Credentials {
 mod tests {
     use super::*;
 
+    fn account(id: &str) -> RegistryId {
+        RegistryId::parse(id).unwrap()
+    }
+
+    fn one_key(secret: &str, principal: Principal) -> Credentials {
+        let key = AccessKey {
+            secret: secret.to_owned(),
+            principal,
+        };
+        Credentials::new(account("000000000000"), [("K".to_owned(), key)])
+    }
+
     #[test]
     fn fingerprints_follow_the_secret_and_hide_it() {
-        let a = Credentials::new([("K".to_owned(), "one".to_owned())]);
-        let b = Credentials::new([("K".to_owned(), "two".to_owned())]);
+        let root = Principal::root(account("000000000000"));
+        let a = one_key("one", root.clone());
+        let b = one_key("two", root);
         let fa = a.fingerprint("K").unwrap();
         assert_eq!(a.fingerprint("K").as_ref(), Some(&fa));
         assert_ne!(b.fingerprint("K"), Some(fa.clone()));
         assert!(!fa.contains("one"));
         assert_eq!(a.fingerprint("OTHER"), None);
         assert!(!format!("{a:?}").contains("one"));
+    }
+
+    #[test]
+    fn principals_come_from_keys_or_in_open_mode_from_key_ids() {
+        let alice =
+            Principal::parse(account("111122223333"), "arn:aws:iam::111122223333:user/alice")
+                .unwrap();
+        let configured = one_key("s", alice.clone());
+        assert_eq!(configured.principal(Some("K")), alice);
+        assert_eq!(
+            configured.principal(Some("444455556666")),
+            Principal::root(account("000000000000")),
+            "outside open mode a key id names no account"
+        );
+        assert_eq!(
+            configured.principal(None),
+            Principal::root(account("000000000000"))
+        );
+        let open = Credentials::new(account("000000000000"), []);
+        assert_eq!(
+            open.principal(Some("444455556666")),
+            Principal::root(account("444455556666"))
+        );
+        assert_eq!(
+            open.principal(Some("AKIDEXAMPLE")),
+            Principal::root(account("000000000000"))
+        );
     }
 }

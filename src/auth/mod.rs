@@ -9,28 +9,28 @@ mod seal;
 pub mod sigv4;
 mod tokens;
 
-pub use credentials::{Binding, Credentials};
+pub use credentials::{AccessKey, Binding, Credentials};
 pub use registry::{Access, Admitted, Presented, Refusal, TOKEN_USER};
 pub use seal::Sealer;
 pub use sigv4::{HeaderCheck, SigV4Error, Verified};
-pub use tokens::{Action, BearerToken, Grant, Holder, TokenCheck, PASSWORD_TTL};
+use crate::domain::Region;
 
-use crate::domain::RegistryId;
+pub use tokens::{Action, BearerToken, Grant, Holder, TokenCheck, PASSWORD_TTL};
 
 /// The configured credentials and the registry's secret: everything authentication
 /// and authorization decide with.
 pub struct Authority {
-    /// The account anonymous callers are served as, where they may be served.
-    account: RegistryId,
     credentials: Credentials,
+    /// The configured region: where requests that name none are served.
+    region: Region,
     sealer: Sealer,
 }
 
 impl Authority {
-    pub fn new(account: RegistryId, credentials: Credentials, sealer: Sealer) -> Self {
+    pub fn new(credentials: Credentials, region: Region, sealer: Sealer) -> Self {
         Self {
-            account,
             credentials,
+            region,
             sealer,
         }
     }

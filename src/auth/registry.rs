@@ -9,10 +9,16 @@
 //!   private registry's does not open the public one, and the reverse).
 //! - Bearer, on the public registry only: a token from its token endpoint that grants
 //!   the action on the repository the request names.
+//!
+//! Which private registry a request is for: the one its host names
+//! (`<account>.dkr.ecr.<region>.…`), else the one its password was minted for, else the
+//! configured account's in the configured region. A password opens only its own
+//! region's registries; another account's registry in that region is the repository
+//! policies' to allow (the service decides that).
 
 use super::tokens::{Action, Holder, TokenCheck};
 use super::Authority;
-use crate::domain::{Namespace, RepositoryName};
+use crate::domain::{Namespace, Principal, Region, Registry, RegistryId, RepositoryName};
 
 /// The user name registry passwords go with, as ECR's do.
 pub const TOKEN_USER: &str = "AWS";
@@ -35,6 +41,8 @@ pub enum Presented {
 pub struct Access<'a> {
     /// The registry the listener serves.
     pub namespace: Namespace,
+    /// The private registry the request's host names, if it names one.
+    pub named: Option<&'a (RegistryId, Region)>,
     /// `/v2/` itself, where clients learn whether to log in.
     pub base: bool,
     pub action: Action,
@@ -42,12 +50,15 @@ pub struct Access<'a> {
     pub repository: Option<&'a RepositoryName>,
 }
 
-/// Whom a request is served for.
+/// Whom a request is served for, and in which registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
-    /// `None`: anonymous, served as the registry's owner where anonymous access is
-    /// allowed at all.
-    pub holder: Option<Holder>,
+    pub registry: Registry,
+    /// An anonymous caller, where one is let in at all, is served as the registry's
+    /// owner.
+    pub principal: Principal,
+    /// The access key behind the credential presented; `None` for an anonymous caller.
+    pub access_key: Option<String>,
 }
 
 /// Why a request is refused.
@@ -63,6 +74,11 @@ pub enum Refusal {
     WrongUser,
     /// A password or token of the account's other registry.
     OtherRegistry,
+    /// A password of another region.
+    OtherRegion {
+        password: Region,
+        requested: Region,
+    },
     PasswordExpired,
     BearerExpired,
     /// The credential that minted the password or token is no longer configured.
@@ -84,27 +100,50 @@ impl Authority {
             Presented::None => None,
             Presented::Basic { user, password } if user.is_empty() && password.is_empty() => None,
             Presented::Basic { user, password } => {
-                return self
-                    .holder(&user, &password, access.namespace)
-                    .map(|h| Admitted { holder: Some(h) });
+                Some(self.holder(&user, &password, access.namespace)?)
             }
-            Presented::Bearer(token) if public => {
-                return self
-                    .bearer(&token, access)
-                    .map(|h| Admitted { holder: Some(h) });
-            }
+            Presented::Bearer(token) if public => Some(self.bearer(&token, access)?),
             Presented::Bearer(_) | Presented::Unusable => {
                 return Err(Refusal::Unusable {
                     bearer_accepted: public,
                 })
             }
         };
-        let public_read = public && !access.base && access.action == Action::Pull;
-        if self.credentials.is_open() || public_read {
-            Ok(Admitted { holder })
-        } else {
-            Err(Refusal::Missing)
+        if let Some(holder) = holder {
+            let registry = match access.named {
+                Some((_, region)) if *region != holder.registry.region => {
+                    return Err(Refusal::OtherRegion {
+                        password: holder.registry.region,
+                        requested: region.clone(),
+                    })
+                }
+                Some((account, region)) => Registry::private(account.clone(), region.clone()),
+                None => holder.registry,
+            };
+            return Ok(Admitted {
+                registry,
+                principal: holder.principal,
+                access_key: holder.access_key,
+            });
         }
+        let public_read = public && !access.base && access.action == Action::Pull;
+        if !(self.credentials.is_open() || public_read) {
+            return Err(Refusal::Missing);
+        }
+        let registry = match (access.namespace, access.named) {
+            (Namespace::Public, _) => Registry::public(self.credentials.account().clone()),
+            (Namespace::Private, Some((account, region))) => {
+                Registry::private(account.clone(), region.clone())
+            }
+            (Namespace::Private, None) => {
+                Registry::private(self.credentials.account().clone(), self.region.clone())
+            }
+        };
+        Ok(Admitted {
+            principal: Principal::root(registry.account.clone()),
+            registry,
+            access_key: None,
+        })
     }
 
     /// Who asks the public registry's token endpoint: anonymous (`None`), or the

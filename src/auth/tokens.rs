@@ -1,7 +1,7 @@
 //! The registry's own credentials, both sealed with the registry's secret:
 //! - passwords, which GetAuthorizationToken mints for `docker login -u AWS`: they name
-//!   the registry (a private registry's password does not open the public one, as on
-//!   AWS) and last 12 hours;
+//!   the registry, its account and region (a private registry's password does not open
+//!   the public one, nor another region's, as on AWS) and last 12 hours;
 //! - bearer tokens, which the public registry's token endpoint issues (as
 //!   `public.ecr.aws` does, so that Docker Engine can pull without credentials): they
 //!   name the registry and what they grant per repository, and last 5 minutes.
@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Authority, Binding};
-use crate::domain::{Namespace, Registry, RegistryId, RepositoryName};
+use crate::domain::{Namespace, Principal, Region, Registry, RegistryId, RepositoryName};
 
 pub const PASSWORD_TTL: Duration = Duration::hours(12);
 /// distribution's token server issues tokens for five minutes too; clients fetch
@@ -36,7 +36,10 @@ pub enum TokenCheck<T> {
 /// Who a valid password or bearer token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
+    /// The registry it was minted for.
     pub registry: Registry,
+    /// Whom the credential that minted it speaks for.
+    pub principal: Principal,
     /// The access key it was minted with, if any.
     pub access_key: Option<String>,
 }
@@ -83,6 +86,9 @@ pub struct BearerToken {
 #[derive(Serialize, Deserialize)]
 struct PasswordClaims {
     a: String,
+    /// Passwords minted before berth had regions carry none: the configured region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<String>,
     e: i64,
     /// Passwords minted before ECR Public existed carry no namespace: private.
     #[serde(default = "private")]
@@ -119,6 +125,7 @@ impl Authority {
     ) -> String {
         let claims = PasswordClaims {
             a: registry.account.to_string(),
+            r: Some(registry.region.to_string()),
             e: expires_at.timestamp(),
             n: registry.namespace.as_str().to_owned(),
             binding: self.credentials.binding(access_key),
@@ -130,13 +137,22 @@ impl Authority {
         let Some(claims) = self.sealer.open_json::<PasswordClaims>(PASSWORD, password) else {
             return TokenCheck::Invalid;
         };
-        let registry = match (RegistryId::parse(&claims.a), Namespace::parse(&claims.n)) {
-            (Ok(account), Some(namespace)) => Registry { account, namespace },
+        let region = claims
+            .r
+            .as_deref()
+            .map_or_else(|| Ok(self.region.clone()), Region::parse);
+        let registry = match (
+            RegistryId::parse(&claims.a),
+            region,
+            Namespace::parse(&claims.n),
+        ) {
+            (Ok(account), Ok(region), Some(namespace)) => {
+                Registry::of(account, region, namespace)
+            }
             _ => return TokenCheck::Invalid,
         };
-        self.still_good(claims.e, Some(&claims.binding), || Holder {
-            registry,
-            access_key: claims.binding.key.clone(),
+        self.still_good(claims.e, Some(&claims.binding), || {
+            self.holder_of(registry, &claims.binding)
         })
     }
 
@@ -146,7 +162,7 @@ impl Authority {
     /// as the token protocol has it.
     pub fn issue_bearer(&self, holder: Option<&Holder>, requested: Vec<Grant>) -> BearerToken {
         let anonymous = holder.is_none();
-        let account = holder.map_or(&self.account, |h| &h.registry.account);
+        let account = holder.map_or(self.credentials.account(), |h| &h.registry.account);
         let g = requested
             .into_iter()
             .filter_map(|mut grant| {
@@ -198,20 +214,24 @@ impl Authority {
             Namespace::parse(&claims.n),
             grants,
         ) {
-            (Ok(account), Some(namespace), Some(grants)) => {
-                (Registry { account, namespace }, grants)
+            (Ok(account), Some(Namespace::Public), Some(grants)) => {
+                (Registry::public(account), grants)
             }
             _ => return TokenCheck::Invalid,
         };
         // An anonymous token is bound to no credential (and grants only pulls).
         let binding = (!claims.anonymous).then_some(&claims.binding);
         self.still_good(claims.e, binding, || {
-            let holder = Holder {
-                registry,
-                access_key: claims.binding.key.clone(),
-            };
-            (holder, grants)
+            (self.holder_of(registry, &claims.binding), grants)
         })
+    }
+
+    fn holder_of(&self, registry: Registry, binding: &Binding) -> Holder {
+        Holder {
+            principal: self.credentials.principal(binding.key.as_deref()),
+            registry,
+            access_key: binding.key.clone(),
+        }
     }
 
     /// Valid unless past `expires` (Unix seconds) or the credential it is bound to

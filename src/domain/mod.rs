@@ -1,6 +1,7 @@
 //! Newtypes and parsing, no I/O. Once a value has one of these types it is valid:
 //! the faces parse wire strings into them, the service and store trust them.
 
+mod account_settings;
 mod digest;
 mod image;
 pub mod lifecycle;
@@ -8,10 +9,12 @@ mod manifest;
 mod mutability;
 mod names;
 mod policy;
+mod principal;
 mod registry;
 mod repository;
 mod upload;
 
+pub use account_settings::{AccountSetting, PolicyScope};
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use image::{
     Image, ImageFilter, ImageSelector, ImageStatus, NotArchivable, StorageClass, TagDetail,
@@ -20,8 +23,9 @@ pub use image::{
 pub use lifecycle::{LifecyclePolicy, LifecycleProblem};
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
-pub use names::{ImageTag, NameError, PartId, RegistryId, RepositoryName, UploadId};
+pub use names::{ImageTag, NameError, PartId, Region, RegistryId, RepositoryName, UploadId};
 pub use policy::{PolicyError, RepositoryPolicy};
+pub use principal::Principal;
 pub use registry::{Namespace, Registry, RegistryAlias};
 pub use repository::{CatalogData, Repository};
 pub use upload::UploadPart;

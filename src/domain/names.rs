@@ -45,6 +45,33 @@ impl RegistryId {
     }
 }
 
+/// An AWS region as requests name it (`us-east-1`, `eu-central-1`, `us-gov-west-1`):
+/// a private registry lives in one. Lower-case letters, digits and hyphens, starting
+/// with a letter, at most 32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Region(String);
+string_newtype!(Region);
+
+impl Region {
+    /// Where ECR Public lives: its calls are made in us-east-1, as AWS requires.
+    pub fn public_home() -> Self {
+        Self("us-east-1".to_owned())
+    }
+
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        let mut bytes = s.bytes();
+        let starts_with_letter = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
+        if s.len() <= 32
+            && starts_with_letter
+            && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(NameError(format!("'{s}' is not a region name")))
+        }
+    }
+}
+
 static REPOSITORY_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
         .expect("static pattern")
@@ -170,6 +197,12 @@ mod tests {
         assert!(ImageTag::parse(&"a".repeat(129)).is_err());
         assert!(RegistryId::parse("123456789012").is_ok());
         assert!(RegistryId::parse("12345678901x").is_err());
+        for good in ["us-east-1", "eu-central-1", "us-gov-west-1", "local"] {
+            assert!(Region::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "US-EAST-1", "1us", "us_east_1", "us/east", &"a".repeat(33)] {
+            assert!(Region::parse(bad).is_err(), "{bad}");
+        }
         let id = UploadId::new();
         assert_eq!(UploadId::parse(id.as_str()), Ok(id));
         assert!(UploadId::parse("../../etc/passwd").is_err());

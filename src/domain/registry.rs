@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{NameError, RegistryId};
+use super::{NameError, Region, RegistryId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Namespace {
@@ -33,12 +33,60 @@ impl Namespace {
     }
 }
 
-/// One registry: an account's private or public one. Shown as its account id, which
-/// is how both APIs name it in `registryId` and in messages.
+/// One registry: an account's private registry in a region, or its public one (which is
+/// global, and lives in `Region::public_home`). Shown as its account id, which is how
+/// both APIs name it in `registryId` and in messages.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Registry {
     pub account: RegistryId,
+    pub region: Region,
     pub namespace: Namespace,
+}
+
+impl Registry {
+    pub fn private(account: RegistryId, region: Region) -> Self {
+        Self {
+            account,
+            region,
+            namespace: Namespace::Private,
+        }
+    }
+
+    pub fn public(account: RegistryId) -> Self {
+        Self {
+            account,
+            region: Region::public_home(),
+            namespace: Namespace::Public,
+        }
+    }
+
+    /// The registry `namespace` names for an account in a region: the public one is
+    /// the same in every region.
+    pub fn of(account: RegistryId, region: Region, namespace: Namespace) -> Self {
+        match namespace {
+            Namespace::Private => Self::private(account, region),
+            Namespace::Public => Self::public(account),
+        }
+    }
+
+    /// The ARN a resource policy names the registry by, for actions on the registry
+    /// itself: `arn:aws:ecr:<region>:<account>:registry/<account>` (ECR Public's has no
+    /// region).
+    pub fn arn(&self) -> String {
+        self.resource_arn(&format!("registry/{}", self.account))
+    }
+
+    /// `arn:aws:ecr:<region>:<account>:<resource>`, or for the public registry
+    /// `arn:aws:ecr-public::<account>:<resource>`.
+    pub fn resource_arn(&self, resource: &str) -> String {
+        match self.namespace {
+            Namespace::Private => format!(
+                "arn:aws:ecr:{}:{}:{resource}",
+                self.region, self.account
+            ),
+            Namespace::Public => format!("arn:aws:ecr-public::{}:{resource}", self.account),
+        }
+    }
 }
 
 impl fmt::Display for Registry {

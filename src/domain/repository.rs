@@ -21,6 +21,13 @@ pub struct Repository {
     pub has_logo: bool,
 }
 
+impl Repository {
+    /// `arn:aws:ecr:<region>:<account>:repository/<name>` (ECR Public's has no region).
+    pub fn arn(&self) -> String {
+        self.registry.resource_arn(&format!("repository/{}", self.name))
+    }
+}
+
 /// ECR Public's description of a repository for its gallery (the logo is kept apart).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogData {

@@ -21,8 +21,8 @@ impl Service {
         selector: &ImageSelector,
         target: StorageClass,
     ) -> Result<(Registry, Image)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "UpdateImageStorageClass").await?;
         let not_found = || Error::ImageNotFound {
             registry: registry.clone(),
             name: name.clone(),

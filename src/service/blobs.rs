@@ -4,6 +4,14 @@ use super::{now, BlobReader, Caller, Error, Result, Service};
 use crate::domain::{Digest, Repository, RepositoryName};
 use crate::store::Key;
 
+/// What a blob is read for: its bytes (a GET, ECR's GetDownloadUrlForLayer), or
+/// whether it is there and how large (a HEAD, ECR's BatchCheckLayerAvailability).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobRead {
+    Download,
+    Check,
+}
+
 impl Service {
     /// A blob the repository may read, open for streaming.
     pub async fn blob(
@@ -11,8 +19,13 @@ impl Service {
         caller: &Caller,
         name: &RepositoryName,
         digest: &Digest,
+        read: BlobRead,
     ) -> Result<BlobReader> {
-        let repo = self.own_repository(caller, name).await?;
+        let action = match read {
+            BlobRead::Download => "GetDownloadUrlForLayer",
+            BlobRead::Check => "BatchCheckLayerAvailability",
+        };
+        let repo = self.own_repository(caller, name, action).await?;
         if self.linked_blob(repo.key, digest).await?.is_none() {
             return Err(Error::BlobNotFound(digest.clone()));
         }
@@ -61,7 +74,9 @@ impl Service {
         name: &RepositoryName,
         digest: &Digest,
     ) -> Result<()> {
-        let repo = self.own_repository(caller, name).await?;
+        let repo = self
+            .own_repository(caller, name, "BatchDeleteImage")
+            .await?;
         if self.store().unlink_blob(repo.key, digest).await? {
             Ok(())
         } else {
@@ -69,10 +84,10 @@ impl Service {
         }
     }
 
-    /// Links a blob the caller can read in `from` into `name` without moving bytes;
-    /// without `from`, one it can read in any repository of its registry (every
-    /// repository of the caller's registry is one it may read). False when no such
-    /// repository holds the blob.
+    /// Links a blob the caller may download from `from` into `name` without moving
+    /// bytes; without `from`, one in any repository of the registry, for its owner
+    /// only. Only where the registry has blob mounting enabled (`BLOB_MOUNTING`), as
+    /// ECR. False when the blob is not mounted: the client uploads it instead.
     pub async fn mount_blob(
         &self,
         caller: &Caller,
@@ -80,17 +95,29 @@ impl Service {
         digest: &Digest,
         from: Option<&RepositoryName>,
     ) -> Result<bool> {
-        let target = self.own_repository(caller, name).await?;
+        let target = self
+            .own_repository(caller, name, "InitiateLayerUpload")
+            .await?;
+        if !self.blob_mounting(&caller.registry).await? {
+            return Ok(false);
+        }
         let size = match from {
-            Some(from) => match self.store().repository(&caller.registry(), from).await? {
-                Some(source) => self.store().blob_in_repository(source.key, digest).await?,
-                None => None,
-            },
-            None => {
+            Some(from) => {
+                let source = self
+                    .own_repository(caller, from, "GetDownloadUrlForLayer")
+                    .await;
+                match source {
+                    Ok(source) => self.store().blob_in_repository(source.key, digest).await?,
+                    Err(Error::RepositoryNotFound { .. } | Error::AccessDenied { .. }) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            None if caller.principal.account == caller.registry.account => {
                 self.store()
-                    .blob_in_registry(&caller.registry(), digest)
+                    .blob_in_registry(&caller.registry, digest)
                     .await?
             }
+            None => None,
         };
         if size.is_none() {
             return Ok(false);

@@ -3,9 +3,10 @@
 //! exhaustive match (`api/ecr/error.rs` for both JSON faces, `api/oci/error.rs`).
 //! `Display` is a terse description for logs, not a client message.
 
+use crate::domain::PolicyError;
 use crate::domain::{
-    Digest, ImageSelector, ImageTag, LifecycleProblem, ManifestError, NotArchivable, Registry,
-    RegistryId, RepositoryName, UploadId,
+    AccountSetting, Digest, ImageSelector, ImageTag, LifecycleProblem, ManifestError,
+    NotArchivable, Registry, RepositoryName, UploadId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,27 @@ pub enum Error {
     /// A public registry named by an alias or account that is not the caller's.
     #[error("registry {0:?} not found")]
     RegistryNotFound(String),
+    /// No resource policy lets the principal act, or one refuses it explicitly.
+    #[error("{principal} may not {action} on {resource}")]
+    AccessDenied {
+        /// The principal's ARN, the action with its service prefix, the resource's ARN.
+        principal: String,
+        action: String,
+        resource: String,
+        /// Refused by a Deny statement, rather than allowed by none.
+        explicit: bool,
+    },
+    /// A repository or registry policy that is not valid, with the reason.
+    #[error("invalid policy: {0}")]
+    InvalidPolicy(PolicyError),
+    #[error("registry {0} has no registry policy")]
+    RegistryPolicyNotFound(Registry),
+    #[error("{0} is already excluded from pull time updates")]
+    ExclusionAlreadyExists(String),
+    #[error("{0} is not excluded from pull time updates")]
+    ExclusionNotFound(String),
+    #[error("a registry may exclude at most {max} principals from pull time updates")]
+    TooManyExclusions { max: i64 },
     #[error("repository {registry}/{name} has no policy")]
     RepositoryPolicyNotFound {
         registry: Registry,
@@ -153,10 +175,10 @@ pub enum Error {
 /// The rule a request value breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invalid {
-    /// A registry id naming a registry other than the caller's.
-    ForeignRegistry {
-        requested: RegistryId,
-        own: RegistryId,
+    /// A value PutAccountSetting does not take for the setting.
+    AccountSettingValue {
+        setting: AccountSetting,
+        value: String,
     },
     /// A KMS key given with AES256 encryption.
     KmsKeyWithoutKms,

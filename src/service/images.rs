@@ -86,7 +86,7 @@ impl Service {
     /// Registers a manifest under an optional tag. The one implementation of the
     /// rules, shared by every face.
     pub async fn put_image(&self, caller: &Caller, req: PutImage) -> Result<StoredImage> {
-        let registry = self.registry(caller, req.registry.as_ref())?;
+        let registry = self.registry(caller, req.registry.as_ref());
         let repo = self.repository(&registry, &req.name).await?;
         let mut hasher = Hasher::new(
             req.digest
@@ -220,29 +220,19 @@ impl Service {
         ids: Vec<Result<ImageSelector, ImageFailure>>,
         accepted_media_types: Option<&[String]>,
     ) -> Result<(Vec<StoredImage>, Vec<ImageFailure>)> {
-        let registry = self.registry(caller, registry)?;
-        // The repository is looked up with each image; it is only asked for on its own
-        // when no image was found, to tell a missing repository from missing images.
-        let mut repository_exists = false;
+        let registry = self.registry(caller, registry);
+        self.authorized_repository(caller, &registry, name, "BatchGetImage")
+            .await?;
         let (mut images, mut failures, mut pulled) = (Vec::new(), Vec::new(), Vec::new());
         let at = now();
         for id in ids {
             let Ok(selector) = id.map_err(|f| failures.push(f)) else {
                 continue;
             };
-            let found = match self.select_manifest(&registry, name, &selector).await? {
-                Some(found) => {
-                    repository_exists = true;
-                    found
-                }
-                None => {
-                    if !repository_exists {
-                        self.repository(&registry, name).await?;
-                        repository_exists = true;
-                    }
-                    Err(failure(&selector, ImageProblem::NotFound))
-                }
-            };
+            let found = self
+                .select_manifest(&registry, name, &selector)
+                .await?
+                .unwrap_or_else(|| Err(failure(&selector, ImageProblem::NotFound)));
             let Ok((Stored { key, record: image }, manifest)) = found.map_err(|f| failures.push(f))
             else {
                 continue;
@@ -277,10 +267,7 @@ impl Service {
                 subject: image.subject,
             });
         }
-        if !repository_exists {
-            self.repository(&registry, name).await?;
-        }
-        self.record_pull(&pulled, at).await;
+        self.record_pull(caller, &registry, &pulled, at).await;
         Ok((images, failures))
     }
 
@@ -293,8 +280,8 @@ impl Service {
         name: &RepositoryName,
         ids: Vec<Result<ImageSelector, ImageFailure>>,
     ) -> Result<(Vec<(Digest, Option<ImageTag>)>, Vec<ImageFailure>)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "PutImage").await?;
         let (mut deleted, mut failures) = (Vec::new(), Vec::new());
         for id in ids {
             let Ok(selector) = id.map_err(|f| failures.push(f)) else {
@@ -335,8 +322,8 @@ impl Service {
         filter: ImageFilter,
         page: PageRequest,
     ) -> Result<Page<(Digest, Option<ImageTag>)>> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "BatchDeleteImage").await?;
         let scope = format!("ListImages:{}/{}:{filter:?}", repo.registry, repo.name);
         let after: (Option<Key<Image>>, String) = self.resume(&scope, &page)?.unwrap_or_default();
         let limit = page.limit();
@@ -366,8 +353,8 @@ impl Service {
         filter: ImageFilter,
         page: PageRequest,
     ) -> Result<Page<ImageDetail>> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "ListImages").await?;
         let images = if let Some(ids) = ids {
             if page.next_token.is_some() || page.max_results.is_some() {
                 return Err(Invalid::PagingWithImageIds.into());

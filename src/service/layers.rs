@@ -39,8 +39,8 @@ impl Service {
         name: &RepositoryName,
         digests: &[String],
     ) -> Result<(Vec<LayerAvailability>, Vec<LayerFailure>)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "BatchCheckLayerAvailability").await?;
         let (mut layers, mut failures) = (Vec::new(), Vec::new());
         for raw in digests {
             let digest = match Digest::parse(raw) {
@@ -79,8 +79,8 @@ impl Service {
         name: &RepositoryName,
         digest: &Digest,
     ) -> Result<String> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "GetDownloadUrlForLayer").await?;
         if self
             .store()
             .blob_in_repository(repo.key, digest)
@@ -100,7 +100,7 @@ impl Service {
         let token = self.sealer().seal_json(DOWNLOAD_PURPOSE, &grant);
         Ok(format!(
             "{}/_berth/download/{token}",
-            self.settings().public_url.trim_end_matches('/')
+            self.registry_url(&repo.record.registry)
         ))
     }
 

@@ -123,8 +123,8 @@ impl Service {
         name: &RepositoryName,
         policy: LifecyclePolicy,
     ) -> Result<(Repository, String)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "PutLifecyclePolicy").await?;
         self.store()
             .set_lifecycle_policy(repo.key, Some(policy.as_str()))
             .await?;
@@ -137,7 +137,10 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
     ) -> Result<LifecyclePolicyInfo> {
-        Ok(self.lifecycle_policy_of(caller, registry, name).await?.1)
+        Ok(self
+            .lifecycle_policy_of(caller, registry, name, "GetLifecyclePolicy")
+            .await?
+            .1)
     }
 
     async fn lifecycle_policy_of(
@@ -145,9 +148,12 @@ impl Service {
         caller: &Caller,
         registry: Option<&RegistryId>,
         name: &RepositoryName,
+        action: &'static str,
     ) -> Result<(Stored<Repository>, LifecyclePolicyInfo)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self
+            .authorized_repository(caller, &registry, name, action)
+            .await?;
         match self.store().lifecycle_policy(repo.key).await? {
             Some((text, last_evaluated_at)) => Ok((
                 repo.clone(),
@@ -171,7 +177,9 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
     ) -> Result<LifecyclePolicyInfo> {
-        let (repo, info) = self.lifecycle_policy_of(caller, registry, name).await?;
+        let (repo, info) = self
+            .lifecycle_policy_of(caller, registry, name, "DeleteLifecyclePolicy")
+            .await?;
         self.store().set_lifecycle_policy(repo.key, None).await?;
         Ok(info)
     }
@@ -185,8 +193,8 @@ impl Service {
         name: &RepositoryName,
         policy: Option<LifecyclePolicy>,
     ) -> Result<(Repository, String, PreviewStatus)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "StartLifecyclePolicyPreview").await?;
         let policy = match policy {
             Some(p) => p,
             None => match self.store().lifecycle_policy(repo.key).await? {
@@ -226,8 +234,8 @@ impl Service {
         status: TagStatus,
         page: PageRequest,
     ) -> Result<PreviewPage> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "GetLifecyclePolicyPreview").await?;
         let Some(preview) = self.store().lifecycle_preview(repo.key).await? else {
             return Err(Error::LifecyclePolicyPreviewNotFound {
                 registry,

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Caller, Result, Service};
+use super::{Caller, Result, Service, Target};
 use crate::domain::{Digest, ImageTag, RepositoryName};
 
 /// One listing page and whether more follow.
@@ -41,7 +41,7 @@ impl Service {
         last: Option<&str>,
         n: Option<i64>,
     ) -> Result<Listing<ImageTag>> {
-        let repo = self.own_repository(caller, name).await?;
+        let repo = self.own_repository(caller, name, "ListImages").await?;
         let limit = n.unwrap_or(MAX_LISTING).clamp(0, MAX_LISTING);
         let tags = self
             .store()
@@ -57,10 +57,17 @@ impl Service {
         last: Option<&str>,
         n: Option<i64>,
     ) -> Result<Listing<RepositoryName>> {
+        self.authorize(
+            caller,
+            "DescribeRepositories",
+            Target::Registry(&caller.registry),
+            &[],
+        )
+        .await?;
         let limit = n.unwrap_or(MAX_LISTING).clamp(0, MAX_LISTING);
         let repos = self
             .store()
-            .repositories(&caller.registry(), last, limit + 1)
+            .repositories(&caller.registry, last, limit + 1)
             .await?;
         Ok(cut(
             repos.into_iter().map(|r| r.record.name).collect(),
@@ -76,7 +83,9 @@ impl Service {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<ReferrerDescriptor>> {
-        let repo = self.own_repository(caller, name).await?;
+        let repo = self
+            .own_repository(caller, name, "ListImageReferrers")
+            .await?;
         let referrers = self.store().referrers(repo.key, subject).await?;
         Ok(referrers
             .into_iter()

@@ -15,7 +15,9 @@ impl Service {
         selector: &ImageSelector,
         record_pull: bool,
     ) -> Result<StoredImage> {
-        let registry = caller.registry();
+        let registry = caller.registry.clone();
+        self.authorized_repository(caller, &registry, name, "BatchGetImage")
+            .await?;
         let (Stored { key, record: image }, manifest) =
             match self.select_manifest(&registry, name, selector).await? {
                 Some(Ok(found)) => found,
@@ -26,11 +28,7 @@ impl Service {
                         image: selector.clone(),
                     })
                 }
-                found => {
-                    if found.is_none() {
-                        // Which is missing: the repository, or the image?
-                        self.repository(&registry, name).await?;
-                    }
+                _ => {
                     return Err(Error::ImageNotFound {
                         registry,
                         name: name.clone(),
@@ -40,7 +38,7 @@ impl Service {
             };
         let at = now();
         if record_pull && pull_due(&image, at) {
-            self.record_pull(&[key], at).await;
+            self.record_pull(caller, &registry, &[key], at).await;
         }
         Ok(StoredImage {
             registry,
@@ -60,7 +58,9 @@ impl Service {
         name: &RepositoryName,
         selector: &ImageSelector,
     ) -> Result<()> {
-        let repo = self.own_repository(caller, name).await?;
+        let repo = self
+            .own_repository(caller, name, "BatchDeleteImage")
+            .await?;
         let found = match selector {
             ImageSelector::Digest(digest) => {
                 match self.store().delete_image(repo.key, digest).await {

@@ -1,6 +1,8 @@
 //! Use cases: the only API the faces call. Every rule of the registry lives here once
 //! (tag immutability, digest matching, reference checks), whichever face asked.
 
+mod access;
+mod account_settings;
 mod archive;
 mod blobs;
 mod check;
@@ -15,11 +17,14 @@ mod listings;
 mod manifests;
 mod pagination;
 mod policies;
+mod pull_times;
 mod public;
+mod registry_policy;
 mod repositories;
 mod tokens;
 mod uploads;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -29,9 +34,11 @@ use rand::RngCore;
 use crate::auth::{Authority, Credentials, Sealer};
 use crate::blob::BlobStore;
 use crate::domain::{
-    Image, Namespace, Registry, RegistryAlias, RegistryId, Repository, RepositoryName,
+    Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId, Repository,
+    RepositoryName,
 };
 use crate::store::{Key, Store, Stored};
+use access::Target;
 
 pub use crate::blob::BlobReader;
 pub use check::{check_blobs, check_references, repair, BlobCheck, ReferenceCheck, Repaired};
@@ -54,18 +61,21 @@ pub use tokens::AuthorizationData;
 pub const PART_SIZE: i64 = 10 * 1024 * 1024;
 pub const MIN_PART_SIZE: i64 = 5 * 1024 * 1024;
 
-/// Who is calling, as established by the face's authentication.
+/// Who is calling, as established by the face's authentication, and from where.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The account whose registries the caller owns.
-    pub account: RegistryId,
-    /// The region the request was signed for; ARNs and URIs name it.
-    pub region: String,
-    /// Which of the account's registries the face serves: ECR's or ECR Public's.
-    pub namespace: Namespace,
+    /// Whom the request speaks for: what resource policies are evaluated against.
+    pub principal: Principal,
+    /// The registry a request that names none is for: on the JSON faces the caller's
+    /// own, in the region the request was signed for; on `/v2/` the one its host or
+    /// its password names.
+    pub registry: Registry,
     /// The access key the request was signed with, or its registry token minted
     /// with; `None` for an anonymous caller.
     pub access_key: Option<String>,
+    /// The client's address and whether it came over TLS, for policies' conditions.
+    pub source_ip: Option<IpAddr>,
+    pub secure_transport: bool,
 }
 
 /// Where the registry's secret is kept in the store's settings.
@@ -74,7 +84,11 @@ const SECRET_SETTING: &str = "signing_key";
 /// Service-wide settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The configured account: whom anonymous callers are served as.
     pub account: RegistryId,
+    /// The configured region: where the registry API serves requests that name none,
+    /// and where data from before berth had regions lives.
+    pub region: Region,
     /// The address clients reach berth at, e.g. `http://localhost:5000`.
     pub public_url: String,
     /// The address of the public registry's `/v2/` (its own listener, as ECR Public
@@ -118,7 +132,7 @@ impl Service {
             .setting_or_init(SECRET_SETTING, &hex::encode(candidate))
             .await?;
         let sealer = Sealer::new(hex::decode(key)?);
-        let authority = Authority::new(settings.account.clone(), credentials, sealer);
+        let authority = Authority::new(credentials, settings.region.clone(), sealer);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -166,26 +180,56 @@ impl Service {
         self.store().close().await;
     }
 
-    /// The registry a request is about: the caller's own unless it names another,
-    /// which berth does not hold.
-    fn registry(&self, caller: &Caller, requested: Option<&RegistryId>) -> Result<Registry> {
+    /// The registry a request is about: the one the caller's request is for, or
+    /// another account's registry of the same kind in the same region.
+    fn registry(&self, caller: &Caller, requested: Option<&RegistryId>) -> Registry {
         match requested {
-            Some(r) if *r != caller.account => Err(Invalid::ForeignRegistry {
-                requested: r.clone(),
-                own: caller.account.clone(),
-            }
-            .into()),
-            _ => Ok(caller.registry()),
+            Some(account) => Registry::of(
+                account.clone(),
+                caller.registry.region.clone(),
+                caller.registry.namespace,
+            ),
+            None => caller.registry.clone(),
         }
     }
 
-    /// The repository a registry API request names: always in the caller's registry.
+    /// The repository a registry API request names, in the registry the request is
+    /// for, once the caller may perform `action` on it.
     async fn own_repository(
         &self,
         caller: &Caller,
         name: &RepositoryName,
+        action: &'static str,
     ) -> Result<Stored<Repository>> {
-        self.repository(&caller.registry(), name).await
+        self.authorized_repository(caller, &caller.registry, name, action)
+            .await
+    }
+
+    /// The repository, once the caller may perform `action` on it. That a repository
+    /// is not there is told only to a caller the registry's policy does not refuse:
+    /// another account learns nothing it may not ask about.
+    async fn authorized_repository(
+        &self,
+        caller: &Caller,
+        registry: &Registry,
+        name: &RepositoryName,
+        action: &'static str,
+    ) -> Result<Stored<Repository>> {
+        match self.store().repository(registry, name).await? {
+            Some(repo) => {
+                self.authorize(caller, action, Target::Repository(&repo), &[])
+                    .await?;
+                Ok(repo)
+            }
+            None => {
+                self.authorize(caller, action, Target::Named { registry, name }, &[])
+                    .await?;
+                Err(Error::RepositoryNotFound {
+                    registry: registry.clone(),
+                    name: name.clone(),
+                })
+            }
+        }
     }
 
     async fn repository(
@@ -202,26 +246,35 @@ impl Service {
             })
     }
 
-    /// `arn:aws:ecr:<region>:<account>:repository/<name>`, or for a public repository
-    /// `arn:aws:ecr-public::<account>:repository/<name>` (ECR Public has no regions).
-    pub fn repository_arn(&self, caller: &Caller, repo: &Repository) -> String {
-        match repo.registry.namespace {
-            Namespace::Private => format!(
-                "arn:aws:ecr:{}:{}:repository/{}",
-                caller.region, repo.registry, repo.name
-            ),
-            Namespace::Public => format!(
-                "arn:aws:ecr-public::{}:repository/{}",
-                repo.registry, repo.name
-            ),
+    /// The address docker logs in to for `registry`: the public registry's, or the
+    /// configured URL with `{account}` and `{region}` filled in where it has them
+    /// (`http://{account}.dkr.ecr.{region}.example.com` names each registry by its
+    /// host, as AWS does; without them one host serves every registry, and the
+    /// password says which).
+    pub fn registry_url(&self, registry: &Registry) -> String {
+        let settings = self.settings();
+        match registry.namespace {
+            Namespace::Private => settings
+                .public_url
+                .replace("{account}", registry.account.as_str())
+                .replace("{region}", registry.region.as_str()),
+            Namespace::Public => settings.public_registry_url.clone(),
         }
+        .trim_end_matches('/')
+        .to_owned()
+    }
+
+    /// The configured account's private registry in the configured region.
+    pub fn home_registry(&self) -> Registry {
+        let settings = self.settings();
+        Registry::private(settings.account.clone(), settings.region.clone())
     }
 
     /// The address docker pushes to: `<host>/<name>` for a private repository,
     /// `<public host>/<alias>/<name>` for a public one.
     pub fn repository_uri(&self, repo: &Repository) -> String {
         match repo.registry.namespace {
-            Namespace::Private => format!("{}/{}", host(&self.settings().public_url), repo.name),
+            Namespace::Private => format!("{}/{}", host(&self.registry_url(&repo.registry)), repo.name),
             Namespace::Public => format!("{}/{}", self.public_registry_uri(), repo.name),
         }
     }
@@ -238,16 +291,6 @@ impl Service {
     /// `host[:port]` of the public registry, as its clients name it.
     pub fn public_registry_host(&self) -> &str {
         host(&self.settings().public_registry_url)
-    }
-}
-
-impl Caller {
-    /// The registry the caller's face serves.
-    pub fn registry(&self) -> Registry {
-        Registry {
-            account: self.account.clone(),
-            namespace: self.namespace,
-        }
     }
 }
 
@@ -275,10 +318,26 @@ fn pull_due(image: &Image, at: DateTime<Utc>) -> bool {
 }
 
 impl Service {
-    /// Records that the images were pulled at `at`. Best effort: a read must not fail
-    /// because its bookkeeping write did (a full disk, say).
-    async fn record_pull(&self, images: &[Key<Image>], at: DateTime<Utc>) {
-        if let Err(e) = self.store().record_pull(images, at).await {
+    /// Records that the images were pulled at `at`, unless the registry excludes the
+    /// caller from pull-time updates. Best effort: a read must not fail because its
+    /// bookkeeping write did (a full disk, say).
+    async fn record_pull(
+        &self,
+        caller: &Caller,
+        registry: &Registry,
+        images: &[Key<Image>],
+        at: DateTime<Utc>,
+    ) {
+        if images.is_empty() {
+            return;
+        }
+        let recorded = async {
+            if !self.pull_time_excluded(registry, &caller.principal).await? {
+                self.store().record_pull(images, at).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = recorded.await {
             tracing::warn!(error = ?e, "could not record a pull time");
         }
     }

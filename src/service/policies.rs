@@ -1,5 +1,5 @@
 //! Repository policies: validated as IAM policy documents, stored and returned byte
-//! for byte. berth keeps them for clients that manage them; it does not evaluate them.
+//! for byte; `access` evaluates them for every request on the repository.
 
 use super::{Caller, Error, Result, Service};
 use crate::domain::{RegistryId, Repository, RepositoryName, RepositoryPolicy};
@@ -13,8 +13,8 @@ impl Service {
         name: &RepositoryName,
         policy: RepositoryPolicy,
     ) -> Result<(Repository, String)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "SetRepositoryPolicy").await?;
         self.store()
             .set_policy(repo.key, Some(policy.as_str()))
             .await?;
@@ -27,7 +27,9 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
     ) -> Result<(Repository, String)> {
-        let (repo, policy) = self.policy_of(caller, registry, name).await?;
+        let (repo, policy) = self
+            .policy_of(caller, registry, name, "GetRepositoryPolicy")
+            .await?;
         Ok((repo.record, policy))
     }
 
@@ -36,9 +38,10 @@ impl Service {
         caller: &Caller,
         registry: Option<&RegistryId>,
         name: &RepositoryName,
+        action: &'static str,
     ) -> Result<(Stored<Repository>, String)> {
-        let registry = self.registry(caller, registry)?;
-        let mut repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let mut repo = self.authorized_repository(caller, &registry, name, action).await?;
         match repo.record.policy.take() {
             Some(policy) => Ok((repo, policy)),
             None => Err(Error::RepositoryPolicyNotFound {
@@ -55,7 +58,9 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
     ) -> Result<(Repository, String)> {
-        let (repo, policy) = self.policy_of(caller, registry, name).await?;
+        let (repo, policy) = self
+            .policy_of(caller, registry, name, "DeleteRepositoryPolicy")
+            .await?;
         self.store().set_policy(repo.key, None).await?;
         Ok((repo.record, policy))
     }

@@ -5,7 +5,7 @@
 use super::error::Invalid;
 use super::{Caller, Error, Page, PageRequest, Result, Service};
 use crate::domain::{
-    CatalogData, Namespace, Registry, RegistryAlias, RegistryId, Repository, RepositoryName,
+    CatalogData, Registry, RegistryAlias, RegistryId, Repository, RepositoryName,
     TagDetail,
 };
 
@@ -64,8 +64,9 @@ impl Service {
     /// The account a public `registryId` names, given as the account id or the alias.
     pub fn public_registry_id(&self, caller: &Caller, given: &str) -> Result<RegistryId> {
         let settings = self.settings();
-        if given == caller.account.as_str() || given == settings.public_alias.as_str() {
-            Ok(caller.account.clone())
+        let own = &caller.registry.account;
+        if given == own.as_str() || given == settings.public_alias.as_str() {
+            Ok(own.clone())
         } else {
             Err(Error::RegistryNotFound(given.to_owned()))
         }
@@ -77,11 +78,12 @@ impl Service {
         caller: &Caller,
         page: PageRequest,
     ) -> Result<Page<PublicRegistry>> {
-        let scope = format!("DescribeRegistries:{}", caller.account);
+        let own = &caller.registry;
+        let scope = format!("DescribeRegistries:{}", own.account);
         let after: Option<String> = self.resume(&scope, &page)?;
         let registry = PublicRegistry {
-            account: caller.account.clone(),
-            arn: format!("arn:aws:ecr-public::{0}:registry/{0}", caller.account),
+            account: own.account.clone(),
+            arn: own.arn(),
             uri: self.public_registry_uri(),
             alias: self.settings().public_alias.clone(),
         };
@@ -116,8 +118,8 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
     ) -> Result<Repository> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "GetRepositoryCatalogData").await?;
         if repo.catalog.is_none() {
             return Err(Error::RepositoryCatalogDataNotFound {
                 registry,
@@ -136,8 +138,8 @@ impl Service {
         catalog: CatalogInput,
     ) -> Result<Repository> {
         let catalog = catalog.checked()?;
-        let registry = self.registry(caller, registry)?;
-        let mut repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let mut repo = self.authorized_repository(caller, &registry, name, "PutRepositoryCatalogData").await?;
         self.store()
             .set_catalog(repo.key, &catalog.data, catalog.logo.as_deref())
             .await?;
@@ -151,7 +153,7 @@ impl Service {
         repo.has_logo.then(|| {
             format!(
                 "{}/_berth/logos/{}",
-                self.settings().public_url.trim_end_matches('/'),
+                self.registry_url(&self.home_registry()),
                 repo.name
             )
         })
@@ -159,10 +161,7 @@ impl Service {
 
     /// The logo of a public repository of the account, for anyone to fetch.
     pub async fn public_logo(&self, name: &RepositoryName) -> Result<Option<Logo>> {
-        let registry = Registry {
-            account: self.settings().account.clone(),
-            namespace: Namespace::Public,
-        };
+        let registry = Registry::public(self.settings().account.clone());
         let Some(repo) = self.store().repository(&registry, name).await? else {
             return Ok(None);
         };
@@ -181,8 +180,8 @@ impl Service {
         name: &RepositoryName,
         page: PageRequest,
     ) -> Result<Page<TagDetail>> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "DescribeImageTags").await?;
         let scope = format!("DescribeImageTags:{}/{}", repo.registry, repo.name);
         let after: Option<String> = self.resume(&scope, &page)?;
         let limit = page.limit();

@@ -1,6 +1,6 @@
 use super::error::{Invalid, ResourceTagProblem};
-use super::{now, Caller, CatalogInput, Error, Page, PageRequest, Result, Service};
-use crate::domain::{Namespace, RegistryId, Repository, RepositoryName, TagMutability};
+use super::{now, Caller, CatalogInput, Error, Page, PageRequest, Result, Service, Target};
+use crate::domain::{Namespace, Registry, RegistryId, Repository, RepositoryName, TagMutability};
 use crate::store::{self, NewRepository, Stored, MAX_RESOURCE_TAGS};
 
 #[derive(Debug, Clone)]
@@ -57,13 +57,14 @@ fn check_resource_tags(tags: &[(String, String)]) -> Result<()> {
 impl Service {
     /// The ARN of the registry's AWS-managed KMS key (`aws/ecr`): one per account and
     /// region, the same every time it is asked for.
-    fn managed_kms_key(&self, caller: &Caller) -> String {
-        let input = format!("aws/ecr:{}:{}", caller.account, caller.region);
+    fn managed_kms_key(&self, registry: &Registry) -> String {
+        let (account, region) = (&registry.account, &registry.region);
+        let input = format!("aws/ecr:{account}:{region}");
         let bytes = self.sealer().derive("kms-key", input.as_bytes());
         let mut id = [0u8; 16];
         id.copy_from_slice(&bytes[..16]);
         let key = uuid::Builder::from_random_bytes(id).into_uuid();
-        format!("arn:aws:kms:{}:{}:key/{key}", caller.region, caller.account)
+        format!("arn:aws:kms:{region}:{account}:key/{key}")
     }
 
     pub async fn create_repository(
@@ -71,15 +72,21 @@ impl Service {
         caller: &Caller,
         req: CreateRepository,
     ) -> Result<Repository> {
-        let registry = self.registry(caller, req.registry.as_ref())?;
+        let registry = self.registry(caller, req.registry.as_ref());
         check_resource_tags(&req.tags)?;
+        let target = Target::Named {
+            registry: &registry,
+            name: &req.name,
+        };
+        self.authorize(caller, "CreateRepository", target, &req.tags)
+            .await?;
         if req.encryption.encryption_type == "AES256" && req.encryption.kms_key.is_some() {
             return Err(Invalid::KmsKeyWithoutKms.into());
         }
         // As ECR does: KMS encryption without a key uses the registry's AWS-managed key.
         let kms_key = match req.encryption.kms_key {
             None if req.encryption.encryption_type.starts_with("KMS") => {
-                Some(self.managed_kms_key(caller))
+                Some(self.managed_kms_key(&registry))
             }
             given => given,
         };
@@ -113,13 +120,23 @@ impl Service {
         names: Option<Vec<RepositoryName>>,
         page: PageRequest,
     ) -> Result<Page<Repository>> {
-        let registry = self.registry(caller, registry)?;
+        let registry = self.registry(caller, registry);
         if let Some(names) = names {
             if page.next_token.is_some() || page.max_results.is_some() {
                 return Err(Invalid::PagingWithRepositoryNames.into());
             }
             let found = self.store().repositories_named(&registry, &names).await?;
+            for repo in &found {
+                self.authorize(caller, "DescribeRepositories", Target::Repository(repo), &[])
+                    .await?;
+            }
             if let Some(absent) = names.iter().find(|n| !found.iter().any(|r| &r.name == *n)) {
+                let target = Target::Named {
+                    registry: &registry,
+                    name: absent,
+                };
+                self.authorize(caller, "DescribeRepositories", target, &[])
+                    .await?;
                 return Err(Error::RepositoryNotFound {
                     registry,
                     name: absent.clone(),
@@ -130,9 +147,17 @@ impl Service {
                 next_token: None,
             });
         }
+        self.authorize(
+            caller,
+            "DescribeRepositories",
+            Target::Registry(&registry),
+            &[],
+        )
+        .await?;
         let scope = format!(
-            "DescribeRepositories:{}:{registry}",
-            registry.namespace.as_str()
+            "DescribeRepositories:{}:{registry}:{}",
+            registry.namespace.as_str(),
+            registry.region
         );
         let after: Option<String> = self.resume(&scope, &page)?;
         let limit = page.limit();
@@ -153,8 +178,8 @@ impl Service {
         name: &RepositoryName,
         force: bool,
     ) -> Result<Repository> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "DeleteRepository").await?;
         match self.store().delete_repository(repo.key, force).await {
             Err(store::Error::NotEmpty) => Err(Error::RepositoryNotEmpty {
                 registry,
@@ -171,8 +196,8 @@ impl Service {
         name: &RepositoryName,
         mutability: TagMutability,
     ) -> Result<Repository> {
-        let registry = self.registry(caller, registry)?;
-        let mut repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let mut repo = self.authorized_repository(caller, &registry, name, "PutImageTagMutability").await?;
         self.store()
             .set_tag_mutability(repo.key, &mutability)
             .await?;
@@ -187,8 +212,8 @@ impl Service {
         name: &RepositoryName,
         scan_on_push: bool,
     ) -> Result<Repository> {
-        let registry = self.registry(caller, registry)?;
-        let mut repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let mut repo = self.authorized_repository(caller, &registry, name, "PutImageScanningConfiguration").await?;
         self.store()
             .set_scan_on_push(repo.key, scan_on_push)
             .await?;
@@ -196,11 +221,18 @@ impl Service {
         Ok(repo.record)
     }
 
-    /// The repository an ARN names, in the caller's registry.
-    async fn repository_by_arn(&self, caller: &Caller, arn: &str) -> Result<Stored<Repository>> {
+    /// The repository an ARN names: of the kind of registry the caller's face serves,
+    /// in the region the request is made in.
+    async fn repository_by_arn(
+        &self,
+        caller: &Caller,
+        arn: &str,
+        action: &'static str,
+        request_tags: &[(String, String)],
+    ) -> Result<Stored<Repository>> {
         let invalid = || Error::from(Invalid::NotARepositoryArn(arn.to_owned()));
         // ECR's ARNs name a region; ECR Public's have none.
-        let (service, regional) = match caller.namespace {
+        let (service, regional) = match caller.registry.namespace {
             Namespace::Private => ("ecr", true),
             Namespace::Public => ("ecr-public", false),
         };
@@ -211,14 +243,29 @@ impl Service {
             .ok_or_else(invalid)?;
         let mut parts = rest.splitn(3, ':');
         let (account, resource) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(region), Some(a), Some(res)) if region.is_empty() != regional => (a, res),
+            (Some(""), Some(a), Some(res)) if !regional => (a, res),
+            (Some(region), Some(a), Some(res))
+                if regional && region == caller.registry.region.as_str() =>
+            {
+                (a, res)
+            }
             _ => return Err(invalid()),
         };
         let account = RegistryId::parse(account).map_err(|_| invalid())?;
         let name = resource.strip_prefix("repository/").ok_or_else(invalid)?;
         let name = RepositoryName::parse(name).map_err(|_| invalid())?;
-        let registry = self.registry(caller, Some(&account))?;
-        self.repository(&registry, &name).await
+        let registry = self.registry(caller, Some(&account));
+        let Some(repo) = self.store().repository(&registry, &name).await? else {
+            let target = Target::Named {
+                registry: &registry,
+                name: &name,
+            };
+            self.authorize(caller, action, target, request_tags).await?;
+            return Err(Error::RepositoryNotFound { registry, name });
+        };
+        self.authorize(caller, action, Target::Repository(&repo), request_tags)
+            .await?;
+        Ok(repo)
     }
 
     pub async fn tag_resource(
@@ -228,7 +275,9 @@ impl Service {
         tags: Vec<(String, String)>,
     ) -> Result<()> {
         check_resource_tags(&tags)?;
-        let repo = self.repository_by_arn(caller, arn).await?;
+        let repo = self
+            .repository_by_arn(caller, arn, "TagResource", &tags)
+            .await?;
         match self.store().put_resource_tags(repo.key, &tags).await {
             Err(store::Error::TooManyTags) => Err(Error::TooManyResourceTags {
                 max: MAX_RESOURCE_TAGS,
@@ -252,7 +301,11 @@ impl Service {
                 problem: ResourceTagProblem::Length,
             });
         }
-        let repo = self.repository_by_arn(caller, arn).await?;
+        // Policies see the keys being removed as `aws:TagKeys`.
+        let removed: Vec<_> = keys.iter().map(|k| (k.clone(), String::new())).collect();
+        let repo = self
+            .repository_by_arn(caller, arn, "UntagResource", &removed)
+            .await?;
         Ok(self.store().remove_resource_tags(repo.key, &keys).await?)
     }
 
@@ -261,7 +314,9 @@ impl Service {
         caller: &Caller,
         arn: &str,
     ) -> Result<Vec<(String, String)>> {
-        let repo = self.repository_by_arn(caller, arn).await?;
+        let repo = self
+            .repository_by_arn(caller, arn, "ListTagsForResource", &[])
+            .await?;
         Ok(self.store().resource_tags(repo.key).await?)
     }
 }

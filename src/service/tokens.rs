@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{now, Caller, Result, Service};
 use crate::auth::{PASSWORD_TTL, TOKEN_USER};
-use crate::domain::{Namespace, RegistryId};
+use crate::domain::RegistryId;
 
 #[derive(Debug, Clone)]
 pub struct AuthorizationData {
@@ -24,11 +24,8 @@ impl Service {
         registries: Option<&[RegistryId]>,
     ) -> Result<Vec<AuthorizationData>> {
         let registries = match registries {
-            Some(ids) => ids
-                .iter()
-                .map(|r| self.registry(caller, Some(r)))
-                .collect::<Result<Vec<_>>>()?,
-            None => vec![caller.registry()],
+            Some(ids) => ids.iter().map(|r| self.registry(caller, Some(r))).collect(),
+            None => vec![caller.registry.clone()],
         };
         let expires_at = now() + PASSWORD_TTL;
         Ok(registries
@@ -42,12 +39,7 @@ impl Service {
                 AuthorizationData {
                     token: STANDARD.encode(format!("{TOKEN_USER}:{password}")),
                     expires_at,
-                    proxy_endpoint: match registry.namespace {
-                        Namespace::Private => &self.settings().public_url,
-                        Namespace::Public => &self.settings().public_registry_url,
-                    }
-                    .trim_end_matches('/')
-                    .to_owned(),
+                    proxy_endpoint: self.registry_url(&registry),
                 }
             })
             .collect())

@@ -69,9 +69,12 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
         id: &UploadId,
+        action: &'static str,
     ) -> Result<(Registry, Upload)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self
+            .authorized_repository(caller, &registry, name, action)
+            .await?;
         match self.store().upload(id).await? {
             // An upload lives for the collection grace, after which it is collected.
             Some(u) if u.repository == repo.key && now() - u.created_at < self.gc_grace() => {
@@ -224,8 +227,8 @@ impl Service {
         registry: Option<&RegistryId>,
         name: &RepositoryName,
     ) -> Result<(Registry, UploadId)> {
-        let registry = self.registry(caller, registry)?;
-        let repo = self.repository(&registry, name).await?;
+        let registry = self.registry(caller, registry);
+        let repo = self.authorized_repository(caller, &registry, name, "InitiateLayerUpload").await?;
         let id = UploadId::new();
         self.store().create_upload(&id, repo.key, now()).await?;
         Ok((registry, id))
@@ -238,7 +241,9 @@ impl Service {
         name: &RepositoryName,
         id: &UploadId,
     ) -> Result<u64> {
-        let (_, upload) = self.upload(caller, None, name, id).await?;
+        let (_, upload) = self
+            .upload(caller, None, name, id, "UploadLayerPart")
+            .await?;
         Ok(u64::try_from(upload.bytes_received).unwrap_or(0))
     }
 
@@ -257,7 +262,9 @@ impl Service {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let (registry, upload) = self.upload(caller, registry, name, id).await?;
+        let (registry, upload) = self
+            .upload(caller, registry, name, id, "UploadLayerPart")
+            .await?;
         if upload.parts >= MAX_PARTS {
             return Err(Error::TooManyParts { max: MAX_PARTS });
         }
@@ -280,7 +287,9 @@ impl Service {
         id: &UploadId,
         digests: &[Digest],
     ) -> Result<(Registry, Digest)> {
-        let (registry, upload) = self.upload(caller, registry, name, id).await?;
+        let (registry, upload) = self
+            .upload(caller, registry, name, id, "CompleteLayerUpload")
+            .await?;
         let parts_rule = |parts: &[UploadPart]| match parts.split_last() {
             None => Err(Error::EmptyUpload(id.clone())),
             Some((_, inner)) if inner.iter().any(|p| size(p.size) < MIN_PART_SIZE) => {
@@ -313,7 +322,9 @@ impl Service {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let (registry, mut upload) = self.upload(caller, None, name, id).await?;
+        let (registry, mut upload) = self
+            .upload(caller, None, name, id, "CompleteLayerUpload")
+            .await?;
         let expected = part_length(&upload, range)
             .map_err(|problem| misplaced(&registry, name, &upload, problem))?;
         upload.bytes_received = size(
@@ -375,7 +386,8 @@ impl Service {
         name: &RepositoryName,
         id: &UploadId,
     ) -> Result<()> {
-        self.upload(caller, None, name, id).await?;
+        self.upload(caller, None, name, id, "UploadLayerPart")
+            .await?;
         self.discard(id).await
     }
 }

@@ -107,11 +107,12 @@ impl Store {
             "SELECT b.size FROM repositories r \
              JOIN repository_blobs rb ON rb.repository_id = r.id AND rb.digest = $3 \
              JOIN blobs b ON b.digest = rb.digest \
-             WHERE r.registry_id = $1 AND r.namespace = $2 LIMIT 1",
+             WHERE r.registry_id = $1 AND r.namespace = $2 AND r.region = $4 LIMIT 1",
         )
         .bind(registry.account.as_str())
         .bind(registry.namespace.as_str())
         .bind(digest.as_str())
+        .bind(registry.region.as_str())
         .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.map(|r| r.try_get(0)).transpose()?)

@@ -236,8 +236,8 @@ async fn referenced(tx: &mut Transaction<'_, Any>, blob: &Digest) -> Result<bool
     Ok(row.is_some())
 }
 
-/// A reference `berth check` found without its target: `repository` (registry,
-/// namespace and name, as text), the image that holds it if any, and the target.
+/// A reference `berth check` found without its target: `repository` (account,
+/// region, namespace and name, as text), the image that holds it if any, and the target.
 #[derive(Debug, Clone)]
 pub struct Dangling {
     pub repository: String,
@@ -247,8 +247,9 @@ pub struct Dangling {
 
 fn dangling(row: &sqlx::any::AnyRow, image: bool) -> Result<Dangling> {
     let repository = format!(
-        "{}/{}/{}",
+        "{}/{}/{}/{}",
         row.try_get::<String, _>("registry_id")?,
+        row.try_get::<String, _>("region")?,
         row.try_get::<String, _>("namespace")?,
         row.try_get::<String, _>("name")?
     );
@@ -267,7 +268,7 @@ impl Store {
     /// Links whose blob has no row.
     pub async fn dangling_links(&self) -> Result<Vec<Dangling>> {
         sqlx::query(
-            "SELECT r.registry_id, r.namespace, r.name, rb.digest AS target FROM repository_blobs rb \
+            "SELECT r.registry_id, r.region, r.namespace, r.name, rb.digest AS target FROM repository_blobs rb \
              JOIN repositories r ON r.id = rb.repository_id \
              WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = rb.digest) ORDER BY r.id, rb.digest",
         )
@@ -281,7 +282,7 @@ impl Store {
     /// Blobs manifests reference that have no row.
     pub async fn dangling_references(&self) -> Result<Vec<Dangling>> {
         sqlx::query(
-            "SELECT r.registry_id, r.namespace, r.name, m.digest AS image, mr.child_digest AS target \
+            "SELECT r.registry_id, r.region, r.namespace, r.name, m.digest AS image, mr.child_digest AS target \
              FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id \
              JOIN repositories r ON r.id = m.repository_id \
              WHERE mr.is_manifest = 0 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = mr.child_digest) \
@@ -297,7 +298,7 @@ impl Store {
     /// The images that list the blob.
     pub async fn images_listing(&self, blob: &Digest) -> Result<Vec<Dangling>> {
         sqlx::query(
-            "SELECT r.registry_id, r.namespace, r.name, m.digest AS image, mr.child_digest AS target \
+            "SELECT r.registry_id, r.region, r.namespace, r.name, m.digest AS image, mr.child_digest AS target \
              FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id \
              JOIN repositories r ON r.id = m.repository_id \
              WHERE mr.child_digest = $1 AND mr.is_manifest = 0 ORDER BY m.id",
@@ -313,7 +314,7 @@ impl Store {
     /// Child manifests of an index that its repository does not hold.
     pub async fn missing_children(&self) -> Result<Vec<Dangling>> {
         sqlx::query(
-            "SELECT r.registry_id, r.namespace, r.name, m.digest AS image, mr.child_digest AS target \
+            "SELECT r.registry_id, r.region, r.namespace, r.name, m.digest AS image, mr.child_digest AS target \
              FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id \
              JOIN repositories r ON r.id = m.repository_id \
              WHERE mr.is_manifest = 1 AND NOT EXISTS \

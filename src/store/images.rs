@@ -327,25 +327,26 @@ impl Store {
             ),
             (Within::Named(..), ImageSelector::Digest(d)) => (
                 "repositories r JOIN manifests m ON m.repository_id = r.id \
-                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND m.digest = $4",
+                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND m.digest = $4 AND r.region = $5",
                 d.as_str(),
             ),
             (Within::Named(..), ImageSelector::Tag(t) | ImageSelector::Both { tag: t, .. }) => (
                 "repositories r JOIN tags t ON t.repository_id = r.id JOIN manifests m ON m.id = t.manifest_id \
-                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND t.tag = $4",
+                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND t.tag = $4 AND r.region = $5",
                 t.as_str(),
             ),
         };
         let sql = format!("SELECT {M_COLUMNS}{body_column} FROM {from}");
         let query = match within {
-            Within::Key(repository) => sqlx::query(&sql).bind(repository.id()),
+            Within::Key(repository) => sqlx::query(&sql).bind(repository.id()).bind(value),
             Within::Named(registry, name) => sqlx::query(&sql)
                 .bind(registry.account.as_str())
                 .bind(registry.namespace.as_str())
-                .bind(name.as_str()),
+                .bind(name.as_str())
+                .bind(value)
+                .bind(registry.region.as_str()),
         };
         let row = query
-            .bind(value)
             .fetch_optional(&mut *self.reader().await?)
             .await?;
         row.map(|row| {

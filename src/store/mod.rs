@@ -16,6 +16,7 @@ mod lifecycle;
 mod pool;
 mod records;
 mod referrers;
+mod registries;
 mod repositories;
 mod settings;
 mod tags;
@@ -26,12 +27,13 @@ use std::time::Duration;
 
 use sqlx::{Any, Transaction};
 
-use crate::domain::{CatalogData, Digest, Repository};
+use crate::domain::{CatalogData, Digest, Region, Repository};
 
 pub use gc::{Dangling, Link};
 pub use key::{Key, Stored};
 pub use records::*;
 pub use referrers::Referrer;
+pub use registries::MAX_PULL_TIME_EXCLUSIONS;
 pub use repositories::MAX_RESOURCE_TAGS;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,9 @@ pub enum Error {
     ReferencedByIndex,
     #[error("too many resource tags")]
     TooManyTags,
+    /// A registry holds as many of something as it may.
+    #[error("the limit is reached")]
+    LimitReached,
     /// The database has no room left (SQLite's disk, Postgres's `disk_full`).
     #[error("the database's storage is full")]
     Full(#[source] sqlx::Error),
@@ -105,12 +110,14 @@ pub struct Store {
 
 impl Store {
     /// Connects to `database_url`, or to the embedded SQLite file in `data_dir`, and
-    /// applies the migrations. A request waits at most `acquire_timeout` for a Postgres
+    /// applies the migrations; repositories from before berth had regions go to
+    /// `home_region`. A request waits at most `acquire_timeout` for a Postgres
     /// connection, so while Postgres is down requests fail that fast.
     pub async fn connect(
         database_url: Option<&str>,
         data_dir: &Path,
         acquire_timeout: Duration,
+        home_region: &Region,
     ) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let store = match database_url {
@@ -130,6 +137,7 @@ impl Store {
             }
         };
         store.pools.migrate(store.postgres).await?;
+        store.adopt_regionless(home_region).await?;
         Ok(store)
     }
 

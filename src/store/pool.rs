@@ -1,6 +1,7 @@
 //! Where the store's connections come from: a pool per database, and for Postgres
 //! the runtime every connection is opened on. Only this module touches the pools.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,6 +21,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const SQLITE_WRITE_QUEUE: Duration = Duration::from_secs(60);
 
 /// How long a pooled SQLite connection may sit idle and still be handed out untested.
+/// The SQLite migration whose table rebuild runs outside sqlx's transaction.
+const REBUILD_0008: i64 = 8;
+
 const TRUSTED_IDLE: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
@@ -133,9 +137,59 @@ impl Pools {
                 .run(&self.write)
                 .await?;
         } else {
-            sqlx::migrate!("migrations/sqlite").run(&self.write).await?;
+            let migrator = sqlx::migrate!("migrations/sqlite");
+            // sqlx runs each migration in a transaction with foreign keys on, where
+            // SQLite cannot rebuild a table that others reference; 0008's rebuild of
+            // `repositories` runs between the migrations before it and the rest.
+            let mut before = sqlx::migrate!("migrations/sqlite");
+            before.migrations = Cow::Owned(
+                migrator
+                    .iter()
+                    .filter(|m| m.version < REBUILD_0008)
+                    .cloned()
+                    .collect(),
+            );
+            before.set_ignore_missing(true);
+            before.run(&self.write).await?;
+            self.rebuild_for_0008().await?;
+            migrator.run(&self.write).await?;
         }
         Ok(())
+    }
+
+    /// Gives `repositories` its region column and per-region names, unless it has
+    /// them: with foreign keys off (outside a transaction, where SQLite allows turning
+    /// them off), in one transaction. Idempotent, so a crash between the rebuild and
+    /// migration 0008 being recorded is harmless.
+    async fn rebuild_for_0008(&self) -> anyhow::Result<()> {
+        let mut conn = self.write.acquire().await?;
+        let done: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('repositories') WHERE name = 'region'",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if done > 0 {
+            return Ok(());
+        }
+        conn.execute("PRAGMA foreign_keys = OFF").await?;
+        let rebuilt = async {
+            let mut tx = conn.begin().await?;
+            tx.execute(include_str!("../../migrations/sqlite-rebuilds/0008_repositories.sql"))
+                .await?;
+            let violations = sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&mut *tx)
+                .await?;
+            anyhow::ensure!(
+                violations.is_empty(),
+                "rebuilding repositories would break {} references",
+                violations.len()
+            );
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+        rebuilt
     }
 
     pub(super) async fn close(&self) {

@@ -6,10 +6,10 @@ use super::{
     Repository, Result, Store, Stored,
 };
 use crate::domain::{
-    Namespace, Registry, RegistryId, RepositoryName, TagMutability, WildcardFilter,
+    Namespace, Region, Registry, RegistryId, RepositoryName, TagMutability, WildcardFilter,
 };
 
-pub(super) const COLUMNS: &str = "id, registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, policy_text, catalog_data, CAST(CASE WHEN logo IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_logo";
+pub(super) const COLUMNS: &str = "id, registry_id, region, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, policy_text, catalog_data, CAST(CASE WHEN logo IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_logo";
 
 pub(super) fn repository(row: &AnyRow) -> Result<Stored<Repository>> {
     let bad = |what: &str| {
@@ -35,6 +35,8 @@ pub(super) fn repository(row: &AnyRow) -> Result<Stored<Repository>> {
         registry: Registry {
             account: RegistryId::parse(&row.try_get::<String, _>("registry_id")?)
                 .map_err(|_| bad("registry id"))?,
+            region: Region::parse(&row.try_get::<String, _>("region")?)
+                .map_err(|_| bad("region"))?,
             namespace: Namespace::parse(&row.try_get::<String, _>("namespace")?)
                 .ok_or_else(|| bad("namespace"))?,
         },
@@ -66,6 +68,16 @@ fn filters_json(m: &TagMutability) -> String {
 pub const MAX_RESOURCE_TAGS: i64 = 50;
 
 impl Store {
+    /// Moves the repositories from before berth had regions (migration 0008 left
+    /// their region empty) into `region`.
+    pub(super) async fn adopt_regionless(&self, region: &Region) -> Result<()> {
+        sqlx::query("UPDATE repositories SET region = $1 WHERE region = ''")
+            .bind(region.as_str())
+            .execute(&mut *self.writer().await?)
+            .await?;
+        Ok(())
+    }
+
     pub async fn create_repository(
         &self,
         new: &NewRepository,
@@ -74,8 +86,8 @@ impl Store {
         let mut conn = self.writer().await?;
         let mut tx = self.begin_write(&mut conn).await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO repositories (registry_id, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, catalog_data, logo) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+            "INSERT INTO repositories (registry_id, region, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, catalog_data, logo) \
+             VALUES ($1, $12, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
         ))
         .bind(new.registry.account.as_str())
         .bind(new.registry.namespace.as_str())
@@ -88,6 +100,7 @@ impl Store {
         .bind(new.kms_key.clone())
         .bind(new.catalog.as_ref().map(catalog_json).transpose()?)
         .bind(new.logo.clone())
+        .bind(new.registry.region.as_str())
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| on_unique(e, Error::AlreadyExists))?;
@@ -105,11 +118,12 @@ impl Store {
         name: &RepositoryName,
     ) -> Result<Option<Stored<Repository>>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND name = $3"
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND region = $4 AND name = $3"
         ))
         .bind(registry.account.as_str())
         .bind(registry.namespace.as_str())
         .bind(name.as_str())
+        .bind(registry.region.as_str())
         .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.as_ref().map(repository).transpose()
@@ -123,13 +137,14 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Stored<Repository>>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND name{c} > $3 ORDER BY name{c} LIMIT $4",
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND region = $5 AND name{c} > $3 ORDER BY name{c} LIMIT $4",
             c = self.bytewise()
         ))
         .bind(registry.account.as_str())
         .bind(registry.namespace.as_str())
         .bind(after.unwrap_or(""))
         .bind(limit)
+        .bind(registry.region.as_str())
         .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(repository).collect()
@@ -144,12 +159,13 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND name IN ({}) ORDER BY name",
-            placeholders(3, names.len())
+            "SELECT {COLUMNS} FROM repositories WHERE registry_id = $1 AND namespace = $2 AND region = $3 AND name IN ({}) ORDER BY name",
+            placeholders(4, names.len())
         );
         let mut q = sqlx::query(&sql)
             .bind(registry.account.as_str())
-            .bind(registry.namespace.as_str());
+            .bind(registry.namespace.as_str())
+            .bind(registry.region.as_str());
         for n in names {
             q = q.bind(n.as_str());
         }

@@ -98,6 +98,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
             data_dir: data_dir.to_owned(),
             database_url: backend_url,
             database_timeout: berth::config::DATABASE_TIMEOUT,
+            region: berth::domain::Region::parse(REGION).expect("region"),
         },
         account_id: berth::domain::RegistryId::parse(ACCOUNT).expect("account"),
         public_url: None,
@@ -156,9 +157,14 @@ pub async fn spawn_app_on(
 }
 
 pub fn ecr_client(url: &str, key: &str, secret: &str) -> aws_sdk_ecr::Client {
+    ecr_client_in(url, key, secret, REGION)
+}
+
+/// An ECR client signing for `region`.
+pub fn ecr_client_in(url: &str, key: &str, secret: &str, region: &str) -> aws_sdk_ecr::Client {
     let config = aws_sdk_ecr::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(region.to_owned()))
         .endpoint_url(url)
         .credentials_provider(Credentials::new(key, secret, None, None, "berth-tests"))
         .retry_config(RetryConfig::disabled())

@@ -1,6 +1,7 @@
 //! The integration suite: the real server on port 0, real clients, both stores.
 
 mod access_log;
+mod accounts;
 mod archive;
 mod bearer;
 mod cli;

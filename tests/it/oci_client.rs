@@ -42,6 +42,11 @@ impl Resp {
     pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    #[track_caller]
+    pub(crate) fn assert_status(&self, status: u16) {
+        assert_eq!(self.status, status, "body: {}", self.text());
+    }
 }
 
 /// A registry client: the server's address and an optional `Authorization` value.

@@ -99,7 +99,7 @@ both_stores!(
     resource_tagging_errors,
     describe_registry,
     get_authorization_token,
-    foreign_registry_id_refused,
+    other_registries_are_refused_without_a_policy,
     unimplemented_actions,
     second_server_on_the_same_store,
 );
@@ -999,7 +999,7 @@ async fn resource_tagging_errors(app: TestApp) {
         format!("arn:aws:ecr:{REGION}:{ACCOUNT}:cluster/res"),
         format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/Bad Name"),
         format!("arn:aws:ecr:{REGION}:notanaccount:repository/res"),
-        format!("arn:aws:ecr:{REGION}:{FOREIGN_ACCOUNT}:repository/res"),
+        format!("arn:aws:ecr:us-west-2:{ACCOUNT}:repository/res"),
     ];
     for bad in &bad_arns {
         let r = app
@@ -1134,13 +1134,17 @@ async fn get_authorization_token(app: TestApp) {
         assert_eq!(data.proxy_endpoint(), Some(app.url.as_str()));
     }
 
-    let r = app
+    // Another account's registry gets its own password (what it opens is that
+    // registry's policies' to say).
+    let out = app
         .ecr
         .get_authorization_token()
+        .registry_ids(ACCOUNT)
         .registry_ids(FOREIGN_ACCOUNT)
         .send()
-        .await;
-    assert_code(r, "InvalidParameterException", "foreign registry");
+        .await
+        .expect("a token per registry");
+    assert_eq!(out.authorization_data().len(), 2);
     let r = app
         .ecr
         .get_authorization_token()
@@ -1150,7 +1154,7 @@ async fn get_authorization_token(app: TestApp) {
     assert_code(r, "InvalidParameterException", "malformed registry id");
 }
 
-async fn foreign_registry_id_refused(app: TestApp) {
+async fn other_registries_are_refused_without_a_policy(app: TestApp) {
     app.create_repo("mine").await;
     let digest = app.push_blob("mine", b"a layer").await;
     let upload_id = initiate_upload(&app.ecr, "mine").await;
@@ -1160,6 +1164,13 @@ async fn foreign_registry_id_refused(app: TestApp) {
         .expect("put image");
     let image_id = by_tag("v1");
     for registry in [FOREIGN_ACCOUNT, "12345", "abcdefghijkl"] {
+        // Another account's registry is the policies' to open (it has none here); a
+        // malformed id is refused before that.
+        let code = if registry == FOREIGN_ACCOUNT {
+            "AccessDeniedException"
+        } else {
+            "InvalidParameterException"
+        };
         let r = app
             .ecr
             .create_repository()
@@ -1167,14 +1178,14 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .repository_name("theirs")
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "CreateRepository");
+        assert_code(r, code, "CreateRepository");
         let r = app
             .ecr
             .describe_repositories()
             .registry_id(registry)
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "DescribeRepositories");
+        assert_code(r, code, "DescribeRepositories");
         let r = app
             .ecr
             .describe_repositories()
@@ -1184,7 +1195,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .await;
         assert_code(
             r,
-            "InvalidParameterException",
+            code,
             "DescribeRepositories by name",
         );
         let r = app
@@ -1194,7 +1205,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .repository_name("mine")
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "DeleteRepository");
+        assert_code(r, code, "DeleteRepository");
         let r = app
             .ecr
             .put_image_tag_mutability()
@@ -1203,7 +1214,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .image_tag_mutability(ImageTagMutability::Immutable)
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "PutImageTagMutability");
+        assert_code(r, code, "PutImageTagMutability");
         let r = app
             .ecr
             .put_image_scanning_configuration()
@@ -1218,7 +1229,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .await;
         assert_code(
             r,
-            "InvalidParameterException",
+            code,
             "PutImageScanningConfiguration",
         );
         let r = app
@@ -1228,7 +1239,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .repository_name("mine")
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "InitiateLayerUpload");
+        assert_code(r, code, "InitiateLayerUpload");
         let r = app
             .ecr
             .upload_layer_part()
@@ -1240,7 +1251,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .layer_part_blob(Blob::new(b"x".to_vec()))
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "UploadLayerPart");
+        assert_code(r, code, "UploadLayerPart");
         let r = app
             .ecr
             .complete_layer_upload()
@@ -1250,7 +1261,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .layer_digests(&digest)
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "CompleteLayerUpload");
+        assert_code(r, code, "CompleteLayerUpload");
         let r = app
             .ecr
             .batch_check_layer_availability()
@@ -1261,7 +1272,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .await;
         assert_code(
             r,
-            "InvalidParameterException",
+            code,
             "BatchCheckLayerAvailability",
         );
         let r = app
@@ -1272,7 +1283,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .layer_digest(&digest)
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "GetDownloadUrlForLayer");
+        assert_code(r, code, "GetDownloadUrlForLayer");
         let r = app
             .ecr
             .list_images()
@@ -1280,7 +1291,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .repository_name("mine")
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "ListImages");
+        assert_code(r, code, "ListImages");
         let r = app
             .ecr
             .describe_images()
@@ -1288,7 +1299,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .repository_name("mine")
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "DescribeImages");
+        assert_code(r, code, "DescribeImages");
         let r = app
             .ecr
             .put_image()
@@ -1298,7 +1309,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .image_tag("theirs")
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "PutImage");
+        assert_code(r, code, "PutImage");
         let r = app
             .ecr
             .batch_get_image()
@@ -1307,7 +1318,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .image_ids(image_id.clone())
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "BatchGetImage");
+        assert_code(r, code, "BatchGetImage");
         let r = app
             .ecr
             .batch_delete_image()
@@ -1316,7 +1327,7 @@ async fn foreign_registry_id_refused(app: TestApp) {
             .image_ids(image_id.clone())
             .send()
             .await;
-        assert_code(r, "InvalidParameterException", "BatchDeleteImage");
+        assert_code(r, code, "BatchDeleteImage");
     }
     // The refused image calls changed nothing.
     let images = app

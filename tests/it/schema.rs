@@ -51,6 +51,7 @@ async fn sqlite_schema() -> BTreeSet<Fact> {
         data_dir: dir.path().to_owned(),
         database_url: None,
         database_timeout: berth::config::DATABASE_TIMEOUT,
+        region: berth::domain::Region::parse("us-east-1").expect("region"),
     })
     .await
     .expect("migrate sqlite");
@@ -154,6 +155,7 @@ async fn postgres_schema() -> BTreeSet<Fact> {
         data_dir: tempfile::tempdir().expect("temp dir").path().to_owned(),
         database_url: Some(url.clone()),
         database_timeout: berth::config::DATABASE_TIMEOUT,
+        region: berth::domain::Region::parse("us-east-1").expect("region"),
     })
     .await
     .expect("migrate postgres");

@@ -19,7 +19,7 @@ pub use error::ApiError;
 use spec::{ServiceSpec, Violation};
 
 use crate::auth::SigV4Error;
-use crate::domain::Namespace;
+use crate::domain::{Namespace, Region, Registry};
 use crate::service::{Caller, Service};
 
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -151,11 +151,23 @@ async fn dispatch(
             Violation::Serialization(m) => ApiError::serialization(m),
             Violation::InvalidParameter(m) => ApiError::invalid_parameter(m),
         })?;
+    let region = Region::parse(&verified.region).map_err(|e| {
+        ApiError::client(
+            "InvalidSignatureException",
+            format!("The credential scope's region is invalid: {e}"),
+        )
+    })?;
+    let principal = service
+        .authority()
+        .credentials()
+        .principal(Some(&verified.access_key_id));
+    let (source_ip, secure_transport) = crate::api::network(req);
     let caller = Caller {
-        account: service.settings().account.clone(),
-        region: verified.region,
-        namespace: face.namespace,
+        registry: Registry::of(principal.account.clone(), region, face.namespace),
+        principal,
         access_key: Some(verified.access_key_id),
+        source_ip,
+        secure_transport,
     };
     handler(Ctx { service, caller }, value).await
 }

@@ -45,6 +45,42 @@ impl From<Error> for ApiError {
                 "RepositoryNotEmptyException",
                 format!("The repository with name '{name}' in registry with id '{registry}' cannot be deleted because it still contains images"),
             ),
+            Error::AccessDenied {
+                principal,
+                action,
+                resource,
+                explicit,
+            } => client(
+                "AccessDeniedException",
+                if explicit {
+                    format!(
+                        "User: {principal} is not authorized to perform: {action} on resource: \
+                         {resource} with an explicit deny in a resource-based policy"
+                    )
+                } else {
+                    format!(
+                        "User: {principal} is not authorized to perform: {action} on resource: \
+                         {resource} because no resource-based policy allows the {action} action"
+                    )
+                },
+            ),
+            Error::InvalidPolicy(e) => ApiError::invalid_parameter(e.to_string()),
+            Error::RegistryPolicyNotFound(registry) => client(
+                "RegistryPolicyNotFoundException",
+                format!("Registry policy does not exist in the registry with id '{registry}'"),
+            ),
+            Error::ExclusionAlreadyExists(arn) => client(
+                "ExclusionAlreadyExistsException",
+                format!("The principal '{arn}' is already excluded from pull time updates"),
+            ),
+            Error::ExclusionNotFound(arn) => client(
+                "ExclusionNotFoundException",
+                format!("The principal '{arn}' is not excluded from pull time updates"),
+            ),
+            Error::TooManyExclusions { max } => client(
+                "LimitExceededException",
+                format!("A registry may exclude at most {max} principals from pull time updates"),
+            ),
             Error::RegistryNotFound(given) => client(
                 "RegistryNotFoundException",
                 format!("The registry '{given}' does not exist"),
@@ -200,9 +236,13 @@ fn invalid_parameter(invalid: &Invalid) -> String {
         format!("Invalid parameter at '{member}' failed to satisfy constraint: '{constraint}'")
     };
     match invalid {
-        Invalid::ForeignRegistry { requested, own } => at(
-            "registryId",
-            &format!("the registry {requested} is not this registry ({own})"),
+        Invalid::AccountSettingValue { setting, value } => at(
+            "value",
+            &format!(
+                "'{value}' is not a value {} takes; valid: {}",
+                setting.as_str(),
+                setting.settable().join(", ")
+            ),
         ),
         Invalid::KmsKeyWithoutKms => at(
             "encryptionConfiguration.kmsKey",

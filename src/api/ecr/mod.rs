@@ -2,13 +2,16 @@
 //! handler parses its input into domain types, calls one service method and shapes
 //! the answer; the rules are the service's.
 
+mod account_settings;
 mod error;
 // ECR Public shares the handlers whose shapes are the same on both APIs.
 pub(super) mod images;
 pub(super) mod layers;
 mod lifecycle;
 pub(super) mod policies;
+mod pull_times;
 mod registry;
+mod registry_policy;
 pub(super) mod repositories;
 pub(super) mod shapes;
 
@@ -71,6 +74,14 @@ pub const ACTIONS: &[(&str, Handler)] = &[
         images::update_image_storage_class
     ),
     action!("UploadLayerPart", layers::upload_layer_part),
+    action!("DeleteRegistryPolicy", registry_policy::delete_registry_policy),
+    action!("DeregisterPullTimeUpdateExclusion", pull_times::deregister_pull_time_update_exclusion),
+    action!("GetAccountSetting", account_settings::get_account_setting),
+    action!("GetRegistryPolicy", registry_policy::get_registry_policy),
+    action!("ListPullTimeUpdateExclusions", pull_times::list_pull_time_update_exclusions),
+    action!("PutAccountSetting", account_settings::put_account_setting),
+    action!("PutRegistryPolicy", registry_policy::put_registry_policy),
+    action!("RegisterPullTimeUpdateExclusion", pull_times::register_pull_time_update_exclusion),
 ];
 
 static FACE: LazyLock<Face> = LazyLock::new(|| Face {

@@ -26,7 +26,7 @@ pub async fn describe_registry(
     _req: DescribeRegistryRequest,
 ) -> Result<DescribeRegistryResponse, ApiError> {
     Ok(DescribeRegistryResponse {
-        registry_id: ctx.caller.account.to_string(),
+        registry_id: ctx.caller.registry.account.to_string(),
         replication_configuration: ReplicationConfiguration { rules: Vec::new() },
     })
 }

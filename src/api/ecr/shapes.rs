@@ -108,7 +108,7 @@ pub fn exclusion_filters(repo: &Repository) -> Vec<ExclusionFilter> {
 impl RepositoryOut {
     pub fn new(ctx: &Ctx, repo: &Repository) -> Self {
         Self {
-            repository_arn: ctx.service.repository_arn(&ctx.caller, repo),
+            repository_arn: repo.arn(),
             registry_id: repo.registry.to_string(),
             repository_name: repo.name.to_string(),
             repository_uri: ctx.service.repository_uri(repo),

@@ -22,7 +22,7 @@ pub struct RepositoryOut {
 impl RepositoryOut {
     fn new(ctx: &Ctx, repo: &Repository) -> Self {
         Self {
-            repository_arn: ctx.service.repository_arn(&ctx.caller, repo),
+            repository_arn: repo.arn(),
             registry_id: repo.registry.to_string(),
             repository_name: repo.name.to_string(),
             repository_uri: ctx.service.repository_uri(repo),

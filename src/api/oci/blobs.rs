@@ -46,7 +46,12 @@ pub async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, OciError> {
     let (name, digest) = (ctx.name(&path.0)?, parse_digest(&path.1)?);
-    let blob = ctx.service.blob(&ctx.caller, &name, &digest).await?;
+    let read = if req.method() == Method::HEAD {
+        BlobRead::Check
+    } else {
+        BlobRead::Download
+    };
+    let blob = ctx.service.blob(&ctx.caller, &name, &digest, read).await?;
     let size = blob.size;
     let (mut response, blob) = match byte_range(&req, size)? {
         Some((start, len)) => {

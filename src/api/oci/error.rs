@@ -174,6 +174,28 @@ impl From<Error> for OciError {
                 Code::NameUnknown,
                 format!("registry not known: {given}"),
             ),
+            Error::AccessDenied {
+                principal,
+                action,
+                resource,
+                ..
+            } => (
+                Code::Denied,
+                format!("{principal} is not authorized to perform {action} on {resource}"),
+            ),
+            // Registry-level settings are ECR calls only; a registry call never meets these.
+            Error::InvalidPolicy(e) => (Code::Unsupported, e.to_string()),
+            Error::RegistryPolicyNotFound(registry) => (
+                Code::NameUnknown,
+                format!("registry {registry} has no registry policy"),
+            ),
+            Error::ExclusionAlreadyExists(arn) | Error::ExclusionNotFound(arn) => {
+                (Code::Unsupported, format!("pull time exclusion of {arn}"))
+            }
+            Error::TooManyExclusions { max } => (
+                Code::Unsupported,
+                format!("at most {max} pull time exclusions"),
+            ),
             Error::RepositoryPolicyNotFound { name, .. } => (
                 Code::NameUnknown,
                 format!("repository {name} has no policy"),
@@ -311,6 +333,12 @@ impl From<Refusal> for OciError {
             Refusal::OtherRegistry => unauthorized(
                 "the authorization token is for the account's other registry: ECR and ECR Public tokens differ",
             ),
+            Refusal::OtherRegion {
+                password,
+                requested,
+            } => unauthorized(&format!(
+                "the authorization token is for {password}, not {requested}: get a token in {requested}"
+            )),
             Refusal::PasswordExpired => {
                 OciError::new(Code::Denied, "the authorization token has expired")
             }
@@ -332,8 +360,8 @@ impl From<Refusal> for OciError {
 
 fn invalid_request(invalid: &Invalid) -> String {
     match invalid {
-        Invalid::ForeignRegistry { requested, .. } => {
-            format!("registry {requested} is not this registry")
+        Invalid::AccountSettingValue { setting, value } => {
+            format!("{value} is not a value of {}", setting.as_str())
         }
         Invalid::KmsKeyWithoutKms => "a KMS key needs KMS encryption".into(),
         Invalid::PagingWithRepositoryNames | Invalid::PagingWithImageIds => {

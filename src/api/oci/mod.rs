@@ -20,12 +20,10 @@ pub use error::{Code, OciError};
 
 use crate::auth::{Access, Action, Presented};
 use crate::domain::{
-    Digest, ImageSelector, ImageTag, Namespace, RegistryAlias, RepositoryName, UploadId,
+    Digest, ImageSelector, ImageTag, Namespace, Region, RegistryAlias, RegistryId,
+    RepositoryName, UploadId,
 };
 use crate::service::{Caller, Service};
-
-/// The registry API signs nothing region-specific; callers get this one.
-const REGION: &str = "us-east-1";
 
 /// Which registry a `/v2/` listener serves. The private one names repositories by
 /// their names; the public one, like `public.ecr.aws`, by `<alias>/<name>`, and lets
@@ -219,8 +217,13 @@ fn caller(req: &HttpRequest, service: &Service, listener: &Listener) -> Result<C
         .match_info()
         .get("name")
         .and_then(|path| listener.repository(path).ok());
+    let host_registry = match listener.namespace {
+        Namespace::Private => named_registry(req.connection_info().host()),
+        Namespace::Public => None,
+    };
     let access = Access {
         namespace: listener.namespace,
+        named: host_registry.as_ref(),
         base: matches!(req.path(), "/v2" | "/v2/"),
         action: action(req),
         repository: named.as_ref(),
@@ -231,16 +234,25 @@ fn caller(req: &HttpRequest, service: &Service, listener: &Listener) -> Result<C
         .map_err(|refusal| {
             OciError::from(refusal).with_challenge(listener.challenge(service, req))
         })?;
-    let (account, access_key) = match admitted.holder {
-        Some(holder) => (holder.registry.account, holder.access_key),
-        None => (service.settings().account.clone(), None),
-    };
+    let (source_ip, secure_transport) = crate::api::network(req);
     Ok(Caller {
-        account,
-        region: REGION.into(),
-        namespace: listener.namespace,
-        access_key,
+        principal: admitted.principal,
+        registry: admitted.registry,
+        access_key: admitted.access_key,
+        source_ip,
+        secure_transport,
     })
+}
+
+/// The private registry a host names, as AWS's do: `<account>.dkr.ecr.<region>.<any
+/// domain>[:port]`.
+fn named_registry(host: &str) -> Option<(RegistryId, Region)> {
+    let mut labels = host.split('.');
+    let account = RegistryId::parse(labels.next()?).ok()?;
+    match (labels.next(), labels.next(), labels.next()) {
+        (Some("dkr"), Some("ecr"), Some(region)) => Some((account, Region::parse(region).ok()?)),
+        _ => None,
+    }
 }
 
 /// What a request does to the repository it names, as a token scope's action.
