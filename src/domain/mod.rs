@@ -21,7 +21,7 @@ pub use lifecycle::{LifecyclePolicy, LifecycleProblem};
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
 pub use names::{ImageTag, NameError, PartId, RegistryId, RepositoryName, UploadId};
-pub use policy::{PolicyError, RepositoryPolicy};
+pub use policy::{Decision, Policy, PolicyError, PolicyKind, Principal, RepositoryPolicy, Request};
 pub use registry::{Namespace, Registry, RegistryAlias};
 pub use repository::{CatalogData, Repository};
 pub use upload::UploadPart;

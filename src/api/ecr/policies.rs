@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{registry_id, repository_name};
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::domain::{Repository, RepositoryPolicy};
+use crate::domain::{Policy, PolicyKind, Repository};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,7 +48,7 @@ pub async fn set_repository_policy(
 ) -> Result<RepositoryPolicyResponse, ApiError> {
     let registry = registry_id(req.registry_id.as_deref())?;
     let name = repository_name(&req.repository_name)?;
-    let policy = RepositoryPolicy::parse(&req.policy_text)
+    let policy = Policy::parse(&req.policy_text, PolicyKind::Repository)
         .map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
     ctx.service
         .set_repository_policy(&ctx.caller, registry.as_ref(), &name, policy)
