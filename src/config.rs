@@ -209,13 +209,15 @@ impl Config {
                 {
                     [key, secret] => (key, secret, root.clone()),
                     [key, secret, account] => {
-                        let account = RegistryId::parse(account)
-                            .map_err(|_| anyhow::anyhow!("{}: the account id must be 12 digits", at()))?;
+                        let account = RegistryId::parse(account).map_err(|_| {
+                            anyhow::anyhow!("{}: the account id must be 12 digits", at())
+                        })?;
                         (key, secret, Principal::root(account))
                     }
                     [key, secret, account, arn] => {
-                        let account = RegistryId::parse(account)
-                            .map_err(|_| anyhow::anyhow!("{}: the account id must be 12 digits", at()))?;
+                        let account = RegistryId::parse(account).map_err(|_| {
+                            anyhow::anyhow!("{}: the account id must be 12 digits", at())
+                        })?;
                         let principal = Principal::parse(account, arn)
                             .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
                         (key, secret, principal)

@@ -109,9 +109,10 @@ async fn main() -> anyhow::Result<()> {
                 for a in &run.actions {
                     let tags: Vec<String> = a.tags.iter().map(ToString::to_string).collect();
                     println!(
-                        "{} {}/{}@{} tags=[{}] rule={}",
+                        "{} {}/{}/{}@{} tags=[{}] rule={}",
                         verb(a.action),
-                        run.registry,
+                        run.registry.account,
+                        run.registry.region,
                         run.name,
                         a.digest,
                         tags.join(","),

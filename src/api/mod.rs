@@ -19,10 +19,7 @@ use crate::service::{Probe, Service};
 /// Where a request came from, for policies' `aws:SourceIp` and `aws:SecureTransport`:
 /// the connection's own peer and TLS, never forwarding headers a client can write.
 fn network(req: &HttpRequest) -> (Option<IpAddr>, bool) {
-    (
-        req.peer_addr().map(|a| a.ip()),
-        req.app_config().secure(),
-    )
+    (req.peer_addr().map(|a| a.ip()), req.app_config().secure())
 }
 
 /// Routes the main listener: both JSON faces and the private registry's `/v2/`.

@@ -177,9 +177,11 @@ mod tests {
 
     #[test]
     fn principals_come_from_keys_or_in_open_mode_from_key_ids() {
-        let alice =
-            Principal::parse(account("111122223333"), "arn:aws:iam::111122223333:user/alice")
-                .unwrap();
+        let alice = Principal::parse(
+            account("111122223333"),
+            "arn:aws:iam::111122223333:user/alice",
+        )
+        .unwrap();
         let configured = one_key("s", alice.clone());
         assert_eq!(configured.principal(Some("K")), alice);
         assert_eq!(

@@ -9,11 +9,11 @@ mod seal;
 pub mod sigv4;
 mod tokens;
 
+use crate::domain::Region;
 pub use credentials::{AccessKey, Binding, Credentials};
 pub use registry::{Access, Admitted, Presented, Refusal, TOKEN_USER};
 pub use seal::Sealer;
 pub use sigv4::{HeaderCheck, SigV4Error, Verified};
-use crate::domain::Region;
 
 pub use tokens::{Action, BearerToken, Grant, Holder, TokenCheck, PASSWORD_TTL};
 

@@ -146,9 +146,7 @@ impl Authority {
             region,
             Namespace::parse(&claims.n),
         ) {
-            (Ok(account), Ok(region), Some(namespace)) => {
-                Registry::of(account, region, namespace)
-            }
+            (Ok(account), Ok(region), Some(namespace)) => Registry::of(account, region, namespace),
             _ => return TokenCheck::Invalid,
         };
         self.still_good(claims.e, Some(&claims.binding), || {

@@ -104,7 +104,9 @@ mod tests {
         assert!(AccountSetting::BlobMounting
             .settable()
             .contains(&AccountSetting::BlobMounting.default_value()));
-        assert!(!AccountSetting::RegistryPolicyScope.settable().contains(&"V1"));
+        assert!(!AccountSetting::RegistryPolicyScope
+            .settable()
+            .contains(&"V1"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use lifecycle::{LifecyclePolicy, LifecycleProblem};
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
 pub use names::{ImageTag, NameError, PartId, Region, RegistryId, RepositoryName, UploadId};
-pub use policy::{PolicyError, RepositoryPolicy};
+pub use policy::{Decision, Policy, PolicyError, PolicyKind, Request};
 pub use principal::Principal;
 pub use registry::{Namespace, Registry, RegistryAlias};
 pub use repository::{CatalogData, Repository};

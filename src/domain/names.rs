@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::Arc;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -28,15 +29,16 @@ macro_rules! string_newtype {
     };
 }
 
-/// A 12-digit AWS account id naming a registry.
+/// A 12-digit AWS account id naming a registry. Shared, not copied: registries (and
+/// the errors that name them) are cloned often.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RegistryId(String);
+pub struct RegistryId(Arc<str>);
 string_newtype!(RegistryId);
 
 impl RegistryId {
     pub fn parse(s: &str) -> Result<Self, NameError> {
         if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self(s.to_owned()))
+            Ok(Self(s.into()))
         } else {
             Err(NameError(
                 "Member must satisfy regular expression pattern: [0-9]{12}".into(),
@@ -49,13 +51,13 @@ impl RegistryId {
 /// a private registry lives in one. Lower-case letters, digits and hyphens, starting
 /// with a letter, at most 32 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Region(String);
+pub struct Region(Arc<str>);
 string_newtype!(Region);
 
 impl Region {
     /// Where ECR Public lives: its calls are made in us-east-1, as AWS requires.
     pub fn public_home() -> Self {
-        Self("us-east-1".to_owned())
+        Self("us-east-1".into())
     }
 
     pub fn parse(s: &str) -> Result<Self, NameError> {
@@ -65,7 +67,7 @@ impl Region {
             && starts_with_letter
             && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
-            Ok(Self(s.to_owned()))
+            Ok(Self(s.into()))
         } else {
             Err(NameError(format!("'{s}' is not a region name")))
         }
@@ -200,7 +202,14 @@ mod tests {
         for good in ["us-east-1", "eu-central-1", "us-gov-west-1", "local"] {
             assert!(Region::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "US-EAST-1", "1us", "us_east_1", "us/east", &"a".repeat(33)] {
+        for bad in [
+            "",
+            "US-EAST-1",
+            "1us",
+            "us_east_1",
+            "us/east",
+            &"a".repeat(33),
+        ] {
             assert!(Region::parse(bad).is_err(), "{bad}");
         }
         let id = UploadId::new();

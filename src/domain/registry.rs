@@ -80,10 +80,9 @@ impl Registry {
     /// `arn:aws:ecr-public::<account>:<resource>`.
     pub fn resource_arn(&self, resource: &str) -> String {
         match self.namespace {
-            Namespace::Private => format!(
-                "arn:aws:ecr:{}:{}:{resource}",
-                self.region, self.account
-            ),
+            Namespace::Private => {
+                format!("arn:aws:ecr:{}:{}:{resource}", self.region, self.account)
+            }
             Namespace::Public => format!("arn:aws:ecr-public::{}:{resource}", self.account),
         }
     }

@@ -24,7 +24,8 @@ pub struct Repository {
 impl Repository {
     /// `arn:aws:ecr:<region>:<account>:repository/<name>` (ECR Public's has no region).
     pub fn arn(&self) -> String {
-        self.registry.resource_arn(&format!("repository/{}", self.name))
+        self.registry
+            .resource_arn(&format!("repository/{}", self.name))
     }
 }
 

@@ -9,8 +9,8 @@
 //! (`PolicyScope`).
 
 use super::{Caller, Error, Result, Service};
-use crate::domain::{Decision, Policy, PolicyKind, Request};
 use crate::domain::{AccountSetting, Namespace, PolicyScope, Registry, Repository, RepositoryName};
+use crate::domain::{Decision, Policy, PolicyKind, Request};
 use crate::store::Stored;
 
 /// What a request acts on.
@@ -38,7 +38,9 @@ impl Target<'_> {
     fn arn(&self) -> String {
         match self {
             Target::Repository(repo) => repo.record.arn(),
-            Target::Named { registry, name } => registry.resource_arn(&format!("repository/{name}")),
+            Target::Named { registry, name } => {
+                registry.resource_arn(&format!("repository/{name}"))
+            }
             Target::Registry(registry) => registry.arn(),
         }
     }
@@ -137,6 +139,8 @@ impl Service {
 /// other accounts are refused and the owner can still replace it.
 fn parse_stored(text: &str, kind: PolicyKind) -> Option<Policy> {
     Policy::parse(text, kind)
-        .inspect_err(|e| tracing::warn!(error = %e, "a stored policy no longer parses; it grants nothing"))
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "a stored policy no longer parses; it grants nothing"),
+        )
         .ok()
 }

@@ -2,11 +2,15 @@
 //! put are stored; the rest read as their defaults.
 
 use super::{Caller, Invalid, Result, Service, Target};
-use crate::domain::{AccountSetting, Registry};
+use crate::domain::{AccountSetting, Namespace, Registry};
 
 impl Service {
     /// The setting's value in the caller's registry.
-    pub async fn account_setting(&self, caller: &Caller, setting: AccountSetting) -> Result<String> {
+    pub async fn account_setting(
+        &self,
+        caller: &Caller,
+        setting: AccountSetting,
+    ) -> Result<String> {
         let registry = &caller.registry;
         self.authorize(caller, "GetAccountSetting", Target::Registry(registry), &[])
             .await?;
@@ -45,7 +49,11 @@ impl Service {
     }
 
     /// Whether `/v2/` pushes to the registry may mount layers across its repositories.
+    /// ECR Public has no such setting: its registries always may.
     pub(super) async fn blob_mounting(&self, registry: &Registry) -> Result<bool> {
+        if registry.namespace == Namespace::Public {
+            return Ok(true);
+        }
         Ok(self
             .setting_value(registry, AccountSetting::BlobMounting)
             .await?

@@ -22,7 +22,9 @@ impl Service {
         target: StorageClass,
     ) -> Result<(Registry, Image)> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "UpdateImageStorageClass").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "UpdateImageStorageClass")
+            .await?;
         let not_found = || Error::ImageNotFound {
             registry: registry.clone(),
             name: name.clone(),

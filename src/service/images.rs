@@ -87,7 +87,9 @@ impl Service {
     /// rules, shared by every face.
     pub async fn put_image(&self, caller: &Caller, req: PutImage) -> Result<StoredImage> {
         let registry = self.registry(caller, req.registry.as_ref());
-        let repo = self.repository(&registry, &req.name).await?;
+        let repo = self
+            .authorized_repository(caller, &registry, &req.name, "PutImage")
+            .await?;
         let mut hasher = Hasher::new(
             req.digest
                 .as_ref()
@@ -281,7 +283,9 @@ impl Service {
         ids: Vec<Result<ImageSelector, ImageFailure>>,
     ) -> Result<(Vec<(Digest, Option<ImageTag>)>, Vec<ImageFailure>)> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "PutImage").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "BatchDeleteImage")
+            .await?;
         let (mut deleted, mut failures) = (Vec::new(), Vec::new());
         for id in ids {
             let Ok(selector) = id.map_err(|f| failures.push(f)) else {
@@ -323,7 +327,9 @@ impl Service {
         page: PageRequest,
     ) -> Result<Page<(Digest, Option<ImageTag>)>> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "BatchDeleteImage").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "ListImages")
+            .await?;
         let scope = format!("ListImages:{}/{}:{filter:?}", repo.registry, repo.name);
         let after: (Option<Key<Image>>, String) = self.resume(&scope, &page)?.unwrap_or_default();
         let limit = page.limit();
@@ -354,7 +360,9 @@ impl Service {
         page: PageRequest,
     ) -> Result<Page<ImageDetail>> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "ListImages").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "DescribeImages")
+            .await?;
         let images = if let Some(ids) = ids {
             if page.next_token.is_some() || page.max_results.is_some() {
                 return Err(Invalid::PagingWithImageIds.into());

@@ -40,7 +40,9 @@ impl Service {
         digests: &[String],
     ) -> Result<(Vec<LayerAvailability>, Vec<LayerFailure>)> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "BatchCheckLayerAvailability").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "BatchCheckLayerAvailability")
+            .await?;
         let (mut layers, mut failures) = (Vec::new(), Vec::new());
         for raw in digests {
             let digest = match Digest::parse(raw) {
@@ -80,7 +82,9 @@ impl Service {
         digest: &Digest,
     ) -> Result<String> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "GetDownloadUrlForLayer").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "GetDownloadUrlForLayer")
+            .await?;
         if self
             .store()
             .blob_in_repository(repo.key, digest)

@@ -124,7 +124,9 @@ impl Service {
         policy: LifecyclePolicy,
     ) -> Result<(Repository, String)> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "PutLifecyclePolicy").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "PutLifecyclePolicy")
+            .await?;
         self.store()
             .set_lifecycle_policy(repo.key, Some(policy.as_str()))
             .await?;
@@ -194,7 +196,9 @@ impl Service {
         policy: Option<LifecyclePolicy>,
     ) -> Result<(Repository, String, PreviewStatus)> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "StartLifecyclePolicyPreview").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "StartLifecyclePolicyPreview")
+            .await?;
         let policy = match policy {
             Some(p) => p,
             None => match self.store().lifecycle_policy(repo.key).await? {
@@ -235,7 +239,9 @@ impl Service {
         page: PageRequest,
     ) -> Result<PreviewPage> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "GetLifecyclePolicyPreview").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "GetLifecyclePolicyPreview")
+            .await?;
         let Some(preview) = self.store().lifecycle_preview(repo.key).await? else {
             return Err(Error::LifecyclePolicyPreviewNotFound {
                 registry,

@@ -17,8 +17,8 @@ mod listings;
 mod manifests;
 mod pagination;
 mod policies;
-mod pull_times;
 mod public;
+mod pull_times;
 mod registry_policy;
 mod repositories;
 mod tokens;
@@ -41,6 +41,7 @@ use crate::store::{Key, Store, Stored};
 use access::Target;
 
 pub use crate::blob::BlobReader;
+pub use blobs::BlobRead;
 pub use check::{check_blobs, check_references, repair, BlobCheck, ReferenceCheck, Repaired};
 pub use error::{
     Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
@@ -215,35 +216,33 @@ impl Service {
         name: &RepositoryName,
         action: &'static str,
     ) -> Result<Stored<Repository>> {
+        self.authorized(caller, registry, name, action, &[]).await
+    }
+
+    /// `authorized_repository` for a request that sets `request_tags` on it.
+    async fn authorized(
+        &self,
+        caller: &Caller,
+        registry: &Registry,
+        name: &RepositoryName,
+        action: &'static str,
+        request_tags: &[(String, String)],
+    ) -> Result<Stored<Repository>> {
         match self.store().repository(registry, name).await? {
             Some(repo) => {
-                self.authorize(caller, action, Target::Repository(&repo), &[])
-                    .await?;
+                let target = Target::Repository(&repo);
+                self.authorize(caller, action, target, request_tags).await?;
                 Ok(repo)
             }
             None => {
-                self.authorize(caller, action, Target::Named { registry, name }, &[])
-                    .await?;
+                let target = Target::Named { registry, name };
+                self.authorize(caller, action, target, request_tags).await?;
                 Err(Error::RepositoryNotFound {
                     registry: registry.clone(),
                     name: name.clone(),
                 })
             }
         }
-    }
-
-    async fn repository(
-        &self,
-        registry: &Registry,
-        name: &RepositoryName,
-    ) -> Result<Stored<Repository>> {
-        self.store()
-            .repository(registry, name)
-            .await?
-            .ok_or_else(|| Error::RepositoryNotFound {
-                registry: registry.clone(),
-                name: name.clone(),
-            })
     }
 
     /// The address docker logs in to for `registry`: the public registry's, or the
@@ -274,7 +273,9 @@ impl Service {
     /// `<public host>/<alias>/<name>` for a public one.
     pub fn repository_uri(&self, repo: &Repository) -> String {
         match repo.registry.namespace {
-            Namespace::Private => format!("{}/{}", host(&self.registry_url(&repo.registry)), repo.name),
+            Namespace::Private => {
+                format!("{}/{}", host(&self.registry_url(&repo.registry)), repo.name)
+            }
             Namespace::Public => format!("{}/{}", self.public_registry_uri(), repo.name),
         }
     }

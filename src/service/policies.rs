@@ -1,20 +1,43 @@
 //! Repository policies: validated as IAM policy documents, stored and returned byte
 //! for byte; `access` evaluates them for every request on the repository.
 
-use super::{Caller, Error, Result, Service};
-use crate::domain::{RegistryId, Repository, RepositoryName, RepositoryPolicy};
+use super::{Caller, Error, Result, Service, Target};
+use crate::domain::{Policy, PolicyError, PolicyKind, RegistryId, Repository, RepositoryName};
 use crate::store::Stored;
 
 impl Service {
+    /// Sets the repository's policy. Unless `force`, a policy that would refuse the
+    /// caller a later SetRepositoryPolicy is refused, as ECR guards against lockouts.
     pub async fn set_repository_policy(
         &self,
         caller: &Caller,
         registry: Option<&RegistryId>,
         name: &RepositoryName,
-        policy: RepositoryPolicy,
+        policy: Policy,
+        force: bool,
     ) -> Result<(Repository, String)> {
+        const ACTION: &str = "SetRepositoryPolicy";
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "SetRepositoryPolicy").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, ACTION)
+            .await?;
+        if !force {
+            let mut after = repo.clone();
+            after.record.policy = Some(policy.as_str().to_owned());
+            match self
+                .authorize(caller, ACTION, Target::Repository(&after), &[])
+                .await
+            {
+                Err(Error::AccessDenied { .. }) => {
+                    return Err(Error::InvalidPolicy(PolicyError::new(
+                        PolicyKind::Repository,
+                        "it would refuse you SetRepositoryPolicy on this repository; \
+                         set force to set it anyway",
+                    )))
+                }
+                denied => denied?,
+            }
+        }
         self.store()
             .set_policy(repo.key, Some(policy.as_str()))
             .await?;
@@ -41,7 +64,9 @@ impl Service {
         action: &'static str,
     ) -> Result<(Stored<Repository>, String)> {
         let registry = self.registry(caller, registry);
-        let mut repo = self.authorized_repository(caller, &registry, name, action).await?;
+        let mut repo = self
+            .authorized_repository(caller, &registry, name, action)
+            .await?;
         match repo.record.policy.take() {
             Some(policy) => Ok((repo, policy)),
             None => Err(Error::RepositoryPolicyNotFound {

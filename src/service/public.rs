@@ -5,8 +5,7 @@
 use super::error::Invalid;
 use super::{Caller, Error, Page, PageRequest, Result, Service};
 use crate::domain::{
-    CatalogData, Registry, RegistryAlias, RegistryId, Repository, RepositoryName,
-    TagDetail,
+    CatalogData, Registry, RegistryAlias, RegistryId, Repository, RepositoryName, TagDetail,
 };
 
 const DISPLAY_NAME: &str = "public_registry_display_name";
@@ -119,7 +118,9 @@ impl Service {
         name: &RepositoryName,
     ) -> Result<Repository> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "GetRepositoryCatalogData").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "GetRepositoryCatalogData")
+            .await?;
         if repo.catalog.is_none() {
             return Err(Error::RepositoryCatalogDataNotFound {
                 registry,
@@ -139,7 +140,9 @@ impl Service {
     ) -> Result<Repository> {
         let catalog = catalog.checked()?;
         let registry = self.registry(caller, registry);
-        let mut repo = self.authorized_repository(caller, &registry, name, "PutRepositoryCatalogData").await?;
+        let mut repo = self
+            .authorized_repository(caller, &registry, name, "PutRepositoryCatalogData")
+            .await?;
         self.store()
             .set_catalog(repo.key, &catalog.data, catalog.logo.as_deref())
             .await?;
@@ -181,7 +184,9 @@ impl Service {
         page: PageRequest,
     ) -> Result<Page<TagDetail>> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "DescribeImageTags").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "DescribeImageTags")
+            .await?;
         let scope = format!("DescribeImageTags:{}/{}", repo.registry, repo.name);
         let after: Option<String> = self.resume(&scope, &page)?;
         let limit = page.limit();

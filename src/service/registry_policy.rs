@@ -14,8 +14,13 @@ impl Service {
         policy: Policy,
     ) -> Result<(Registry, String)> {
         let registry = caller.registry.clone();
-        self.authorize(caller, "PutRegistryPolicy", Target::Registry(&registry), &[])
-            .await?;
+        self.authorize(
+            caller,
+            "PutRegistryPolicy",
+            Target::Registry(&registry),
+            &[],
+        )
+        .await?;
         if self.policy_scope(&registry).await? == PolicyScope::V1 {
             if let Some(action) = policy.actions().find(|a| !governed_by_v1(a)) {
                 return Err(Error::InvalidPolicy(PolicyError::new(
@@ -36,8 +41,13 @@ impl Service {
 
     pub async fn registry_policy(&self, caller: &Caller) -> Result<(Registry, String)> {
         let registry = caller.registry.clone();
-        self.authorize(caller, "GetRegistryPolicy", Target::Registry(&registry), &[])
-            .await?;
+        self.authorize(
+            caller,
+            "GetRegistryPolicy",
+            Target::Registry(&registry),
+            &[],
+        )
+        .await?;
         match self.store().registry_policy(&registry).await? {
             Some(text) => Ok((registry, text)),
             None => Err(Error::RegistryPolicyNotFound(registry)),
@@ -47,8 +57,13 @@ impl Service {
     /// Removes the registry policy, returning the text it had.
     pub async fn delete_registry_policy(&self, caller: &Caller) -> Result<(Registry, String)> {
         let registry = caller.registry.clone();
-        self.authorize(caller, "DeleteRegistryPolicy", Target::Registry(&registry), &[])
-            .await?;
+        self.authorize(
+            caller,
+            "DeleteRegistryPolicy",
+            Target::Registry(&registry),
+            &[],
+        )
+        .await?;
         match self.store().delete_registry_policy(&registry).await? {
             Some(text) => Ok((registry, text)),
             None => Err(Error::RegistryPolicyNotFound(registry)),
@@ -59,12 +74,10 @@ impl Service {
 /// Whether an action a policy names is one the V1 scope governs, written out: IAM
 /// compares action names without regard to case.
 fn governed_by_v1(action: &str) -> bool {
-    action
-        .split_once(':')
-        .is_some_and(|(service, name)| {
-            service.eq_ignore_ascii_case("ecr")
-                && PolicyScope::V1_ACTIONS
-                    .iter()
-                    .any(|v1| v1.eq_ignore_ascii_case(name))
-        })
+    action.split_once(':').is_some_and(|(service, name)| {
+        service.eq_ignore_ascii_case("ecr")
+            && PolicyScope::V1_ACTIONS
+                .iter()
+                .any(|v1| v1.eq_ignore_ascii_case(name))
+    })
 }

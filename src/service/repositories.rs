@@ -127,8 +127,13 @@ impl Service {
             }
             let found = self.store().repositories_named(&registry, &names).await?;
             for repo in &found {
-                self.authorize(caller, "DescribeRepositories", Target::Repository(repo), &[])
-                    .await?;
+                self.authorize(
+                    caller,
+                    "DescribeRepositories",
+                    Target::Repository(repo),
+                    &[],
+                )
+                .await?;
             }
             if let Some(absent) = names.iter().find(|n| !found.iter().any(|r| &r.name == *n)) {
                 let target = Target::Named {
@@ -179,7 +184,9 @@ impl Service {
         force: bool,
     ) -> Result<Repository> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "DeleteRepository").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "DeleteRepository")
+            .await?;
         match self.store().delete_repository(repo.key, force).await {
             Err(store::Error::NotEmpty) => Err(Error::RepositoryNotEmpty {
                 registry,
@@ -197,7 +204,9 @@ impl Service {
         mutability: TagMutability,
     ) -> Result<Repository> {
         let registry = self.registry(caller, registry);
-        let mut repo = self.authorized_repository(caller, &registry, name, "PutImageTagMutability").await?;
+        let mut repo = self
+            .authorized_repository(caller, &registry, name, "PutImageTagMutability")
+            .await?;
         self.store()
             .set_tag_mutability(repo.key, &mutability)
             .await?;
@@ -213,7 +222,9 @@ impl Service {
         scan_on_push: bool,
     ) -> Result<Repository> {
         let registry = self.registry(caller, registry);
-        let mut repo = self.authorized_repository(caller, &registry, name, "PutImageScanningConfiguration").await?;
+        let mut repo = self
+            .authorized_repository(caller, &registry, name, "PutImageScanningConfiguration")
+            .await?;
         self.store()
             .set_scan_on_push(repo.key, scan_on_push)
             .await?;
@@ -255,17 +266,8 @@ impl Service {
         let name = resource.strip_prefix("repository/").ok_or_else(invalid)?;
         let name = RepositoryName::parse(name).map_err(|_| invalid())?;
         let registry = self.registry(caller, Some(&account));
-        let Some(repo) = self.store().repository(&registry, &name).await? else {
-            let target = Target::Named {
-                registry: &registry,
-                name: &name,
-            };
-            self.authorize(caller, action, target, request_tags).await?;
-            return Err(Error::RepositoryNotFound { registry, name });
-        };
-        self.authorize(caller, action, Target::Repository(&repo), request_tags)
-            .await?;
-        Ok(repo)
+        self.authorized(caller, &registry, &name, action, request_tags)
+            .await
     }
 
     pub async fn tag_resource(

@@ -228,7 +228,9 @@ impl Service {
         name: &RepositoryName,
     ) -> Result<(Registry, UploadId)> {
         let registry = self.registry(caller, registry);
-        let repo = self.authorized_repository(caller, &registry, name, "InitiateLayerUpload").await?;
+        let repo = self
+            .authorized_repository(caller, &registry, name, "InitiateLayerUpload")
+            .await?;
         let id = UploadId::new();
         self.store().create_upload(&id, repo.key, now()).await?;
         Ok((registry, id))

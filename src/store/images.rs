@@ -346,9 +346,7 @@ impl Store {
                 .bind(value)
                 .bind(registry.region.as_str()),
         };
-        let row = query
-            .fetch_optional(&mut *self.reader().await?)
-            .await?;
+        let row = query.fetch_optional(&mut *self.reader().await?).await?;
         row.map(|row| {
             let bytes = if body {
                 row.try_get("body")?

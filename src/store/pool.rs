@@ -174,8 +174,10 @@ impl Pools {
         conn.execute("PRAGMA foreign_keys = OFF").await?;
         let rebuilt = async {
             let mut tx = conn.begin().await?;
-            tx.execute(include_str!("../../migrations/sqlite-rebuilds/0008_repositories.sql"))
-                .await?;
+            tx.execute(include_str!(
+                "../../migrations/sqlite-rebuilds/0008_repositories.sql"
+            ))
+            .await?;
             let violations = sqlx::query("PRAGMA foreign_key_check")
                 .fetch_all(&mut *tx)
                 .await?;

@@ -149,7 +149,10 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut *self.reader().await?)
         .await?;
-        Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn pull_time_excluded(&self, registry: &Registry, principal: &str) -> Result<bool> {

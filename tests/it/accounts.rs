@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use crate::fixtures::{assert_code, by_tag, put_image, Format, Image, OCI_MANIFEST};
 use crate::helpers::{
-    ecr_client_in, sha256, spawn_app_with, token_password, Backend, TestApp, ACCESS_KEY,
-    ACCOUNT, REGION, SECRET_KEY,
+    ecr_client_in, ecr_public_client, sha256, spawn_app_with, token_password, Backend, TestApp,
+    ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY,
 };
 use crate::oci_client::{basic, Registry};
 
@@ -24,6 +24,8 @@ const ALICE_ARN: &str = "arn:aws:iam::123456789012:user/alice";
 const BOB: (&str, &str) = ("AKIDBOB", "bob-secret");
 const CI: (&str, &str) = ("AKIDBOBCI", "ci-secret");
 const CI_ARN: &str = "arn:aws:iam::210987654321:role/ci";
+/// A key in the file's old two-column form: the configured account's root.
+const OPS: (&str, &str) = ("AKIDOPS", "ops-secret");
 
 /// One berth, and a client per principal: the first account's root (the test app's
 /// own key) in both regions, its user alice, and the second account's root (bob) and
@@ -42,13 +44,14 @@ impl World {
     async fn new(backend: Backend) -> Self {
         let file = tempfile::NamedTempFile::new().expect("credentials file");
         let lines = format!(
-            "# key secret [account [principal]]\n{} {} {ACCOUNT} {ALICE_ARN}\n{} {} {OTHER}\n{} {} {OTHER} {CI_ARN}\n",
-            ALICE.0, ALICE.1, BOB.0, BOB.1, CI.0, CI.1
+            "# key secret [account [principal]]\n{} {} {ACCOUNT} {ALICE_ARN}\n{} {} {OTHER}\n{} {} {OTHER} {CI_ARN}\n{} {}\n",
+            ALICE.0, ALICE.1, BOB.0, BOB.1, CI.0, CI.1, OPS.0, OPS.1
         );
         std::fs::write(file.path(), lines).expect("write credentials");
         let path = file.path().to_owned();
         let app = spawn_app_with(backend, |c| c.credentials_file = Some(path)).await;
-        let client = |(key, secret): (&str, &str), region| ecr_client_in(&app.url, key, secret, region);
+        let client =
+            |(key, secret): (&str, &str), region| ecr_client_in(&app.url, key, secret, region);
         Self {
             a_west: client((ACCESS_KEY, SECRET_KEY), WEST),
             alice: client(ALICE, REGION),
@@ -61,6 +64,7 @@ impl World {
     }
 
     /// A registry-API password minted by `client` for `registry` (its own without).
+    #[allow(deprecated)] // registryIds: berth's passwords name the registry they open
     async fn password(client: &aws_sdk_ecr::Client, registry: Option<&str>) -> String {
         let out = client
             .get_authorization_token()
@@ -68,7 +72,11 @@ impl World {
             .send()
             .await
             .expect("token");
-        token_password(out.authorization_data()[0].authorization_token().expect("token"))
+        token_password(
+            out.authorization_data()[0]
+                .authorization_token()
+                .expect("token"),
+        )
     }
 
     /// A raw `/v2/` client logged in with `client`'s password for `registry`.
@@ -130,6 +138,7 @@ two_accounts!(
     cross_account_pulls_and_pushes_through_v2_and_skopeo,
     registry_policies_in_each_scope,
     account_settings_and_blob_mounting,
+    lockout_guard_and_public_repository_policies,
     pull_time_exclusions,
     authorization_tokens_per_registry,
 );
@@ -179,7 +188,18 @@ async fn each_account_and_region_is_its_own_registry(w: World) {
         Some(format!("arn:aws:ecr:{REGION}:{OTHER}:repository/app").as_str())
     );
     let r = a.create_repository().repository_name("app").send().await;
-    assert_code(r, "RepositoryAlreadyExistsException", "same region, same account");
+    assert_code(
+        r,
+        "RepositoryAlreadyExistsException",
+        "same region, same account",
+    );
+    let ops = ecr_client_in(&w.app.url, OPS.0, OPS.1, REGION);
+    let r = ops.create_repository().repository_name("app").send().await;
+    assert_code(
+        r,
+        "RepositoryAlreadyExistsException",
+        "a two-column key is the account's",
+    );
 
     // An image in one registry is in no other.
     w.app.create_repo("only-east").await;
@@ -232,7 +252,9 @@ async fn the_registry_face_serves_the_registry_its_token_or_host_names(w: World)
     // A token minted in us-west-2 pushes to us-west-2's registry.
     let west = w.registry_as(&w.a_west, None).await;
     for blob in image.blobs() {
-        west.post_blob("web", &sha256(blob), blob).await.assert_status(201);
+        west.post_blob("web", &sha256(blob), blob)
+            .await
+            .assert_status(201);
     }
     west.put_manifest("web", "v1", OCI_MANIFEST, image.manifest.as_bytes())
         .await
@@ -262,15 +284,20 @@ async fn the_registry_face_serves_the_registry_its_token_or_host_names(w: World)
     let get = |h: String| {
         let west = &west;
         async move {
-            west.send(west.request(Method::GET, "/v2/web/tags/list").header("host", h))
-                .await
+            west.send(
+                west.request(Method::GET, "/v2/web/tags/list")
+                    .header("host", h),
+            )
+            .await
         }
     };
     let own = get(host(ACCOUNT, WEST)).await;
     own.assert_status(200);
     assert_eq!(own.json()["tags"], json!(["v1"]));
     get(host(OTHER, WEST)).await.assert_error(403, "DENIED");
-    get(host(ACCOUNT, REGION)).await.assert_error(401, "UNAUTHORIZED");
+    get(host(ACCOUNT, REGION))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 
     // Without credentials nothing is served; repository URIs and proxy endpoints name
     // the same address for every registry, and the password says which.
@@ -278,7 +305,12 @@ async fn the_registry_face_serves_the_registry_its_token_or_host_names(w: World)
         .get("/v2/web/tags/list")
         .await
         .assert_error(401, "UNAUTHORIZED");
-    let token = w.a_west.get_authorization_token().send().await.expect("token");
+    let token = w
+        .a_west
+        .get_authorization_token()
+        .send()
+        .await
+        .expect("token");
     assert_eq!(
         token.authorization_data()[0].proxy_endpoint(),
         Some(w.app.url.as_str())
@@ -326,7 +358,9 @@ async fn repository_policies_decide_cross_account_and_explicit_denies(w: World) 
         .push(json!("ecr:Describe*"));
     w.set_policy("shared", p).await;
     describe(&w.bob).await.expect("bob may describe");
-    describe(&w.ci).await.expect("and every principal of the account");
+    describe(&w.ci)
+        .await
+        .expect("and every principal of the account");
     let got = w
         .bob
         .batch_get_image()
@@ -337,7 +371,10 @@ async fn repository_policies_decide_cross_account_and_explicit_denies(w: World) 
         .await
         .expect("bob may pull");
     assert_eq!(got.images().len(), 1);
-    let manifest = got.images()[0].image_manifest().expect("manifest").to_owned();
+    let manifest = got.images()[0]
+        .image_manifest()
+        .expect("manifest")
+        .to_owned();
     let r = put_image(&w.bob, "shared", &manifest, Some("bob")).await;
     assert!(r.is_err(), "bob's own registry has no `shared`");
     let r = w
@@ -378,12 +415,18 @@ async fn repository_policies_decide_cross_account_and_explicit_denies(w: World) 
     pull(&w.bob).await.expect("bob is allowed everything");
     let err = assert_code(pull(&w.ci).await, "AccessDeniedException", "ci is denied");
     assert!(
-        aws_sdk_ecr::error::ProvideErrorMetadata::message(&err)
-            .is_some_and(|m| m.contains(CI_ARN) && m.ends_with("with an explicit deny in a resource-based policy")),
+        aws_sdk_ecr::error::ProvideErrorMetadata::message(&err).is_some_and(|m| m.contains(CI_ARN)
+            && m.ends_with("with an explicit deny in a resource-based policy")),
         "{err:?}"
     );
-    assert_code(pull(&w.alice).await, "AccessDeniedException", "alice, own account, denied");
-    pull(&w.app.ecr).await.expect("the account's root is not denied");
+    assert_code(
+        pull(&w.alice).await,
+        "AccessDeniedException",
+        "alice, own account, denied",
+    );
+    pull(&w.app.ecr)
+        .await
+        .expect("the account's root is not denied");
     w.alice
         .describe_images()
         .repository_name("shared")
@@ -396,7 +439,14 @@ async fn repository_policies_decide_cross_account_and_explicit_denies(w: World) 
         let url = w.app.url.clone();
         move || {
             Command::new("aws")
-                .args(["ecr", "put-image", "--registry-id", ACCOUNT, "--repository-name", "shared"])
+                .args([
+                    "ecr",
+                    "put-image",
+                    "--registry-id",
+                    ACCOUNT,
+                    "--repository-name",
+                    "shared",
+                ])
                 .args(["--image-manifest", "{}", "--image-tag", "x"])
                 .args(["--endpoint-url", &url, "--output", "json"])
                 .env("AWS_ACCESS_KEY_ID", CI.0)
@@ -439,7 +489,13 @@ async fn repository_policies_decide_cross_account_and_explicit_denies(w: World) 
         .ecr
         .tag_resource()
         .resource_arn(&arn)
-        .tags(aws_sdk_ecr::types::Tag::builder().key("share").value("yes").build().expect("tag"))
+        .tags(
+            aws_sdk_ecr::types::Tag::builder()
+                .key("share")
+                .value("yes")
+                .build()
+                .expect("tag"),
+        )
         .send()
         .await
         .expect("tag");
@@ -461,7 +517,11 @@ async fn cross_account_pulls_and_pushes_through_v2_and_skopeo(w: World) {
         .assert_error(403, "DENIED");
     w.set_policy(
         "team/app",
-        policy("Allow", json!({"AWS": format!("arn:aws:iam::{OTHER}:root")}), &PULL[..2]),
+        policy(
+            "Allow",
+            json!({"AWS": format!("arn:aws:iam::{OTHER}:root")}),
+            &PULL[..2],
+        ),
     )
     .await;
     let got = bob.get("/v2/team/app/manifests/v1").await;
@@ -481,11 +541,27 @@ async fn cross_account_pulls_and_pushes_through_v2_and_skopeo(w: World) {
     let host = format!("127.0.0.1:{}", w.app.port);
     let src = format!("docker://{host}/team/app:v1");
     let out = format!("oci:{}:v1", dir.path().join("out").display());
-    let pull = skopeo(&["copy", "--src-tls-verify=false", "--src-creds", &creds, &src, &out]).await;
+    let pull = skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &src,
+        &out,
+    ])
+    .await;
     assert!(pull.0, "skopeo pull: {}", pull.1);
     let dest = format!("docker://{host}/team/app:from-bob");
     let push = |creds: String, dest: String, out: String| async move {
-        skopeo(&["copy", "--dest-tls-verify=false", "--dest-creds", &creds, &out, &dest]).await
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds,
+            &out,
+            &dest,
+        ])
+        .await
     };
     let refused = push(creds.clone(), dest.clone(), out.clone()).await;
     assert!(!refused.0, "a push needs the push actions");
@@ -517,7 +593,10 @@ async fn skopeo(args: &[&str]) -> (bool, String) {
             .args(&args)
             .output()
             .expect("skopeo must be installed (the test command installs it)");
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     })
     .await
     .expect("join")
@@ -559,11 +638,20 @@ async fn registry_policies_in_each_scope(w: World) {
         .send()
         .await
         .expect("the registry policy lets bob create repositories");
-    let r = w.bob.describe_repositories().registry_id(ACCOUNT).send().await;
+    let r = w
+        .bob
+        .describe_repositories()
+        .registry_id(ACCOUNT)
+        .send()
+        .await;
     assert_code(r, "AccessDeniedException", "V1 grants no listing");
     let wide = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"AWS": OTHER}, "Action": "ecr:DescribeRepositories", "Resource": "*"}]});
-    let r = a.put_registry_policy().policy_text(wide.to_string()).send().await;
+    let r = a
+        .put_registry_policy()
+        .policy_text(wide.to_string())
+        .send()
+        .await;
     let err = assert_code(r, "InvalidParameterException", "V1 refuses other actions");
     assert!(
         aws_sdk_ecr::error::ProvideErrorMetadata::message(&err)
@@ -575,7 +663,11 @@ async fn registry_policies_in_each_scope(w: World) {
         .policy_text(json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "ecr:CreateRepository"}]}).to_string())
         .send()
         .await;
-    assert_code(r, "InvalidParameterException", "a registry policy names its resources");
+    assert_code(
+        r,
+        "InvalidParameterException",
+        "a registry policy names its resources",
+    );
 
     // V2 (and never back): the policy governs every action.
     let r = a
@@ -604,7 +696,11 @@ async fn registry_policies_in_each_scope(w: World) {
         .repository_name("again")
         .send()
         .await;
-    assert_code(r, "AccessDeniedException", "the new policy no longer allows it");
+    assert_code(
+        r,
+        "AccessDeniedException",
+        "the new policy no longer allows it",
+    );
     // A Deny in the registry policy binds the account's own users, on every face.
     let deny = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
         "Principal": {"AWS": ALICE_ARN}, "Action": ["ecr:CreateRepository", "ecr:BatchGetImage", "ecr:PutRegistryPolicy"],
@@ -614,7 +710,12 @@ async fn registry_policies_in_each_scope(w: World) {
         .send()
         .await
         .expect("deny alice");
-    let r = w.alice.create_repository().repository_name("alices").send().await;
+    let r = w
+        .alice
+        .create_repository()
+        .repository_name("alices")
+        .send()
+        .await;
     assert_code(r, "AccessDeniedException", "alice may not create");
     w.alice
         .put_registry_policy()
@@ -644,13 +745,24 @@ async fn registry_policies_in_each_scope(w: World) {
 
 async fn account_settings_and_blob_mounting(w: World) {
     let a = &w.app.ecr;
-    for (name, value) in [("BASIC_SCAN_TYPE_VERSION", "AWS_NATIVE"), ("BLOB_MOUNTING", "DISABLED")] {
-        let got = a.get_account_setting().name(name).send().await.expect("get");
+    for (name, value) in [
+        ("BASIC_SCAN_TYPE_VERSION", "AWS_NATIVE"),
+        ("BLOB_MOUNTING", "DISABLED"),
+    ] {
+        let got = a
+            .get_account_setting()
+            .name(name)
+            .send()
+            .await
+            .expect("get");
         assert_eq!((got.name(), got.value()), (Some(name), Some(value)));
     }
     let r = a.get_account_setting().name("NOT_A_SETTING").send().await;
     assert_code(r, "InvalidParameterException", "unknown name");
-    for (name, value) in [("BLOB_MOUNTING", "MAYBE"), ("BASIC_SCAN_TYPE_VERSION", "CLAIR")] {
+    for (name, value) in [
+        ("BLOB_MOUNTING", "MAYBE"),
+        ("BASIC_SCAN_TYPE_VERSION", "CLAIR"),
+    ] {
         let r = a.put_account_setting().name(name).value(value).send().await;
         assert_code(r, "InvalidParameterException", value);
     }
@@ -661,10 +773,7 @@ async fn account_settings_and_blob_mounting(w: World) {
     let layer = w.app.push_blob("from", b"a shared layer").await;
     let registry = crate::oci_client::Registry::login(&w.app).await;
     let mount = format!("/v2/to/blobs/uploads/?mount={layer}&from=from");
-    registry
-        .call(Method::POST, &mount)
-        .await
-        .assert_status(202);
+    registry.call(Method::POST, &mount).await.assert_status(202);
     let put = a
         .put_account_setting()
         .name("BLOB_MOUNTING")
@@ -673,10 +782,7 @@ async fn account_settings_and_blob_mounting(w: World) {
         .await
         .expect("enable");
     assert_eq!(put.value(), Some("ENABLED"));
-    registry
-        .call(Method::POST, &mount)
-        .await
-        .assert_status(201);
+    registry.call(Method::POST, &mount).await.assert_status(201);
     let west = w
         .a_west
         .get_account_setting()
@@ -685,6 +791,81 @@ async fn account_settings_and_blob_mounting(w: World) {
         .await
         .expect("west");
     assert_eq!(west.value(), Some("DISABLED"), "settings are regional");
+}
+
+async fn lockout_guard_and_public_repository_policies(w: World) {
+    let a = &w.app.ecr;
+    w.app.create_repo("guarded").await;
+    let locking = policy(
+        "Deny",
+        json!({"AWS": ACCOUNT}),
+        &["ecr:SetRepositoryPolicy"],
+    );
+    let set = |force: bool| {
+        a.set_repository_policy()
+            .repository_name("guarded")
+            .policy_text(locking.to_string())
+            .force(force)
+            .send()
+    };
+    let err = assert_code(
+        set(false).await,
+        "InvalidParameterException",
+        "would lock out",
+    );
+    assert!(format!("{err:?}").contains("force"), "{err:?}");
+    set(true).await.expect("forced");
+    assert_code(
+        set(true).await,
+        "AccessDeniedException",
+        "locked out, as warned",
+    );
+    a.delete_repository_policy()
+        .repository_name("guarded")
+        .send()
+        .await
+        .expect("deleting is not denied");
+    set(false).await.expect_err("the guard again");
+
+    // ECR Public: the same engine, with ecr-public's action names.
+    let public = |(key, secret): (&str, &str)| ecr_public_client(&w.app.url, key, secret);
+    let (owner, bob, alice) = (&w.app.ecr_public, public(BOB), public(ALICE));
+    owner
+        .create_repository()
+        .repository_name("pub/app")
+        .send()
+        .await
+        .expect("create public");
+    let describe = |c: &aws_sdk_ecrpublic::Client| {
+        c.describe_images()
+            .registry_id(ACCOUNT)
+            .repository_name("pub/app")
+            .send()
+    };
+    let err = assert_code(describe(&bob).await, "AccessDeniedException", "no policy");
+    assert!(
+        format!("{err:?}").contains("ecr-public:DescribeImages"),
+        "{err:?}"
+    );
+    describe(&alice).await.expect("alice's own account");
+    let p = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": OTHER}, "Action": "ecr-public:Describe*"},
+        {"Effect": "Deny", "Principal": {"AWS": ALICE_ARN}, "Action": "ecr-public:*"}]});
+    owner
+        .set_repository_policy()
+        .repository_name("pub/app")
+        .policy_text(p.to_string())
+        .send()
+        .await
+        .expect("public policy");
+    describe(&bob).await.expect("allowed");
+    assert_code(describe(&alice).await, "AccessDeniedException", "denied");
+    let r = alice
+        .initiate_layer_upload()
+        .repository_name("pub/app")
+        .send()
+        .await;
+    assert_code(r, "AccessDeniedException", "pushes denied too");
 }
 
 async fn pull_time_exclusions(w: World) {
@@ -776,9 +957,13 @@ async fn pull_time_exclusions(w: World) {
         .send()
         .await
         .expect("west");
-    assert!(left.pull_time_update_exclusions().is_empty(), "exclusions are regional");
+    assert!(
+        left.pull_time_update_exclusions().is_empty(),
+        "exclusions are regional"
+    );
 }
 
+#[allow(deprecated)] // registryIds: berth's passwords name the registry they open
 async fn authorization_tokens_per_registry(w: World) {
     let out = w
         .bob
@@ -811,4 +996,79 @@ async fn authorization_tokens_per_registry(w: World) {
         .send()
         .await;
     assert_code(r, "InvalidParameterException", "bad id");
+}
+
+/// Without credentials configured, a 12-digit access key id names its account, and any
+/// other key the configured one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_mode_key_ids_name_accounts() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.access_key_id = None;
+        c.secret_access_key = None;
+    })
+    .await;
+    for (key, account) in [(OTHER, OTHER), ("AKIDANYTHING", ACCOUNT)] {
+        let client = ecr_client_in(&app.url, key, "any-secret", REGION);
+        let repo = client
+            .create_repository()
+            .repository_name("mine")
+            .send()
+            .await
+            .expect("create")
+            .repository()
+            .cloned()
+            .expect("repository");
+        assert_eq!(repo.registry_id(), Some(account), "{key}");
+    }
+}
+
+/// A public URL with `{account}` and `{region}` names each registry by its host, in
+/// repository URIs and proxy endpoints alike; that host then selects the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urls_can_name_each_registry() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.public_url = Some("http://{account}.dkr.ecr.{region}.berth.test".into())
+    })
+    .await;
+    let west = ecr_client_in(&app.url, ACCESS_KEY, SECRET_KEY, WEST);
+    let repo = west
+        .create_repository()
+        .repository_name("named")
+        .send()
+        .await
+        .expect("create")
+        .repository()
+        .cloned()
+        .expect("repository");
+    let host = format!("{ACCOUNT}.dkr.ecr.{WEST}.berth.test");
+    assert_eq!(
+        repo.repository_uri(),
+        Some(format!("{host}/named").as_str())
+    );
+    let token = west.get_authorization_token().send().await.expect("token");
+    let data = &token.authorization_data()[0];
+    assert_eq!(
+        data.proxy_endpoint(),
+        Some(format!("http://{host}").as_str())
+    );
+    // The east password at the west host: the host names the registry, and the
+    // password's region must be its.
+    let east = World::password(&app.ecr, None).await;
+    let r = Registry::with_auth(&app, Some(basic("AWS", &east)));
+    let listed = r
+        .send(
+            r.request(Method::GET, "/v2/named/tags/list")
+                .header("host", &host),
+        )
+        .await;
+    listed.assert_error(401, "UNAUTHORIZED");
+    let west_password = token_password(data.authorization_token().expect("token"));
+    let r = Registry::with_auth(&app, Some(basic("AWS", &west_password)));
+    let listed = r
+        .send(
+            r.request(Method::GET, "/v2/named/tags/list")
+                .header("host", &host),
+        )
+        .await;
+    listed.assert_status(200);
 }

@@ -391,7 +391,7 @@ async fn put_blob(
 async fn read_back(service: &Service, name: &RepositoryName, digest: &Digest, bytes: &[u8]) {
     use futures_util::TryStreamExt as _;
     let reader = service
-        .blob(&caller(), name, digest)
+        .blob(&caller(), name, digest, berth::service::BlobRead::Download)
         .await
         .unwrap_or_else(|e| panic!("{digest} was acknowledged and is gone: {e:?}"));
     let chunks: Vec<bytes::Bytes> = reader.into_stream().try_collect().await.expect("read");
@@ -665,8 +665,9 @@ async fn check_reports_and_repairs_dangling(backend: Backend) {
     assert!(out.contains(&format!("MISSING {layer_only}")), "{out}");
     assert!(out.contains("2 missing, 1 files without a record"), "{out}");
     let listed = format!(
-        "{}/private/gc/repair@{image} -> {in_image}",
-        crate::helpers::ACCOUNT
+        "{}/{}/private/gc/repair@{image} -> {in_image}",
+        crate::helpers::ACCOUNT,
+        crate::helpers::REGION
     );
     assert!(
         out.contains(&format!("UNREADABLE REFERENCE {listed}")),

@@ -970,6 +970,9 @@ async fn unconfined_random_bodies_on_a_scratch_repository_get_typed_answers(app:
 
     random_bodies(&app, &face, &known, &mut rng, &mut tally).await;
     let known = set_up(&app, &public, "hostile/scratch").await;
+    // A stream of its own, so actions implemented on one face do not reshuffle the
+    // other's bodies.
+    let mut rng = StdRng::seed_from_u64(SEED + 2);
     random_bodies(&app, &public, &known, &mut rng, &mut tally).await;
 
     eprintln!(

@@ -927,8 +927,9 @@ async fn cli_runs(app: TestApp) {
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains(&format!(
-            "WOULD EXPIRE {}/cli@{old} tags=[] rule=1",
-            crate::helpers::ACCOUNT
+            "WOULD EXPIRE {}/{}/cli@{old} tags=[] rule=1",
+            crate::helpers::ACCOUNT,
+            crate::helpers::REGION
         )),
         "{out}"
     );
@@ -949,7 +950,11 @@ async fn cli_runs(app: TestApp) {
     let (code, out) = berth(&["--repository", "cli"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains(&format!("EXPIRED {}/cli@{old}", crate::helpers::ACCOUNT)),
+        out.contains(&format!(
+            "EXPIRED {}/{}/cli@{old}",
+            crate::helpers::ACCOUNT,
+            crate::helpers::REGION
+        )),
         "{out}"
     );
     assert!(out.contains("1 images expired"), "{out}");

@@ -9,7 +9,9 @@ use crate::fixtures::{
     batch_get_image, by_tag, describe_repository, put_image, Descriptor, Manifest, OCI_CONFIG,
     OCI_MANIFEST,
 };
-use crate::helpers::{fresh_postgres_database, sha256, spawn_app_on, Backend, ACCOUNT, REGION};
+use crate::helpers::{
+    fresh_postgres_database, sha256, spawn_app_on, Backend, ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_from_0001_upgrades_with_its_data() {
@@ -224,4 +226,132 @@ async fn check_upgraded(app: &crate::helpers::TestApp, seeded: &Seeded) {
         .await
         .expect("the public namesake is untouched");
     assert!(images.image_details().is_empty());
+}
+
+/// A store written by the release before regions (migration 0007) keeps its
+/// repositories in the configured region, its public ones where ECR Public lives, and
+/// SQLite's rebuilt table keeps every reference to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_from_0007_moves_into_the_configured_region() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("berth.db").display()
+    );
+    let manifest = seed_before_regions(&url, sqlx::migrate!("migrations/sqlite")).await;
+    let app = spawn_app_on(Backend::Sqlite, dir, None, |c| {
+        c.store.region = berth::domain::Region::parse(HOME).expect("region")
+    })
+    .await;
+    check_regions(&app, &manifest).await;
+    let pool = AnyPool::connect(&url).await.expect("reopen");
+    let violations = sqlx::query("PRAGMA foreign_key_check")
+        .fetch_all(&pool)
+        .await
+        .expect("check");
+    assert!(violations.is_empty());
+    let parents: Vec<String> =
+        sqlx::query("SELECT \"table\" FROM pragma_foreign_key_list('manifests')")
+            .fetch_all(&pool)
+            .await
+            .expect("foreign keys")
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+    assert_eq!(parents, ["repositories"]);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_from_0007_moves_into_the_configured_region() {
+    let url = fresh_postgres_database().await;
+    let manifest = seed_before_regions(&url, sqlx::migrate!("migrations/postgres")).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = spawn_app_on(Backend::Postgres, dir, Some(url), |c| {
+        c.store.region = berth::domain::Region::parse(HOME).expect("region")
+    })
+    .await;
+    check_regions(&app, &manifest).await;
+}
+
+/// The region the upgraded store is configured with.
+const HOME: &str = "us-west-2";
+
+/// Applies migrations 0001 to 0007 and writes a private repository with a tagged image
+/// and a public namesake, as that release did; returns the image's manifest.
+async fn seed_before_regions(url: &str, mut migrator: sqlx::migrate::Migrator) -> String {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(url).await.expect("connect");
+    migrator.migrations = Cow::Owned(migrator.migrations[..7].to_vec());
+    migrator.run(&pool).await.expect("migrations 0001-0007");
+    let layer_bytes = b"a layer from before regions";
+    let layer = sha256(layer_bytes);
+    let config = Descriptor::new(OCI_CONFIG, &layer, layer_bytes.len());
+    let manifest = Manifest::image(OCI_MANIFEST, config, []).to_string();
+    let digest = sha256(manifest.as_bytes());
+    for (sql, text) in [
+        ("INSERT INTO repositories (id, registry_id, namespace, name, created_at, tag_mutability) VALUES (7, $1, 'private', 'legacy/app', 1700000000000, 'MUTABLE')", ACCOUNT.to_owned()),
+        ("INSERT INTO repositories (id, registry_id, namespace, name, created_at, tag_mutability) VALUES (8, $1, 'public', 'legacy/app', 1700000000000, 'MUTABLE')", ACCOUNT.to_owned()),
+        ("INSERT INTO blobs (digest, size, created_at) VALUES ($1, 27, 1700000000000)", layer.clone()),
+        ("INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (7, $1, 1700000000000)", layer.clone()),
+    ] {
+        sqlx::query(sql).bind(text).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    sqlx::query("INSERT INTO manifests (id, repository_id, digest, media_type, body, image_size, pushed_at) VALUES (11, 7, $1, 'application/vnd.oci.image.manifest.v1+json', $2, 27, 1700000000000)")
+        .bind(&digest)
+        .bind(manifest.clone().into_bytes())
+        .execute(&pool)
+        .await
+        .expect("manifest");
+    for sql in [
+        format!("INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) VALUES (11, '{layer}', 0, '{OCI_CONFIG}')"),
+        "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES (7, 'v1', 11, 1700000000000)".to_owned(),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    if url.starts_with("postgres") {
+        for table in ["repositories", "manifests"] {
+            sqlx::query(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+            ))
+            .execute(&pool)
+            .await
+            .expect("setval");
+        }
+    }
+    pool.close().await;
+    manifest
+}
+
+async fn check_regions(app: &crate::helpers::TestApp, manifest: &str) {
+    let home = crate::helpers::ecr_client_in(&app.url, ACCESS_KEY, SECRET_KEY, HOME);
+    let repo = describe_repository(&home, "legacy/app").await;
+    assert_eq!(
+        repo.repository_arn(),
+        Some(format!("arn:aws:ecr:{HOME}:{ACCOUNT}:repository/legacy/app").as_str())
+    );
+    let got = batch_get_image(&home, "legacy/app", by_tag("v1")).await;
+    assert_eq!(got.images()[0].image_manifest(), Some(manifest));
+    // The region the test app's client signs for holds none of it.
+    let elsewhere = app
+        .ecr
+        .describe_repositories()
+        .send()
+        .await
+        .expect("describe");
+    assert!(elsewhere.repositories().is_empty());
+    let public = app
+        .ecr_public
+        .describe_repositories()
+        .send()
+        .await
+        .expect("public");
+    assert_eq!(public.repositories().len(), 1);
+    // Names are now unique per region: the same name again in another region.
+    app.ecr
+        .create_repository()
+        .repository_name("legacy/app")
+        .send()
+        .await
+        .expect("a namesake in another region");
 }

@@ -730,7 +730,7 @@ async fn success_bodies_omit_nulls_and_send_epoch_timestamps(app: TestApp) {
 
 async fn modelled_but_unimplemented_action_is_unsupported(app: TestApp) {
     for action in [
-        "GetRegistryPolicy",
+        "GetRegistryScanningConfiguration",
         "StartImageScan",
         "PutReplicationConfiguration",
     ] {

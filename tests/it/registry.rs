@@ -882,6 +882,7 @@ async fn cross_repository_mount(app: TestApp) {
     app.create_repo("mount/source").await;
     app.create_repo("mount/target").await;
     app.create_repo("mount/empty").await;
+    app.enable_blob_mounting().await;
     let reg = Registry::login(&app).await;
     let bytes = random_bytes(512);
     let digest = reg.push_blob("mount/source", &bytes).await;
@@ -960,6 +961,7 @@ async fn mount_without_from(app: TestApp) {
     app.create_repo("anymount/source").await;
     app.create_repo("anymount/target").await;
     app.create_public("anymount/public").await;
+    app.enable_blob_mounting().await;
     let reg = Registry::login(&app).await;
     let bytes = random_bytes(700);
     let digest = reg.push_blob("anymount/source", &bytes).await;

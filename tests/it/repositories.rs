@@ -1193,11 +1193,7 @@ async fn other_registries_are_refused_without_a_policy(app: TestApp) {
             .repository_names("mine")
             .send()
             .await;
-        assert_code(
-            r,
-            code,
-            "DescribeRepositories by name",
-        );
+        assert_code(r, code, "DescribeRepositories by name");
         let r = app
             .ecr
             .delete_repository()
@@ -1227,11 +1223,7 @@ async fn other_registries_are_refused_without_a_policy(app: TestApp) {
             )
             .send()
             .await;
-        assert_code(
-            r,
-            code,
-            "PutImageScanningConfiguration",
-        );
+        assert_code(r, code, "PutImageScanningConfiguration");
         let r = app
             .ecr
             .initiate_layer_upload()
@@ -1270,11 +1262,7 @@ async fn other_registries_are_refused_without_a_policy(app: TestApp) {
             .layer_digests(&digest)
             .send()
             .await;
-        assert_code(
-            r,
-            code,
-            "BatchCheckLayerAvailability",
-        );
+        assert_code(r, code, "BatchCheckLayerAvailability");
         let r = app
             .ecr
             .get_download_url_for_layer()
@@ -1371,7 +1359,7 @@ async fn unimplemented_actions(app: TestApp) {
     app.create_repo("todo").await;
     let errors = [
         app.ecr
-            .get_registry_policy()
+            .get_registry_scanning_configuration()
             .send()
             .await
             .map(|_| ())
@@ -1383,8 +1371,7 @@ async fn unimplemented_actions(app: TestApp) {
                 )
             }),
         app.ecr
-            .put_registry_policy()
-            .policy_text("{}")
+            .describe_pull_through_cache_rules()
             .send()
             .await
             .map(|_| ())
@@ -1410,9 +1397,13 @@ async fn unimplemented_actions(app: TestApp) {
                 )
             }),
     ];
-    for (action, result) in ["GetRegistryPolicy", "PutRegistryPolicy", "StartImageScan"]
-        .iter()
-        .zip(errors)
+    for (action, result) in [
+        "GetRegistryScanningConfiguration",
+        "DescribePullThroughCacheRules",
+        "StartImageScan",
+    ]
+    .iter()
+    .zip(errors)
     {
         let (code, message, status) = result.expect_err(action);
         assert_eq!(

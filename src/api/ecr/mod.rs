@@ -74,14 +74,26 @@ pub const ACTIONS: &[(&str, Handler)] = &[
         images::update_image_storage_class
     ),
     action!("UploadLayerPart", layers::upload_layer_part),
-    action!("DeleteRegistryPolicy", registry_policy::delete_registry_policy),
-    action!("DeregisterPullTimeUpdateExclusion", pull_times::deregister_pull_time_update_exclusion),
+    action!(
+        "DeleteRegistryPolicy",
+        registry_policy::delete_registry_policy
+    ),
+    action!(
+        "DeregisterPullTimeUpdateExclusion",
+        pull_times::deregister_pull_time_update_exclusion
+    ),
     action!("GetAccountSetting", account_settings::get_account_setting),
     action!("GetRegistryPolicy", registry_policy::get_registry_policy),
-    action!("ListPullTimeUpdateExclusions", pull_times::list_pull_time_update_exclusions),
+    action!(
+        "ListPullTimeUpdateExclusions",
+        pull_times::list_pull_time_update_exclusions
+    ),
     action!("PutAccountSetting", account_settings::put_account_setting),
     action!("PutRegistryPolicy", registry_policy::put_registry_policy),
-    action!("RegisterPullTimeUpdateExclusion", pull_times::register_pull_time_update_exclusion),
+    action!(
+        "RegisterPullTimeUpdateExclusion",
+        pull_times::register_pull_time_update_exclusion
+    ),
 ];
 
 static FACE: LazyLock<Face> = LazyLock::new(|| Face {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{registry_id, repository_name};
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::domain::{Repository, RepositoryPolicy};
+use crate::domain::{Policy, PolicyKind, Repository};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -13,9 +13,7 @@ pub struct SetRepositoryPolicyRequest {
     registry_id: Option<String>,
     repository_name: String,
     policy_text: String,
-    /// Guards against locking oneself out; berth does not evaluate policies, so
-    /// there is nothing to guard and it is accepted either way.
-    #[allow(dead_code)]
+    /// Sets a policy that would refuse the caller a later SetRepositoryPolicy.
     force: Option<bool>,
 }
 
@@ -48,10 +46,16 @@ pub async fn set_repository_policy(
 ) -> Result<RepositoryPolicyResponse, ApiError> {
     let registry = registry_id(req.registry_id.as_deref())?;
     let name = repository_name(&req.repository_name)?;
-    let policy = RepositoryPolicy::parse(&req.policy_text)
+    let policy = Policy::parse(&req.policy_text, PolicyKind::Repository)
         .map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
     ctx.service
-        .set_repository_policy(&ctx.caller, registry.as_ref(), &name, policy)
+        .set_repository_policy(
+            &ctx.caller,
+            registry.as_ref(),
+            &name,
+            policy,
+            req.force.unwrap_or(false),
+        )
         .await
         .map(response)
         .map_err(Into::into)

@@ -76,10 +76,7 @@ pub async fn list_pull_time_update_exclusions(
         next_token: req.next_token,
         max_results: req.max_results,
     };
-    let page = ctx
-        .service
-        .pull_time_exclusions(&ctx.caller, page)
-        .await?;
+    let page = ctx.service.pull_time_exclusions(&ctx.caller, page).await?;
     Ok(ListResponse {
         pull_time_update_exclusions: page.items,
         next_token: page.next_token,

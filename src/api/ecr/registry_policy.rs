@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::domain::{Policy, PolicyKind};
 use crate::domain::Registry;
+use crate::domain::{Policy, PolicyKind};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

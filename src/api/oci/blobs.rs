@@ -1,12 +1,12 @@
 //! Blobs and upload sessions.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::{parse_digest, parse_upload_id, Code, Ctx, OciError};
 use crate::domain::{Digest, RepositoryName, UploadId};
-use crate::service::Error;
+use crate::service::{BlobRead, Error};
 
 /// The requested byte range of a blob of `size` bytes, as (start, length); `None`
 /// for the whole blob. Malformed, multiple or unsatisfiable ranges are refused.

@@ -20,8 +20,8 @@ pub use error::{Code, OciError};
 
 use crate::auth::{Access, Action, Presented};
 use crate::domain::{
-    Digest, ImageSelector, ImageTag, Namespace, Region, RegistryAlias, RegistryId,
-    RepositoryName, UploadId,
+    Digest, ImageSelector, ImageTag, Namespace, Region, RegistryAlias, RegistryId, RepositoryName,
+    UploadId,
 };
 use crate::service::{Caller, Service};
 

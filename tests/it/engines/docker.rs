@@ -200,6 +200,7 @@ async fn all_tags_mount_across_repositories(app: TestApp) {
     let (source, target) = (unique("engines/source"), unique("engines/target"));
     app.create_repo(&source).await;
     app.create_repo(&target).await;
+    app.enable_blob_mounting().await;
     docker.login(&app, "ecr", &registry(&app)).await;
     let image = format!("{}/{source}:v1", registry(&app));
     let content = files(&["a.txt", "b.txt"]);
