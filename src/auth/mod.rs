@@ -9,13 +9,13 @@ mod seal;
 pub mod sigv4;
 mod tokens;
 
-use crate::domain::Region;
 pub use credentials::{AccessKey, Binding, Credentials};
 pub use registry::{Access, Admitted, Presented, Refusal, TOKEN_USER};
 pub use seal::Sealer;
 pub use sigv4::{HeaderCheck, SigV4Error, Verified};
-
 pub use tokens::{Action, BearerToken, Grant, Holder, TokenCheck, PASSWORD_TTL};
+
+use crate::domain::Region;
 
 /// The configured credentials and the registry's secret: everything authentication
 /// and authorization decide with.

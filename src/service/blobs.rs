@@ -25,7 +25,7 @@ impl Service {
             BlobRead::Download => "GetDownloadUrlForLayer",
             BlobRead::Check => "BatchCheckLayerAvailability",
         };
-        let repo = self.own_repository(caller, name, action).await?;
+        let repo = self.named_repository(caller, name, action).await?;
         if self.linked_blob(repo.key, digest).await?.is_none() {
             return Err(Error::BlobNotFound(digest.clone()));
         }
@@ -75,7 +75,7 @@ impl Service {
         digest: &Digest,
     ) -> Result<()> {
         let repo = self
-            .own_repository(caller, name, "BatchDeleteImage")
+            .named_repository(caller, name, "BatchDeleteImage")
             .await?;
         if self.store().unlink_blob(repo.key, digest).await? {
             Ok(())
@@ -96,7 +96,7 @@ impl Service {
         from: Option<&RepositoryName>,
     ) -> Result<bool> {
         let target = self
-            .own_repository(caller, name, "InitiateLayerUpload")
+            .named_repository(caller, name, "InitiateLayerUpload")
             .await?;
         if !self.blob_mounting(&caller.registry).await? {
             return Ok(false);
@@ -104,7 +104,7 @@ impl Service {
         let size = match from {
             Some(from) => {
                 let source = self
-                    .own_repository(caller, from, "GetDownloadUrlForLayer")
+                    .named_repository(caller, from, "GetDownloadUrlForLayer")
                     .await;
                 match source {
                     Ok(source) => self.store().blob_in_repository(source.key, digest).await?,

@@ -41,7 +41,7 @@ impl Service {
         last: Option<&str>,
         n: Option<i64>,
     ) -> Result<Listing<ImageTag>> {
-        let repo = self.own_repository(caller, name, "ListImages").await?;
+        let repo = self.named_repository(caller, name, "ListImages").await?;
         let limit = n.unwrap_or(MAX_LISTING).clamp(0, MAX_LISTING);
         let tags = self
             .store()
@@ -84,7 +84,7 @@ impl Service {
         artifact_type: Option<&str>,
     ) -> Result<Vec<ReferrerDescriptor>> {
         let repo = self
-            .own_repository(caller, name, "ListImageReferrers")
+            .named_repository(caller, name, "ListImageReferrers")
             .await?;
         let referrers = self.store().referrers(repo.key, subject).await?;
         Ok(referrers

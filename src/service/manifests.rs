@@ -59,7 +59,7 @@ impl Service {
         selector: &ImageSelector,
     ) -> Result<()> {
         let repo = self
-            .own_repository(caller, name, "BatchDeleteImage")
+            .named_repository(caller, name, "BatchDeleteImage")
             .await?;
         let found = match selector {
             ImageSelector::Digest(digest) => {

@@ -196,7 +196,7 @@ impl Service {
 
     /// The repository a registry API request names, in the registry the request is
     /// for, once the caller may perform `action` on it.
-    async fn own_repository(
+    async fn named_repository(
         &self,
         caller: &Caller,
         name: &RepositoryName,

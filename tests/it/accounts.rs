@@ -14,6 +14,7 @@ use crate::helpers::{
     ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY,
 };
 use crate::oci_client::{basic, Registry};
+use crate::registry_clients::skopeo;
 
 /// The second account, and the second region.
 const OTHER: &str = "210987654321";
@@ -143,6 +144,19 @@ two_accounts!(
     authorization_tokens_per_registry,
 );
 
+/// Creates `name` with `client`, in its own registry; returns what it answered.
+async fn create(client: &aws_sdk_ecr::Client, name: &str) -> aws_sdk_ecr::types::Repository {
+    client
+        .create_repository()
+        .repository_name(name)
+        .send()
+        .await
+        .expect("create repository")
+        .repository()
+        .cloned()
+        .expect("repository")
+}
+
 async fn names(client: &aws_sdk_ecr::Client, registry: Option<&str>) -> Vec<String> {
     client
         .describe_repositories()
@@ -158,22 +172,9 @@ async fn names(client: &aws_sdk_ecr::Client, registry: Option<&str>) -> Vec<Stri
 
 async fn each_account_and_region_is_its_own_registry(w: World) {
     let a = &w.app.ecr;
-    let created = |c: &aws_sdk_ecr::Client| {
-        let c = c.clone();
-        async move {
-            c.create_repository()
-                .repository_name("app")
-                .send()
-                .await
-                .expect("create app")
-                .repository()
-                .cloned()
-                .expect("repository")
-        }
-    };
-    let east = created(a).await;
-    let west = created(&w.a_west).await;
-    let other = created(&w.bob).await;
+    let east = create(a, "app").await;
+    let west = create(&w.a_west, "app").await;
+    let other = create(&w.bob, "app").await;
     assert_eq!(
         east.repository_arn(),
         Some(format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/app").as_str())
@@ -585,23 +586,6 @@ async fn cross_account_pulls_and_pushes_through_v2_and_skopeo(w: World) {
         .any(|i| i.image_tag() == Some("from-bob")));
 }
 
-/// Runs skopeo off the async workers (it blocks), returning (success, stderr).
-async fn skopeo(args: &[&str]) -> (bool, String) {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new("skopeo")
-            .args(&args)
-            .output()
-            .expect("skopeo must be installed (the test command installs it)");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .expect("join")
-}
-
 async fn registry_policies_in_each_scope(w: World) {
     let a = &w.app.ecr;
     let r = a.get_registry_policy().send().await;
@@ -1009,15 +993,7 @@ async fn open_mode_key_ids_name_accounts() {
     .await;
     for (key, account) in [(OTHER, OTHER), ("AKIDANYTHING", ACCOUNT)] {
         let client = ecr_client_in(&app.url, key, "any-secret", REGION);
-        let repo = client
-            .create_repository()
-            .repository_name("mine")
-            .send()
-            .await
-            .expect("create")
-            .repository()
-            .cloned()
-            .expect("repository");
+        let repo = create(&client, "mine").await;
         assert_eq!(repo.registry_id(), Some(account), "{key}");
     }
 }
@@ -1031,15 +1007,7 @@ async fn urls_can_name_each_registry() {
     })
     .await;
     let west = ecr_client_in(&app.url, ACCESS_KEY, SECRET_KEY, WEST);
-    let repo = west
-        .create_repository()
-        .repository_name("named")
-        .send()
-        .await
-        .expect("create")
-        .repository()
-        .cloned()
-        .expect("repository");
+    let repo = create(&west, "named").await;
     let host = format!("{ACCOUNT}.dkr.ecr.{WEST}.berth.test");
     assert_eq!(
         repo.repository_uri(),

@@ -134,17 +134,7 @@ async fn seed_at_first_migration(url: &str, mut migrator: sqlx::migrate::Migrato
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-    // Postgres sequences must move past the explicit ids, as they would have.
-    if url.starts_with("postgres") {
-        for table in ["repositories", "manifests"] {
-            sqlx::query(&format!(
-                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
-            ))
-            .execute(&pool)
-            .await
-            .expect("setval");
-        }
-    }
+    move_sequences_past_seeded_ids(&pool, url).await;
     pool.close().await;
     Seeded {
         manifest,
@@ -309,16 +299,7 @@ async fn seed_before_regions(url: &str, mut migrator: sqlx::migrate::Migrator) -
     ] {
         sqlx::query(&sql).execute(&pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
-    if url.starts_with("postgres") {
-        for table in ["repositories", "manifests"] {
-            sqlx::query(&format!(
-                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
-            ))
-            .execute(&pool)
-            .await
-            .expect("setval");
-        }
-    }
+    move_sequences_past_seeded_ids(&pool, url).await;
     pool.close().await;
     manifest
 }
@@ -354,4 +335,19 @@ async fn check_regions(app: &crate::helpers::TestApp, manifest: &str) {
         .send()
         .await
         .expect("a namesake in another region");
+}
+
+/// Postgres sequences must move past the explicit ids the seeds wrote, as they would
+/// have.
+async fn move_sequences_past_seeded_ids(pool: &AnyPool, url: &str) {
+    if url.starts_with("postgres") {
+        for table in ["repositories", "manifests"] {
+            sqlx::query(&format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
+            ))
+            .execute(pool)
+            .await
+            .expect("setval");
+        }
+    }
 }

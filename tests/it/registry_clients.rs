@@ -70,7 +70,7 @@ fn oci_layout(layout: &Path, tag: &str, seed: u8) -> (String, usize) {
 }
 
 /// Runs skopeo off the async workers (it blocks), returning (success, stderr).
-async fn skopeo<S: AsRef<str>>(args: &[S]) -> (bool, String) {
+pub(crate) async fn skopeo<S: AsRef<str>>(args: &[S]) -> (bool, String) {
     let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         let out = Command::new("skopeo")
