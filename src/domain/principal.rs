@@ -18,17 +18,17 @@ impl Principal {
         Self { account, arn }
     }
 
-    /// A principal of `account` named by an IAM or STS ARN of that account
-    /// (`arn:aws:iam::<account>:user/<name>`, `...:role/<name>`, `...:root`,
-    /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`).
+    /// A principal of `account` named by an IAM ARN of that account
+    /// (`arn:aws:iam::<account>:user/<name>`, `...:role/<name>`, `...:root`): the
+    /// forms resource policies name principals by.
     pub fn parse(account: RegistryId, arn: &str) -> Result<Self, NameError> {
         let fields: Vec<&str> = arn.splitn(6, ':').collect();
         let well_formed = match fields[..] {
-            ["arn", partition, "iam" | "sts", "", owner, resource] => {
+            ["arn", partition, "iam", "", owner, resource] => {
                 partition.starts_with("aws")
                     && owner == account.as_str()
                     && (resource == "root"
-                        || ["user/", "role/", "assumed-role/"]
+                        || ["user/", "role/"]
                             .iter()
                             .any(|p| resource.len() > p.len() && resource.starts_with(p)))
             }
@@ -41,7 +41,7 @@ impl Principal {
             })
         } else {
             Err(NameError(format!(
-                "'{arn}' is not the ARN of a user, role or root of account {account}"
+                "'{arn}' is not the IAM ARN of a user, role or root of account {account}"
             )))
         }
     }
@@ -68,7 +68,6 @@ mod tests {
             "arn:aws:iam::111122223333:user/alice",
             "arn:aws:iam::111122223333:role/ci/deployer",
             "arn:aws:iam::111122223333:root",
-            "arn:aws:sts::111122223333:assumed-role/ci/session",
         ] {
             assert!(Principal::parse(account.clone(), good).is_ok(), "{good}");
         }
@@ -76,6 +75,7 @@ mod tests {
             "arn:aws:iam::444455556666:user/alice",
             "arn:aws:iam::111122223333:user/",
             "arn:aws:iam::111122223333:group/admins",
+            "arn:aws:sts::111122223333:assumed-role/ci/session",
             "alice",
             "arn:aws:s3:::bucket",
         ] {
