@@ -11,7 +11,7 @@
 use super::{Caller, Error, Result, Service};
 use crate::domain::{AccountSetting, Namespace, PolicyScope, Registry, Repository, RepositoryName};
 use crate::domain::{Decision, Policy, PolicyKind, Request};
-use crate::store::Stored;
+use crate::store::{NamedManifest, Stored};
 
 /// What a request acts on.
 pub(super) enum Target<'a> {
@@ -56,10 +56,32 @@ impl Service {
         target: Target<'_>,
         request_tags: &[(String, String)],
     ) -> Result<()> {
+        let registry_policy = match target.registry().namespace {
+            Namespace::Private => self.store().registry_policy(target.registry()).await?,
+            Namespace::Public => None,
+        };
+        let governing = registry_policy.as_deref();
+        self.authorize_under(caller, action, target, request_tags, governing)
+            .await
+    }
+
+    /// `authorize`, given the policy of the target's registry (read with the target).
+    pub(super) async fn authorize_under(
+        &self,
+        caller: &Caller,
+        action: &'static str,
+        target: Target<'_>,
+        request_tags: &[(String, String)],
+        registry_policy: Option<&str>,
+    ) -> Result<()> {
         let registry = target.registry();
         let mut policies = Vec::new();
-        if let Some(text) = self.registry_policy_governing(registry, action).await? {
-            policies.extend(parse_stored(&text, PolicyKind::Registry));
+        if let Some(text) = registry_policy {
+            if registry.namespace == Namespace::Private
+                && self.policy_scope(registry).await?.governs(action)
+            {
+                policies.extend(parse_stored(text, PolicyKind::Registry));
+            }
         }
         if let Target::Repository(repo) = &target {
             if let Some(text) = &repo.record.policy {
@@ -104,23 +126,16 @@ impl Service {
         })
     }
 
-    /// The registry's policy text, if it has one and its scope governs `action`.
-    async fn registry_policy_governing(
-        &self,
+    /// Whether a read found with its governing policies needs no evaluation: the
+    /// registry's own account, and no policy at all (as `authorize` decides then).
+    pub(super) fn unrestricted(
+        caller: &Caller,
         registry: &Registry,
-        action: &str,
-    ) -> Result<Option<String>> {
-        if registry.namespace == Namespace::Public {
-            return Ok(None);
-        }
-        let Some(text) = self.store().registry_policy(registry).await? else {
-            return Ok(None);
-        };
-        Ok(self
-            .policy_scope(registry)
-            .await?
-            .governs(action)
-            .then_some(text))
+        found: &NamedManifest,
+    ) -> bool {
+        caller.principal.account == registry.account
+            && found.repository_policy.is_none()
+            && found.registry_policy.is_none()
     }
 
     /// The registry policy's scope (the `REGISTRY_POLICY_SCOPE` account setting).

@@ -195,22 +195,11 @@ impl Service {
     /// is missing (the caller tells the two apart).
     pub(super) async fn select_manifest(
         &self,
-        registry: &Registry,
-        name: &RepositoryName,
+        repository: Key<Repository>,
         selector: &ImageSelector,
     ) -> Result<Option<Result<(Stored<Image>, Vec<u8>), ImageFailure>>> {
-        Ok(
-            match self.store().manifest(registry, name, selector).await? {
-                None => None,
-                Some((image, _)) if matches!(selector, ImageSelector::Both { digest, .. } if *digest != image.digest) => {
-                    Some(Err(failure(selector, ImageProblem::TagDoesNotMatchDigest)))
-                }
-                Some((image, _)) if image.status != ImageStatus::Active => {
-                    Some(Err(failure(selector, ImageProblem::Archived)))
-                }
-                Some(found) => Some(Ok(found)),
-            },
-        )
+        let found = self.store().manifest(repository, selector).await?;
+        Ok(found.map(|found| pullable(selector, found)))
     }
 
     /// Images with their manifests; a pull, so it updates `lastRecordedPullTime`.
@@ -223,7 +212,8 @@ impl Service {
         accepted_media_types: Option<&[String]>,
     ) -> Result<(Vec<StoredImage>, Vec<ImageFailure>)> {
         let registry = self.registry(caller, registry);
-        self.authorized_repository(caller, &registry, name, "BatchGetImage")
+        let repo = self
+            .authorized_repository(caller, &registry, name, "BatchGetImage")
             .await?;
         let (mut images, mut failures, mut pulled) = (Vec::new(), Vec::new(), Vec::new());
         let at = now();
@@ -232,7 +222,7 @@ impl Service {
                 continue;
             };
             let found = self
-                .select_manifest(&registry, name, &selector)
+                .select_manifest(repo.key, &selector)
                 .await?
                 .unwrap_or_else(|| Err(failure(&selector, ImageProblem::NotFound)));
             let Ok((Stored { key, record: image }, manifest)) = found.map_err(|f| failures.push(f))
@@ -428,5 +418,20 @@ impl Service {
             items,
             next_token: images.next_token,
         })
+    }
+}
+
+/// An image a selector found, if it may be pulled: the digest given with a tag must be
+/// the tag's, and an archived image is not pulled until it is restored.
+pub(super) fn pullable(
+    selector: &ImageSelector,
+    (image, manifest): (Stored<Image>, Vec<u8>),
+) -> Result<(Stored<Image>, Vec<u8>), ImageFailure> {
+    match selector {
+        ImageSelector::Both { digest, .. } if *digest != image.digest => {
+            Err(failure(selector, ImageProblem::TagDoesNotMatchDigest))
+        }
+        _ if image.status != ImageStatus::Active => Err(failure(selector, ImageProblem::Archived)),
+        _ => Ok((image, manifest)),
     }
 }

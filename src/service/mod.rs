@@ -228,10 +228,12 @@ impl Service {
         action: &'static str,
         request_tags: &[(String, String)],
     ) -> Result<Stored<Repository>> {
-        match self.store().repository(registry, name).await? {
-            Some(repo) => {
+        match self.store().repository_governed(registry, name).await? {
+            Some((repo, registry_policy)) => {
                 let target = Target::Repository(&repo);
-                self.authorize(caller, action, target, request_tags).await?;
+                let governing = registry_policy.as_deref();
+                self.authorize_under(caller, action, target, request_tags, governing)
+                    .await?;
                 Ok(repo)
             }
             None => {

@@ -4,8 +4,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{
-    from_millis, millis, on_unique, placeholders, Deleted, Error, ImageListing, Key, NewImage,
-    Result, Store, Stored, TagWrite,
+    from_millis, millis, on_unique, placeholders, Deleted, Error, ImageListing, Key, NamedManifest,
+    NewImage, Result, Store, Stored, TagWrite,
 };
 use crate::domain::{
     Digest, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Registry, Repository,
@@ -52,13 +52,6 @@ pub(super) fn image(row: &AnyRow) -> Result<Stored<Image>> {
         key: Key::new(row.try_get("id")?),
         record,
     })
-}
-
-/// Where a lookup searches: a repository by key, or by registry and name.
-#[derive(Clone, Copy)]
-enum Within<'a> {
-    Key(Key<Repository>),
-    Named(&'a Registry, &'a RepositoryName),
 }
 
 /// `COLUMNS` qualified with the manifests alias `m`.
@@ -276,7 +269,7 @@ impl Store {
     ) -> Result<Option<Stored<Image>>> {
         let selector = ImageSelector::Digest(digest.clone());
         Ok(self
-            .find(Within::Key(repository), &selector, false)
+            .find(repository, &selector, false)
             .await?
             .map(|(image, _)| image))
     }
@@ -288,64 +281,88 @@ impl Store {
     ) -> Result<Option<Stored<Image>>> {
         let selector = ImageSelector::Tag(tag.clone());
         Ok(self
-            .find(Within::Key(repository), &selector, false)
+            .find(repository, &selector, false)
             .await?
             .map(|(image, _)| image))
     }
 
-    /// An image with its exact manifest bytes, found by its repository's registry and
-    /// name in the same query (`None` when either is missing). By tag when the selector
-    /// has one; the caller checks a digest given with it.
+    /// An image of the repository with its exact manifest bytes. By tag when the
+    /// selector has one; the caller checks a digest given with it.
     pub async fn manifest(
+        &self,
+        repository: Key<Repository>,
+        selector: &ImageSelector,
+    ) -> Result<Option<(Stored<Image>, Vec<u8>)>> {
+        self.find(repository, selector, true).await
+    }
+
+    /// An image with its manifest bytes found by its repository's registry and name in
+    /// one read, with what deciding its pull needs: its repository's policy and its
+    /// registry's. `None` when the repository or the image is missing.
+    pub async fn manifest_by_name(
         &self,
         registry: &Registry,
         name: &RepositoryName,
         selector: &ImageSelector,
-    ) -> Result<Option<(Stored<Image>, Vec<u8>)>> {
-        self.find(Within::Named(registry, name), selector, true)
-            .await
+    ) -> Result<Option<NamedManifest>> {
+        let (from, value) = match selector {
+            ImageSelector::Digest(d) => (
+                "repositories r JOIN manifests m ON m.repository_id = r.id \
+                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND m.digest = $4 AND r.region = $5",
+                d.as_str(),
+            ),
+            ImageSelector::Tag(t) | ImageSelector::Both { tag: t, .. } => (
+                "repositories r JOIN tags t ON t.repository_id = r.id JOIN manifests m ON m.id = t.manifest_id \
+                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND t.tag = $4 AND r.region = $5",
+                t.as_str(),
+            ),
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {M_COLUMNS}, m.body, r.policy_text AS repository_policy, \
+             (SELECT p.policy_text FROM registry_policies p \
+              WHERE p.registry_id = r.registry_id AND p.region = r.region) AS registry_policy \
+             FROM {from}"
+        ))
+        .bind(registry.account.as_str())
+        .bind(registry.namespace.as_str())
+        .bind(name.as_str())
+        .bind(value)
+        .bind(registry.region.as_str())
+        .fetch_optional(&mut *self.reader().await?)
+        .await?;
+        row.map(|row| {
+            Ok(NamedManifest {
+                image: image(&row)?,
+                body: row.try_get("body")?,
+                repository_policy: row.try_get("repository_policy")?,
+                registry_policy: row.try_get("registry_policy")?,
+            })
+        })
+        .transpose()
     }
 
     /// One image by tag (when the selector has one) or digest, with its bytes when
     /// `body` (else they are empty).
     async fn find(
         &self,
-        within: Within<'_>,
+        repository: Key<Repository>,
         selector: &ImageSelector,
         body: bool,
     ) -> Result<Option<(Stored<Image>, Vec<u8>)>> {
         let body_column = if body { ", m.body" } else { "" };
-        let (from, value) = match (within, selector) {
-            (Within::Key(_), ImageSelector::Digest(d)) => (
+        let (from, value) = match selector {
+            ImageSelector::Digest(d) => (
                 "manifests m WHERE m.repository_id = $1 AND m.digest = $2",
                 d.as_str(),
             ),
-            (Within::Key(_), ImageSelector::Tag(t) | ImageSelector::Both { tag: t, .. }) => (
+            ImageSelector::Tag(t) | ImageSelector::Both { tag: t, .. } => (
                 "tags t JOIN manifests m ON m.id = t.manifest_id \
                  WHERE t.repository_id = $1 AND t.tag = $2",
                 t.as_str(),
             ),
-            (Within::Named(..), ImageSelector::Digest(d)) => (
-                "repositories r JOIN manifests m ON m.repository_id = r.id \
-                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND m.digest = $4 AND r.region = $5",
-                d.as_str(),
-            ),
-            (Within::Named(..), ImageSelector::Tag(t) | ImageSelector::Both { tag: t, .. }) => (
-                "repositories r JOIN tags t ON t.repository_id = r.id JOIN manifests m ON m.id = t.manifest_id \
-                 WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND t.tag = $4 AND r.region = $5",
-                t.as_str(),
-            ),
         };
         let sql = format!("SELECT {M_COLUMNS}{body_column} FROM {from}");
-        let query = match within {
-            Within::Key(repository) => sqlx::query(&sql).bind(repository.id()).bind(value),
-            Within::Named(registry, name) => sqlx::query(&sql)
-                .bind(registry.account.as_str())
-                .bind(registry.namespace.as_str())
-                .bind(name.as_str())
-                .bind(value)
-                .bind(registry.region.as_str()),
-        };
+        let query = sqlx::query(&sql).bind(repository.id()).bind(value);
         let row = query.fetch_optional(&mut *self.reader().await?).await?;
         row.map(|row| {
             let bytes = if body {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Key;
+use super::{Key, Stored};
 use crate::domain::lifecycle::PreviewResult;
 use crate::domain::{
     CatalogData, Descriptor, Digest, Image, ImageTag, Registry, Repository, RepositoryName,
@@ -87,4 +87,13 @@ pub struct StoredPreview {
     pub policy_text: String,
     pub created_at: DateTime<Utc>,
     pub results: Vec<PreviewResult>,
+}
+
+/// An image found by its repository's name, with the policies that govern a pull of it.
+#[derive(Debug, Clone)]
+pub struct NamedManifest {
+    pub image: Stored<Image>,
+    pub body: Vec<u8>,
+    pub repository_policy: Option<String>,
+    pub registry_policy: Option<String>,
 }

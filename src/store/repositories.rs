@@ -112,6 +112,28 @@ impl Store {
         Ok(repo)
     }
 
+    /// The repository and, in the same read, its registry's policy: what deciding an
+    /// access to it needs. `None` when the repository is not there.
+    pub async fn repository_governed(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+    ) -> Result<Option<(Stored<Repository>, Option<String>)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, (SELECT p.policy_text FROM registry_policies p \
+             WHERE p.registry_id = $1 AND p.region = $4) AS registry_policy \
+             FROM repositories WHERE registry_id = $1 AND namespace = $2 AND region = $4 AND name = $3"
+        ))
+        .bind(registry.account.as_str())
+        .bind(registry.namespace.as_str())
+        .bind(name.as_str())
+        .bind(registry.region.as_str())
+        .fetch_optional(&mut *self.reader().await?)
+        .await?;
+        row.map(|row| Ok((repository(&row)?, row.try_get("registry_policy")?)))
+            .transpose()
+    }
+
     pub async fn repository(
         &self,
         registry: &Registry,
