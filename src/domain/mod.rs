@@ -12,6 +12,7 @@ mod policy;
 mod principal;
 mod registry;
 mod repository;
+mod template;
 mod upload;
 
 pub use account_settings::{AccountSetting, PolicyScope};
@@ -28,4 +29,7 @@ pub use policy::{Decision, Policy, PolicyError, PolicyKind, Request};
 pub use principal::Principal;
 pub use registry::{Namespace, Registry, RegistryAlias};
 pub use repository::{CatalogData, Repository};
+pub use template::{
+    choose_template, AppliedFor, Encryption, PrefixError, RepositoryTemplate, TemplatePrefix,
+};
 pub use upload::UploadPart;

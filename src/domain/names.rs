@@ -74,7 +74,7 @@ impl Region {
     }
 }
 
-static REPOSITORY_NAME: LazyLock<Regex> = LazyLock::new(|| {
+pub(super) static REPOSITORY_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
         .expect("static pattern")
 });

@@ -96,7 +96,7 @@ impl Service {
         from: Option<&RepositoryName>,
     ) -> Result<bool> {
         let target = self
-            .named_repository(caller, name, "InitiateLayerUpload")
+            .pushed_repository(caller, &caller.registry, name, "InitiateLayerUpload")
             .await?;
         if !self.blob_mounting(&caller.registry).await? {
             return Ok(false);

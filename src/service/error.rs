@@ -6,7 +6,7 @@
 use crate::domain::PolicyError;
 use crate::domain::{
     AccountSetting, Digest, ImageSelector, ImageTag, LifecycleProblem, ManifestError,
-    NotArchivable, Registry, RepositoryName, UploadId,
+    MutabilityError, NotArchivable, Registry, RepositoryName, TemplatePrefix, UploadId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +63,18 @@ pub enum Error {
     ExclusionNotFound(String),
     #[error("a registry may exclude at most {max} principals from pull time updates")]
     TooManyExclusions { max: i64 },
+    #[error("registry {registry} already has a creation template for {prefix}")]
+    TemplateAlreadyExists {
+        registry: Registry,
+        prefix: TemplatePrefix,
+    },
+    #[error("registry {registry} has no creation template for {prefix}")]
+    TemplateNotFound {
+        registry: Registry,
+        prefix: TemplatePrefix,
+    },
+    #[error("a registry may hold at most {max} repository creation templates")]
+    TooManyTemplates { max: i64 },
     #[error("repository {registry}/{name} has no policy")]
     RepositoryPolicyNotFound {
         registry: Registry,
@@ -198,6 +210,17 @@ pub enum Invalid {
     NoLayerDigest,
     /// An image id that cannot name an image (DescribeImages refuses the call).
     ImageId(ImageFailure),
+    /// A tag mutability mode and exclusion filters that do not go together.
+    Mutability(MutabilityError),
+    /// A creation template's resource tag that CreateRepository would refuse.
+    TemplateResourceTag {
+        key: String,
+        problem: ResourceTagProblem,
+    },
+    /// A creation template with more resource tags than a repository may carry.
+    TemplateResourceTagCount { max: i64 },
+    /// A creation template applied for no action.
+    NoAppliedFor,
 }
 
 /// What is wrong with a resource tag.

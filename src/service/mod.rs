@@ -21,6 +21,7 @@ mod public;
 mod pull_times;
 mod registry_policy;
 mod repositories;
+mod templates;
 mod tokens;
 mod uploads;
 
@@ -34,13 +35,14 @@ use rand::RngCore;
 use crate::auth::{Authority, Credentials, Sealer};
 use crate::blob::BlobStore;
 use crate::domain::{
-    Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId, Repository,
-    RepositoryName,
+    AppliedFor, Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId,
+    Repository, RepositoryName,
 };
 use crate::store::{Key, Store, Stored};
 use access::Target;
 
 pub use crate::blob::BlobReader;
+pub use crate::domain::Encryption;
 pub use blobs::BlobRead;
 pub use check::{check_blobs, check_references, repair, BlobCheck, ReferenceCheck, Repaired};
 pub use error::{
@@ -55,7 +57,8 @@ pub use lifecycle::{LifecyclePolicyInfo, LifecycleRun, PreviewPage};
 pub use listings::{Listing, ReferrerDescriptor};
 pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};
-pub use repositories::{CreateRepository, Encryption};
+pub use repositories::CreateRepository;
+pub use templates::TemplateSettings;
 pub use tokens::AuthorizationData;
 
 /// ECR's part size hint, and the smallest a part may be unless it is the last.
@@ -217,6 +220,40 @@ impl Service {
         action: &'static str,
     ) -> Result<Stored<Repository>> {
         self.authorized(caller, registry, name, action, &[]).await
+    }
+
+    /// The repository a push (`action`) goes to, once the caller may push to it. One
+    /// that does not exist is first created from the registry's CREATE_ON_PUSH
+    /// template for its name, if there is one (as the caller, who must be allowed
+    /// CreateRepository); otherwise it is not found, as for any other action.
+    async fn pushed_repository(
+        &self,
+        caller: &Caller,
+        registry: &Registry,
+        name: &RepositoryName,
+        action: &'static str,
+    ) -> Result<Stored<Repository>> {
+        let missing = match self
+            .authorized_repository(caller, registry, name, action)
+            .await
+        {
+            Err(missing @ Error::RepositoryNotFound { .. })
+                if registry.namespace == Namespace::Private =>
+            {
+                missing
+            }
+            found => return found,
+        };
+        let created = self
+            .create_from_template(caller, registry, name, AppliedFor::CreateOnPush)
+            .await?;
+        let Some(repo) = created else {
+            return Err(missing);
+        };
+        // The template's repository policy governs the push from now on.
+        self.authorize(caller, action, Target::Repository(&repo), &[])
+            .await?;
+        Ok(repo)
     }
 
     /// `authorized_repository` for a request that sets `request_tags` on it.

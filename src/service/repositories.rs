@@ -1,22 +1,9 @@
 use super::error::{Invalid, ResourceTagProblem};
 use super::{now, Caller, CatalogInput, Error, Page, PageRequest, Result, Service, Target};
-use crate::domain::{Namespace, Registry, RegistryId, Repository, RepositoryName, TagMutability};
+use crate::domain::{
+    Encryption, Namespace, Registry, RegistryId, Repository, RepositoryName, TagMutability,
+};
 use crate::store::{self, NewRepository, Stored, MAX_RESOURCE_TAGS};
-
-#[derive(Debug, Clone)]
-pub struct Encryption {
-    pub encryption_type: String,
-    pub kms_key: Option<String>,
-}
-
-impl Default for Encryption {
-    fn default() -> Self {
-        Self {
-            encryption_type: "AES256".into(),
-            kms_key: None,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct CreateRepository {
@@ -31,7 +18,7 @@ pub struct CreateRepository {
 }
 
 /// Resource tags: keys 1 to 128 characters, values up to 256, `aws:` reserved.
-fn check_resource_tags(tags: &[(String, String)]) -> Result<()> {
+pub(super) fn check_resource_tags(tags: &[(String, String)]) -> Result<()> {
     if i64::try_from(tags.len()).unwrap_or(i64::MAX) > MAX_RESOURCE_TAGS {
         return Err(Error::TooManyResourceTags {
             max: MAX_RESOURCE_TAGS,
@@ -57,6 +44,17 @@ fn check_resource_tags(tags: &[(String, String)]) -> Result<()> {
 impl Service {
     /// The ARN of the registry's AWS-managed KMS key (`aws/ecr`): one per account and
     /// region, the same every time it is asked for.
+    /// The key a repository encrypted as `encryption` says is used: the one given, or
+    /// as ECR does for KMS encryption without one, the registry's AWS-managed key.
+    pub(super) fn kms_key(&self, registry: &Registry, encryption: &Encryption) -> Option<String> {
+        match &encryption.kms_key {
+            None if encryption.encryption_type.starts_with("KMS") => {
+                Some(self.managed_kms_key(registry))
+            }
+            given => given.clone(),
+        }
+    }
+
     fn managed_kms_key(&self, registry: &Registry) -> String {
         let (account, region) = (&registry.account, &registry.region);
         let input = format!("aws/ecr:{account}:{region}");
@@ -80,16 +78,10 @@ impl Service {
         };
         self.authorize(caller, "CreateRepository", target, &req.tags)
             .await?;
-        if req.encryption.encryption_type == "AES256" && req.encryption.kms_key.is_some() {
+        if req.encryption.key_without_kms() {
             return Err(Invalid::KmsKeyWithoutKms.into());
         }
-        // As ECR does: KMS encryption without a key uses the registry's AWS-managed key.
-        let kms_key = match req.encryption.kms_key {
-            None if req.encryption.encryption_type.starts_with("KMS") => {
-                Some(self.managed_kms_key(&registry))
-            }
-            given => given,
-        };
+        let kms_key = self.kms_key(&registry, &req.encryption);
         let catalog = req.catalog.map(CatalogInput::checked).transpose()?;
         let (catalog, logo) = catalog.map_or((None, None), |c| (Some(c.data), c.logo));
         let new = NewRepository {
@@ -102,6 +94,8 @@ impl Service {
             tags: req.tags,
             catalog,
             logo,
+            policy: None,
+            lifecycle_policy: None,
         };
         match self.store().create_repository(&new, now()).await {
             Err(store::Error::AlreadyExists) => Err(Error::RepositoryAlreadyExists {

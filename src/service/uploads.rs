@@ -229,7 +229,7 @@ impl Service {
     ) -> Result<(Registry, UploadId)> {
         let registry = self.registry(caller, registry);
         let repo = self
-            .authorized_repository(caller, &registry, name, "InitiateLayerUpload")
+            .pushed_repository(caller, &registry, name, "InitiateLayerUpload")
             .await?;
         let id = UploadId::new();
         self.store().create_upload(&id, repo.key, now()).await?;

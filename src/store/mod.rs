@@ -20,6 +20,7 @@ mod registries;
 mod repositories;
 mod settings;
 mod tags;
+mod templates;
 mod uploads;
 
 use std::path::Path;
@@ -35,6 +36,7 @@ pub use records::*;
 pub use referrers::Referrer;
 pub use registries::MAX_PULL_TIME_EXCLUSIONS;
 pub use repositories::MAX_RESOURCE_TAGS;
+pub use templates::MAX_TEMPLATES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -21,6 +21,9 @@ pub struct NewRepository {
     pub tags: Vec<(String, String)>,
     pub catalog: Option<CatalogData>,
     pub logo: Option<Vec<u8>>,
+    /// The repository policy and lifecycle policy, as their texts (a template's).
+    pub policy: Option<String>,
+    pub lifecycle_policy: Option<String>,
 }
 
 /// A manifest to register, already parsed and checked by the service.

@@ -60,7 +60,7 @@ fn catalog_json(c: &CatalogData) -> Result<String> {
     serde_json::to_string(c).map_err(|e| Error::Database(sqlx::Error::Encode(Box::new(e))))
 }
 
-fn filters_json(m: &TagMutability) -> String {
+pub(super) fn filters_json(m: &TagMutability) -> String {
     serde_json::Value::from(m.filters().iter().map(|f| f.as_str()).collect::<Vec<_>>()).to_string()
 }
 
@@ -86,8 +86,8 @@ impl Store {
         let mut conn = self.writer().await?;
         let mut tx = self.begin_write(&mut conn).await?;
         let row = sqlx::query(&format!(
-            "INSERT INTO repositories (registry_id, region, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, catalog_data, logo) \
-             VALUES ($1, $12, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+            "INSERT INTO repositories (registry_id, region, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, catalog_data, logo, policy_text, lifecycle_policy) \
+             VALUES ($1, $12, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14) RETURNING {COLUMNS}"
         ))
         .bind(new.registry.account.as_str())
         .bind(new.registry.namespace.as_str())
@@ -101,6 +101,8 @@ impl Store {
         .bind(new.catalog.as_ref().map(catalog_json).transpose()?)
         .bind(new.logo.clone())
         .bind(new.registry.region.as_str())
+        .bind(new.policy.clone())
+        .bind(new.lifecycle_policy.clone())
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| on_unique(e, Error::AlreadyExists))?;

@@ -31,3 +31,4 @@ mod small_disk;
 mod spec;
 mod store_faults;
 mod sweeper;
+mod templates;

@@ -85,6 +85,18 @@ impl From<Error> for ApiError {
                 "RegistryNotFoundException",
                 format!("The registry '{given}' does not exist"),
             ),
+            Error::TemplateAlreadyExists { registry, prefix } => client(
+                "TemplateAlreadyExistsException",
+                format!("A repository creation template with prefix '{prefix}' already exists in the registry with id '{registry}'"),
+            ),
+            Error::TemplateNotFound { registry, prefix } => client(
+                "TemplateNotFoundException",
+                format!("The repository creation template with prefix '{prefix}' does not exist in the registry with id '{registry}'"),
+            ),
+            Error::TooManyTemplates { max } => client(
+                "LimitExceededException",
+                format!("A registry may hold at most {max} repository creation templates"),
+            ),
             Error::RepositoryPolicyNotFound { registry, name } => client(
                 "RepositoryPolicyNotFoundException",
                 format!("Repository policy does not exist for the repository with name '{name}' in the registry with id '{registry}'"),
@@ -272,6 +284,26 @@ fn invalid_parameter(invalid: &Invalid) -> String {
             "Invalid parameter at 'layerDigests': at least one digest is required".into()
         }
         Invalid::ImageId(failure) => image_failure(failure).1,
+        Invalid::Mutability(e) => at("imageTagMutability", &e.to_string()),
+        Invalid::TemplateResourceTag { key, problem } => at(
+            "resourceTags",
+            &match problem {
+                ResourceTagProblem::Length => format!(
+                    "the tag '{key}' is not valid: keys are 1 to 128 characters, values at most 256"
+                ),
+                ResourceTagProblem::ReservedPrefix => {
+                    format!("the tag key '{key}' uses the reserved prefix 'aws:'")
+                }
+            },
+        ),
+        Invalid::TemplateResourceTagCount { max } => at(
+            "resourceTags",
+            &format!("a repository may carry at most {max} tags"),
+        ),
+        Invalid::NoAppliedFor => at(
+            "appliedFor",
+            "name at least one of REPLICATION, PULL_THROUGH_CACHE, CREATE_ON_PUSH",
+        ),
     }
 }
 

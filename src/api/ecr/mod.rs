@@ -14,6 +14,7 @@ mod registry;
 mod registry_policy;
 pub(super) mod repositories;
 pub(super) mod shapes;
+mod templates;
 
 use std::sync::LazyLock;
 
@@ -93,6 +94,22 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!(
         "RegisterPullTimeUpdateExclusion",
         pull_times::register_pull_time_update_exclusion
+    ),
+    action!(
+        "CreateRepositoryCreationTemplate",
+        templates::create_repository_creation_template
+    ),
+    action!(
+        "DeleteRepositoryCreationTemplate",
+        templates::delete_repository_creation_template
+    ),
+    action!(
+        "DescribeRepositoryCreationTemplates",
+        templates::describe_repository_creation_templates
+    ),
+    action!(
+        "UpdateRepositoryCreationTemplate",
+        templates::update_repository_creation_template
     ),
 ];
 

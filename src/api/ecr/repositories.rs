@@ -27,7 +27,7 @@ fn mutability(
         .map_err(|e| invalid("imageTagMutability", e))
 }
 
-fn tags(tags: Option<Vec<Tag>>) -> Vec<(String, String)> {
+pub(super) fn tags(tags: Option<Vec<Tag>>) -> Vec<(String, String)> {
     tags.unwrap_or_default()
         .into_iter()
         .map(|t| (t.key, t.value))

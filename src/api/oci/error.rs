@@ -196,6 +196,15 @@ impl From<Error> for OciError {
                 Code::Unsupported,
                 format!("at most {max} pull time exclusions"),
             ),
+            // Creation templates are ECR calls only; a registry call never meets these.
+            Error::TemplateAlreadyExists { prefix, .. } | Error::TemplateNotFound { prefix, .. } => (
+                Code::Unsupported,
+                format!("repository creation template {prefix}"),
+            ),
+            Error::TooManyTemplates { max } => (
+                Code::Unsupported,
+                format!("at most {max} repository creation templates"),
+            ),
             Error::RepositoryPolicyNotFound { name, .. } => (
                 Code::NameUnknown,
                 format!("repository {name} has no policy"),
@@ -373,6 +382,10 @@ fn invalid_request(invalid: &Invalid) -> String {
         Invalid::LogoNotAnImage => "the logo must be a PNG or JPEG image".into(),
         Invalid::NoLayerDigest => "a digest is required".into(),
         Invalid::ImageId(failure) => format!("invalid image id: {:?}", failure.problem),
+        Invalid::Mutability(e) => e.to_string(),
+        Invalid::TemplateResourceTag { key, .. } => format!("invalid resource tag '{key}'"),
+        Invalid::TemplateResourceTagCount { max } => format!("at most {max} resource tags"),
+        Invalid::NoAppliedFor => "a template must apply to at least one action".into(),
     }
 }
 
