@@ -8,6 +8,8 @@ use std::process::Command;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use crate::engines::docker::Docker;
+use crate::engines::{files, unique};
 use crate::fixtures::{assert_code, by_tag, put_image, Format, Image, OCI_MANIFEST};
 use crate::helpers::{
     ecr_client_in, ecr_public_client, sha256, spawn_app_with, token_password, Backend, TestApp,
@@ -137,6 +139,7 @@ two_accounts!(
     the_registry_face_serves_the_registry_its_token_or_host_names,
     repository_policies_decide_cross_account_and_explicit_denies,
     cross_account_pulls_and_pushes_through_v2_and_skopeo,
+    docker_follows_the_token_and_the_policy,
     registry_policies_in_each_scope,
     account_settings_and_blob_mounting,
     lockout_guard_and_public_repository_policies,
@@ -584,6 +587,60 @@ async fn cross_account_pulls_and_pushes_through_v2_and_skopeo(w: World) {
         .image_ids()
         .iter()
         .any(|i| i.image_tag() == Some("from-bob")));
+}
+
+/// Docker Engine: a `docker login` with a us-west-2 token pushes to us-west-2's
+/// registry; with another account's token a pull works once the repository's policy
+/// grants it.
+async fn docker_follows_the_token_and_the_policy(w: World) {
+    let docker = Docker::new().await;
+    let host = format!("127.0.0.1:{}", w.app.port);
+    let repo = unique("team/docker");
+    for client in [&w.app.ecr, &w.a_west] {
+        create(client, &repo).await;
+    }
+    docker
+        .login_with(&host, &World::password(&w.a_west, None).await)
+        .await;
+    let image = format!("{host}/{repo}:v1");
+    let content = files(&["a.txt"]);
+    docker.build(&image, &content, None).await;
+    docker.ok(&["push", &image]).await;
+    let count = |client: &aws_sdk_ecr::Client| {
+        let (client, repo) = (client.clone(), repo.clone());
+        async move {
+            client
+                .describe_images()
+                .repository_name(repo)
+                .send()
+                .await
+                .expect("describe")
+                .image_details()
+                .len()
+        }
+    };
+    assert_eq!(count(&w.a_west).await, 1, "pushed to us-west-2");
+    assert_eq!(count(&w.app.ecr).await, 0, "not to {REGION}");
+
+    docker.ok(&["rmi", &image]).await;
+    docker
+        .login_with(&host, &World::password(&w.bob_west, Some(ACCOUNT)).await)
+        .await;
+    let refused = docker.run(&["pull", &image]).await;
+    assert!(
+        !refused.ok,
+        "no policy grants bob pulls: {}",
+        refused.stdout
+    );
+    w.a_west
+        .set_repository_policy()
+        .repository_name(&repo)
+        .policy_text(policy("Allow", json!({"AWS": OTHER}), &PULL[..2]).to_string())
+        .send()
+        .await
+        .expect("policy");
+    docker.ok(&["pull", &image]).await;
+    docker.assert_files(&image, None, &content).await;
 }
 
 async fn registry_policies_in_each_scope(w: World) {

@@ -491,7 +491,12 @@ mod tests {
         let pattern = spec
             .shapes
             .iter()
-            .find_map(|s| s.pattern.as_ref().filter(|p| p.source.contains("__")))
+            // The repository name's pattern; a template prefix's extends it with ROOT.
+            .find_map(|s| {
+                s.pattern
+                    .as_ref()
+                    .filter(|p| p.source.contains("__") && !p.source.contains("ROOT"))
+            })
             .unwrap();
         let pattern = format!(
             "Member must satisfy regular expression pattern: {}",

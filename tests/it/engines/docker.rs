@@ -72,6 +72,15 @@ impl Docker {
         aws_login(app, service, &command, &self.env()).await;
     }
 
+    /// `docker login` with a password in hand (another region's, another account's).
+    pub(crate) async fn login_with(&self, registry: &str, password: &str) {
+        let mut args = vec!["-c", r#"printf %s "$PASSWORD" | "$@""#, "login", DOCKER];
+        args.extend(self.args(&["login", "--username", "AWS", "--password-stdin", registry]));
+        let mut env = self.env().to_vec();
+        env.push(("PASSWORD", password));
+        run_ok("bash", &args, &env).await;
+    }
+
     /// Builds `files` onto nothing (one layer each) as `tag`, for `platform` if given.
     pub(crate) async fn build(
         &self,

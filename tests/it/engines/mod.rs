@@ -11,7 +11,7 @@
 //! bridge and no iptables rules; all traffic is on loopback.
 
 mod containers;
-mod docker;
+pub(crate) mod docker;
 mod public;
 
 use std::path::{Path, PathBuf};
