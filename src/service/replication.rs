@@ -163,14 +163,13 @@ impl Service {
             source_ip: None,
             secure_transport: true,
         };
-        let allowed = self
-            .authorize(
-                &source,
-                "ReplicateImage",
-                Target::Registry(&destination),
-                &[],
-            )
-            .await;
+        // Evaluated against the destination repository's ARN: the registry policies
+        // AWS documents grant ReplicateImage on `repository/*` (or a prefix of names).
+        let target = Target::Named {
+            registry: &destination,
+            name: &task.name,
+        };
+        let allowed = self.authorize(&source, "ReplicateImage", target, &[]).await;
         let repo = match allowed {
             Ok(()) => {
                 self.replica_repository(&source, &destination, &task.name)
