@@ -491,7 +491,12 @@ mod tests {
         let pattern = spec
             .shapes
             .iter()
-            .find_map(|s| s.pattern.as_ref().filter(|p| p.source.contains("__")))
+            // RepositoryName's; the creation templates' prefix pattern also holds `__`.
+            .find_map(|s| {
+                s.pattern
+                    .as_ref()
+                    .filter(|p| p.source.contains("__") && !p.source.contains("ROOT"))
+            })
             .unwrap();
         let pattern = format!(
             "Member must satisfy regular expression pattern: {}",
