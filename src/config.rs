@@ -87,6 +87,9 @@ pub struct Jobs {
     /// How often lifecycle policies are applied (ECR promises within 24 hours).
     #[arg(long, env = "BERTH_LIFECYCLE_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub lifecycle_interval: Duration,
+    /// How often queued replication copies are made (and failed ones retried).
+    #[arg(long, env = "BERTH_REPLICATION_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub replication_interval: Duration,
     /// How often garbage collection runs.
     #[arg(long, env = "BERTH_GC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub gc_interval: Duration,
@@ -164,6 +167,7 @@ impl Jobs {
     /// The defaults above, for building a configuration in code.
     pub const DEFAULT: Self = Self {
         lifecycle_interval: Duration::from_secs(3600),
+        replication_interval: Duration::from_secs(5),
         gc_interval: Duration::from_secs(3600),
         gc_grace: Duration::from_secs(24 * 3600),
     };

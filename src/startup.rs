@@ -16,7 +16,7 @@ use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig};
 use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
 use crate::service::{
     check_blobs, check_references, repair, BlobCheck, GcReport, LifecycleRun, ReferenceCheck,
-    Repaired, Service, Settings,
+    Repaired, ReplicationRun, Service, Settings,
 };
 use crate::store::Store;
 
@@ -165,6 +165,28 @@ fn spawn_lifecycle(service: Service, interval: Duration) {
     });
 }
 
+/// Makes the queued replication copies at start-up (resuming what a previous process
+/// left) and then every `interval`; one process at a time (a job lease).
+fn spawn_replication(service: Service, interval: Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match service.run_replication_job().await {
+                Ok(Some(run)) if run != ReplicationRun::default() => tracing::info!(
+                    completed = run.completed,
+                    failed = run.failed,
+                    retrying = run.retrying,
+                    "replicated images"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = ?e, "replication run failed"),
+            }
+        }
+    });
+}
+
 /// `berth lifecycle run`: applies the lifecycle policies of the store the
 /// configuration names (of every repository with one, or of those named `only`),
 /// or with `dry_run` only says what they would do. `None` when another process is
@@ -281,6 +303,7 @@ impl Application {
         let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_collector(service.clone(), config.jobs.gc_interval);
         spawn_lifecycle(service.clone(), config.jobs.lifecycle_interval);
+        spawn_replication(service.clone(), config.jobs.replication_interval);
         if service.authority().credentials().is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \

@@ -11,6 +11,7 @@ mod names;
 mod policy;
 mod principal;
 mod registry;
+mod replication;
 mod repository;
 mod template;
 mod upload;
@@ -28,6 +29,10 @@ pub use names::{ImageTag, NameError, PartId, Region, RegistryId, RepositoryName,
 pub use policy::{Decision, Policy, PolicyError, PolicyKind, Request};
 pub use principal::Principal;
 pub use registry::{Namespace, Registry, RegistryAlias};
+pub use replication::{
+    Destination, ReplicationConfiguration, ReplicationFailure, ReplicationProblem, ReplicationRule,
+    ReplicationStatus,
+};
 pub use repository::{CatalogData, Repository};
 pub use template::{
     choose_template, AppliedFor, Encryption, PrefixError, RepositoryTemplate, TemplatePrefix,

@@ -6,7 +6,8 @@
 use crate::domain::PolicyError;
 use crate::domain::{
     AccountSetting, Digest, ImageSelector, ImageTag, LifecycleProblem, ManifestError,
-    MutabilityError, NotArchivable, Registry, RepositoryName, TemplatePrefix, UploadId,
+    MutabilityError, NotArchivable, Registry, ReplicationProblem, RepositoryName, TemplatePrefix,
+    UploadId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +222,8 @@ pub enum Invalid {
     TemplateResourceTagCount { max: i64 },
     /// A creation template applied for no action.
     NoAppliedFor,
+    /// A replication configuration ECR refuses.
+    Replication(ReplicationProblem),
 }
 
 /// What is wrong with a resource tag.

@@ -4,7 +4,7 @@ use super::error::{ImageFailure, ImageProblem, Invalid};
 use super::{now, pull_due, Caller, Error, Page, PageRequest, Result, Service};
 use crate::domain::{
     Digest, Hasher, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Manifest,
-    ManifestKind, Registry, RegistryId, Repository, RepositoryName,
+    ManifestKind, Namespace, Registry, RegistryId, Repository, RepositoryName,
 };
 use crate::store::{self, Key, NewImage, Stored, TagWrite};
 
@@ -30,6 +30,28 @@ pub fn parse_image_id(
         (None, Some(t)) => Ok(ImageSelector::Tag(t)),
         (None, None) => Err(fail(ImageProblem::MissingDigestAndTag)),
     }
+}
+
+/// A manifest (whose digest is `digest`) as the store records it, once it parses.
+pub(super) fn new_image(
+    digest: Digest,
+    body: Vec<u8>,
+    media_type: Option<&str>,
+) -> Result<NewImage> {
+    let manifest = Manifest::parse(&body, media_type).map_err(Error::InvalidManifest)?;
+    Ok(NewImage {
+        digest,
+        media_type: manifest.media_type.clone(),
+        artifact_type: manifest
+            .artifact_type
+            .clone()
+            .or_else(|| manifest.artifact_media_type().map(str::to_owned)),
+        subject: manifest.subject.clone(),
+        body,
+        size: (manifest.kind == ManifestKind::Image).then(|| manifest.image_size()),
+        blobs: manifest.required_blobs().cloned().collect(),
+        children: manifest.children.iter().map(|d| d.digest.clone()).collect(),
+    })
 }
 
 /// The failure to report for the image `selector` names.
@@ -105,20 +127,15 @@ impl Service {
                 });
             }
         }
-        let manifest = Manifest::parse(&req.manifest, req.media_type.as_deref())
-            .map_err(Error::InvalidManifest)?;
-        let new = NewImage {
-            digest: digest.clone(),
-            media_type: manifest.media_type.clone(),
-            artifact_type: manifest
-                .artifact_type
-                .clone()
-                .or_else(|| manifest.artifact_media_type().map(str::to_owned)),
-            subject: manifest.subject.clone(),
-            body: req.manifest,
-            size: (manifest.kind == ManifestKind::Image).then(|| manifest.image_size()),
-            blobs: manifest.required_blobs().cloned().collect(),
-            children: manifest.children.iter().map(|d| d.digest.clone()).collect(),
+        let new = new_image(digest.clone(), req.manifest, req.media_type.as_deref())?;
+        // Copies are queued for a private repository some rule of its registry matches.
+        let replicate_to = match registry.namespace {
+            Namespace::Private => self
+                .store()
+                .replication_configuration(&registry)
+                .await?
+                .destinations_for(&req.name),
+            Namespace::Public => Vec::new(),
         };
         let tag_write = req.tag.as_ref().map(|tag| TagWrite {
             tag: tag.clone(),
@@ -126,7 +143,7 @@ impl Service {
         });
         let stored = match self
             .store()
-            .put_image(repo.key, &new, tag_write.as_ref(), now())
+            .put_image(repo.key, &new, tag_write.as_ref(), &replicate_to, now())
             .await
         {
             Ok(image) => image,

@@ -8,8 +8,8 @@ use super::{
     NewImage, Result, Store, Stored, TagWrite,
 };
 use crate::domain::{
-    Digest, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Registry, Repository,
-    RepositoryName, TagStatus,
+    Destination, Digest, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Registry,
+    Repository, RepositoryName, TagStatus,
 };
 
 const COLUMNS: &str = "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at, status, last_archived_at, last_activated_at";
@@ -113,12 +113,15 @@ async fn present(
 impl Store {
     /// Registers a manifest and places its tag, in one transaction: every referenced
     /// blob and child must be in the repository; a tag marked immutable may not exist
-    /// yet at all (the primary key on tags settles races); a mutable one moves.
+    /// yet at all (the primary key on tags settles races); a mutable one moves. A push
+    /// that changes anything queues its copies to `replicate_to` in the same
+    /// transaction.
     pub async fn put_image(
         &self,
         repository: Key<Repository>,
         new: &NewImage,
         tag: Option<&TagWrite>,
+        replicate_to: &[Destination],
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Stored<Image>> {
         let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
@@ -258,6 +261,9 @@ impl Store {
             None if !changed => return Err(Error::ImageAlreadyExists),
             None => {}
         }
+        // The push changed something: its copies are queued with it, or not at all.
+        let tag = tag.map(|t| &t.tag);
+        super::replication::queue(&mut tx, repository, &new.digest, tag, replicate_to, now).await?;
         tx.commit().await?;
         Ok(image)
     }

@@ -17,6 +17,7 @@ mod pool;
 mod records;
 mod referrers;
 mod registries;
+mod replication;
 mod repositories;
 mod settings;
 mod tags;
@@ -35,6 +36,7 @@ pub use key::{Key, Stored};
 pub use records::*;
 pub use referrers::Referrer;
 pub use registries::MAX_PULL_TIME_EXCLUSIONS;
+pub use replication::{DestinationStatus, ReplicationTask};
 pub use repositories::MAX_RESOURCE_TAGS;
 pub use templates::MAX_TEMPLATES;
 

@@ -304,6 +304,7 @@ fn invalid_parameter(invalid: &Invalid) -> String {
             "appliedFor",
             "name at least one of REPLICATION, PULL_THROUGH_CACHE, CREATE_ON_PUSH",
         ),
+        Invalid::Replication(problem) => at("replicationConfiguration", &problem.to_string()),
     }
 }
 

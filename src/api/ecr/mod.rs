@@ -12,6 +12,7 @@ pub(super) mod policies;
 mod pull_times;
 mod registry;
 mod registry_policy;
+mod replication;
 pub(super) mod repositories;
 pub(super) mod shapes;
 mod templates;
@@ -38,7 +39,7 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!("CreateRepository", repositories::create_repository),
     action!("DeleteRepository", repositories::delete_repository),
     action!("DescribeImages", images::describe_images),
-    action!("DescribeRegistry", registry::describe_registry),
+    action!("DescribeRegistry", replication::describe_registry),
     action!("DeleteLifecyclePolicy", lifecycle::delete_lifecycle_policy),
     action!("DeleteRepositoryPolicy", policies::delete_repository_policy),
     action!("DescribeRepositories", repositories::describe_repositories),
@@ -110,6 +111,14 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!(
         "UpdateRepositoryCreationTemplate",
         templates::update_repository_creation_template
+    ),
+    action!(
+        "PutReplicationConfiguration",
+        replication::put_replication_configuration
+    ),
+    action!(
+        "DescribeImageReplicationStatus",
+        replication::describe_image_replication_status
     ),
 ];
 

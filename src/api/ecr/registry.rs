@@ -6,32 +6,6 @@ use crate::api::awsjson::{ApiError, Ctx};
 use crate::domain::RegistryId;
 
 #[derive(Deserialize)]
-pub struct DescribeRegistryRequest {}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DescribeRegistryResponse {
-    registry_id: String,
-    replication_configuration: ReplicationConfiguration,
-}
-
-/// Berth does not replicate: an empty rule list, as ECR answers by default.
-#[derive(Serialize)]
-pub struct ReplicationConfiguration {
-    rules: Vec<()>,
-}
-
-pub async fn describe_registry(
-    ctx: Ctx,
-    _req: DescribeRegistryRequest,
-) -> Result<DescribeRegistryResponse, ApiError> {
-    Ok(DescribeRegistryResponse {
-        registry_id: ctx.caller.registry.account.to_string(),
-        replication_configuration: ReplicationConfiguration { rules: Vec::new() },
-    })
-}
-
-#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetAuthorizationTokenRequest {
     registry_ids: Option<Vec<String>>,

@@ -386,6 +386,7 @@ fn invalid_request(invalid: &Invalid) -> String {
         Invalid::TemplateResourceTag { key, .. } => format!("invalid resource tag '{key}'"),
         Invalid::TemplateResourceTagCount { max } => format!("at most {max} resource tags"),
         Invalid::NoAppliedFor => "a template must apply to at least one action".into(),
+        Invalid::Replication(problem) => problem.to_string(),
     }
 }
 

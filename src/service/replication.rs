@@ -1,0 +1,294 @@
+//! Private image replication between the registries berth hosts: the configuration
+//! (PutReplicationConfiguration, DescribeRegistry), the copies a push queues (in
+//! `put_image`'s transaction), the job that makes them, and their status
+//! (DescribeImageReplicationStatus).
+//!
+//! A copy acts for the source account's root: a destination of another account must
+//! allow it `ecr:ReplicateImage` (and `ecr:CreateRepository` when the repository is
+//! missing) in its registry policy, as ECR requires. The copy itself is made as the
+//! destination's owner would push: the blobs linked first, then each manifest (an
+//! index's children before it) through the store's one put.
+
+use std::time::Duration;
+
+use super::access::Target;
+use super::images::new_image;
+use super::{now, Caller, Error, Invalid, Result, Service};
+use crate::domain::{
+    AppliedFor, Digest, Encryption, ImageSelector, ImageTag, Principal, Registry, RegistryId,
+    ReplicationConfiguration, ReplicationFailure, Repository, RepositoryName, TagMutability,
+};
+use crate::store::{
+    self, DestinationStatus, Key, NewRepository, ReplicationTask, Stored, TagWrite,
+};
+
+/// How many times a copy that meets a fault is tried before it is FAILED.
+const MAX_ATTEMPTS: i64 = 5;
+/// The wait after a first failed attempt; it doubles with each one after.
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+/// Copies read from the queue at a time.
+const BATCH: i64 = 100;
+
+/// Where the copies of one image stand.
+#[derive(Debug, Clone)]
+pub struct ImageReplication {
+    pub registry: Registry,
+    pub name: RepositoryName,
+    pub digest: Digest,
+    pub tag: Option<ImageTag>,
+    pub statuses: Vec<DestinationStatus>,
+}
+
+/// What one run of the replication job did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicationRun {
+    pub completed: usize,
+    pub failed: usize,
+    /// Copies that met a fault and wait to be tried again.
+    pub retrying: usize,
+}
+
+impl Service {
+    /// Replaces the caller's registry's configuration.
+    pub async fn put_replication_configuration(
+        &self,
+        caller: &Caller,
+        config: ReplicationConfiguration,
+    ) -> Result<ReplicationConfiguration> {
+        let registry = caller.registry.clone();
+        let target = Target::Registry(&registry);
+        self.authorize(caller, "PutReplicationConfiguration", target, &[])
+            .await?;
+        config.check(&registry).map_err(Invalid::Replication)?;
+        self.store()
+            .put_replication_configuration(&registry, &config)
+            .await?;
+        Ok(config)
+    }
+
+    /// DescribeRegistry: the caller's registry and its replication configuration.
+    pub async fn describe_registry(
+        &self,
+        caller: &Caller,
+    ) -> Result<(Registry, ReplicationConfiguration)> {
+        let registry = caller.registry.clone();
+        self.authorize(caller, "DescribeRegistry", Target::Registry(&registry), &[])
+            .await?;
+        let config = self.store().replication_configuration(&registry).await?;
+        Ok((registry, config))
+    }
+
+    /// DescribeImageReplicationStatus: one entry per destination the image was queued
+    /// for, its latest copy there.
+    pub async fn image_replication_status(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: RepositoryName,
+        selector: ImageSelector,
+    ) -> Result<ImageReplication> {
+        let registry = self.registry(caller, registry);
+        let repo = self
+            .authorized_repository(caller, &registry, &name, "DescribeImageReplicationStatus")
+            .await?;
+        let image = match self.select(&repo, &selector).await? {
+            Ok(image) => image,
+            Err(_) => {
+                return Err(Error::ImageNotFound {
+                    registry,
+                    name,
+                    image: selector,
+                })
+            }
+        };
+        let statuses = self
+            .store()
+            .replication_statuses(repo.key, &image.record.digest)
+            .await?;
+        Ok(ImageReplication {
+            registry,
+            name,
+            digest: image.record.digest,
+            tag: selector.tag().cloned(),
+            statuses,
+        })
+    }
+
+    /// Makes the due copies, in one process at a time; `None` when another process
+    /// is making them. The schedule calls it; tests call it to run it now.
+    pub async fn run_replication_job(&self) -> Result<Option<ReplicationRun>> {
+        self.exclusively("replication", self.replicate_due()).await
+    }
+
+    async fn replicate_due(&self) -> Result<ReplicationRun> {
+        let mut run = ReplicationRun::default();
+        loop {
+            let due = self.store().due_replications(now(), BATCH).await?;
+            for task in &due {
+                let outcome = self.replicate(&task.record).await;
+                let at = now();
+                let (result, retry_at) = match outcome {
+                    Ok(result) => (result, None),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, digest = %task.record.digest, "a replication attempt failed");
+                        let attempts = task.record.attempts + 1;
+                        let retry = (attempts < MAX_ATTEMPTS).then(|| at + backoff(attempts));
+                        (Err(ReplicationFailure::Internal), retry)
+                    }
+                };
+                match (&result, retry_at) {
+                    (Ok(()), _) => run.completed += 1,
+                    (Err(_), Some(_)) => run.retrying += 1,
+                    (Err(_), None) => run.failed += 1,
+                }
+                self.store()
+                    .finish_replication(task.key, result, retry_at, at)
+                    .await?;
+            }
+            // A full batch may leave more due; retried copies are due only later.
+            if (due.len() as i64) < BATCH {
+                return Ok(run);
+            }
+        }
+    }
+
+    /// One copy: `Ok(Err(_))` when it fails for good (no retry helps), `Err` on a
+    /// fault worth retrying.
+    async fn replicate(&self, task: &ReplicationTask) -> Result<Result<(), ReplicationFailure>> {
+        let destination = task.destination.registry();
+        let source = Caller {
+            principal: Principal::root(task.source.account.clone()),
+            registry: task.source.clone(),
+            access_key: None,
+            source_ip: None,
+            secure_transport: true,
+        };
+        // Evaluated against the destination repository's ARN: the registry policies
+        // AWS documents grant ReplicateImage on `repository/*` (or a prefix of names).
+        let target = Target::Named {
+            registry: &destination,
+            name: &task.name,
+        };
+        let allowed = self.authorize(&source, "ReplicateImage", target, &[]).await;
+        let repo = match allowed {
+            Ok(()) => {
+                self.replica_repository(&source, &destination, &task.name)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let repo = match repo {
+            Ok(repo) => repo,
+            Err(Error::AccessDenied { .. }) => return Ok(Err(ReplicationFailure::AccessDenied)),
+            Err(e) => return Err(e),
+        };
+        self.copy_image(task.repository, &repo, &task.digest, task.tag.as_ref())
+            .await
+    }
+
+    /// The destination's repository, created for `source` when it is missing: from
+    /// the destination's REPLICATION template for the name, else with the defaults.
+    async fn replica_repository(
+        &self,
+        source: &Caller,
+        destination: &Registry,
+        name: &RepositoryName,
+    ) -> Result<Stored<Repository>> {
+        if let Some(repo) = self.store().repository(destination, name).await? {
+            return Ok(repo);
+        }
+        let templated = self
+            .create_from_template(source, destination, name, AppliedFor::Replication)
+            .await?;
+        if let Some(repo) = templated {
+            return Ok(repo);
+        }
+        let target = Target::Named {
+            registry: destination,
+            name,
+        };
+        self.authorize(source, "CreateRepository", target, &[])
+            .await?;
+        let encryption = Encryption::default();
+        let new = NewRepository {
+            registry: destination.clone(),
+            name: name.clone(),
+            mutability: TagMutability::Mutable,
+            scan_on_push: false,
+            kms_key: self.kms_key(destination, &encryption),
+            encryption_type: encryption.encryption_type,
+            tags: Vec::new(),
+            catalog: None,
+            logo: None,
+            policy: None,
+            lifecycle_policy: None,
+        };
+        match self.store().create_repository(&new, now()).await {
+            Ok(repo) => Ok(repo),
+            Err(store::Error::AlreadyExists) => self
+                .store()
+                .repository(destination, name)
+                .await?
+                .ok_or_else(|| Error::RepositoryNotFound {
+                    registry: destination.clone(),
+                    name: name.clone(),
+                }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Copies the image `digest` of the source repository `from` into `to`: its
+    /// children first (an index), then its blobs linked, then its manifest put with
+    /// `tag`. An image already there is a copy made.
+    async fn copy_image(
+        &self,
+        from: Key<Repository>,
+        to: &Stored<Repository>,
+        digest: &Digest,
+        tag: Option<&ImageTag>,
+    ) -> Result<Result<(), ReplicationFailure>> {
+        let selector = ImageSelector::Digest(digest.clone());
+        let Some((image, body)) = self.store().manifest(from, &selector).await? else {
+            return Ok(Err(ReplicationFailure::SourceImageGone));
+        };
+        let new = match new_image(digest.clone(), body, Some(&image.record.media_type)) {
+            Ok(new) => new,
+            Err(Error::InvalidManifest(_)) => return Ok(Err(ReplicationFailure::ImageRejected)),
+            Err(e) => return Err(e),
+        };
+        for child in &new.children {
+            let copied = Box::pin(self.copy_image(from, to, child, None)).await?;
+            if copied.is_err() {
+                return Ok(copied);
+            }
+        }
+        for blob in &new.blobs {
+            if !self.store().mount_blob(to.key, &blob.digest, now()).await? {
+                return Ok(Err(ReplicationFailure::SourceImageGone));
+            }
+        }
+        let tag = tag.map(|tag| TagWrite {
+            tag: tag.clone(),
+            immutable: to.record.mutability.is_immutable(tag),
+        });
+        // Replicas are not replicated again: ECR copies only what was pushed.
+        match self
+            .store()
+            .put_image(to.key, &new, tag.as_ref(), &[], now())
+            .await
+        {
+            Ok(_) | Err(store::Error::ImageAlreadyExists) => Ok(Ok(())),
+            Err(store::Error::TagAlreadyExists) => Ok(Err(ReplicationFailure::TagImmutable)),
+            Err(store::Error::MissingBlobs(_) | store::Error::MissingImages(_)) => {
+                Ok(Err(ReplicationFailure::SourceImageGone))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The wait before attempt `attempts + 1`.
+fn backoff(attempts: i64) -> chrono::Duration {
+    let factor = 1u32 << attempts.clamp(1, 10).saturating_sub(1);
+    chrono::Duration::from_std(FIRST_BACKOFF * factor).unwrap_or(chrono::Duration::MAX)
+}
