@@ -10,94 +10,18 @@ use serde_json::{json, Value};
 
 use crate::engines::docker::Docker;
 use crate::engines::{files, unique};
+use crate::fixtures::world::{World, ALICE, ALICE_ARN, BOB, CI, CI_ARN, OPS, OTHER, WEST};
 use crate::fixtures::{assert_code, by_tag, put_image, Format, Image, OCI_MANIFEST};
 use crate::helpers::{
-    ecr_client_in, ecr_public_client, sha256, spawn_app_with, token_password, Backend, TestApp,
-    ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY,
+    ecr_client_in, ecr_public_client, sha256, spawn_app_with, token_password, Backend, ACCESS_KEY,
+    ACCOUNT, REGION, SECRET_KEY,
 };
 use crate::oci_client::{basic, Registry};
 use crate::registry_clients::skopeo;
+use crate::two_accounts;
 
-/// The second account, and the second region.
-const OTHER: &str = "210987654321";
-const WEST: &str = "us-west-2";
-/// A user of the first account, and a role of the second.
-const ALICE: (&str, &str) = ("AKIDALICE", "alice-secret");
-const ALICE_ARN: &str = "arn:aws:iam::123456789012:user/alice";
-const BOB: (&str, &str) = ("AKIDBOB", "bob-secret");
-const CI: (&str, &str) = ("AKIDBOBCI", "ci-secret");
-const CI_ARN: &str = "arn:aws:iam::210987654321:role/ci";
-/// A key in the file's old two-column form: the configured account's root.
-const OPS: (&str, &str) = ("AKIDOPS", "ops-secret");
-
-/// One berth, and a client per principal: the first account's root (the test app's
-/// own key) in both regions, its user alice, and the second account's root (bob) and
-/// its role ci.
-struct World {
-    app: TestApp,
-    a_west: aws_sdk_ecr::Client,
-    alice: aws_sdk_ecr::Client,
-    bob: aws_sdk_ecr::Client,
-    bob_west: aws_sdk_ecr::Client,
-    ci: aws_sdk_ecr::Client,
-    _credentials: tempfile::NamedTempFile,
-}
-
-impl World {
-    async fn new(backend: Backend) -> Self {
-        let file = tempfile::NamedTempFile::new().expect("credentials file");
-        let lines = format!(
-            "# key secret [account [principal]]\n{} {} {ACCOUNT} {ALICE_ARN}\n{} {} {OTHER}\n{} {} {OTHER} {CI_ARN}\n{} {}\n",
-            ALICE.0, ALICE.1, BOB.0, BOB.1, CI.0, CI.1, OPS.0, OPS.1
-        );
-        std::fs::write(file.path(), lines).expect("write credentials");
-        let path = file.path().to_owned();
-        let app = spawn_app_with(backend, |c| c.credentials_file = Some(path)).await;
-        let client =
-            |(key, secret): (&str, &str), region| ecr_client_in(&app.url, key, secret, region);
-        Self {
-            a_west: client((ACCESS_KEY, SECRET_KEY), WEST),
-            alice: client(ALICE, REGION),
-            bob: client(BOB, REGION),
-            bob_west: client(BOB, WEST),
-            ci: client(CI, REGION),
-            _credentials: file,
-            app,
-        }
-    }
-
-    /// A registry-API password minted by `client` for `registry` (its own without).
-    #[allow(deprecated)] // registryIds: berth's passwords name the registry they open
-    async fn password(client: &aws_sdk_ecr::Client, registry: Option<&str>) -> String {
-        let out = client
-            .get_authorization_token()
-            .set_registry_ids(registry.map(|r| vec![r.to_owned()]))
-            .send()
-            .await
-            .expect("token");
-        token_password(
-            out.authorization_data()[0]
-                .authorization_token()
-                .expect("token"),
-        )
-    }
-
-    /// A raw `/v2/` client logged in with `client`'s password for `registry`.
-    async fn registry_as(&self, client: &aws_sdk_ecr::Client, registry: Option<&str>) -> Registry {
-        let password = Self::password(client, registry).await;
-        Registry::with_auth(&self.app, Some(basic("AWS", &password)))
-    }
-
-    async fn set_policy(&self, repo: &str, policy: Value) {
-        self.app
-            .ecr
-            .set_repository_policy()
-            .repository_name(repo)
-            .policy_text(policy.to_string())
-            .send()
-            .await
-            .expect("set repository policy");
-    }
+async fn world(backend: Backend) -> World {
+    World::new(backend).await
 }
 
 /// A policy of one statement.
@@ -118,21 +42,6 @@ const PUSH: [&str; 5] = [
     "ecr:CompleteLayerUpload",
     "ecr:PutImage",
 ];
-
-macro_rules! two_accounts {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::World::new(crate::helpers::Backend::Sqlite).await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::World::new(crate::helpers::Backend::Postgres).await).await
-            }
-        }
-    )*};
-}
 
 two_accounts!(
     each_account_and_region_is_its_own_registry,

@@ -13,6 +13,8 @@ use aws_sdk_ecr::types::{
 use berth::service::ReplicationRun;
 
 use crate::both_stores;
+use crate::fixtures::world::{World, OTHER, WEST};
+use crate::two_accounts;
 use serde_json::json;
 
 use crate::fixtures::{
@@ -24,48 +26,13 @@ use crate::helpers::{
     SECRET_KEY,
 };
 
-/// The second account, and the second region.
-const OTHER: &str = "210987654321";
-const WEST: &str = "us-west-2";
-const BOB: (&str, &str) = ("AKIDBOB", "bob-secret");
-
-/// One berth whose schedule leaves the copies to the test (it runs the job once at
-/// start-up, before anything is queued), and clients for the first account in the
-/// second region and for the second account in both.
-struct World {
-    app: TestApp,
-    a_west: aws_sdk_ecr::Client,
-    bob: aws_sdk_ecr::Client,
-    bob_west: aws_sdk_ecr::Client,
-    _credentials: tempfile::NamedTempFile,
-}
-
-fn credentials_file() -> tempfile::NamedTempFile {
-    let file = tempfile::NamedTempFile::new().expect("credentials file");
-    let lines = format!("{} {} {OTHER}\n", BOB.0, BOB.1);
-    std::fs::write(file.path(), lines).expect("write credentials");
-    file
-}
-
-impl World {
-    async fn new(backend: Backend) -> Self {
-        let file = credentials_file();
-        let path = file.path().to_owned();
-        let app = spawn_app_with(backend, |c| {
-            c.credentials_file = Some(path);
-            c.jobs.replication_interval = Duration::from_secs(3600);
-        })
-        .await;
-        let client =
-            |(key, secret): (&str, &str), region| ecr_client_in(&app.url, key, secret, region);
-        Self {
-            a_west: client((ACCESS_KEY, SECRET_KEY), WEST),
-            bob: client(BOB, REGION),
-            bob_west: client(BOB, WEST),
-            _credentials: file,
-            app,
-        }
-    }
+/// The world, with a schedule that leaves the copies to the test (the job runs once at
+/// start-up, before anything is queued).
+async fn world(backend: Backend) -> World {
+    World::with(backend, |c| {
+        c.jobs.replication_interval = Duration::from_secs(3600)
+    })
+    .await
 }
 
 fn destination(account: &str, region: &str) -> ReplicationDestination {
@@ -603,21 +570,6 @@ async fn queued_copies_survive_a_restart(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the restarted process did not make the queued copy");
-}
-
-macro_rules! two_accounts {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::World::new(crate::helpers::Backend::Sqlite).await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::World::new(crate::helpers::Backend::Postgres).await).await
-            }
-        }
-    )*};
 }
 
 two_accounts!(
