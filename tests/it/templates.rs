@@ -641,40 +641,17 @@ async fn push_through_v2_creates_from_the_template(app: TestApp) {
 }
 
 async fn longest_prefix_then_root(app: TestApp) {
-    let push = [RctAppliedFor::CreateOnPush];
-    simple(
-        &app,
-        "ROOT",
-        ImageTagMutability::Immutable,
-        &[("from", "root")],
-        &push,
-    )
-    .await;
-    simple(
-        &app,
-        "prod",
-        ImageTagMutability::Mutable,
-        &[("from", "prod")],
-        &push,
-    )
-    .await;
-    simple(
-        &app,
-        "prod/team",
-        ImageTagMutability::Mutable,
-        &[("from", "prod/team")],
-        &push,
-    )
-    .await;
-    // The longest prefix, but not for pushes.
-    simple(
-        &app,
-        "prod/team/x",
-        ImageTagMutability::Mutable,
-        &[("from", "prod/team/x")],
-        &[RctAppliedFor::Replication],
-    )
-    .await;
+    let (push, replication) = (RctAppliedFor::CreateOnPush, RctAppliedFor::Replication);
+    for (prefix, mutability, applied_for) in [
+        ("ROOT", ImageTagMutability::Immutable, push.clone()),
+        ("prod", ImageTagMutability::Mutable, push.clone()),
+        ("prod/team", ImageTagMutability::Mutable, push),
+        // The longest prefix, but not for pushes.
+        ("prod/team/x", ImageTagMutability::Mutable, replication),
+    ] {
+        let from = if prefix == "ROOT" { "root" } else { prefix };
+        simple(&app, prefix, mutability, &[("from", from)], &[applied_for]).await;
+    }
     for (name, from, mutability) in [
         ("prod/team/x/app", "prod/team", ImageTagMutability::Mutable),
         ("prod/team/app", "prod/team", ImageTagMutability::Mutable),
