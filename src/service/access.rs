@@ -65,7 +65,8 @@ impl Service {
             .await
     }
 
-    /// `authorize`, given the policy of the target's registry (read with the target).
+    /// `authorize`, given the policy of the target's registry (read with the target;
+    /// `None` for a public registry, which has none).
     pub(super) async fn authorize_under(
         &self,
         caller: &Caller,
@@ -77,9 +78,7 @@ impl Service {
         let registry = target.registry();
         let mut policies = Vec::new();
         if let Some(text) = registry_policy {
-            if registry.namespace == Namespace::Private
-                && self.policy_scope(registry).await?.governs(action)
-            {
+            if self.policy_scope(registry).await?.governs(action) {
                 policies.extend(parse_stored(text, PolicyKind::Registry));
             }
         }

@@ -304,7 +304,7 @@ impl Store {
 
     /// An image with its manifest bytes found by its repository's registry and name in
     /// one read, with what deciding its pull needs: its repository's policy and its
-    /// registry's. `None` when the repository or the image is missing.
+    /// registry's (a private registry's; public registries have none). `None` when the repository or the image is missing.
     pub async fn manifest_by_name(
         &self,
         registry: &Registry,
@@ -326,7 +326,8 @@ impl Store {
         let row = sqlx::query(&format!(
             "SELECT {M_COLUMNS}, m.body, r.policy_text AS repository_policy, \
              (SELECT p.policy_text FROM registry_policies p \
-              WHERE p.registry_id = r.registry_id AND p.region = r.region) AS registry_policy \
+              WHERE p.registry_id = r.registry_id AND p.region = r.region \
+              AND r.namespace = 'private') AS registry_policy \
              FROM {from}"
         ))
         .bind(registry.account.as_str())

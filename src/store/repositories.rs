@@ -114,8 +114,9 @@ impl Store {
         Ok(repo)
     }
 
-    /// The repository and, in the same read, its registry's policy: what deciding an
-    /// access to it needs. `None` when the repository is not there.
+    /// The repository and, in the same read, its registry's policy (a private
+    /// registry's; public registries have none): what deciding an access to it needs.
+    /// `None` when the repository is not there.
     pub async fn repository_governed(
         &self,
         registry: &Registry,
@@ -123,7 +124,7 @@ impl Store {
     ) -> Result<Option<(Stored<Repository>, Option<String>)>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS}, (SELECT p.policy_text FROM registry_policies p \
-             WHERE p.registry_id = $1 AND p.region = $4) AS registry_policy \
+             WHERE p.registry_id = $1 AND p.region = $4 AND $2 = 'private') AS registry_policy \
              FROM repositories WHERE registry_id = $1 AND namespace = $2 AND region = $4 AND name = $3"
         ))
         .bind(registry.account.as_str())
