@@ -25,6 +25,7 @@ mod protocol;
 mod public;
 mod registry;
 mod registry_clients;
+mod remote;
 mod replication;
 mod repositories;
 mod schema;
