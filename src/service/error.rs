@@ -176,6 +176,14 @@ pub enum Error {
     /// nothing was stored.
     #[error("storage full")]
     StorageFull,
+    /// A pull-through cache's upstream failed to give the image (or, with `layer`, the
+    /// layer) the request needs; nothing of it was cached.
+    #[error("upstream: {message}")]
+    Upstream {
+        layer: Option<Digest>,
+        problem: UpstreamProblem,
+        message: String,
+    },
     /// A dependency cannot be reached right now; the request may be retried.
     #[error("{0} unavailable")]
     Unavailable(Dependency),
@@ -183,6 +191,16 @@ pub enum Error {
     /// message.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+/// What went wrong with a pull-through cache's upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProblem {
+    /// It refused the rule's credential, or the credential could not be read.
+    AccessDenied,
+    /// It could not be reached, or answered with a fault or with what berth cannot
+    /// cache.
+    Unavailable,
 }
 
 /// The rule a request value breaks.

@@ -6,7 +6,7 @@ use crate::domain::{
     Digest, Hasher, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Manifest,
     ManifestKind, Namespace, Registry, RegistryId, Repository, RepositoryName,
 };
-use crate::store::{self, Key, NewImage, Stored, TagWrite};
+use crate::store::{self, Key, NewImage, Presence, Stored, TagWrite};
 
 /// Parses an image id as sent; a bad one is a per-item failure, not a call failure.
 pub fn parse_image_id(
@@ -51,6 +51,7 @@ pub(super) fn new_image(
         size: (manifest.kind == ManifestKind::Image).then(|| manifest.image_size()),
         blobs: manifest.required_blobs().cloned().collect(),
         children: manifest.children.iter().map(|d| d.digest.clone()).collect(),
+        presence: Presence::Required,
     })
 }
 

@@ -25,6 +25,7 @@ mod repositories;
 mod templates;
 mod tokens;
 mod uploads;
+mod upstream;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ pub use blobs::BlobRead;
 pub use check::{check_blobs, check_references, repair, BlobCheck, ReferenceCheck, Repaired};
 pub use error::{
     Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
-    PartProblem, ResourceTagProblem, Result,
+    PartProblem, ResourceTagProblem, Result, UpstreamProblem,
 };
 pub use gc::GcReport;
 pub use health::{Probe, Readiness};
@@ -62,6 +63,7 @@ pub use replication::{ImageReplication, ReplicationRun};
 pub use repositories::CreateRepository;
 pub use templates::TemplateSettings;
 pub use tokens::AuthorizationData;
+pub use upstream::Arriving;
 
 /// ECR's part size hint, and the smallest a part may be unless it is the last.
 pub const PART_SIZE: i64 = 10 * 1024 * 1024;

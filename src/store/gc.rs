@@ -279,13 +279,15 @@ impl Store {
         .collect()
     }
 
-    /// Blobs manifests reference that have no row.
+    /// Blobs manifests reference that have no row, outside pull-through caches (whose
+    /// images' layers arrive only when pulled).
     pub async fn dangling_references(&self) -> Result<Vec<Dangling>> {
         sqlx::query(
             "SELECT r.registry_id, r.region, r.namespace, r.name, m.digest AS image, mr.child_digest AS target \
              FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id \
              JOIN repositories r ON r.id = m.repository_id \
-             WHERE mr.is_manifest = 0 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = mr.child_digest) \
+             WHERE mr.is_manifest = 0 AND r.pull_through = 0 \
+             AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.digest = mr.child_digest) \
              ORDER BY m.id, mr.child_digest",
         )
         .fetch_all(&mut *self.reader().await?)

@@ -5,7 +5,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{
     from_millis, millis, on_unique, placeholders, Deleted, Error, ImageListing, Key, NamedManifest,
-    NewImage, Result, Store, Stored, TagWrite,
+    NewImage, Presence, Result, Store, Stored, TagWrite,
 };
 use crate::domain::{
     Destination, Digest, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Registry,
@@ -142,7 +142,7 @@ impl Store {
         )
         .await?;
         let absent = missing(&blob_digests, &blobs.keys().cloned().collect());
-        if !absent.is_empty() {
+        if !absent.is_empty() && new.presence == Presence::Required {
             return Err(Error::MissingBlobs(absent));
         }
         let children = present(
@@ -155,8 +155,14 @@ impl Store {
         )
         .await?;
         let absent = missing(&new.children, &children.keys().cloned().collect());
-        if !absent.is_empty() {
+        if !absent.is_empty() && new.presence == Presence::Required {
             return Err(Error::MissingImages(absent));
+        }
+        if new.presence == Presence::Deferred {
+            sqlx::query("UPDATE repositories SET pull_through = 1 WHERE id = $1 AND pull_through = 0")
+                .bind(repository.id())
+                .execute(&mut *tx)
+                .await?;
         }
         let size = new
             .size
@@ -261,11 +267,43 @@ impl Store {
             None if !changed => return Err(Error::ImageAlreadyExists),
             None => {}
         }
-        // The push changed something: its copies are queued with it, or not at all.
         let tag = tag.map(|t| &t.tag);
+        if let (Presence::Deferred, Some(tag)) = (new.presence, tag) {
+            mark_checked(&mut tx, repository, tag, now).await?;
+        }
+        // The push changed something: its copies are queued with it, or not at all.
         super::replication::queue(&mut tx, repository, &new.digest, tag, replicate_to, now).await?;
         tx.commit().await?;
         Ok(image)
+    }
+
+    /// Records that the tag was found current on its pull-through upstream at `at`.
+    pub async fn upstream_checked(
+        &self,
+        repository: Key<Repository>,
+        tag: &ImageTag,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin_write(&mut conn).await?;
+        mark_checked(&mut tx, repository, tag, at).await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// When the tag was last checked against a pull-through upstream.
+    pub async fn upstream_checked_at(
+        &self,
+        repository: Key<Repository>,
+        tag: &ImageTag,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let at: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT upstream_checked_at FROM tags WHERE repository_id = $1 AND tag = $2",
+        )
+        .bind(repository.id())
+        .bind(tag.as_str())
+        .fetch_optional(&mut *self.reader().await?)
+        .await?;
+        Ok(at.flatten().map(from_millis))
     }
 
     pub async fn image_by_digest(
@@ -311,20 +349,22 @@ impl Store {
         name: &RepositoryName,
         selector: &ImageSelector,
     ) -> Result<Option<NamedManifest>> {
-        let (from, value) = match selector {
+        let (checked, from, value) = match selector {
             ImageSelector::Digest(d) => (
+                "CAST(NULL AS BIGINT)",
                 "repositories r JOIN manifests m ON m.repository_id = r.id \
                  WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND m.digest = $4 AND r.region = $5",
                 d.as_str(),
             ),
             ImageSelector::Tag(t) | ImageSelector::Both { tag: t, .. } => (
+                "t.upstream_checked_at",
                 "repositories r JOIN tags t ON t.repository_id = r.id JOIN manifests m ON m.id = t.manifest_id \
                  WHERE r.registry_id = $1 AND r.namespace = $2 AND r.name = $3 AND t.tag = $4 AND r.region = $5",
                 t.as_str(),
             ),
         };
         let row = sqlx::query(&format!(
-            "SELECT {M_COLUMNS}, m.body, r.policy_text AS repository_policy, \
+            "SELECT {M_COLUMNS}, m.body, {checked} AS upstream_checked_at, r.policy_text AS repository_policy, \
              (SELECT p.policy_text FROM registry_policies p \
               WHERE p.registry_id = r.registry_id AND p.region = r.region \
               AND r.namespace = 'private') AS registry_policy \
@@ -343,6 +383,9 @@ impl Store {
                 body: row.try_get("body")?,
                 repository_policy: row.try_get("repository_policy")?,
                 registry_policy: row.try_get("registry_policy")?,
+                upstream_checked_at: row
+                    .try_get::<Option<i64>, _>("upstream_checked_at")?
+                    .map(from_millis),
             })
         })
         .transpose()
@@ -675,6 +718,21 @@ pub(super) async fn set_status(
 
 /// The manifest's references (blobs, then children), in as few statements as the
 /// parameter limits allow rather than one per reference.
+async fn mark_checked(
+    tx: &mut Transaction<'_, Any>,
+    repository: Key<Repository>,
+    tag: &ImageTag,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    sqlx::query("UPDATE tags SET upstream_checked_at = $3 WHERE repository_id = $1 AND tag = $2")
+        .bind(repository.id())
+        .bind(tag.as_str())
+        .bind(millis(at))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 async fn insert_references(
     tx: &mut Transaction<'_, Any>,
     manifest_id: i64,

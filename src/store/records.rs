@@ -40,6 +40,18 @@ pub struct NewImage {
     pub blobs: Vec<Descriptor>,
     /// Manifests that must be in the repository (an index's children).
     pub children: Vec<Digest>,
+    pub presence: Presence,
+}
+
+/// Whether a new image's blobs and children must already be in its repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// A push: every reference is there, or the put is refused.
+    Required,
+    /// An image cached from a pull-through upstream: its references are recorded, and
+    /// each arrives from the upstream when a client first pulls it. The repository is
+    /// marked as a cache (which `berth check` knows to hold such images).
+    Deferred,
 }
 
 /// Where a tag goes in `put_image`, and whether an existing one may move.
@@ -99,4 +111,7 @@ pub struct NamedManifest {
     pub body: Vec<u8>,
     pub repository_policy: Option<String>,
     pub registry_policy: Option<String>,
+    /// When the image's tag was last checked against a pull-through upstream; `None`
+    /// for a digest, or a tag the upstream did not place.
+    pub upstream_checked_at: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -187,6 +187,22 @@ impl From<Error> for ApiError {
                 "LayerInaccessibleException",
                 format!("The layer '{digest}' is not referenced by any image in the repository"),
             ),
+            Error::Upstream {
+                layer: None,
+                message,
+                ..
+            } => client(
+                "UnableToGetUpstreamImageException",
+                format!("The image could not be pulled through the pull through cache rule: {message}"),
+            ),
+            Error::Upstream {
+                layer: Some(digest),
+                message,
+                ..
+            } => client(
+                "UnableToGetUpstreamLayerException",
+                format!("The layer '{digest}' could not be pulled through the pull through cache rule: {message}"),
+            ),
             Error::BlobNotFound(digest) => client(
                 "LayersNotFoundException",
                 format!("The layer '{digest}' is not present in the repository"),

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::auth::Refusal;
 use crate::domain::Digest;
-use crate::service::{Error, Invalid, PartProblem};
+use crate::service::{Error, Invalid, PartProblem, UpstreamProblem};
 
 /// A condition the registry API reports. Conditions that share a wire code but not a
 /// status (a bad size and an oversized manifest) are distinct descriptors.
@@ -42,6 +42,8 @@ pub enum Code {
     TagInvalid,
     /// A dependency is down: retry later.
     Unavailable,
+    /// A pull-through cache's upstream failed.
+    BadGateway,
     /// No room to store the request's bytes.
     StorageFull,
     /// A server fault.
@@ -73,6 +75,7 @@ impl Code {
             Code::TooManyRequests => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
             Code::TagInvalid => ("TAG_INVALID", StatusCode::BAD_REQUEST),
             Code::Unavailable => ("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+            Code::BadGateway => ("UNAVAILABLE", StatusCode::BAD_GATEWAY),
             Code::StorageFull => ("UNAVAILABLE", StatusCode::INSUFFICIENT_STORAGE),
             Code::Internal => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
         }
@@ -311,6 +314,19 @@ impl From<Error> for OciError {
             Error::StorageFull => (
                 Code::StorageFull,
                 "the registry's storage is full; nothing was stored".into(),
+            ),
+            Error::Upstream {
+                problem, message, ..
+            } => (
+                Code::BadGateway,
+                match problem {
+                    UpstreamProblem::AccessDenied => format!(
+                        "the pull-through cache's upstream refused its credential: {message}"
+                    ),
+                    UpstreamProblem::Unavailable => {
+                        format!("the pull-through cache's upstream failed: {message}")
+                    }
+                },
             ),
             Error::Unavailable(dependency) => (
                 Code::Unavailable,
