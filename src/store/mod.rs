@@ -14,6 +14,7 @@ mod key;
 mod leases;
 mod lifecycle;
 mod pool;
+mod pull_through;
 mod records;
 mod referrers;
 mod registries;
@@ -198,6 +199,40 @@ impl Store {
         } else {
             String::new()
         }
+    }
+
+    /// The rows of a registry's per-prefix `table` (creation templates, pull through
+    /// cache rules) in prefix (byte) order after `after`, only those of `prefixes`
+    /// when given; at most `limit`.
+    async fn by_prefix(
+        &self,
+        table: &str,
+        columns: &str,
+        registry: &crate::domain::Registry,
+        prefixes: Option<&[crate::domain::TemplatePrefix]>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        let only = match prefixes {
+            Some([]) => return Ok(Vec::new()),
+            Some(p) => format!(" AND prefix IN ({})", placeholders(5, p.len())),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT {columns} FROM {table} \
+             WHERE registry_id = $1 AND region = $2 AND prefix{c} > $3{only} \
+             ORDER BY prefix{c} LIMIT $4",
+            c = self.bytewise()
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(registry.account.as_str())
+            .bind(registry.region.as_str())
+            .bind(after.unwrap_or(""))
+            .bind(limit);
+        for p in prefixes.unwrap_or_default() {
+            q = q.bind(p.as_str());
+        }
+        Ok(q.fetch_all(&mut *self.reader().await?).await?)
     }
 
     /// A cheap round trip: whether the store answers.
