@@ -106,6 +106,15 @@ fn on_unique(e: sqlx::Error, err: Error) -> Error {
     }
 }
 
+/// A capped insert's outcome (`INSERT ... SELECT ... WHERE (SELECT COUNT(*) ...) < max`):
+/// `AlreadyExists` on a unique violation, `LimitReached` when no row went in.
+fn capped(inserted: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>) -> Result<()> {
+    match inserted.map_err(|e| on_unique(e, Error::AlreadyExists))? {
+        done if done.rows_affected() == 0 => Err(Error::LimitReached),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     /// Only `pool` hands out their connections.
@@ -201,18 +210,18 @@ impl Store {
         }
     }
 
-    /// The rows of a registry's per-prefix `table` (creation templates, pull through
-    /// cache rules) in prefix (byte) order after `after`, only those of `prefixes`
-    /// when given; at most `limit`.
-    async fn by_prefix(
+    /// The records of a registry's per-prefix `table` (creation templates, pull through
+    /// cache rules), each read by `record`, in prefix (byte) order after `after`, only
+    /// those of `prefixes` when given; at most `limit`.
+    async fn by_prefix<T>(
         &self,
-        table: &str,
-        columns: &str,
+        (table, columns): (&str, &str),
         registry: &crate::domain::Registry,
         prefixes: Option<&[crate::domain::TemplatePrefix]>,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        record: impl Fn(&sqlx::any::AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let only = match prefixes {
             Some([]) => return Ok(Vec::new()),
             Some(p) => format!(" AND prefix IN ({})", placeholders(5, p.len())),
@@ -232,7 +241,8 @@ impl Store {
         for p in prefixes.unwrap_or_default() {
             q = q.bind(p.as_str());
         }
-        Ok(q.fetch_all(&mut *self.reader().await?).await?)
+        let rows = q.fetch_all(&mut *self.reader().await?).await?;
+        rows.iter().map(record).collect()
     }
 
     /// A cheap round trip: whether the store answers.

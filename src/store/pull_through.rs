@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::images::bad;
-use super::{from_millis, millis, on_unique, Error, Result, Store};
+use super::{capped, from_millis, millis, Result, Store};
 use crate::domain::{
     PullThroughRule, Registry, TemplatePrefix, UpstreamRegistry, UpstreamUrl,
     MAX_PULL_THROUGH_RULES,
@@ -56,12 +56,8 @@ impl Store {
         .bind(millis(r.updated_at))
         .bind(MAX_PULL_THROUGH_RULES)
         .execute(&mut *self.writer().await?)
-        .await
-        .map_err(|e| on_unique(e, Error::AlreadyExists))?;
-        match inserted.rows_affected() {
-            0 => Err(Error::LimitReached),
-            _ => Ok(()),
-        }
+        .await;
+        capped(inserted)
     }
 
     /// The registry's rules in prefix (byte) order after `after`, only those of
@@ -73,18 +69,11 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PullThroughRule>> {
-        self.by_prefix(
-            "pull_through_rules",
-            COLUMNS,
-            registry,
-            prefixes,
-            after,
-            limit,
-        )
-        .await?
-        .iter()
-        .map(|row| rule(registry, row))
-        .collect()
+        let table = ("pull_through_rules", COLUMNS);
+        self.by_prefix(table, registry, prefixes, after, limit, |row| {
+            rule(registry, row)
+        })
+        .await
     }
 
     /// Sets the rule's credential and role where given, and its update time; the rule
