@@ -29,6 +29,10 @@ command -v skopeo >/dev/null 2>&1 || debs+=(skopeo)
 command -v podman >/dev/null 2>&1 || debs+=(podman)
 command -v buildah >/dev/null 2>&1 || debs+=(buildah)
 command -v ctr >/dev/null 2>&1 || debs+=(containerd)
+# Other registries berth talks to (pull-through upstreams, replication destinations):
+# distribution's docker-registry, with htpasswd for its Basic logins.
+command -v docker-registry >/dev/null 2>&1 || debs+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || debs+=(apache2-utils)
 if [ "${#debs[@]}" -gt 0 ]; then
     echo "tests/run.sh: installing ${debs[*]}"
     # The packages must not start their daemons as services: dockerd's defaults would

@@ -26,6 +26,7 @@ mod public;
 mod pull_through_rules;
 mod registry;
 mod registry_clients;
+mod remote;
 mod replication;
 mod repositories;
 mod schema;
