@@ -75,6 +75,11 @@ pub struct Config {
     /// account's root).
     #[arg(long, env = "BERTH_CREDENTIALS_FILE")]
     pub credentials_file: Option<PathBuf>,
+    /// A JSON file of pull through cache rules' upstream credentials: a secret's ARN
+    /// or name → `{"username": "...", "accessToken": "..."}`. Read when a rule needs
+    /// it, so edits apply without a restart.
+    #[arg(long, env = "BERTH_SECRETS_FILE")]
+    pub secrets_file: Option<PathBuf>,
     #[command(flatten)]
     pub limits: Limits,
     #[command(flatten)]

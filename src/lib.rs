@@ -10,6 +10,7 @@ pub mod blob;
 pub mod config;
 pub mod domain;
 pub mod remote;
+pub mod secrets;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -127,6 +127,7 @@ async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Re
         public_registry_url: String::new(),
         public_alias: RegistryAlias::parse("berth").map_err(|e| anyhow::anyhow!("{e}"))?,
         gc_grace,
+        secrets_file: None,
     };
     Service::new(store, blobs, settings, Credentials::new(account, [])).await
 }
@@ -299,6 +300,7 @@ impl Application {
             public_registry_url,
             public_alias: config.public_alias.clone(),
             gc_grace: config.jobs.gc_grace,
+            secrets_file: config.secrets_file.clone(),
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_collector(service.clone(), config.jobs.gc_interval);

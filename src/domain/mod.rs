@@ -10,6 +10,7 @@ mod mutability;
 mod names;
 mod policy;
 mod principal;
+mod pull_through;
 mod registry;
 mod replication;
 mod repository;
@@ -30,6 +31,10 @@ pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
 pub use names::{ImageTag, NameError, PartId, Region, RegistryId, RepositoryName, UploadId};
 pub use policy::{Decision, Policy, PolicyError, PolicyKind, Request};
 pub use principal::Principal;
+pub use pull_through::{
+    choose_pull_through_rule, PullThroughProblem, PullThroughRule, UpstreamRegistry, UpstreamUrl,
+    MAX_PULL_THROUGH_RULES,
+};
 pub use registry::{Namespace, Registry, RegistryAlias};
 pub use replication::{
     Destination, ReplicationConfiguration, ReplicationFailure, ReplicationProblem, ReplicationRule,

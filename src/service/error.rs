@@ -6,9 +6,10 @@
 use crate::domain::PolicyError;
 use crate::domain::{
     AccountSetting, Digest, ImageSelector, ImageTag, LifecycleProblem, ManifestError,
-    MutabilityError, NotArchivable, Registry, ReplicationProblem, RepositoryName, TemplatePrefix,
-    UploadId,
+    MutabilityError, NotArchivable, PullThroughProblem, Registry, ReplicationProblem,
+    RepositoryName, TemplatePrefix, UploadId,
 };
+use crate::secrets::SecretError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -76,6 +77,21 @@ pub enum Error {
     },
     #[error("a registry may hold at most {max} repository creation templates")]
     TooManyTemplates { max: i64 },
+    #[error("registry {registry} already has a pull through cache rule for {prefix}")]
+    PullThroughRuleAlreadyExists {
+        registry: Registry,
+        prefix: TemplatePrefix,
+    },
+    #[error("registry {registry} has no pull through cache rule for {prefix}")]
+    PullThroughRuleNotFound {
+        registry: Registry,
+        prefix: TemplatePrefix,
+    },
+    #[error("a registry may hold at most {max} pull through cache rules")]
+    TooManyPullThroughRules { max: i64 },
+    /// A pull through cache rule's credential that cannot be had.
+    #[error("{0}")]
+    Secret(SecretError),
     #[error("repository {registry}/{name} has no policy")]
     RepositoryPolicyNotFound {
         registry: Registry,
@@ -242,6 +258,8 @@ pub enum Invalid {
     NoAppliedFor,
     /// A replication configuration ECR refuses.
     Replication(ReplicationProblem),
+    /// A pull through cache rule ECR (or berth) refuses.
+    PullThrough(PullThroughProblem),
 }
 
 /// What is wrong with a resource tag.
@@ -352,6 +370,18 @@ impl From<std::io::Error> for Error {
 impl From<LifecycleProblem> for Error {
     fn from(p: LifecycleProblem) -> Self {
         Error::InvalidLifecyclePolicy(p)
+    }
+}
+
+impl From<SecretError> for Error {
+    fn from(e: SecretError) -> Self {
+        Error::Secret(e)
+    }
+}
+
+impl From<PullThroughProblem> for Error {
+    fn from(p: PullThroughProblem) -> Self {
+        Error::Invalid(Invalid::PullThrough(p))
     }
 }
 

@@ -18,6 +18,7 @@ mod manifests;
 mod pagination;
 mod policies;
 mod public;
+mod pull_through;
 mod pull_times;
 mod registry_policy;
 mod replication;
@@ -40,6 +41,7 @@ use crate::domain::{
     AppliedFor, Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId,
     Repository, RepositoryName,
 };
+use crate::secrets::Secrets;
 use crate::store::{Key, Store, Stored};
 use access::Target;
 
@@ -59,6 +61,7 @@ pub use lifecycle::{LifecyclePolicyInfo, LifecycleRun, PreviewPage};
 pub use listings::{Listing, ReferrerDescriptor};
 pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};
+pub use pull_through::NewPullThroughRule;
 pub use replication::{ImageReplication, ReplicationRun};
 pub use repositories::CreateRepository;
 pub use templates::TemplateSettings;
@@ -106,6 +109,8 @@ pub struct Settings {
     pub public_alias: RegistryAlias,
     /// How long garbage collection leaves a link no image uses, and an upload.
     pub gc_grace: std::time::Duration,
+    /// Where pull through cache rules' upstream credentials are filed, if anywhere.
+    pub secrets_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone)]
@@ -119,6 +124,7 @@ struct Inner {
     settings: Settings,
     authority: Authority,
     readiness: health::LastReadiness,
+    secrets: Secrets,
     /// This process's name as a holder of job leases.
     instance: String,
 }
@@ -141,6 +147,7 @@ impl Service {
             .await?;
         let sealer = Sealer::new(hex::decode(key)?);
         let authority = Authority::new(credentials, settings.region.clone(), sealer);
+        let secrets = Secrets::new(settings.secrets_file.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -148,6 +155,7 @@ impl Service {
                 settings,
                 authority,
                 readiness: Default::default(),
+                secrets,
                 instance: uuid::Uuid::new_v4().to_string(),
             }),
         })
@@ -155,6 +163,10 @@ impl Service {
 
     fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    fn secrets(&self) -> &Secrets {
+        &self.inner.secrets
     }
 
     fn blobs(&self) -> &BlobStore {

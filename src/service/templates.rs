@@ -90,6 +90,32 @@ impl TemplateSettings {
     }
 }
 
+/// The prefixes a Describe of per-prefix records names, sorted and each once, and the
+/// scope of its page tokens: the action, the registry and those prefixes.
+pub(super) fn prefix_scope(
+    action: &str,
+    registry: &Registry,
+    prefixes: Option<Vec<TemplatePrefix>>,
+) -> (Option<Vec<TemplatePrefix>>, String) {
+    let mut prefixes = prefixes;
+    if let Some(p) = prefixes.as_mut() {
+        p.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        p.dedup();
+    }
+    let only = prefixes.as_ref().map_or(String::new(), |p| {
+        p.iter()
+            .map(TemplatePrefix::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let scope = format!(
+        "{action}:{registry}:{}:{}:{only}",
+        registry.region,
+        prefixes.is_some()
+    );
+    (prefixes, scope)
+}
+
 impl Service {
     pub async fn create_template(
         &self,
@@ -142,22 +168,8 @@ impl Service {
         let target = Target::Registry(&registry);
         self.authorize(caller, "DescribeRepositoryCreationTemplates", target, &[])
             .await?;
-        let mut prefixes = prefixes;
-        if let Some(p) = prefixes.as_mut() {
-            p.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-            p.dedup();
-        }
-        let only = prefixes.as_ref().map_or(String::new(), |p| {
-            p.iter()
-                .map(TemplatePrefix::as_str)
-                .collect::<Vec<_>>()
-                .join(",")
-        });
-        let scope = format!(
-            "DescribeRepositoryCreationTemplates:{registry}:{}:{}:{only}",
-            registry.region,
-            prefixes.is_some()
-        );
+        let (prefixes, scope) =
+            prefix_scope("DescribeRepositoryCreationTemplates", &registry, prefixes);
         let after: Option<String> = self.resume(&scope, &page)?;
         let limit = page.limit();
         let templates = self

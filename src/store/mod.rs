@@ -14,6 +14,7 @@ mod key;
 mod leases;
 mod lifecycle;
 mod pool;
+mod pull_through;
 mod records;
 mod referrers;
 mod registries;
@@ -102,6 +103,15 @@ fn on_unique(e: sqlx::Error, err: Error) -> Error {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => err,
         _ => e.into(),
+    }
+}
+
+/// A capped insert's outcome (`INSERT ... SELECT ... WHERE (SELECT COUNT(*) ...) < max`):
+/// `AlreadyExists` on a unique violation, `LimitReached` when no row went in.
+fn capped(inserted: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>) -> Result<()> {
+    match inserted.map_err(|e| on_unique(e, Error::AlreadyExists))? {
+        done if done.rows_affected() == 0 => Err(Error::LimitReached),
+        _ => Ok(()),
     }
 }
 
@@ -198,6 +208,41 @@ impl Store {
         } else {
             String::new()
         }
+    }
+
+    /// The records of a registry's per-prefix `table` (creation templates, pull through
+    /// cache rules), each read by `record`, in prefix (byte) order after `after`, only
+    /// those of `prefixes` when given; at most `limit`.
+    async fn by_prefix<T>(
+        &self,
+        (table, columns): (&str, &str),
+        registry: &crate::domain::Registry,
+        prefixes: Option<&[crate::domain::TemplatePrefix]>,
+        after: Option<&str>,
+        limit: i64,
+        record: impl Fn(&sqlx::any::AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let only = match prefixes {
+            Some([]) => return Ok(Vec::new()),
+            Some(p) => format!(" AND prefix IN ({})", placeholders(5, p.len())),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT {columns} FROM {table} \
+             WHERE registry_id = $1 AND region = $2 AND prefix{c} > $3{only} \
+             ORDER BY prefix{c} LIMIT $4",
+            c = self.bytewise()
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(registry.account.as_str())
+            .bind(registry.region.as_str())
+            .bind(after.unwrap_or(""))
+            .bind(limit);
+        for p in prefixes.unwrap_or_default() {
+            q = q.bind(p.as_str());
+        }
+        let rows = q.fetch_all(&mut *self.reader().await?).await?;
+        rows.iter().map(record).collect()
     }
 
     /// A cheap round trip: whether the store answers.

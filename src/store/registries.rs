@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{millis, on_unique, Error, Result, Store};
+use super::{capped, millis, Result, Store};
 use crate::domain::{AccountSetting, Registry};
 
 /// The most principals one registry may exclude from pull-time updates.
@@ -105,12 +105,8 @@ impl Store {
         .bind(millis(now))
         .bind(MAX_PULL_TIME_EXCLUSIONS)
         .execute(&mut *self.writer().await?)
-        .await
-        .map_err(|e| on_unique(e, Error::AlreadyExists))?;
-        match inserted.rows_affected() {
-            0 => Err(Error::LimitReached),
-            _ => Ok(()),
-        }
+        .await;
+        capped(inserted)
     }
 
     /// Ends the exclusion; false when there was none.

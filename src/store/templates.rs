@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::images::bad;
 use super::repositories::filters_json;
-use super::{from_millis, millis, on_unique, placeholders, Error, Result, Store};
+use super::{capped, from_millis, millis, Error, Result, Store};
 use crate::domain::{
     AppliedFor, Encryption, Registry, RepositoryTemplate, TagMutability, TemplatePrefix,
     WildcardFilter,
@@ -112,12 +112,8 @@ impl Store {
         .bind(millis(t.updated_at))
         .bind(MAX_TEMPLATES)
         .execute(&mut *self.writer().await?)
-        .await
-        .map_err(|e| on_unique(e, Error::AlreadyExists))?;
-        match inserted.rows_affected() {
-            0 => Err(Error::LimitReached),
-            _ => Ok(()),
-        }
+        .await;
+        capped(inserted)
     }
 
     /// The registry's templates in prefix (byte) order after `after`, only those of
@@ -129,30 +125,11 @@ impl Store {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<RepositoryTemplate>> {
-        let only = match prefixes {
-            Some([]) => return Ok(Vec::new()),
-            Some(p) => format!(" AND prefix IN ({})", placeholders(5, p.len())),
-            None => String::new(),
-        };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM creation_templates \
-             WHERE registry_id = $1 AND region = $2 AND prefix{c} > $3{only} \
-             ORDER BY prefix{c} LIMIT $4",
-            c = self.bytewise()
-        );
-        let mut q = sqlx::query(&sql)
-            .bind(registry.account.as_str())
-            .bind(registry.region.as_str())
-            .bind(after.unwrap_or(""))
-            .bind(limit);
-        for p in prefixes.unwrap_or_default() {
-            q = q.bind(p.as_str());
-        }
-        q.fetch_all(&mut *self.reader().await?)
-            .await?
-            .iter()
-            .map(|row| template(registry, row))
-            .collect()
+        let table = ("creation_templates", COLUMNS);
+        self.by_prefix(table, registry, prefixes, after, limit, |row| {
+            template(registry, row)
+        })
+        .await
     }
 
     /// Changes the template in one transaction: `change` gets it as stored (its row

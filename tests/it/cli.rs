@@ -15,7 +15,7 @@ both_stores!(aws_cli_walkthrough, aws_cli_public_walkthrough);
 
 /// Runs `aws ecr <args> --endpoint-url <app> --output json`, returning the parsed
 /// output, or the stderr text on failure.
-fn aws(app: &TestApp, args: &[&str]) -> Result<Value, String> {
+pub(crate) fn aws(app: &TestApp, args: &[&str]) -> Result<Value, String> {
     aws_service(app, "ecr", args)
 }
 

@@ -109,6 +109,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         secret_access_key: Some(SECRET_KEY.into()),
         workers: Some(2),
         credentials_file: None,
+        secrets_file: None,
         // The test clients never retry, so a pooled connection the server closes as idle
         // just as a client reuses it (under load, past the default 5 s) would fail a test
         // that is about something else. The servers started as processes (the ingress

@@ -5,7 +5,8 @@
 use actix_web::http::StatusCode;
 
 use crate::api::awsjson::ApiError;
-use crate::domain::{Digest, ImageSelector, LifecycleProblem, NotArchivable};
+use crate::domain::{Digest, ImageSelector, LifecycleProblem, NotArchivable, PullThroughProblem};
+use crate::secrets::SecretError;
 use crate::service::{
     Error, ImageFailure, ImageProblem, Invalid, LayerProblem, PartProblem, ResourceTagProblem,
 };
@@ -97,6 +98,19 @@ impl From<Error> for ApiError {
                 "LimitExceededException",
                 format!("A registry may hold at most {max} repository creation templates"),
             ),
+            Error::PullThroughRuleAlreadyExists { registry, prefix } => client(
+                "PullThroughCacheRuleAlreadyExistsException",
+                format!("A pull through cache rule with the ECR repository prefix '{prefix}' already exists in the registry with id '{registry}'"),
+            ),
+            Error::PullThroughRuleNotFound { registry, prefix } => client(
+                "PullThroughCacheRuleNotFoundException",
+                format!("The pull through cache rule with the ECR repository prefix '{prefix}' does not exist in the registry with id '{registry}'"),
+            ),
+            Error::TooManyPullThroughRules { max } => client(
+                "LimitExceededException",
+                format!("A registry may hold at most {max} pull through cache rules"),
+            ),
+            Error::Secret(e) => secret_error(&e),
             Error::RepositoryPolicyNotFound { registry, name } => client(
                 "RepositoryPolicyNotFoundException",
                 format!("Repository policy does not exist for the repository with name '{name}' in the registry with id '{registry}'"),
@@ -321,6 +335,37 @@ fn invalid_parameter(invalid: &Invalid) -> String {
             "name at least one of REPLICATION, PULL_THROUGH_CACHE, CREATE_ON_PUSH",
         ),
         Invalid::Replication(problem) => at("replicationConfiguration", &problem.to_string()),
+        Invalid::PullThrough(problem) => at(
+            match problem {
+                PullThroughProblem::UpstreamUrl { .. } => "upstreamRegistryUrl",
+                PullThroughProblem::RegistryMismatch { .. } => "upstreamRegistry",
+                PullThroughProblem::CredentialRequired(_) => "credentialArn",
+                PullThroughProblem::UpstreamPrefixWithRoot => "upstreamRepositoryPrefix",
+            },
+            &problem.to_string(),
+        ),
+    }
+}
+
+/// A pull through cache rule's secret that cannot be had. Where the secrets file is
+/// and why it cannot be read is the operator's to know: logged, not told.
+fn secret_error(e: &SecretError) -> ApiError {
+    match e {
+        SecretError::NotFound { arn } => ApiError::client(
+            "SecretNotFoundException",
+            format!("The secret '{arn}' was not found"),
+        ),
+        SecretError::Unreadable { arn, .. } => {
+            tracing::warn!(error = %e, "secrets file unreadable");
+            ApiError::client(
+                "UnableToAccessSecretException",
+                format!("The secret '{arn}' cannot be accessed"),
+            )
+        }
+        SecretError::Malformed { arn } => ApiError::client(
+            "UnableToDecryptSecretValueException",
+            format!("The value of the secret '{arn}' is not a JSON object with the string members 'username' and 'accessToken'"),
+        ),
     }
 }
 

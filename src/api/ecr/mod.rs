@@ -9,6 +9,7 @@ pub(super) mod images;
 pub(super) mod layers;
 mod lifecycle;
 pub(super) mod policies;
+mod pull_through;
 mod pull_times;
 mod registry;
 mod registry_policy;
@@ -119,6 +120,22 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!(
         "DescribeImageReplicationStatus",
         replication::describe_image_replication_status
+    ),
+    action!(
+        "CreatePullThroughCacheRule",
+        pull_through::create_pull_through_cache_rule
+    ),
+    action!(
+        "DeletePullThroughCacheRule",
+        pull_through::delete_pull_through_cache_rule
+    ),
+    action!(
+        "DescribePullThroughCacheRules",
+        pull_through::describe_pull_through_cache_rules
+    ),
+    action!(
+        "UpdatePullThroughCacheRule",
+        pull_through::update_pull_through_cache_rule
     ),
 ];
 

@@ -208,6 +208,19 @@ impl From<Error> for OciError {
                 Code::Unsupported,
                 format!("at most {max} repository creation templates"),
             ),
+            // Pull through cache rules are managed by ECR calls only.
+            Error::PullThroughRuleAlreadyExists { prefix, .. }
+            | Error::PullThroughRuleNotFound { prefix, .. } => (
+                Code::Unsupported,
+                format!("pull through cache rule {prefix}"),
+            ),
+            Error::TooManyPullThroughRules { max } => (
+                Code::Unsupported,
+                format!("at most {max} pull through cache rules"),
+            ),
+            // A pull through a rule whose credential the secrets file does not hold (or
+            // cannot give): the operator's to fix, so the pull may be retried after.
+            Error::Secret(e) => (Code::Unavailable, e.to_string()),
             Error::RepositoryPolicyNotFound { name, .. } => (
                 Code::NameUnknown,
                 format!("repository {name} has no policy"),
@@ -403,6 +416,7 @@ fn invalid_request(invalid: &Invalid) -> String {
         Invalid::TemplateResourceTagCount { max } => format!("at most {max} resource tags"),
         Invalid::NoAppliedFor => "a template must apply to at least one action".into(),
         Invalid::Replication(problem) => problem.to_string(),
+        Invalid::PullThrough(problem) => problem.to_string(),
     }
 }
 

@@ -1,0 +1,166 @@
+//! Pull through cache rules (Create/Describe/Update/Delete/ValidatePullThroughCacheRule)
+//! and the rule a repository name falls under, for the pull path.
+
+use super::templates::prefix_scope;
+use super::{now, Caller, Error, Page, PageRequest, Result, Service, Target};
+use crate::domain::{
+    choose_pull_through_rule, PullThroughRule, Registry, RegistryId, RepositoryName,
+    TemplatePrefix, UpstreamRegistry, UpstreamUrl, MAX_PULL_THROUGH_RULES,
+};
+use crate::store;
+
+/// What CreatePullThroughCacheRule gives.
+#[derive(Debug, Clone)]
+pub struct NewPullThroughRule {
+    pub prefix: TemplatePrefix,
+    pub upstream_url: UpstreamUrl,
+    pub upstream_registry: Option<UpstreamRegistry>,
+    pub credential_arn: Option<String>,
+    pub custom_role_arn: Option<String>,
+    /// `None`: ROOT.
+    pub upstream_prefix: Option<TemplatePrefix>,
+}
+
+/// `Some(text)` unless it is empty.
+fn non_empty(text: Option<String>) -> Option<String> {
+    text.filter(|t| !t.is_empty())
+}
+
+impl Service {
+    pub async fn create_pull_through_rule(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        new: NewPullThroughRule,
+    ) -> Result<PullThroughRule> {
+        let registry = self.registry(caller, registry);
+        let target = Target::Registry(&registry);
+        self.authorize(caller, "CreatePullThroughCacheRule", target, &[])
+            .await?;
+        let at = now();
+        let rule = PullThroughRule {
+            registry: registry.clone(),
+            prefix: new.prefix,
+            upstream_url: new.upstream_url,
+            upstream_registry: new.upstream_registry,
+            credential_arn: non_empty(new.credential_arn),
+            custom_role_arn: non_empty(new.custom_role_arn),
+            upstream_prefix: new.upstream_prefix.unwrap_or(TemplatePrefix::Root),
+            created_at: at,
+            updated_at: at,
+        }
+        .check()?;
+        if let Some(arn) = &rule.credential_arn {
+            self.secrets().lookup(arn).await?;
+        }
+        match self.store().create_pull_through_rule(&rule).await {
+            Ok(()) => Ok(rule),
+            Err(store::Error::AlreadyExists) => Err(Error::PullThroughRuleAlreadyExists {
+                registry,
+                prefix: rule.prefix,
+            }),
+            Err(store::Error::LimitReached) => Err(Error::TooManyPullThroughRules {
+                max: MAX_PULL_THROUGH_RULES,
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The registry's rules in prefix order, a page at a time; only those of
+    /// `prefixes` when given, each of which must have one.
+    pub async fn describe_pull_through_rules(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        prefixes: Option<Vec<TemplatePrefix>>,
+        page: PageRequest,
+    ) -> Result<Page<PullThroughRule>> {
+        let registry = self.registry(caller, registry);
+        let target = Target::Registry(&registry);
+        self.authorize(caller, "DescribePullThroughCacheRules", target, &[])
+            .await?;
+        let (prefixes, scope) = prefix_scope("DescribePullThroughCacheRules", &registry, prefixes);
+        if let Some(named) = &prefixes {
+            let found = self
+                .store()
+                .pull_through_rules(&registry, Some(named), None, MAX_PULL_THROUGH_RULES)
+                .await?;
+            if let Some(missing) = named.iter().find(|p| found.iter().all(|r| &r.prefix != *p)) {
+                return Err(Error::PullThroughRuleNotFound {
+                    registry,
+                    prefix: missing.clone(),
+                });
+            }
+        }
+        let after: Option<String> = self.resume(&scope, &page)?;
+        let limit = page.limit();
+        let rules = self
+            .store()
+            .pull_through_rules(&registry, prefixes.as_deref(), after.as_deref(), limit + 1)
+            .await?;
+        Ok(self.paginate(&scope, rules, limit, |r| r.prefix.as_str().to_owned()))
+    }
+
+    /// Sets the credential and the role where given (an empty role is left as it is).
+    pub async fn update_pull_through_rule(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        prefix: TemplatePrefix,
+        credential_arn: Option<String>,
+        custom_role_arn: Option<String>,
+    ) -> Result<PullThroughRule> {
+        let registry = self.registry(caller, registry);
+        let target = Target::Registry(&registry);
+        self.authorize(caller, "UpdatePullThroughCacheRule", target, &[])
+            .await?;
+        let credential_arn = non_empty(credential_arn);
+        if let Some(arn) = &credential_arn {
+            self.secrets().lookup(arn).await?;
+        }
+        let updated = self
+            .store()
+            .update_pull_through_rule(
+                &registry,
+                &prefix,
+                credential_arn.as_deref(),
+                non_empty(custom_role_arn).as_deref(),
+                now(),
+            )
+            .await?;
+        updated.ok_or(Error::PullThroughRuleNotFound { registry, prefix })
+    }
+
+    /// Removes the rule, returning it.
+    pub async fn delete_pull_through_rule(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        prefix: TemplatePrefix,
+    ) -> Result<PullThroughRule> {
+        let registry = self.registry(caller, registry);
+        let target = Target::Registry(&registry);
+        self.authorize(caller, "DeletePullThroughCacheRule", target, &[])
+            .await?;
+        let deleted = self
+            .store()
+            .delete_pull_through_rule(&registry, &prefix)
+            .await?;
+        deleted.ok_or(Error::PullThroughRuleNotFound { registry, prefix })
+    }
+
+    /// The rule that caches the repository `name` of `registry` (longest namespace
+    /// prefix, else ROOT) and the upstream repository the name stands for; `None`
+    /// when no rule matches.
+    pub async fn pull_through_rule(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+    ) -> Result<Option<(PullThroughRule, String)>> {
+        let rules = self
+            .store()
+            .pull_through_rules(registry, None, None, MAX_PULL_THROUGH_RULES)
+            .await?;
+        Ok(choose_pull_through_rule(&rules, name).map(|(rule, upstream)| (rule.clone(), upstream)))
+    }
+}
