@@ -8,6 +8,9 @@ use clap::Args;
 use crate::auth::{AccessKey, Credentials};
 use crate::domain::{Principal, Region, RegistryAlias, RegistryId};
 
+/// The default `--pull-through-ttl`: ECR re-checks a cached tag every 24 hours.
+pub const PULL_THROUGH_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// The default `--database-timeout`, in seconds.
 pub const DATABASE_TIMEOUT: u64 = 3;
 
@@ -80,6 +83,10 @@ pub struct Config {
     /// it, so edits apply without a restart.
     #[arg(long, env = "BERTH_SECRETS_FILE")]
     pub secrets_file: Option<PathBuf>,
+    /// How long a tag cached through a pull-through cache rule is served before its
+    /// upstream is asked again whether it moved (ECR: 24 hours).
+    #[arg(long, env = "BERTH_PULL_THROUGH_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub pull_through_ttl: Duration,
     #[command(flatten)]
     pub limits: Limits,
     #[command(flatten)]

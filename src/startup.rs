@@ -12,7 +12,7 @@ use crate::api::awsjson::UnverifiedBodies;
 use crate::api::{access, body_timeout};
 use crate::auth::Credentials;
 use crate::blob::BlobStore;
-use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig};
+use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig, PULL_THROUGH_TTL};
 use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
 use crate::service::{
     check_blobs, check_references, repair, BlobCheck, GcReport, LifecycleRun, ReferenceCheck,
@@ -128,6 +128,7 @@ async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Re
         public_alias: RegistryAlias::parse("berth").map_err(|e| anyhow::anyhow!("{e}"))?,
         gc_grace,
         secrets_file: None,
+        pull_through_ttl: PULL_THROUGH_TTL,
     };
     Service::new(store, blobs, settings, Credentials::new(account, [])).await
 }
@@ -301,6 +302,7 @@ impl Application {
             public_alias: config.public_alias.clone(),
             gc_grace: config.jobs.gc_grace,
             secrets_file: config.secrets_file.clone(),
+            pull_through_ttl: config.pull_through_ttl,
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_collector(service.clone(), config.jobs.gc_interval);

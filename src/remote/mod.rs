@@ -34,7 +34,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const TOKEN_LIFE: Duration = Duration::from_secs(60);
 
 /// A user name and password (or access token) for a remote registry.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Credential {
     pub username: String,
     pub password: String,

@@ -1,5 +1,6 @@
 //! Blobs as the registry API reads, removes and mounts them.
 
+use super::upstream::{Arriving, FromUpstream};
 use super::{now, BlobReader, Caller, Error, Result, Service};
 use crate::domain::{Digest, Repository, RepositoryName};
 use crate::store::Key;
@@ -8,8 +9,17 @@ use crate::store::Key;
 /// whether it is there and how large (a HEAD, ECR's BatchCheckLayerAvailability).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobRead {
+    /// All its bytes: they may stream from a pull-through upstream as they arrive.
     Download,
+    /// Its bytes from an offset: only once stored.
+    DownloadRange,
     Check,
+}
+
+/// A blob's bytes: stored, or on their way from a pull-through upstream.
+pub enum Blob {
+    Stored(BlobReader),
+    Arriving(Arriving),
 }
 
 impl Service {
@@ -20,17 +30,22 @@ impl Service {
         name: &RepositoryName,
         digest: &Digest,
         read: BlobRead,
-    ) -> Result<BlobReader> {
+    ) -> Result<Blob> {
         let action = match read {
-            BlobRead::Download => "GetDownloadUrlForLayer",
+            BlobRead::Download | BlobRead::DownloadRange => "GetDownloadUrlForLayer",
             BlobRead::Check => "BatchCheckLayerAvailability",
         };
         let repo = self.named_repository(caller, name, action).await?;
         if self.linked_blob(repo.key, digest).await?.is_none() {
-            return Err(Error::BlobNotFound(digest.clone()));
+            let stream = read == BlobRead::Download;
+            match self.blob_from_upstream(&repo, digest, stream).await? {
+                FromUpstream::NoRule => return Err(Error::BlobNotFound(digest.clone())),
+                FromUpstream::Arriving(arriving) => return Ok(Blob::Arriving(arriving)),
+                FromUpstream::Cached => {}
+            }
         }
         match self.blobs().read(digest).await {
-            Ok(reader) => Ok(reader),
+            Ok(reader) => Ok(Blob::Stored(reader)),
             // Collected since the link was read: an open file would have stayed.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(Error::BlobNotFound(digest.clone()))

@@ -319,6 +319,8 @@ pub enum ImageProblem {
     ReferencedByIndex,
     /// In archival storage: not pullable until restored.
     Archived,
+    /// A pull-through cache's upstream failed to give it.
+    Upstream(UpstreamProblem),
 }
 
 /// One layer of a availability check that failed, echoing the digest as sent.

@@ -230,19 +230,37 @@ impl Service {
         accepted_media_types: Option<&[String]>,
     ) -> Result<(Vec<StoredImage>, Vec<ImageFailure>)> {
         let registry = self.registry(caller, registry);
-        let repo = self
+        let repo = match self
             .authorized_repository(caller, &registry, name, "BatchGetImage")
-            .await?;
+            .await
+        {
+            // A pull-through cache creates its repositories on first pull.
+            Err(missing @ Error::RepositoryNotFound { .. }) => self
+                .cache_repository(caller, &registry, name)
+                .await?
+                .ok_or(missing)?,
+            found => found?,
+        };
         let (mut images, mut failures, mut pulled) = (Vec::new(), Vec::new(), Vec::new());
         let at = now();
         for id in ids {
             let Ok(selector) = id.map_err(|f| failures.push(f)) else {
                 continue;
             };
-            let found = self
-                .select_manifest(repo.key, &selector)
-                .await?
-                .unwrap_or_else(|| Err(failure(&selector, ImageProblem::NotFound)));
+            let found = match self.select_manifest(repo.key, &selector).await? {
+                Some(found) => found,
+                None => match self
+                    .through_upstream(caller, &registry, name, &selector, None)
+                    .await
+                {
+                    Ok(Some(found)) => Ok(found),
+                    Ok(None) => Err(failure(&selector, ImageProblem::NotFound)),
+                    Err(Error::Upstream { problem, .. }) => {
+                        Err(failure(&selector, ImageProblem::Upstream(problem)))
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
             let Ok((Stored { key, record: image }, manifest)) = found.map_err(|f| failures.push(f))
             else {
                 continue;

@@ -3,12 +3,14 @@
 
 use super::images::pullable;
 use super::{now, pull_due, Caller, Error, ImageProblem, Result, Service, StoredImage};
-use crate::domain::{ImageSelector, RepositoryName};
+use crate::domain::{Image, ImageSelector, RepositoryName};
 use crate::store::{self, Stored};
 
 impl Service {
     /// A manifest with its exact bytes. A pull (`record_pull`) updates
-    /// `lastRecordedPullTime`; a HEAD does not.
+    /// `lastRecordedPullTime`; a HEAD does not. In a repository a pull-through cache
+    /// rule covers, an image missing here (the repository too) comes from the
+    /// upstream, and a tag it placed is checked there once its check is due.
     pub async fn manifest(
         &self,
         caller: &Caller,
@@ -19,20 +21,55 @@ impl Service {
         let registry = caller.registry.clone();
         // The hot path of every pull: one read finds the image and the policies that
         // govern it; where none does and the caller owns the registry, it decides.
-        let found = match self
+        let (found, checked) = match self
             .store()
             .manifest_by_name(&registry, name, selector)
             .await?
         {
             Some(f) if Service::unrestricted(caller, &registry, &f) => {
-                Some(pullable(selector, (f.image, f.body)))
+                let checked = f.upstream_checked_at;
+                (Some(pullable(selector, (f.image, f.body))), checked)
             }
-            _ => {
-                let repo = self.named_repository(caller, name, "BatchGetImage").await?;
-                self.select_manifest(repo.key, selector).await?
-            }
+            _ => match self.named_repository(caller, name, "BatchGetImage").await {
+                Ok(repo) => {
+                    let found = self.select_manifest(repo.key, selector).await?;
+                    let checked = match (selector.tag(), &found) {
+                        (Some(tag), Some(Ok(_))) => {
+                            self.store().upstream_checked_at(repo.key, tag).await?
+                        }
+                        _ => None,
+                    };
+                    (found, checked)
+                }
+                // A pull-through cache creates its repositories on first pull.
+                Err(missing @ Error::RepositoryNotFound { .. }) => {
+                    return match self
+                        .through_upstream(caller, &registry, name, selector, None)
+                        .await?
+                    {
+                        Some(found) => {
+                            self.pulled(caller, name, selector, found, record_pull)
+                                .await
+                        }
+                        None => Err(missing),
+                    };
+                }
+                Err(e) => return Err(e),
+            },
         };
-        let (Stored { key, record: image }, manifest) = match found {
+        let due = checked.is_some_and(|at| now() - at >= self.pull_through_ttl());
+        let found = match found {
+            None => self
+                .through_upstream(caller, &registry, name, selector, None)
+                .await?
+                .map(Ok),
+            Some(Ok(cached)) if due => self
+                .through_upstream(caller, &registry, name, selector, Some(cached))
+                .await?
+                .map(Ok),
+            found => found,
+        };
+        let found = match found {
             Some(Ok(found)) => found,
             Some(Err(failure)) if failure.problem == ImageProblem::Archived => {
                 return Err(Error::ImageArchived {
@@ -49,6 +86,20 @@ impl Service {
                 });
             }
         };
+        self.pulled(caller, name, selector, found, record_pull)
+            .await
+    }
+
+    /// The image a pull found, its pull recorded when `record_pull`.
+    async fn pulled(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        selector: &ImageSelector,
+        (Stored { key, record: image }, manifest): (Stored<Image>, Vec<u8>),
+        record_pull: bool,
+    ) -> Result<StoredImage> {
+        let registry = caller.registry.clone();
         let at = now();
         if record_pull && pull_due(&image, at) {
             self.record_pull(caller, &registry, &[key], at).await;

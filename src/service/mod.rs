@@ -47,7 +47,7 @@ use access::Target;
 
 pub use crate::blob::BlobReader;
 pub use crate::domain::Encryption;
-pub use blobs::BlobRead;
+pub use blobs::{Blob, BlobRead};
 pub use check::{check_blobs, check_references, repair, BlobCheck, ReferenceCheck, Repaired};
 pub use error::{
     Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
@@ -111,6 +111,9 @@ pub struct Settings {
     pub gc_grace: std::time::Duration,
     /// Where pull through cache rules' upstream credentials are filed, if anywhere.
     pub secrets_file: Option<std::path::PathBuf>,
+    /// How long a tag a pull-through upstream placed is served before it is checked
+    /// there again.
+    pub pull_through_ttl: std::time::Duration,
 }
 
 #[derive(Clone)]
@@ -125,6 +128,7 @@ struct Inner {
     authority: Authority,
     readiness: health::LastReadiness,
     secrets: Secrets,
+    remotes: upstream::Remotes,
     /// This process's name as a holder of job leases.
     instance: String,
 }
@@ -156,6 +160,7 @@ impl Service {
                 authority,
                 readiness: Default::default(),
                 secrets,
+                remotes: Default::default(),
                 instance: uuid::Uuid::new_v4().to_string(),
             }),
         })
@@ -185,6 +190,11 @@ impl Service {
     /// The collection grace (`Settings::gc_grace`).
     fn gc_grace(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.settings().gc_grace).unwrap_or(chrono::Duration::MAX)
+    }
+
+    fn pull_through_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings().pull_through_ttl)
+            .unwrap_or(chrono::Duration::MAX)
     }
 
     fn instance(&self) -> &str {

@@ -15,12 +15,10 @@ use super::access::Target;
 use super::images::new_image;
 use super::{now, Caller, Error, Invalid, Result, Service};
 use crate::domain::{
-    AppliedFor, Digest, Encryption, ImageSelector, ImageTag, Principal, Registry, RegistryId,
-    ReplicationConfiguration, ReplicationFailure, Repository, RepositoryName, TagMutability,
+    AppliedFor, Digest, ImageSelector, ImageTag, Principal, Registry, RegistryId,
+    ReplicationConfiguration, ReplicationFailure, Repository, RepositoryName,
 };
-use crate::store::{
-    self, DestinationStatus, Key, NewRepository, ReplicationTask, Stored, TagWrite,
-};
+use crate::store::{self, DestinationStatus, Key, ReplicationTask, Stored, TagWrite};
 
 /// How many times a copy that meets a fault is tried before it is FAILED.
 const MAX_ATTEMPTS: i64 = 5;
@@ -197,44 +195,8 @@ impl Service {
         if let Some(repo) = self.store().repository(destination, name).await? {
             return Ok(repo);
         }
-        let templated = self
-            .create_from_template(source, destination, name, AppliedFor::Replication)
-            .await?;
-        if let Some(repo) = templated {
-            return Ok(repo);
-        }
-        let target = Target::Named {
-            registry: destination,
-            name,
-        };
-        self.authorize(source, "CreateRepository", target, &[])
-            .await?;
-        let encryption = Encryption::default();
-        let new = NewRepository {
-            registry: destination.clone(),
-            name: name.clone(),
-            mutability: TagMutability::Mutable,
-            scan_on_push: false,
-            kms_key: self.kms_key(destination, &encryption),
-            encryption_type: encryption.encryption_type,
-            tags: Vec::new(),
-            catalog: None,
-            logo: None,
-            policy: None,
-            lifecycle_policy: None,
-        };
-        match self.store().create_repository(&new, now()).await {
-            Ok(repo) => Ok(repo),
-            Err(store::Error::AlreadyExists) => self
-                .store()
-                .repository(destination, name)
-                .await?
-                .ok_or_else(|| Error::RepositoryNotFound {
-                    registry: destination.clone(),
-                    name: name.clone(),
-                }),
-            Err(e) => Err(e.into()),
-        }
+        self.create_for(source, destination, name, AppliedFor::Replication)
+            .await
     }
 
     /// Copies the image `digest` of the source repository `from` into `to`: its

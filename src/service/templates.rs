@@ -274,4 +274,52 @@ impl Service {
             Err(e) => Err(e.into()),
         }
     }
+
+    /// Creates the repository `name` for `caller` as replication and pull-through
+    /// caching do: from the template for `case` when one applies, else with ECR's
+    /// defaults (the caller must be allowed CreateRepository either way). A
+    /// repository created meanwhile by someone else is answered as it is.
+    pub(super) async fn create_for(
+        &self,
+        caller: &Caller,
+        registry: &Registry,
+        name: &RepositoryName,
+        case: AppliedFor,
+    ) -> Result<Stored<Repository>> {
+        if let Some(repo) = self
+            .create_from_template(caller, registry, name, case)
+            .await?
+        {
+            return Ok(repo);
+        }
+        let target = Target::Named { registry, name };
+        self.authorize(caller, "CreateRepository", target, &[])
+            .await?;
+        let encryption = Encryption::default();
+        let new = NewRepository {
+            registry: registry.clone(),
+            name: name.clone(),
+            mutability: TagMutability::Mutable,
+            scan_on_push: false,
+            kms_key: self.kms_key(registry, &encryption),
+            encryption_type: encryption.encryption_type,
+            tags: Vec::new(),
+            catalog: None,
+            logo: None,
+            policy: None,
+            lifecycle_policy: None,
+        };
+        match self.store().create_repository(&new, now()).await {
+            Ok(repo) => Ok(repo),
+            Err(store::Error::AlreadyExists) => self
+                .store()
+                .repository(registry, name)
+                .await?
+                .ok_or_else(|| Error::RepositoryNotFound {
+                    registry: registry.clone(),
+                    name: name.clone(),
+                }),
+            Err(e) => Err(e.into()),
+        }
+    }
 }

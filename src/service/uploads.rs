@@ -54,7 +54,7 @@ fn part_length(upload: &Upload, range: Option<(u64, u64)>) -> Result<Option<u64>
 }
 
 /// What completing an upload did.
-enum Completed {
+pub(super) enum Completed {
     /// The blob is now part of the repository.
     Linked(Digest),
     /// The repository already had the blob; the upload is gone all the same.
@@ -87,7 +87,7 @@ impl Service {
     /// Writes `body` as the upload's next part, after the bytes it held when read;
     /// with `expected`, the body must be exactly that long. Returns the new size. An
     /// empty body adds nothing.
-    async fn append<S, E>(
+    pub(super) async fn append<S, E>(
         &self,
         registry: &Registry,
         name: &RepositoryName,
@@ -136,7 +136,7 @@ impl Service {
     /// differs nothing is placed and the upload is unsealed (the caller may discard
     /// it); when its bytes are gone (a completion moved them, then the process died)
     /// the upload is forgotten.
-    async fn complete(
+    pub(super) async fn complete(
         &self,
         registry: &Registry,
         name: &RepositoryName,

@@ -22,7 +22,10 @@ use tokio::sync::mpsc;
 use super::access::Target;
 use super::images::new_image;
 use super::{now, Caller, Error, Result, Service, UpstreamProblem};
-use crate::domain::{AppliedFor, Digest, Image, ImageSelector, Namespace, Repository, RepositoryName, UploadId};
+use crate::domain::{
+    AppliedFor, Digest, Image, ImageSelector, Namespace, Registry, Repository, RepositoryName,
+    UploadId,
+};
 use crate::remote::{Credential, Remote, RemoteError};
 use crate::store::{self, Presence, Stored, TagWrite};
 
@@ -38,6 +41,16 @@ pub(super) struct Upstream {
 /// The connections to upstreams, kept so that their tokens are reused.
 #[derive(Default)]
 pub(super) struct Remotes(Mutex<HashMap<(String, Option<Credential>), Remote>>);
+
+/// What asking the upstream for a blob came to.
+pub(super) enum FromUpstream {
+    /// No rule covers the repository.
+    NoRule,
+    /// The blob is now in the repository.
+    Cached,
+    /// The blob is on its way, to the client and into the repository.
+    Arriving(Arriving),
+}
 
 /// A blob's bytes on their way from an upstream to the client and into the store.
 pub struct Arriving {
@@ -63,7 +76,7 @@ impl Service {
     /// The upstream that the repository `name` of `registry` caches, if a rule covers it.
     pub(super) async fn upstream(
         &self,
-        registry: &crate::domain::Registry,
+        registry: &Registry,
         name: &RepositoryName,
     ) -> Result<Option<Upstream>> {
         if registry.namespace != Namespace::Private {
@@ -89,7 +102,12 @@ impl Service {
             },
         };
         let url = rule.upstream_url.base();
-        let mut remotes = self.inner.remotes.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut remotes = self
+            .inner
+            .remotes
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let key = (url, credential);
         let remote = match remotes.get(&key) {
             Some(remote) => remote.clone(),
@@ -112,11 +130,11 @@ impl Service {
     pub(super) async fn through_upstream(
         &self,
         caller: &Caller,
+        registry: &Registry,
         name: &RepositoryName,
         selector: &ImageSelector,
         cached: Option<(Stored<Image>, Vec<u8>)>,
     ) -> Result<Option<(Stored<Image>, Vec<u8>)>> {
-        let registry = &caller.registry;
         let Some(upstream) = self.upstream(registry, name).await? else {
             return Ok(cached);
         };
@@ -161,6 +179,26 @@ impl Service {
         }
     }
 
+    /// The repository `name` of `registry`, created for `caller` as a pull-through
+    /// cache when a rule covers it and it does not exist yet; `None` when no rule does.
+    pub(super) async fn cache_repository(
+        &self,
+        caller: &Caller,
+        registry: &Registry,
+        name: &RepositoryName,
+    ) -> Result<Option<Stored<Repository>>> {
+        if self.upstream(registry, name).await?.is_none() {
+            return Ok(None);
+        }
+        let target = Target::Named { registry, name };
+        self.authorize(caller, "BatchImportUpstreamImage", target, &[])
+            .await?;
+        let created = self
+            .create_for(caller, registry, name, AppliedFor::PullThroughCache)
+            .await?;
+        Ok(Some(created))
+    }
+
     /// Fetches the manifest `selector` names from the upstream and stores it in `repo`
     /// (with its tag), its references deferred.
     async fn import(
@@ -185,19 +223,27 @@ impl Service {
         if selector.digest().is_some_and(|d| *d != fetched.digest) {
             return Ok(None);
         }
-        let mut new = new_image(fetched.digest.clone(), fetched.body.to_vec(), Some(&fetched.media_type))
-            .map_err(|e| Error::Upstream {
-                layer: None,
-                problem: UpstreamProblem::Unavailable,
-                message: format!("the upstream's manifest cannot be cached: {e}"),
-            })?;
+        let mut new = new_image(
+            fetched.digest.clone(),
+            fetched.body.to_vec(),
+            Some(&fetched.media_type),
+        )
+        .map_err(|e| Error::Upstream {
+            layer: None,
+            problem: UpstreamProblem::Unavailable,
+            message: format!("the upstream's manifest cannot be cached: {e}"),
+        })?;
         new.presence = Presence::Deferred;
         let tag = selector.tag().map(|tag| TagWrite {
             tag: tag.clone(),
             immutable: repo.record.mutability.is_immutable(tag),
         });
         // Cached images are not replicated: ECR replicates only what is pushed.
-        match self.store().put_image(repo.key, &new, tag.as_ref(), &[], now()).await {
+        match self
+            .store()
+            .put_image(repo.key, &new, tag.as_ref(), &[], now())
+            .await
+        {
             Ok(_) | Err(store::Error::ImageAlreadyExists) => {}
             // An immutable tag here names another image: that one stays.
             Err(store::Error::TagAlreadyExists) => {}
@@ -213,15 +259,17 @@ impl Service {
 
     /// A blob of a pull-through cache repository that is not cached yet, from its
     /// upstream: streamed to the caller as it is cached (`stream`), or cached first.
-    /// `Ok(None)` when no rule covers the repository.
     pub(super) async fn blob_from_upstream(
         &self,
         repo: &Stored<Repository>,
         digest: &Digest,
         stream: bool,
-    ) -> Result<Option<Arriving>> {
-        let Some(upstream) = self.upstream(&repo.record.registry, &repo.record.name).await? else {
-            return Ok(None);
+    ) -> Result<FromUpstream> {
+        let Some(upstream) = self
+            .upstream(&repo.record.registry, &repo.record.name)
+            .await?
+        else {
+            return Ok(FromUpstream::NoRule);
         };
         let fetched = match upstream.remote.blob(&upstream.repository, digest).await {
             Ok(fetched) => fetched,
@@ -236,16 +284,20 @@ impl Service {
             let digest = digest.clone();
             let to_client = stream.then_some(to_client);
             tokio::spawn(async move {
-                service.cache_blob(&repo, &digest, fetched.size, fetched.body, to_client).await
+                service
+                    .cache_blob(&repo, &digest, fetched.size, fetched.body, to_client)
+                    .await
             })
         };
         if stream {
-            let body = tokio_stream_of(from_cache);
-            return Ok(Some(Arriving { size, body }));
+            let body = receiver_stream(from_cache);
+            return Ok(FromUpstream::Arriving(Arriving { size, body }));
         }
         match caching.await {
-            Ok(result) => result.map(|()| None),
-            Err(e) => Err(Error::Internal(anyhow::anyhow!("caching a blob stopped: {e}"))),
+            Ok(result) => result.map(|()| FromUpstream::Cached),
+            Err(e) => Err(Error::Internal(anyhow::anyhow!(
+                "caching a blob stopped: {e}"
+            ))),
         }
     }
 
@@ -286,7 +338,9 @@ impl Service {
                 }
             })
         };
-        let cached = self.cache_upload(repo, &id, digest, size, Box::pin(forwarded)).await;
+        let cached = self
+            .cache_upload(repo, &id, digest, size, Box::pin(forwarded))
+            .await;
         if cached.is_err() {
             if let Err(e) = self.discard(&id).await {
                 tracing::warn!(error = ?e, upload = %id, "cannot discard a failed cache upload");
@@ -294,8 +348,14 @@ impl Service {
         }
         if let Some(client) = client {
             let last = match &cached {
-                Ok(()) => held.lock().unwrap_or_else(|e| e.into_inner()).take().map(Ok),
-                Err(e) => Some(Err(std::io::Error::other(format!("caching the blob failed: {e}")))),
+                Ok(()) => held
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .map(Ok),
+                Err(e) => Some(Err(std::io::Error::other(format!(
+                    "caching the blob failed: {e}"
+                )))),
             };
             if let Some(last) = last {
                 let _ = client.send(last).await;
@@ -319,7 +379,13 @@ impl Service {
         let received = self.append(registry, name, &upload, body, size).await?;
         upload.bytes_received = i64::try_from(received).unwrap_or(i64::MAX);
         match self
-            .complete(registry, name, &upload, std::slice::from_ref(digest), |_| Ok(()))
+            .complete(
+                registry,
+                name,
+                &upload,
+                std::slice::from_ref(digest),
+                |_| Ok(()),
+            )
             .await
         {
             // Cached meanwhile by another pull: as good.
@@ -329,7 +395,7 @@ impl Service {
     }
 }
 
-fn tokio_stream_of(
+fn receiver_stream(
     mut rx: mpsc::Receiver<std::io::Result<Bytes>>,
 ) -> BoxStream<'static, std::io::Result<Bytes>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()

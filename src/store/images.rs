@@ -159,10 +159,12 @@ impl Store {
             return Err(Error::MissingImages(absent));
         }
         if new.presence == Presence::Deferred {
-            sqlx::query("UPDATE repositories SET pull_through = 1 WHERE id = $1 AND pull_through = 0")
-                .bind(repository.id())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE repositories SET pull_through = 1 WHERE id = $1 AND pull_through = 0",
+            )
+            .bind(repository.id())
+            .execute(&mut *tx)
+            .await?;
         }
         let size = new
             .size

@@ -390,10 +390,13 @@ async fn put_blob(
 /// Reads the blob back through the service: it must be there, byte for byte.
 async fn read_back(service: &Service, name: &RepositoryName, digest: &Digest, bytes: &[u8]) {
     use futures_util::TryStreamExt as _;
-    let reader = service
+    let blob = service
         .blob(&caller(), name, digest, berth::service::BlobRead::Download)
         .await
         .unwrap_or_else(|e| panic!("{digest} was acknowledged and is gone: {e:?}"));
+    let berth::service::Blob::Stored(reader) = blob else {
+        panic!("{digest} is stored, not on its way from an upstream");
+    };
     let chunks: Vec<bytes::Bytes> = reader.into_stream().try_collect().await.expect("read");
     assert!(chunks.concat() == bytes, "{digest}: the bytes differ");
 }

@@ -23,6 +23,7 @@ mod postgres_server;
 mod process;
 mod protocol;
 mod public;
+mod pull_through;
 mod pull_through_rules;
 mod registry;
 mod registry_clients;

@@ -9,6 +9,7 @@ use crate::domain::{Digest, ImageSelector, LifecycleProblem, NotArchivable, Pull
 use crate::secrets::SecretError;
 use crate::service::{
     Error, ImageFailure, ImageProblem, Invalid, LayerProblem, PartProblem, ResourceTagProblem,
+    UpstreamProblem,
 };
 
 impl From<Error> for ApiError {
@@ -504,6 +505,14 @@ pub fn image_failure(failure: &ImageFailure) -> (&'static str, String) {
         ImageProblem::Archived => (
             "ImageNotFound",
             "The image is archived; restore it with UpdateImageStorageClass to pull it".into(),
+        ),
+        ImageProblem::Upstream(UpstreamProblem::AccessDenied) => (
+            "UpstreamAccessDenied",
+            "The upstream registry refused the pull through cache rule's credential".into(),
+        ),
+        ImageProblem::Upstream(UpstreamProblem::Unavailable) => (
+            "UpstreamUnavailable",
+            "The upstream registry of the pull through cache rule is unavailable".into(),
         ),
     }
 }

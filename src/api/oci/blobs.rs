@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{parse_digest, parse_upload_id, Code, Ctx, OciError};
 use crate::domain::{Digest, RepositoryName, UploadId};
-use crate::service::{BlobRead, Error};
+use crate::service::{Arriving, Blob, BlobRead, Error};
 
 /// The requested byte range of a blob of `size` bytes, as (start, length); `None`
 /// for the whole blob. Malformed, multiple or unsatisfiable ranges are refused.
@@ -48,10 +48,15 @@ pub async fn get(
     let (name, digest) = (ctx.name(&path.0)?, parse_digest(&path.1)?);
     let read = if req.method() == Method::HEAD {
         BlobRead::Check
+    } else if req.headers().contains_key(header::RANGE) {
+        BlobRead::DownloadRange
     } else {
         BlobRead::Download
     };
-    let blob = ctx.service.blob(&ctx.caller, &name, &digest, read).await?;
+    let blob = match ctx.service.blob(&ctx.caller, &name, &digest, read).await? {
+        Blob::Stored(blob) => blob,
+        Blob::Arriving(arriving) => return Ok(arriving_blob(&digest, arriving)),
+    };
     let size = blob.size;
     let (mut response, blob) = match byte_range(&req, size)? {
         Some((start, len)) => {
@@ -76,6 +81,22 @@ pub async fn get(
         .content_type("application/octet-stream")
         .no_chunking(blob.len())
         .streaming(blob.into_stream()))
+}
+
+/// A blob streamed as it arrives from a pull-through upstream: its length is the
+/// upstream's word; if the bytes break off, so does the response.
+fn arriving_blob(digest: &Digest, arriving: Arriving) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header(("Docker-Content-Digest", digest.as_str()))
+        .insert_header(header::ETag(header::EntityTag::new_strong(
+            digest.to_string(),
+        )))
+        .content_type("application/octet-stream");
+    if let Some(size) = arriving.size {
+        response.no_chunking(size);
+    }
+    response.streaming(arriving.body)
 }
 
 /// DELETE a blob from the repository.
