@@ -7,6 +7,8 @@ use crate::domain::{
     choose_pull_through_rule, PullThroughRule, Registry, RegistryId, RepositoryName,
     TemplatePrefix, UpstreamRegistry, UpstreamUrl, MAX_PULL_THROUGH_RULES,
 };
+use crate::remote::{Credential, Remote, RemoteError};
+use crate::secrets::SecretError;
 use crate::store;
 
 /// What CreatePullThroughCacheRule gives.
@@ -19,6 +21,24 @@ pub struct NewPullThroughRule {
     pub custom_role_arn: Option<String>,
     /// `None`: ROOT.
     pub upstream_prefix: Option<TemplatePrefix>,
+}
+
+/// Why a rule's upstream cannot be used: its credential cannot be had, or the upstream
+/// does not answer `/v2/` to it.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamFailure {
+    #[error("{0}")]
+    Secret(SecretError),
+    #[error("{0}")]
+    Remote(RemoteError),
+}
+
+/// ValidatePullThroughCacheRule's answer: the rule, and why it does not work.
+#[derive(Debug)]
+pub struct Validation {
+    pub rule: PullThroughRule,
+    /// `None`: the upstream answered to the rule's credential.
+    pub failure: Option<UpstreamFailure>,
 }
 
 /// `Some(text)` unless it is empty.
@@ -147,6 +167,51 @@ impl Service {
             .delete_pull_through_rule(&registry, &prefix)
             .await?;
         deleted.ok_or(Error::PullThroughRuleNotFound { registry, prefix })
+    }
+
+    /// Contacts the rule's upstream now (`GET /v2/` through the registry auth flow)
+    /// with the rule's credential: whether it answers, and if not, why.
+    pub async fn validate_pull_through_rule(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        prefix: TemplatePrefix,
+    ) -> Result<Validation> {
+        let registry = self.registry(caller, registry);
+        let target = Target::Registry(&registry);
+        self.authorize(caller, "ValidatePullThroughCacheRule", target, &[])
+            .await?;
+        let named = std::slice::from_ref(&prefix);
+        let rule = self
+            .store()
+            .pull_through_rules(&registry, Some(named), None, 1)
+            .await?
+            .pop()
+            .ok_or(Error::PullThroughRuleNotFound { registry, prefix })?;
+        let failure = match self.upstream(&rule).await {
+            Ok(remote) => remote.ping().await.err().map(UpstreamFailure::Remote),
+            Err(e) => Some(e),
+        };
+        Ok(Validation { rule, failure })
+    }
+
+    /// A client for the rule's upstream, with the credential its secret holds.
+    pub async fn upstream(&self, rule: &PullThroughRule) -> Result<Remote, UpstreamFailure> {
+        let credential = match &rule.credential_arn {
+            Some(arn) => {
+                let secret = self
+                    .secrets()
+                    .lookup(arn)
+                    .await
+                    .map_err(UpstreamFailure::Secret)?;
+                Some(Credential {
+                    username: secret.username,
+                    password: secret.access_token,
+                })
+            }
+            None => None,
+        };
+        Remote::new(&rule.upstream_url.base(), credential).map_err(UpstreamFailure::Remote)
     }
 
     /// The rule that caches the repository `name` of `registry` (longest namespace

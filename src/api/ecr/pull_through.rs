@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::upstream_failure;
 use super::shapes::epoch;
 use super::{invalid, registry_id};
 use crate::api::awsjson::{ApiError, Ctx};
@@ -78,6 +79,10 @@ const DELETE: Members = Members {
     created: true,
     updated: false,
     upstream_registry: false,
+};
+const VALIDATE: Members = Members {
+    created: false,
+    ..DELETE
 };
 
 impl RuleOut {
@@ -223,4 +228,34 @@ pub async fn delete_pull_through_cache_rule(
         )
         .await?;
     Ok(RuleOut::only(rule, DELETE))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateRuleResponse {
+    #[serde(flatten)]
+    rule: RuleOut,
+    is_valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<String>,
+}
+
+pub async fn validate_pull_through_cache_rule(
+    ctx: Ctx,
+    req: RuleRequest,
+) -> Result<ValidateRuleResponse, ApiError> {
+    let registry = registry_id(req.registry_id.as_deref())?;
+    let validation = ctx
+        .service
+        .validate_pull_through_rule(
+            &ctx.caller,
+            registry.as_ref(),
+            prefix("ecrRepositoryPrefix", &req.ecr_repository_prefix)?,
+        )
+        .await?;
+    Ok(ValidateRuleResponse {
+        rule: RuleOut::only(validation.rule, VALIDATE),
+        is_valid: validation.failure.is_none(),
+        failure: validation.failure.as_ref().map(upstream_failure),
+    })
 }
