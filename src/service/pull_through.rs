@@ -53,9 +53,8 @@ impl Service {
         registry: Option<&RegistryId>,
         new: NewPullThroughRule,
     ) -> Result<PullThroughRule> {
-        let registry = self.registry(caller, registry);
-        let target = Target::Registry(&registry);
-        self.authorize(caller, "CreatePullThroughCacheRule", target, &[])
+        let registry = self
+            .rules_registry(caller, registry, "CreatePullThroughCacheRule")
             .await?;
         let at = now();
         let rule = PullThroughRule {
@@ -95,9 +94,8 @@ impl Service {
         prefixes: Option<Vec<TemplatePrefix>>,
         page: PageRequest,
     ) -> Result<Page<PullThroughRule>> {
-        let registry = self.registry(caller, registry);
-        let target = Target::Registry(&registry);
-        self.authorize(caller, "DescribePullThroughCacheRules", target, &[])
+        let registry = self
+            .rules_registry(caller, registry, "DescribePullThroughCacheRules")
             .await?;
         let (prefixes, scope) = prefix_scope("DescribePullThroughCacheRules", &registry, prefixes);
         if let Some(named) = &prefixes {
@@ -130,9 +128,8 @@ impl Service {
         credential_arn: Option<String>,
         custom_role_arn: Option<String>,
     ) -> Result<PullThroughRule> {
-        let registry = self.registry(caller, registry);
-        let target = Target::Registry(&registry);
-        self.authorize(caller, "UpdatePullThroughCacheRule", target, &[])
+        let registry = self
+            .rules_registry(caller, registry, "UpdatePullThroughCacheRule")
             .await?;
         let credential_arn = non_empty(credential_arn);
         if let Some(arn) = &credential_arn {
@@ -158,9 +155,8 @@ impl Service {
         registry: Option<&RegistryId>,
         prefix: TemplatePrefix,
     ) -> Result<PullThroughRule> {
-        let registry = self.registry(caller, registry);
-        let target = Target::Registry(&registry);
-        self.authorize(caller, "DeletePullThroughCacheRule", target, &[])
+        let registry = self
+            .rules_registry(caller, registry, "DeletePullThroughCacheRule")
             .await?;
         let deleted = self
             .store()
@@ -177,9 +173,8 @@ impl Service {
         registry: Option<&RegistryId>,
         prefix: TemplatePrefix,
     ) -> Result<Validation> {
-        let registry = self.registry(caller, registry);
-        let target = Target::Registry(&registry);
-        self.authorize(caller, "ValidatePullThroughCacheRule", target, &[])
+        let registry = self
+            .rules_registry(caller, registry, "ValidatePullThroughCacheRule")
             .await?;
         let named = std::slice::from_ref(&prefix);
         let rule = self
@@ -212,6 +207,19 @@ impl Service {
             None => None,
         };
         Remote::new(&rule.upstream_url.base(), credential).map_err(UpstreamFailure::Remote)
+    }
+
+    /// The registry a rule action is for, once the caller may perform `action` there.
+    async fn rules_registry(
+        &self,
+        caller: &Caller,
+        requested: Option<&RegistryId>,
+        action: &'static str,
+    ) -> Result<Registry> {
+        let registry = self.registry(caller, requested);
+        self.authorize(caller, action, Target::Registry(&registry), &[])
+            .await?;
+        Ok(registry)
     }
 
     /// The rule that caches the repository `name` of `registry` (longest namespace
