@@ -65,6 +65,7 @@ IMPLEMENTED = {
         "UpdatePullThroughCacheRule",
         "UpdateRepositoryCreationTemplate",
         "UploadLayerPart",
+        "ValidatePullThroughCacheRule",
     ],
     # All 23 of ECR Public's operations.
     "ecr-public": [

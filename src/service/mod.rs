@@ -61,7 +61,7 @@ pub use lifecycle::{LifecyclePolicyInfo, LifecycleRun, PreviewPage};
 pub use listings::{Listing, ReferrerDescriptor};
 pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};
-pub use pull_through::NewPullThroughRule;
+pub use pull_through::{NewPullThroughRule, UpstreamFailure, Validation};
 pub use replication::{ImageReplication, ReplicationRun};
 pub use repositories::CreateRepository;
 pub use templates::TemplateSettings;

@@ -7,6 +7,8 @@ use crate::domain::{
     choose_pull_through_rule, PullThroughRule, Registry, RegistryId, RepositoryName,
     TemplatePrefix, UpstreamRegistry, UpstreamUrl, MAX_PULL_THROUGH_RULES,
 };
+use crate::remote::{Credential, Remote, RemoteError};
+use crate::secrets::SecretError;
 use crate::store;
 
 /// What CreatePullThroughCacheRule gives.
@@ -21,6 +23,24 @@ pub struct NewPullThroughRule {
     pub upstream_prefix: Option<TemplatePrefix>,
 }
 
+/// Why a rule's upstream cannot be used: its credential cannot be had, or the upstream
+/// does not answer `/v2/` to it.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamFailure {
+    #[error("{0}")]
+    Secret(SecretError),
+    #[error("{0}")]
+    Remote(RemoteError),
+}
+
+/// ValidatePullThroughCacheRule's answer: the rule, and why it does not work.
+#[derive(Debug)]
+pub struct Validation {
+    pub rule: PullThroughRule,
+    /// `None`: the upstream answered to the rule's credential.
+    pub failure: Option<UpstreamFailure>,
+}
+
 /// `Some(text)` unless it is empty.
 fn non_empty(text: Option<String>) -> Option<String> {
     text.filter(|t| !t.is_empty())
@@ -33,9 +53,8 @@ impl Service {
         registry: Option<&RegistryId>,
         new: NewPullThroughRule,
     ) -> Result<PullThroughRule> {
-        let registry = self.registry(caller, registry);
-        let target = Target::Registry(&registry);
-        self.authorize(caller, "CreatePullThroughCacheRule", target, &[])
+        let registry = self
+            .rules_registry(caller, registry, "CreatePullThroughCacheRule")
             .await?;
         let at = now();
         let rule = PullThroughRule {
@@ -75,9 +94,8 @@ impl Service {
         prefixes: Option<Vec<TemplatePrefix>>,
         page: PageRequest,
     ) -> Result<Page<PullThroughRule>> {
-        let registry = self.registry(caller, registry);
-        let target = Target::Registry(&registry);
-        self.authorize(caller, "DescribePullThroughCacheRules", target, &[])
+        let registry = self
+            .rules_registry(caller, registry, "DescribePullThroughCacheRules")
             .await?;
         let (prefixes, scope) = prefix_scope("DescribePullThroughCacheRules", &registry, prefixes);
         if let Some(named) = &prefixes {
@@ -110,9 +128,8 @@ impl Service {
         credential_arn: Option<String>,
         custom_role_arn: Option<String>,
     ) -> Result<PullThroughRule> {
-        let registry = self.registry(caller, registry);
-        let target = Target::Registry(&registry);
-        self.authorize(caller, "UpdatePullThroughCacheRule", target, &[])
+        let registry = self
+            .rules_registry(caller, registry, "UpdatePullThroughCacheRule")
             .await?;
         let credential_arn = non_empty(credential_arn);
         if let Some(arn) = &credential_arn {
@@ -138,15 +155,78 @@ impl Service {
         registry: Option<&RegistryId>,
         prefix: TemplatePrefix,
     ) -> Result<PullThroughRule> {
-        let registry = self.registry(caller, registry);
-        let target = Target::Registry(&registry);
-        self.authorize(caller, "DeletePullThroughCacheRule", target, &[])
+        let registry = self
+            .rules_registry(caller, registry, "DeletePullThroughCacheRule")
             .await?;
         let deleted = self
             .store()
             .delete_pull_through_rule(&registry, &prefix)
             .await?;
         deleted.ok_or(Error::PullThroughRuleNotFound { registry, prefix })
+    }
+
+    /// Contacts the rule's upstream now (`GET /v2/` through the registry auth flow)
+    /// with the rule's credential: whether it answers, and if not, why.
+    pub async fn validate_pull_through_rule(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        prefix: TemplatePrefix,
+    ) -> Result<Validation> {
+        let registry = self
+            .rules_registry(caller, registry, "ValidatePullThroughCacheRule")
+            .await?;
+        let named = std::slice::from_ref(&prefix);
+        let rule = self
+            .store()
+            .pull_through_rules(&registry, Some(named), None, 1)
+            .await?
+            .pop()
+            .ok_or(Error::PullThroughRuleNotFound { registry, prefix })?;
+        let failure = match self.remote_for(&rule).await {
+            Ok(remote) => remote.ping().await.err().map(UpstreamFailure::Remote),
+            Err(e) => Some(e),
+        };
+        Ok(Validation { rule, failure })
+    }
+
+    /// A client for the rule's upstream, with the credential its secret holds; one per
+    /// URL and credential is kept, so that its tokens are reused.
+    pub(super) async fn remote_for(
+        &self,
+        rule: &PullThroughRule,
+    ) -> Result<Remote, UpstreamFailure> {
+        let credential = match &rule.credential_arn {
+            Some(arn) => {
+                let secret = self
+                    .secrets()
+                    .lookup(arn)
+                    .await
+                    .map_err(UpstreamFailure::Secret)?;
+                Some(Credential {
+                    username: secret.username,
+                    password: secret.access_token,
+                })
+            }
+            None => None,
+        };
+        self.inner
+            .remotes
+            .get(rule.upstream_url.base(), credential)
+            .map_err(UpstreamFailure::Remote)
+    }
+
+    /// The registry a rule action is for, once the caller may perform `action` there.
+    async fn rules_registry(
+        &self,
+        caller: &Caller,
+        requested: Option<&RegistryId>,
+        action: &'static str,
+    ) -> Result<Registry> {
+        let registry = self.registry(caller, requested);
+        self.authorize(caller, action, Target::Registry(&registry), &[])
+            .await?;
+        Ok(registry)
     }
 
     /// The rule that caches the repository `name` of `registry` (longest namespace

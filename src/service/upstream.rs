@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use super::access::Target;
 use super::images::new_image;
+use super::pull_through::UpstreamFailure;
 use super::{now, Caller, Error, Result, Service, UpstreamProblem};
 use crate::domain::{
     AppliedFor, Digest, Image, ImageSelector, Namespace, Registry, Repository, RepositoryName,
@@ -38,9 +39,27 @@ pub(super) struct Upstream {
     repository: String,
 }
 
-/// The connections to upstreams, kept so that their tokens are reused.
+/// The clients of upstreams, by URL and credential, kept so that their tokens are
+/// reused.
 #[derive(Default)]
 pub(super) struct Remotes(Mutex<HashMap<(String, Option<Credential>), Remote>>);
+
+impl Remotes {
+    pub(super) fn get(
+        &self,
+        url: String,
+        credential: Option<Credential>,
+    ) -> std::result::Result<Remote, RemoteError> {
+        let mut remotes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (url, credential);
+        if let Some(remote) = remotes.get(&key) {
+            return Ok(remote.clone());
+        }
+        let remote = Remote::new(&key.0, key.1.clone())?;
+        remotes.insert(key, remote.clone());
+        Ok(remote)
+    }
+}
 
 /// What asking the upstream for a blob came to.
 pub(super) enum FromUpstream {
@@ -85,39 +104,17 @@ impl Service {
         let Some((rule, repository)) = self.pull_through_rule(registry, name).await? else {
             return Ok(None);
         };
-        let credential = match &rule.credential_arn {
-            None => None,
-            Some(arn) => match self.secrets().lookup(arn).await {
-                Ok(secret) => Some(Credential {
-                    username: secret.username,
-                    password: secret.access_token,
-                }),
-                Err(e) => {
-                    return Err(Error::Upstream {
-                        layer: None,
-                        problem: UpstreamProblem::AccessDenied,
-                        message: e.to_string(),
-                    })
-                }
-            },
-        };
-        let url = rule.upstream_url.base();
-        let mut remotes = self
-            .inner
-            .remotes
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let key = (url, credential);
-        let remote = match remotes.get(&key) {
-            Some(remote) => remote.clone(),
-            None => {
-                let remote =
-                    Remote::new(&key.0, key.1.clone()).map_err(|e| upstream_error(None, e))?;
-                remotes.insert(key, remote.clone());
-                remote
-            }
-        };
+        let remote = self
+            .remote_for(&rule)
+            .await
+            .map_err(|failure| match failure {
+                UpstreamFailure::Secret(e) => Error::Upstream {
+                    layer: None,
+                    problem: UpstreamProblem::AccessDenied,
+                    message: e.to_string(),
+                },
+                UpstreamFailure::Remote(e) => upstream_error(None, e),
+            })?;
         Ok(Some(Upstream { remote, repository }))
     }
 

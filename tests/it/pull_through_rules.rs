@@ -6,10 +6,12 @@ use aws_sdk_ecr::types::{PullThroughCacheRule, UpstreamRegistry};
 use serde_json::json;
 
 use crate::fixtures::assert_code;
+use crate::fixtures::docker_registry::DockerRegistry;
 use crate::helpers::{
-    ecr_client_in, spawn_app_with, token_password, Backend, TestApp, ACCESS_KEY, ACCOUNT, REGION,
-    SECRET_KEY,
+    ecr_client_in, spawn_app, spawn_app_with, token_password, Backend, TestApp, ACCESS_KEY,
+    ACCOUNT, REGION, SECRET_KEY,
 };
+use crate::process::free_port;
 
 /// Runs each named `async fn(TestApp)` on both stores, the app reading its secrets
 /// from `secrets.json` in its data directory (see `secrets`).
@@ -37,6 +39,7 @@ with_secrets_file!(
     the_rule_for_a_name_is_the_longest_prefix,
     rules_are_per_region,
     aws_cli_manages_rules,
+    validate_contacts_the_upstream,
 );
 
 async fn spawn(backend: Backend) -> TestApp {
@@ -356,7 +359,11 @@ async fn invalid_rules_are_refused(app: TestApp) {
     )
     .await
     .assert_error_naming("InvalidParameterException", "ecrRepositoryPrefix");
-    for action in ["DeletePullThroughCacheRule", "UpdatePullThroughCacheRule"] {
+    for action in [
+        "DeletePullThroughCacheRule",
+        "UpdatePullThroughCacheRule",
+        "ValidatePullThroughCacheRule",
+    ] {
         app.call_json(action, json!({}))
             .await
             .assert_error_naming("InvalidParameterException", "ecrRepositoryPrefix");
@@ -721,6 +728,32 @@ async fn aws_cli_manages_rules(app: TestApp) {
     ])
     .expect_err("Docker Hub without a credential");
     assert!(err.contains("InvalidParameterException"), "{err}");
+    let down = format!("http://127.0.0.1:{}", free_port());
+    // aws CLI v1 fetches an `http://` parameter value itself: the URL goes as JSON.
+    let input = json!({"ecrRepositoryPrefix": "down", "upstreamRegistryUrl": down});
+    aws(&[
+        "create-pull-through-cache-rule",
+        "--cli-input-json",
+        &input.to_string(),
+    ])
+    .expect("create down");
+    let validated = aws(&[
+        "validate-pull-through-cache-rule",
+        "--ecr-repository-prefix",
+        "down",
+    ])
+    .expect("validate");
+    assert_eq!(validated["isValid"], false);
+    assert_eq!(validated["upstreamRegistryUrl"], down.as_str());
+    assert!(validated["failure"]
+        .as_str()
+        .is_some_and(|f| f.contains("unreachable")));
+    aws(&[
+        "delete-pull-through-cache-rule",
+        "--ecr-repository-prefix",
+        "down",
+    ])
+    .expect("delete down");
     let deleted = aws(&[
         "delete-pull-through-cache-rule",
         "--ecr-repository-prefix",
@@ -734,7 +767,6 @@ async fn aws_cli_manages_rules(app: TestApp) {
 
 /// The password a second berth's GetAuthorizationToken hands out: a credential its
 /// `/v2/` takes.
-#[allow(dead_code)]
 async fn registry_password(upstream: &TestApp) -> String {
     let out = upstream
         .ecr
@@ -744,4 +776,109 @@ async fn registry_password(upstream: &TestApp) -> String {
         .expect("token");
     let data = &out.authorization_data()[0];
     token_password(data.authorization_token().expect("token"))
+}
+
+/// ValidatePullThroughCacheRule's `isValid` and `failure` for `prefix`.
+async fn validate(app: &TestApp, prefix: &str) -> (bool, Option<String>) {
+    let out = app
+        .ecr
+        .validate_pull_through_cache_rule()
+        .ecr_repository_prefix(prefix)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("validate {prefix}: {e:?}"));
+    assert_eq!(out.ecr_repository_prefix(), Some(prefix));
+    assert_eq!(out.registry_id(), Some(ACCOUNT));
+    (out.is_valid(), out.failure().map(str::to_owned))
+}
+
+async fn validate_contacts_the_upstream(app: TestApp) {
+    let distribution = DockerRegistry::with_password("puller", "s3cret").await;
+    let open = DockerRegistry::anonymous().await;
+    let upstream_berth = spawn_app(Backend::Sqlite).await;
+    let (good, wrong, berth) = (secret_arn("good"), secret_arn("wrong"), secret_arn("berth"));
+    secrets(
+        &app,
+        json!({
+            "ecr-pullthroughcache/good": credential("puller", "s3cret"),
+            "ecr-pullthroughcache/wrong": credential("puller", "not-it"),
+            "ecr-pullthroughcache/berth": credential("AWS", &registry_password(&upstream_berth).await),
+        }),
+    );
+    let rule = |prefix: &str, url: &str, arn: Option<&str>| {
+        app.ecr
+            .create_pull_through_cache_rule()
+            .ecr_repository_prefix(prefix)
+            .upstream_registry_url(url)
+            .set_credential_arn(arn.map(str::to_owned))
+            .send()
+    };
+    rule("good", &distribution.url, Some(&good))
+        .await
+        .expect("good");
+    rule("wrong", &distribution.url, Some(&wrong))
+        .await
+        .expect("wrong");
+    rule("anonymous", &distribution.url, None)
+        .await
+        .expect("anonymous");
+    rule("open", &open.url, None).await.expect("open");
+    rule("berth", &upstream_berth.url, Some(&berth))
+        .await
+        .expect("berth");
+    let down = format!("http://127.0.0.1:{}", free_port());
+    rule("down", &down, None).await.expect("down");
+
+    // The rule's members come back with the verdict.
+    let out = app
+        .ecr
+        .validate_pull_through_cache_rule()
+        .ecr_repository_prefix("good/")
+        .send()
+        .await
+        .expect("validate good");
+    assert!(out.is_valid(), "{out:?}");
+    assert_eq!(out.failure(), None);
+    assert_eq!(out.ecr_repository_prefix(), Some("good"));
+    assert_eq!(out.upstream_registry_url(), Some(distribution.url.as_str()));
+    assert_eq!(out.credential_arn(), Some(good.as_str()));
+    assert_eq!(out.upstream_repository_prefix(), Some("ROOT"));
+
+    assert_eq!(validate(&app, "open").await, (true, None));
+    assert_eq!(validate(&app, "berth").await, (true, None));
+    for (prefix, says) in [
+        ("wrong", "refused the credentials"),
+        ("anonymous", "refused the credentials"),
+        ("down", "unreachable"),
+    ] {
+        let (valid, failure) = validate(&app, prefix).await;
+        assert!(!valid, "{prefix}");
+        let failure = failure.unwrap_or_default();
+        assert!(failure.contains(says), "{prefix}: {failure}");
+    }
+
+    // The secret is read when validating: gone from the file, the rule fails.
+    secrets(
+        &app,
+        json!({ "ecr-pullthroughcache/wrong": credential("puller", "s3cret") }),
+    );
+    assert_eq!(validate(&app, "wrong").await, (true, None));
+    let (valid, failure) = validate(&app, "good").await;
+    assert!(!valid);
+    assert!(
+        failure.as_deref().is_some_and(|f| f.contains(&good)),
+        "{failure:?}"
+    );
+
+    let r = app
+        .ecr
+        .validate_pull_through_cache_rule()
+        .ecr_repository_prefix("missing")
+        .send()
+        .await;
+    assert_code(
+        r,
+        "PullThroughCacheRuleNotFoundException",
+        "validate missing",
+    );
 }

@@ -6,10 +6,11 @@ use actix_web::http::StatusCode;
 
 use crate::api::awsjson::ApiError;
 use crate::domain::{Digest, ImageSelector, LifecycleProblem, NotArchivable, PullThroughProblem};
+use crate::remote::RemoteError;
 use crate::secrets::SecretError;
 use crate::service::{
     Error, ImageFailure, ImageProblem, Invalid, LayerProblem, PartProblem, ResourceTagProblem,
-    UpstreamProblem,
+    UpstreamFailure, UpstreamProblem,
 };
 
 impl From<Error> for ApiError {
@@ -111,7 +112,10 @@ impl From<Error> for ApiError {
                 "LimitExceededException",
                 format!("A registry may hold at most {max} pull through cache rules"),
             ),
-            Error::Secret(e) => secret_error(&e),
+            Error::Secret(e) => {
+                let (code, message) = secret_problem(&e);
+                client(code, message)
+            }
             Error::RepositoryPolicyNotFound { registry, name } => client(
                 "RepositoryPolicyNotFoundException",
                 format!("Repository policy does not exist for the repository with name '{name}' in the registry with id '{registry}'"),
@@ -348,25 +352,52 @@ fn invalid_parameter(invalid: &Invalid) -> String {
     }
 }
 
-/// A pull through cache rule's secret that cannot be had. Where the secrets file is
-/// and why it cannot be read is the operator's to know: logged, not told.
-fn secret_error(e: &SecretError) -> ApiError {
+/// A pull through cache rule's secret that cannot be had: the error's code and
+/// message. Where the secrets file is and why it cannot be read is the operator's to
+/// know: logged, not told.
+fn secret_problem(e: &SecretError) -> (&'static str, String) {
     match e {
-        SecretError::NotFound { arn } => ApiError::client(
+        SecretError::NotFound { arn } => (
             "SecretNotFoundException",
             format!("The secret '{arn}' was not found"),
         ),
         SecretError::Unreadable { arn, .. } => {
             tracing::warn!(error = %e, "secrets file unreadable");
-            ApiError::client(
+            (
                 "UnableToAccessSecretException",
                 format!("The secret '{arn}' cannot be accessed"),
             )
         }
-        SecretError::Malformed { arn } => ApiError::client(
+        SecretError::Malformed { arn } => (
             "UnableToDecryptSecretValueException",
             format!("The value of the secret '{arn}' is not a JSON object with the string members 'username' and 'accessToken'"),
         ),
+    }
+}
+
+/// ValidatePullThroughCacheRule's `failure`: why the rule's upstream does not answer.
+pub fn upstream_failure(failure: &UpstreamFailure) -> String {
+    match failure {
+        UpstreamFailure::Secret(e) => secret_problem(e).1,
+        UpstreamFailure::Remote(e) => {
+            let why = match e {
+                RemoteError::Unreachable(why) => {
+                    format!("the upstream registry is unreachable: {why}")
+                }
+                RemoteError::Unauthorized(why) => {
+                    format!("the upstream registry refused the credentials: {why}")
+                }
+                RemoteError::Denied(why) => format!("the upstream registry denied access: {why}"),
+                RemoteError::NotFound(why) => {
+                    format!("the upstream registry has no registry API: {why}")
+                }
+                RemoteError::Rejected { status, message } => {
+                    format!("the upstream registry answered {status}: {message}")
+                }
+                RemoteError::Invalid(why) => format!("the upstream registry cannot be used: {why}"),
+            };
+            format!("Validation failed: {why}")
+        }
     }
 }
 

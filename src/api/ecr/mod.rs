@@ -137,6 +137,10 @@ pub const ACTIONS: &[(&str, Handler)] = &[
         "UpdatePullThroughCacheRule",
         pull_through::update_pull_through_cache_rule
     ),
+    action!(
+        "ValidatePullThroughCacheRule",
+        pull_through::validate_pull_through_cache_rule
+    ),
 ];
 
 static FACE: LazyLock<Face> = LazyLock::new(|| Face {

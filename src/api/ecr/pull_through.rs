@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::upstream_failure;
 use super::shapes::epoch;
 use super::{invalid, registry_id};
 use crate::api::awsjson::{ApiError, Ctx};
-use crate::domain::{PullThroughRule, TemplatePrefix, UpstreamRegistry, UpstreamUrl};
+use crate::domain::{PullThroughRule, RegistryId, TemplatePrefix, UpstreamRegistry, UpstreamUrl};
 use crate::service::{Error, NewPullThroughRule, PageRequest};
 
 fn prefix(member: &str, s: &str) -> Result<TemplatePrefix, ApiError> {
@@ -78,6 +79,10 @@ const DELETE: Members = Members {
     created: true,
     updated: false,
     upstream_registry: false,
+};
+const VALIDATE: Members = Members {
+    created: false,
+    ..DELETE
 };
 
 impl RuleOut {
@@ -209,18 +214,50 @@ pub struct RuleRequest {
     registry_id: Option<String>,
 }
 
+impl RuleRequest {
+    /// The registry named, if any, and the rule's prefix.
+    fn rule(&self) -> Result<(Option<RegistryId>, TemplatePrefix), ApiError> {
+        Ok((
+            registry_id(self.registry_id.as_deref())?,
+            prefix("ecrRepositoryPrefix", &self.ecr_repository_prefix)?,
+        ))
+    }
+}
+
 pub async fn delete_pull_through_cache_rule(
     ctx: Ctx,
     req: RuleRequest,
 ) -> Result<RuleOut, ApiError> {
-    let registry = registry_id(req.registry_id.as_deref())?;
+    let (registry, prefix) = req.rule()?;
     let rule = ctx
         .service
-        .delete_pull_through_rule(
-            &ctx.caller,
-            registry.as_ref(),
-            prefix("ecrRepositoryPrefix", &req.ecr_repository_prefix)?,
-        )
+        .delete_pull_through_rule(&ctx.caller, registry.as_ref(), prefix)
         .await?;
     Ok(RuleOut::only(rule, DELETE))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateRuleResponse {
+    #[serde(flatten)]
+    rule: RuleOut,
+    is_valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<String>,
+}
+
+pub async fn validate_pull_through_cache_rule(
+    ctx: Ctx,
+    req: RuleRequest,
+) -> Result<ValidateRuleResponse, ApiError> {
+    let (registry, prefix) = req.rule()?;
+    let validation = ctx
+        .service
+        .validate_pull_through_rule(&ctx.caller, registry.as_ref(), prefix)
+        .await?;
+    Ok(ValidateRuleResponse {
+        rule: RuleOut::only(validation.rule, VALIDATE),
+        is_valid: validation.failure.is_none(),
+        failure: validation.failure.as_ref().map(upstream_failure),
+    })
 }
