@@ -75,6 +75,11 @@ pub struct Config {
     /// account's root).
     #[arg(long, env = "BERTH_CREDENTIALS_FILE")]
     pub credentials_file: Option<PathBuf>,
+    /// A JSON file mapping replication destinations (registry id, optionally region)
+    /// to remote registries, with their credentials: copies to those are pushed over
+    /// the registry protocol (README: "Replication to another registry").
+    #[arg(long, env = "BERTH_REPLICATION_REMOTES")]
+    pub replication_remotes: Option<PathBuf>,
     #[command(flatten)]
     pub limits: Limits,
     #[command(flatten)]

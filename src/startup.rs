@@ -14,6 +14,7 @@ use crate::auth::Credentials;
 use crate::blob::BlobStore;
 use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig};
 use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
+use crate::replication_remotes::RemoteDestinations;
 use crate::service::{
     check_blobs, check_references, repair, BlobCheck, GcReport, LifecycleRun, ReferenceCheck,
     Repaired, ReplicationRun, Service, Settings,
@@ -127,6 +128,7 @@ async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Re
         public_registry_url: String::new(),
         public_alias: RegistryAlias::parse("berth").map_err(|e| anyhow::anyhow!("{e}"))?,
         gc_grace,
+        replication_remotes: RemoteDestinations::default(),
     };
     Service::new(store, blobs, settings, Credentials::new(account, [])).await
 }
@@ -286,6 +288,10 @@ fn serve(
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let credentials = config.credentials()?;
+        let replication_remotes = match &config.replication_remotes {
+            Some(path) => RemoteDestinations::load(path)?,
+            None => RemoteDestinations::default(),
+        };
         let store = open_store(&config.store).await?;
         let blobs = BlobStore::open(&config.store.data_dir).await?;
         let (listener, public_url) = bind(&config.listen, config.public_url.as_deref())?;
@@ -299,6 +305,7 @@ impl Application {
             public_registry_url,
             public_alias: config.public_alias.clone(),
             gc_grace: config.jobs.gc_grace,
+            replication_remotes,
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_collector(service.clone(), config.jobs.gc_interval);

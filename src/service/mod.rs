@@ -39,6 +39,7 @@ use crate::domain::{
     AppliedFor, Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId,
     Repository, RepositoryName,
 };
+use crate::replication_remotes::RemoteDestinations;
 use crate::store::{Key, Store, Stored};
 use access::Target;
 
@@ -104,6 +105,8 @@ pub struct Settings {
     pub public_alias: RegistryAlias,
     /// How long garbage collection leaves a link no image uses, and an upload.
     pub gc_grace: std::time::Duration,
+    /// The replication destinations that are remote registries (none: all are local).
+    pub replication_remotes: RemoteDestinations,
 }
 
 #[derive(Clone)]

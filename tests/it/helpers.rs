@@ -109,6 +109,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         secret_access_key: Some(SECRET_KEY.into()),
         workers: Some(2),
         credentials_file: None,
+        replication_remotes: None,
         // The test clients never retry, so a pooled connection the server closes as idle
         // just as a client reuses it (under load, past the default 5 s) would fail a test
         // that is about something else. The servers started as processes (the ingress
@@ -374,6 +375,24 @@ macro_rules! one_store {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+            }
+        }
+    )*};
+}
+
+/// Runs each named `async fn(Backend)` on SQLite and on Postgres: for cases that start
+/// their own servers (more than one, or again over the same store).
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
             }
         }
     )*};
