@@ -10,47 +10,27 @@
 //! the region wins over it). Without `username` and `password` berth pushes
 //! anonymously. A destination no entry matches is a registry of this berth.
 
-use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::domain::{Destination, Region, RegistryId};
+use crate::remote::{Credential, Remote, RemoteError};
 
-/// The remote registries replication destinations are mapped to.
+/// The remote registries replication destinations are mapped to, each with its
+/// client (kept for the life of the process, so its tokens are reused).
 #[derive(Debug, Clone, Default)]
 pub struct RemoteDestinations {
     entries: Vec<RemoteDestination>,
 }
 
 /// One entry: the destinations it maps, and the registry they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RemoteDestination {
     pub account: RegistryId,
     /// `None`: every region.
     pub region: Option<Region>,
-    /// `http(s)://host[:port]`, without a trailing slash.
-    pub url: String,
-    /// `None`: anonymous.
-    pub login: Option<RemoteLogin>,
-}
-
-/// How berth logs in to a remote registry.
-#[derive(Clone, PartialEq, Eq)]
-pub enum RemoteLogin {
-    Password { username: String, password: String },
-}
-
-impl fmt::Debug for RemoteLogin {
-    // The secret stays out of logs and panics.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RemoteLogin::Password { username, .. } => f
-                .debug_struct("Password")
-                .field("username", username)
-                .finish_non_exhaustive(),
-        }
-    }
+    pub remote: Remote,
 }
 
 /// What makes a remotes file one berth refuses to start with.
@@ -76,8 +56,9 @@ pub enum EntryProblem {
     RegistryId(String),
     #[error("region {0:?} is not a region name")]
     Region(String),
-    #[error("url {url:?}: {why}")]
-    Url { url: String, why: &'static str },
+    /// The URL (`http(s)://host[:port]`) as the client refuses it.
+    #[error("{0}")]
+    Url(RemoteError),
     #[error("username and password go together, and neither may be empty")]
     Login,
 }
@@ -133,9 +114,9 @@ impl RemoteDestinations {
         &self.entries
     }
 
-    /// The entry that maps `destination`: the one naming its region, else the one for
-    /// every region; `None` when it is a registry of this berth.
-    pub fn find(&self, destination: &Destination) -> Option<&RemoteDestination> {
+    /// The registry `destination` is mapped to: the entry naming its region, else the
+    /// one for every region; `None` when it is a registry of this berth.
+    pub fn find(&self, destination: &Destination) -> Option<&Remote> {
         let of_account = || {
             self.entries
                 .iter()
@@ -144,6 +125,7 @@ impl RemoteDestinations {
         of_account()
             .find(|e| e.region.as_ref() == Some(&destination.region))
             .or_else(|| of_account().find(|e| e.region.is_none()))
+            .map(|e| &e.remote)
     }
 }
 
@@ -154,44 +136,19 @@ fn entry(w: Written) -> Result<RemoteDestination, EntryProblem> {
         .region
         .map(|r| Region::parse(&r).map_err(|_| EntryProblem::Region(r)))
         .transpose()?;
-    let url = check_url(&w.url).map_err(|why| EntryProblem::Url { url: w.url, why })?;
-    let login = match (w.username, w.password) {
+    let credential = match (w.username, w.password) {
         (None, None) => None,
         (Some(username), Some(password)) if !username.is_empty() && !password.is_empty() => {
-            Some(RemoteLogin::Password { username, password })
+            Some(Credential { username, password })
         }
         _ => return Err(EntryProblem::Login),
     };
+    let remote = Remote::new(&w.url, credential).map_err(EntryProblem::Url)?;
     Ok(RemoteDestination {
         account,
         region,
-        url,
-        login,
+        remote,
     })
-}
-
-/// `http(s)://host[:port]` (a trailing slash is dropped), or why not.
-fn check_url(url: &str) -> Result<String, &'static str> {
-    let authority = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or("the scheme must be http:// or https://")?;
-    let authority = authority.strip_suffix('/').unwrap_or(authority);
-    if authority.contains(['/', '?', '#', '@']) || authority.chars().any(char::is_whitespace) {
-        return Err("give only the scheme, host and port (no path, query or user)");
-    }
-    // An IPv6 host is bracketed: its colons are not a port's.
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !port.ends_with(']') => (host, Some(port)),
-        _ => (authority, None),
-    };
-    if host.is_empty() {
-        return Err("it names no host");
-    }
-    if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
-        return Err("the port must be a number from 1 to 65535");
-    }
-    Ok(url.strip_suffix('/').unwrap_or(url).to_owned())
 }
 
 #[cfg(test)]
@@ -211,32 +168,26 @@ mod tests {
             r#"[
               {"registryId": "210987654321", "url": "http://127.0.0.1:5100/"},
               {"registryId": "210987654321", "region": "eu-west-1", "url": "https://eu.example.com",
-               "username": "u", "password": "p"}
+               "username": "u", "password": "secret-p"}
             ]"#,
         )
         .unwrap();
         let eu = remotes
             .find(&destination("210987654321", "eu-west-1"))
             .unwrap();
-        assert_eq!(eu.url, "https://eu.example.com");
-        assert_eq!(
-            eu.login,
-            Some(RemoteLogin::Password {
-                username: "u".into(),
-                password: "p".into()
-            })
-        );
+        assert_eq!(eu.url(), "https://eu.example.com");
         let any = remotes
             .find(&destination("210987654321", "us-west-2"))
             .unwrap();
-        assert_eq!(
-            (any.url.as_str(), &any.login),
-            ("http://127.0.0.1:5100", &None)
-        );
+        assert_eq!(any.url(), "http://127.0.0.1:5100");
         assert!(remotes
             .find(&destination("123456789012", "eu-west-1"))
             .is_none());
-        assert!(!format!("{eu:?}").contains("\"p\""), "{eu:?}");
+        let shown = format!("{remotes:?}");
+        assert!(
+            shown.contains("\"u\"") && !shown.contains("secret-p"),
+            "{shown}"
+        );
         assert!(RemoteDestinations::parse("[]")
             .unwrap()
             .entries()
@@ -257,22 +208,19 @@ mod tests {
             r#""url": "http://a", "username": "u", "password": """#
         ))
         .contains("together"));
-        for (url, why) in [
-            ("ftp://a", "scheme"),
-            ("127.0.0.1:5000", "scheme"),
-            ("http://", "no host"),
-            ("http://a/v2/", "only the scheme"),
-            ("http://u:p@a", "only the scheme"),
-            ("http://a:port", "port"),
-            ("http://a:70000", "port"),
+        for url in [
+            "ftp://a",
+            "127.0.0.1:5000",
+            "http://",
+            "http://a/v2/",
+            "http://u:p@a",
+            "http://a:port",
+            "http://a:70000",
         ] {
             let message = refused(&entry(&format!(r#""url": "{url}""#)));
-            assert!(message.contains(why), "{url}: {message}");
+            let named = format!("entry 1: registry URL {url:?}: ");
+            assert!(message.starts_with(&named), "{url}: {message}");
         }
-        assert_eq!(
-            check_url("http://[::1]:5000").as_deref(),
-            Ok("http://[::1]:5000")
-        );
         let twice = r#"[{"registryId": "210987654321", "url": "http://a"},
             {"registryId": "210987654321", "region": "us-west-2", "url": "http://b"},
             {"registryId": "210987654321", "url": "http://c"}]"#;

@@ -21,6 +21,7 @@ mod public;
 mod pull_times;
 mod registry_policy;
 mod replication;
+mod replication_remote;
 mod repositories;
 mod templates;
 mod tokens;

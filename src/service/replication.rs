@@ -1,7 +1,8 @@
-//! Private image replication between the registries berth hosts: the configuration
-//! (PutReplicationConfiguration, DescribeRegistry), the copies a push queues (in
-//! `put_image`'s transaction), the job that makes them, and their status
-//! (DescribeImageReplicationStatus).
+//! Private image replication: the configuration (PutReplicationConfiguration,
+//! DescribeRegistry), the copies a push queues (in `put_image`'s transaction), the job
+//! that makes them, and their status (DescribeImageReplicationStatus). A copy goes to
+//! a registry berth hosts (below), or to a remote one the `--replication-remotes`
+//! file maps the destination to (`replication_remote.rs`).
 //!
 //! A copy acts for the source account's root: a destination of another account must
 //! allow it `ecr:ReplicateImage` (and `ecr:CreateRepository` when the repository is
@@ -155,6 +156,12 @@ impl Service {
     /// One copy: `Ok(Err(_))` when it fails for good (no retry helps), `Err` on a
     /// fault worth retrying.
     async fn replicate(&self, task: &ReplicationTask) -> Result<Result<(), ReplicationFailure>> {
+        // A remote registry decides what it accepts; the policies below are this
+        // berth's registries'.
+        let remotes = &self.settings().replication_remotes;
+        if let Some(remote) = remotes.find(&task.destination) {
+            return self.replicate_remote(remote, task).await;
+        }
         let destination = task.destination.registry();
         let source = Caller {
             principal: Principal::root(task.source.account.clone()),
