@@ -21,7 +21,7 @@ if ! command -v aws >/dev/null 2>&1 || ! python3 -c "import botocore" 2>/dev/nul
 fi
 # Debian packages that drive the registry face: skopeo, and the container engines
 # (Docker Engine with its own CLI at /usr/bin/docker, podman, buildah, containerd's
-# ctr); and what replication pushes to. The tests start and stop their own dockerd; it runs as root with no bridge
+# ctr). The tests start and stop their own dockerd; it runs as root with no bridge
 # and no iptables rules, so nothing else is needed.
 debs=()
 command -v skopeo >/dev/null 2>&1 || debs+=(skopeo)
@@ -29,8 +29,8 @@ command -v skopeo >/dev/null 2>&1 || debs+=(skopeo)
 command -v podman >/dev/null 2>&1 || debs+=(podman)
 command -v buildah >/dev/null 2>&1 || debs+=(buildah)
 command -v ctr >/dev/null 2>&1 || debs+=(containerd)
-# Replication's remote destinations: distribution's registry, and htpasswd for its
-# Basic logins.
+# Other registries berth talks to (pull-through upstreams, replication destinations):
+# distribution's docker-registry, with htpasswd for its Basic logins.
 command -v docker-registry >/dev/null 2>&1 || debs+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || debs+=(apache2-utils)
 if [ "${#debs[@]}" -gt 0 ]; then

@@ -23,7 +23,9 @@ pub use image::{
     TagStatus,
 };
 pub use lifecycle::{LifecyclePolicy, LifecycleProblem};
-pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES};
+pub use manifest::{
+    Descriptor, Manifest, ManifestError, ManifestKind, MAX_MANIFEST_BYTES, MEDIA_TYPES,
+};
 pub use mutability::{MutabilityError, TagMutability, WildcardFilter};
 pub use names::{ImageTag, NameError, PartId, Region, RegistryId, RepositoryName, UploadId};
 pub use policy::{Decision, Policy, PolicyError, PolicyKind, Request};

@@ -14,7 +14,7 @@ use berth::service::Service;
 use berth::startup::Application;
 use serde_json::{json, Value};
 
-use crate::docker_registry::DockerRegistry;
+use crate::fixtures::docker_registry::DockerRegistry;
 use crate::fixtures::{by_digest, by_tag, pull_exactly, Format, Image, Manifest, OCI_INDEX};
 use crate::helpers::{config, spawn_app, spawn_app_on, spawn_app_with, Backend, TestApp, REGION};
 use crate::oci_client::{basic, Registry};
@@ -211,8 +211,8 @@ async fn to_a_second_berth(backend: Backend) {
 }
 
 async fn to_docker_registry(backend: Backend) {
-    let open = DockerRegistry::start(&[]).await;
-    let locked = DockerRegistry::start(&[USER]).await;
+    let open = DockerRegistry::anonymous().await;
+    let locked = DockerRegistry::with_password(USER.0, USER.1).await;
     let source = Source::start(
         backend,
         json!([
@@ -267,7 +267,7 @@ async fn a_remote_down_is_retried(backend: Backend) {
     let in_progress = vec![status(OPEN, REGION, ReplicationStatus::InProgress)];
     assert_eq!(statuses(app, "kept", by_tag("v1")).await, in_progress);
 
-    let remote = DockerRegistry::start_on(port, &[]).await;
+    let remote = DockerRegistry::anonymous_on(port).await;
     let Source { app, remotes, .. } = source;
     let TestApp {
         data_dir,
