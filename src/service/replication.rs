@@ -20,7 +20,7 @@ use crate::domain::{
     ReplicationConfiguration, ReplicationFailure, Repository, RepositoryName, TagMutability,
 };
 use crate::store::{
-    self, DestinationStatus, Key, NewRepository, ReplicationTask, Stored, TagWrite,
+    self, DestinationStatus, Key, NewImage, NewRepository, ReplicationTask, Stored, TagWrite,
 };
 
 /// How many times a copy that meets a fault is tried before it is FAILED.
@@ -244,6 +244,24 @@ impl Service {
         }
     }
 
+    /// The image `digest` of the source repository `from`, as a copy puts it; the
+    /// failure when it is gone, or is a manifest no registry would take.
+    pub(super) async fn source_image(
+        &self,
+        from: Key<Repository>,
+        digest: &Digest,
+    ) -> Result<Result<NewImage, ReplicationFailure>> {
+        let selector = ImageSelector::Digest(digest.clone());
+        let Some((image, body)) = self.store().manifest(from, &selector).await? else {
+            return Ok(Err(ReplicationFailure::SourceImageGone));
+        };
+        match new_image(digest.clone(), body, Some(&image.record.media_type)) {
+            Ok(new) => Ok(Ok(new)),
+            Err(Error::InvalidManifest(_)) => Ok(Err(ReplicationFailure::ImageRejected)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Copies the image `digest` of the source repository `from` into `to`: its
     /// children first (an index), then its blobs linked, then its manifest put with
     /// `tag`. An image already there is a copy made.
@@ -254,14 +272,9 @@ impl Service {
         digest: &Digest,
         tag: Option<&ImageTag>,
     ) -> Result<Result<(), ReplicationFailure>> {
-        let selector = ImageSelector::Digest(digest.clone());
-        let Some((image, body)) = self.store().manifest(from, &selector).await? else {
-            return Ok(Err(ReplicationFailure::SourceImageGone));
-        };
-        let new = match new_image(digest.clone(), body, Some(&image.record.media_type)) {
+        let new = match self.source_image(from, digest).await? {
             Ok(new) => new,
-            Err(Error::InvalidManifest(_)) => return Ok(Err(ReplicationFailure::ImageRejected)),
-            Err(e) => return Err(e),
+            Err(failure) => return Ok(Err(failure)),
         };
         for child in &new.children {
             let copied = Box::pin(self.copy_image(from, to, child, None)).await?;

@@ -8,9 +8,8 @@
 
 use bytes::Bytes;
 
-use super::images::new_image;
 use super::{Error, Result, Service};
-use crate::domain::{Digest, ImageSelector, ReplicationFailure, Repository};
+use crate::domain::{Digest, ReplicationFailure, Repository};
 use crate::remote::{Remote, RemoteError};
 use crate::store::{Key, ReplicationTask};
 
@@ -50,14 +49,9 @@ impl Service {
         digest: &Digest,
         reference: &str,
     ) -> Result<Result<(), ReplicationFailure>> {
-        let selector = ImageSelector::Digest(digest.clone());
-        let Some((image, body)) = self.store().manifest(from, &selector).await? else {
-            return Ok(Err(ReplicationFailure::SourceImageGone));
-        };
-        let new = match new_image(digest.clone(), body, Some(&image.record.media_type)) {
+        let new = match self.source_image(from, digest).await? {
             Ok(new) => new,
-            Err(Error::InvalidManifest(_)) => return Ok(Err(ReplicationFailure::ImageRejected)),
-            Err(e) => return Err(e),
+            Err(failure) => return Ok(Err(failure)),
         };
         for child in &new.children {
             let pushed =
@@ -89,7 +83,7 @@ impl Service {
         }
         let body = Bytes::from(new.body);
         match remote
-            .put_manifest(repository, reference, &image.record.media_type, body)
+            .put_manifest(repository, reference, &new.media_type, body)
             .await
         {
             Ok(()) => Ok(Ok(())),

@@ -179,24 +179,13 @@ async fn to_a_second_berth(backend: Backend) {
 
     // The remote decides: a repository it lacks refuses the image, and so does an
     // immutable tag that names another image there.
-    app.create_repo("team/missing").await;
-    push(
-        app,
-        "team/missing",
-        &Image::new(Format::Oci, &[256]),
-        Some("v1"),
-    )
-    .await;
     let theirs = Image::new(Format::Oci, &[256]);
     push(&remote, "team/fixed", &theirs, Some("v1")).await;
-    app.create_repo("team/fixed").await;
-    push(
-        app,
-        "team/fixed",
-        &Image::new(Format::Oci, &[256]),
-        Some("v1"),
-    )
-    .await;
+    for repo in ["team/missing", "team/fixed"] {
+        app.create_repo(repo).await;
+        let ours = Image::new(Format::Oci, &[256]);
+        push(app, repo, &ours, Some("v1")).await;
+    }
     let run = run_job(&source.service).await;
     assert_eq!((run.completed, run.failed, run.retrying), (0, 2, 0));
     assert_eq!(
