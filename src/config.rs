@@ -87,6 +87,11 @@ pub struct Config {
     /// upstream is asked again whether it moved (ECR: 24 hours).
     #[arg(long, env = "BERTH_PULL_THROUGH_TTL", default_value = "24h", value_parser = parse_duration)]
     pub pull_through_ttl: Duration,
+    /// A JSON file mapping replication destinations (registry id, optionally region)
+    /// to remote registries, with their credentials: copies to those are pushed over
+    /// the registry protocol (README: "Replication to another registry").
+    #[arg(long, env = "BERTH_REPLICATION_REMOTES")]
+    pub replication_remotes: Option<PathBuf>,
     #[command(flatten)]
     pub limits: Limits,
     #[command(flatten)]

@@ -10,6 +10,7 @@ pub mod blob;
 pub mod config;
 pub mod domain;
 pub mod remote;
+pub mod replication_remotes;
 pub mod secrets;
 pub mod service;
 pub mod startup;

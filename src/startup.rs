@@ -14,6 +14,7 @@ use crate::auth::Credentials;
 use crate::blob::BlobStore;
 use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig, PULL_THROUGH_TTL};
 use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
+use crate::replication_remotes::RemoteDestinations;
 use crate::service::{
     check_blobs, check_references, repair, BlobCheck, GcReport, LifecycleRun, ReferenceCheck,
     Repaired, ReplicationRun, Service, Settings,
@@ -129,6 +130,7 @@ async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Re
         gc_grace,
         secrets_file: None,
         pull_through_ttl: PULL_THROUGH_TTL,
+        replication_remotes: RemoteDestinations::default(),
     };
     Service::new(store, blobs, settings, Credentials::new(account, [])).await
 }
@@ -288,6 +290,10 @@ fn serve(
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let credentials = config.credentials()?;
+        let replication_remotes = match &config.replication_remotes {
+            Some(path) => RemoteDestinations::load(path)?,
+            None => RemoteDestinations::default(),
+        };
         let store = open_store(&config.store).await?;
         let blobs = BlobStore::open(&config.store.data_dir).await?;
         let (listener, public_url) = bind(&config.listen, config.public_url.as_deref())?;
@@ -303,6 +309,7 @@ impl Application {
             gc_grace: config.jobs.gc_grace,
             secrets_file: config.secrets_file.clone(),
             pull_through_ttl: config.pull_through_ttl,
+            replication_remotes,
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_collector(service.clone(), config.jobs.gc_interval);

@@ -22,6 +22,7 @@ mod pull_through;
 mod pull_times;
 mod registry_policy;
 mod replication;
+mod replication_remote;
 mod repositories;
 mod templates;
 mod tokens;
@@ -41,6 +42,7 @@ use crate::domain::{
     AppliedFor, Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId,
     Repository, RepositoryName,
 };
+use crate::replication_remotes::RemoteDestinations;
 use crate::secrets::Secrets;
 use crate::store::{Key, Store, Stored};
 use access::Target;
@@ -114,6 +116,8 @@ pub struct Settings {
     /// How long a tag a pull-through upstream placed is served before it is checked
     /// there again.
     pub pull_through_ttl: std::time::Duration,
+    /// The replication destinations that are remote registries (none: all are local).
+    pub replication_remotes: RemoteDestinations,
 }
 
 #[derive(Clone)]

@@ -1,7 +1,8 @@
-//! Private image replication between the registries berth hosts: the configuration
-//! (PutReplicationConfiguration, DescribeRegistry), the copies a push queues (in
-//! `put_image`'s transaction), the job that makes them, and their status
-//! (DescribeImageReplicationStatus).
+//! Private image replication: the configuration (PutReplicationConfiguration,
+//! DescribeRegistry), the copies a push queues (in `put_image`'s transaction), the job
+//! that makes them, and their status (DescribeImageReplicationStatus). A copy goes to
+//! a registry berth hosts (below), or to a remote one the `--replication-remotes`
+//! file maps the destination to (`replication_remote.rs`).
 //!
 //! A copy acts for the source account's root: a destination of another account must
 //! allow it `ecr:ReplicateImage` (and `ecr:CreateRepository` when the repository is
@@ -18,7 +19,7 @@ use crate::domain::{
     AppliedFor, Digest, ImageSelector, ImageTag, Principal, Registry, RegistryId,
     ReplicationConfiguration, ReplicationFailure, Repository, RepositoryName,
 };
-use crate::store::{self, DestinationStatus, Key, ReplicationTask, Stored, TagWrite};
+use crate::store::{self, DestinationStatus, Key, NewImage, ReplicationTask, Stored, TagWrite};
 
 /// How many times a copy that meets a fault is tried before it is FAILED.
 const MAX_ATTEMPTS: i64 = 5;
@@ -153,6 +154,12 @@ impl Service {
     /// One copy: `Ok(Err(_))` when it fails for good (no retry helps), `Err` on a
     /// fault worth retrying.
     async fn replicate(&self, task: &ReplicationTask) -> Result<Result<(), ReplicationFailure>> {
+        // A remote registry decides what it accepts; the policies below are this
+        // berth's registries'.
+        let remotes = &self.settings().replication_remotes;
+        if let Some(remote) = remotes.find(&task.destination) {
+            return self.replicate_remote(remote, task).await;
+        }
         let destination = task.destination.registry();
         let source = Caller {
             principal: Principal::root(task.source.account.clone()),
@@ -199,6 +206,24 @@ impl Service {
             .await
     }
 
+    /// The image `digest` of the source repository `from`, as a copy puts it; the
+    /// failure when it is gone, or is a manifest no registry would take.
+    pub(super) async fn source_image(
+        &self,
+        from: Key<Repository>,
+        digest: &Digest,
+    ) -> Result<Result<NewImage, ReplicationFailure>> {
+        let selector = ImageSelector::Digest(digest.clone());
+        let Some((image, body)) = self.store().manifest(from, &selector).await? else {
+            return Ok(Err(ReplicationFailure::SourceImageGone));
+        };
+        match new_image(digest.clone(), body, Some(&image.record.media_type)) {
+            Ok(new) => Ok(Ok(new)),
+            Err(Error::InvalidManifest(_)) => Ok(Err(ReplicationFailure::ImageRejected)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Copies the image `digest` of the source repository `from` into `to`: its
     /// children first (an index), then its blobs linked, then its manifest put with
     /// `tag`. An image already there is a copy made.
@@ -209,14 +234,9 @@ impl Service {
         digest: &Digest,
         tag: Option<&ImageTag>,
     ) -> Result<Result<(), ReplicationFailure>> {
-        let selector = ImageSelector::Digest(digest.clone());
-        let Some((image, body)) = self.store().manifest(from, &selector).await? else {
-            return Ok(Err(ReplicationFailure::SourceImageGone));
-        };
-        let new = match new_image(digest.clone(), body, Some(&image.record.media_type)) {
+        let new = match self.source_image(from, digest).await? {
             Ok(new) => new,
-            Err(Error::InvalidManifest(_)) => return Ok(Err(ReplicationFailure::ImageRejected)),
-            Err(e) => return Err(e),
+            Err(failure) => return Ok(Err(failure)),
         };
         for child in &new.children {
             let copied = Box::pin(self.copy_image(from, to, child, None)).await?;

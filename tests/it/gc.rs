@@ -9,9 +9,10 @@ use std::time::Duration;
 use berth::domain::{Digest, RepositoryName, TagMutability};
 use berth::service::{CreateRepository, Encryption, Service};
 
-use crate::fixtures::{caller, random_bytes, Format, Image, StoreAt, OCI_MANIFEST};
+use crate::fixtures::{caller, pull_exactly, random_bytes, Format, Image, StoreAt, OCI_MANIFEST};
 use crate::helpers::{sha256, spawn_app_with, Backend, TestApp, ALIAS};
 use crate::oci_client::Registry;
+use crate::on_both;
 use crate::process::run_berth as berth;
 
 /// The grace the tests collect with: links and uploads younger than this stay.
@@ -39,35 +40,6 @@ fn blob_files(dir: &Path) -> (u64, usize) {
 fn blob_path(dir: &Path, digest: &str) -> std::path::PathBuf {
     let hex = digest.trim_start_matches("sha256:");
     dir.join("blobs/sha256").join(&hex[..2]).join(hex)
-}
-
-/// Pulls `image` from `repo` by `reference` and checks every byte.
-async fn pull_exactly(reg: &Registry, repo: &str, reference: &str, image: &Image) {
-    let got = reg.get(&format!("/v2/{repo}/manifests/{reference}")).await;
-    assert_eq!(got.status, 200, "{repo}:{reference}: {}", got.text());
-    assert_eq!(got.body, image.manifest.as_bytes(), "{repo}:{reference}");
-    for blob in image.blobs() {
-        let digest = sha256(blob);
-        let got = reg.get(&format!("/v2/{repo}/blobs/{digest}")).await;
-        assert_eq!(got.status, 200, "{repo}@{digest}: {}", got.text());
-        assert!(got.body == blob, "{repo}@{digest}: the bytes differ");
-    }
-}
-
-/// Runs each `async fn(Backend)` on both stores.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(crate::helpers::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(crate::helpers::Backend::Postgres).await
-            }
-        }
-    )*};
 }
 
 on_both!(

@@ -111,6 +111,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         credentials_file: None,
         secrets_file: None,
         pull_through_ttl: berth::config::PULL_THROUGH_TTL,
+        replication_remotes: None,
         // The test clients never retry, so a pooled connection the server closes as idle
         // just as a client reuses it (under load, past the default 5 s) would fail a test
         // that is about something else. The servers started as processes (the ingress
@@ -376,6 +377,24 @@ macro_rules! one_store {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+            }
+        }
+    )*};
+}
+
+/// Runs each named `async fn(Backend)` on SQLite and on Postgres: for cases that start
+/// their own servers (more than one, or again over the same store).
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
             }
         }
     )*};

@@ -29,6 +29,7 @@ mod registry;
 mod registry_clients;
 mod remote;
 mod replication;
+mod replication_remote;
 mod repositories;
 mod schema;
 mod small_disk;

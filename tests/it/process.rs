@@ -90,6 +90,7 @@ impl ServerProcess {
             "DATABASE_URL",
             "BERTH_PUBLIC_URL",
             "BERTH_CREDENTIALS_FILE",
+            "BERTH_REPLICATION_REMOTES",
             "BERTH_LISTEN",
             "BERTH_DATA_DIR",
             "BERTH_PUBLIC_LISTEN",

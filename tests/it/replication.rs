@@ -10,7 +10,7 @@ use aws_sdk_ecr::types::{
     ImageTagMutability, RctAppliedFor, ReplicationConfiguration, ReplicationDestination,
     ReplicationRule, ReplicationStatus, RepositoryFilter, RepositoryFilterType,
 };
-use berth::service::ReplicationRun;
+use berth::service::{ReplicationRun, Service};
 
 use crate::both_stores;
 use crate::fixtures::world::{World, OTHER, WEST};
@@ -35,7 +35,7 @@ async fn world(backend: Backend) -> World {
     .await
 }
 
-fn destination(account: &str, region: &str) -> ReplicationDestination {
+pub(crate) fn destination(account: &str, region: &str) -> ReplicationDestination {
     ReplicationDestination::builder()
         .region(region)
         .registry_id(account)
@@ -51,7 +51,7 @@ fn prefix(filter: &str) -> RepositoryFilter {
         .expect("filter")
 }
 
-fn rule(destinations: Vec<ReplicationDestination>, filters: &[&str]) -> ReplicationRule {
+pub(crate) fn rule(destinations: Vec<ReplicationDestination>, filters: &[&str]) -> ReplicationRule {
     let filters = (!filters.is_empty()).then(|| filters.iter().map(|f| prefix(f)).collect());
     ReplicationRule::builder()
         .set_destinations(Some(destinations))
@@ -67,7 +67,7 @@ fn configuration(rules: Vec<ReplicationRule>) -> ReplicationConfiguration {
         .expect("configuration")
 }
 
-async fn put_configuration(app: &TestApp, rules: Vec<ReplicationRule>) {
+pub(crate) async fn put_configuration(app: &TestApp, rules: Vec<ReplicationRule>) {
     app.ecr
         .put_replication_configuration()
         .replication_configuration(configuration(rules))
@@ -78,7 +78,11 @@ async fn put_configuration(app: &TestApp, rules: Vec<ReplicationRule>) {
 
 /// Runs the replication job now, as the schedule would.
 async fn replicate_now(app: &TestApp) -> ReplicationRun {
-    let service = app.service().await;
+    run_job(&app.service().await).await
+}
+
+/// Runs the replication job on `service` now.
+pub(crate) async fn run_job(service: &Service) -> ReplicationRun {
     for _ in 0..100 {
         if let Some(run) = service
             .run_replication_job()
@@ -94,7 +98,7 @@ async fn replicate_now(app: &TestApp) -> ReplicationRun {
 }
 
 /// (account, region, status, failure code) per destination, sorted.
-async fn statuses(
+pub(crate) async fn statuses(
     app: &TestApp,
     repo: &str,
     id: aws_sdk_ecr::types::ImageIdentifier,
@@ -126,7 +130,7 @@ async fn statuses(
     all
 }
 
-fn status(
+pub(crate) fn status(
     account: &str,
     region: &str,
     status: ReplicationStatus,
@@ -135,7 +139,7 @@ fn status(
 }
 
 /// Pushes `image`'s blobs and manifest to `repo` of the app's own registry.
-async fn push(app: &TestApp, repo: &str, image: &Image, tag: Option<&str>) -> String {
+pub(crate) async fn push(app: &TestApp, repo: &str, image: &Image, tag: Option<&str>) -> String {
     for blob in image.blobs() {
         app.push_blob(repo, blob).await;
     }
