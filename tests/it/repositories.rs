@@ -1371,7 +1371,7 @@ async fn unimplemented_actions(app: TestApp) {
                 )
             }),
         app.ecr
-            .describe_pull_through_cache_rules()
+            .get_signing_configuration()
             .send()
             .await
             .map(|_| ())
@@ -1399,7 +1399,7 @@ async fn unimplemented_actions(app: TestApp) {
     ];
     for (action, result) in [
         "GetRegistryScanningConfiguration",
-        "DescribePullThroughCacheRules",
+        "GetSigningConfiguration",
         "StartImageScan",
     ]
     .iter()
