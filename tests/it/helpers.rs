@@ -350,21 +350,26 @@ pub fn sign_at(
     out
 }
 
-/// Runs each named `async fn(TestApp)` against SQLite and against Postgres.
+/// Runs each named `async fn(TestApp)` against SQLite and against Postgres; with
+/// `with <spawn>:` first, on apps that `spawn(Backend)` starts (written as seen from
+/// inside each test's module, e.g. `super::spawn`).
 #[macro_export]
 macro_rules! both_stores {
-    ($($name:ident),* $(,)?) => {$(
+    (with $spawn:path: $($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+                super::$name($spawn($crate::helpers::Backend::Sqlite).await).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await).await
+                super::$name($spawn($crate::helpers::Backend::Postgres).await).await
             }
         }
     )*};
+    ($($name:ident),* $(,)?) => {
+        $crate::both_stores!(with $crate::helpers::spawn_app: $($name),*);
+    };
 }
 
 /// Runs each named `async fn(TestApp)` once, on the embedded store: for behaviour that

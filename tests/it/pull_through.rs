@@ -21,25 +21,7 @@ use crate::fixtures::{Format, Image, Manifest, OCI_INDEX};
 use crate::helpers::{sha256, spawn_app, spawn_app_with, Backend, TestApp, ACCOUNT, ALIAS, REGION};
 use crate::registry_clients::skopeo;
 
-/// Runs each named `async fn(TestApp)` on both stores, the app reading its secrets
-/// from `secrets.json` in its data directory and re-checking cached tags after
-/// three seconds.
-macro_rules! caches {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::spawn(crate::helpers::Backend::Sqlite).await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::spawn(crate::helpers::Backend::Postgres).await).await
-            }
-        }
-    )*};
-}
-
-caches!(
+crate::both_stores!(with super::spawn:
     caches_an_anonymous_upstream,
     caches_every_platform_of_an_index,
     logs_in_with_the_rules_secret,

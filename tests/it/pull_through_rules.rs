@@ -13,24 +13,7 @@ use crate::helpers::{
 };
 use crate::process::free_port;
 
-/// Runs each named `async fn(TestApp)` on both stores, the app reading its secrets
-/// from `secrets.json` in its data directory (see `secrets`).
-macro_rules! with_secrets_file {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::spawn(crate::helpers::Backend::Sqlite).await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::spawn(crate::helpers::Backend::Postgres).await).await
-            }
-        }
-    )*};
-}
-
-with_secrets_file!(
+crate::both_stores!(with super::spawn:
     crud_round_trips,
     invalid_rules_are_refused,
     rules_per_registry_are_limited,
