@@ -46,6 +46,7 @@ IMPLEMENTED = {
         "GetRegistryPolicy",
         "GetRepositoryPolicy",
         "InitiateLayerUpload",
+        "ListImageReferrers",
         "ListImages",
         "ListPullTimeUpdateExclusions",
         "ListTagsForResource",

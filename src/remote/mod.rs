@@ -79,6 +79,18 @@ pub struct RemoteManifest {
     pub digest: Digest,
 }
 
+/// A manifest that names another as its subject, as the remote's referrers API lists
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteReferrer {
+    pub media_type: String,
+    pub digest: String,
+    pub size: i64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// A blob's bytes on their way from the remote.
 pub struct RemoteBlob {
     /// The length the remote announced.
@@ -231,6 +243,35 @@ impl Remote {
             Some(digest) => Ok(digest),
             None => Ok(self.manifest(repository, reference).await?.digest),
         }
+    }
+
+    /// The manifests whose subject is `digest`, from the referrers API; none where the
+    /// remote does not have that API (it answers 404).
+    pub async fn referrers(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Vec<RemoteReferrer>, RemoteError> {
+        #[derive(Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Vec<RemoteReferrer>,
+        }
+        let url = self.endpoint(&format!("/v2/{}/referrers/{digest}", path(repository)?))?;
+        let response = self
+            .send(Some(repository), Need::Pull, || {
+                self.inner.http.get(url.clone())
+            })
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(RemoteError::NotFound(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let body = bounded_body(response, MAX_MANIFEST_BYTES).await?;
+        let index: Index = serde_json::from_slice(&body)
+            .map_err(|e| RemoteError::Invalid(format!("the remote's referrers list: {e}")))?;
+        Ok(index.manifests)
     }
 
     /// A blob's bytes, streamed (redirects to a storage URL followed).

@@ -192,11 +192,11 @@ pub enum Error {
     /// nothing was stored.
     #[error("storage full")]
     StorageFull,
-    /// A pull-through cache's upstream failed to give the image (or, with `layer`, the
-    /// layer) the request needs; nothing of it was cached.
+    /// A pull-through cache's upstream failed to give what the request needs; nothing
+    /// of it was cached.
     #[error("upstream: {message}")]
     Upstream {
-        layer: Option<Digest>,
+        read: UpstreamRead,
         problem: UpstreamProblem,
         message: String,
     },
@@ -207,6 +207,14 @@ pub enum Error {
     /// message.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+/// What was asked of a pull-through cache's upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamRead {
+    Image,
+    Layer(Digest),
+    Referrers,
 }
 
 /// What went wrong with a pull-through cache's upstream.

@@ -1,25 +1,13 @@
-//! The registry API's listings: tags, the catalog, referrers.
-
-use serde_json::Value;
+//! The registry API's listings: tags and the catalog.
 
 use super::{Caller, Result, Service, Target};
-use crate::domain::{Digest, ImageTag, RepositoryName};
+use crate::domain::{ImageTag, RepositoryName};
 
 /// One listing page and whether more follow.
 #[derive(Debug, Clone)]
 pub struct Listing<T> {
     pub items: Vec<T>,
     pub more: bool,
-}
-
-/// A manifest that refers to another through `subject`, as an index descriptor.
-#[derive(Debug, Clone)]
-pub struct ReferrerDescriptor {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: i64,
-    pub artifact_type: Option<String>,
-    pub annotations: Option<Value>,
 }
 
 /// The default and largest page of a tag or repository listing.
@@ -73,36 +61,5 @@ impl Service {
             repos.into_iter().map(|r| r.record.name).collect(),
             limit,
         ))
-    }
-
-    /// Manifests whose subject is `subject`, optionally only of one artifact type.
-    pub async fn referrers(
-        &self,
-        caller: &Caller,
-        name: &RepositoryName,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<ReferrerDescriptor>> {
-        let repo = self
-            .named_repository(caller, name, "ListImageReferrers")
-            .await?;
-        let referrers = self.store().referrers(repo.key, subject).await?;
-        Ok(referrers
-            .into_iter()
-            .filter(|r| artifact_type.is_none_or(|t| r.artifact_type.as_deref() == Some(t)))
-            .map(|r| {
-                let annotations = serde_json::from_slice::<Value>(&r.body)
-                    .ok()
-                    .and_then(|v| v.get("annotations").cloned())
-                    .filter(Value::is_object);
-                ReferrerDescriptor {
-                    size: i64::try_from(r.body.len()).unwrap_or(i64::MAX),
-                    media_type: r.media_type,
-                    digest: r.digest,
-                    artifact_type: r.artifact_type,
-                    annotations,
-                }
-            })
-            .collect())
     }
 }

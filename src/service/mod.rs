@@ -20,6 +20,7 @@ mod policies;
 mod public;
 mod pull_through;
 mod pull_times;
+mod referrers;
 mod registry_policy;
 mod replication;
 mod replication_remote;
@@ -53,17 +54,18 @@ pub use blobs::{Blob, BlobRead};
 pub use check::{check_blobs, check_references, repair, BlobCheck, ReferenceCheck, Repaired};
 pub use error::{
     Dependency, Error, ImageFailure, ImageProblem, Invalid, LayerFailure, LayerProblem,
-    PartProblem, ResourceTagProblem, Result, UpstreamProblem,
+    PartProblem, ResourceTagProblem, Result, UpstreamProblem, UpstreamRead,
 };
 pub use gc::GcReport;
 pub use health::{Probe, Readiness};
 pub use images::{parse_image_id, ImageDetail, PutImage, StoredImage};
 pub use layers::LayerAvailability;
 pub use lifecycle::{LifecyclePolicyInfo, LifecycleRun, PreviewPage};
-pub use listings::{Listing, ReferrerDescriptor};
+pub use listings::Listing;
 pub use pagination::{Page, PageRequest};
 pub use public::{CatalogInput, Logo, PublicRegistry};
 pub use pull_through::{NewPullThroughRule, UpstreamFailure, Validation};
+pub use referrers::{ReferrerDescriptor, ReferrerFilter};
 pub use replication::{ImageReplication, ReplicationRun};
 pub use repositories::CreateRepository;
 pub use templates::TemplateSettings;

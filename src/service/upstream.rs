@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use super::access::Target;
 use super::images::new_image;
 use super::pull_through::UpstreamFailure;
-use super::{now, Caller, Error, Result, Service, UpstreamProblem};
+use super::{now, Caller, Error, Result, Service, UpstreamProblem, UpstreamRead};
 use crate::domain::{
     AppliedFor, Digest, Image, ImageSelector, Namespace, Registry, Repository, RepositoryName,
     UploadId,
@@ -35,8 +35,8 @@ const LAG: usize = 8;
 
 /// The upstream registry a repository caches, and the repository there.
 pub(super) struct Upstream {
-    remote: Remote,
-    repository: String,
+    pub(super) remote: Remote,
+    pub(super) repository: String,
 }
 
 /// The clients of upstreams, by URL and credential, kept so that their tokens are
@@ -78,14 +78,14 @@ pub struct Arriving {
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
 
-/// The upstream's failure to give the image (or `layer`).
-fn upstream_error(layer: Option<&Digest>, e: RemoteError) -> Error {
+/// The upstream's failure to give what `read` asked for.
+pub(super) fn upstream_error(read: UpstreamRead, e: RemoteError) -> Error {
     let problem = match e {
         RemoteError::Unauthorized(_) | RemoteError::Denied(_) => UpstreamProblem::AccessDenied,
         _ => UpstreamProblem::Unavailable,
     };
     Error::Upstream {
-        layer: layer.cloned(),
+        read,
         problem,
         message: e.to_string(),
     }
@@ -109,11 +109,11 @@ impl Service {
             .await
             .map_err(|failure| match failure {
                 UpstreamFailure::Secret(e) => Error::Upstream {
-                    layer: None,
+                    read: UpstreamRead::Image,
                     problem: UpstreamProblem::AccessDenied,
                     message: e.to_string(),
                 },
-                UpstreamFailure::Remote(e) => upstream_error(None, e),
+                UpstreamFailure::Remote(e) => upstream_error(UpstreamRead::Image, e),
             })?;
         Ok(Some(Upstream { remote, repository }))
     }
@@ -215,7 +215,7 @@ impl Service {
         {
             Ok(m) => m,
             Err(RemoteError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(upstream_error(None, e)),
+            Err(e) => return Err(upstream_error(UpstreamRead::Image, e)),
         };
         if selector.digest().is_some_and(|d| *d != fetched.digest) {
             return Ok(None);
@@ -226,7 +226,7 @@ impl Service {
             Some(&fetched.media_type),
         )
         .map_err(|e| Error::Upstream {
-            layer: None,
+            read: UpstreamRead::Image,
             problem: UpstreamProblem::Unavailable,
             message: format!("the upstream's manifest cannot be cached: {e}"),
         })?;
@@ -271,7 +271,7 @@ impl Service {
         let fetched = match upstream.remote.blob(&upstream.repository, digest).await {
             Ok(fetched) => fetched,
             Err(RemoteError::NotFound(_)) => return Err(Error::BlobNotFound(digest.clone())),
-            Err(e) => return Err(upstream_error(Some(digest), e)),
+            Err(e) => return Err(upstream_error(UpstreamRead::Layer(digest.clone()), e)),
         };
         let (to_client, from_cache) = mpsc::channel(LAG);
         let size = fetched.size;

@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::images::bad;
 use super::{Key, Result, Store};
-use crate::domain::{Digest, Repository};
+use crate::domain::{Digest, ImageStatus, Repository};
 
 /// A manifest whose `subject` is a given digest.
 #[derive(Debug, Clone)]
@@ -13,6 +13,7 @@ pub struct Referrer {
     pub media_type: String,
     pub artifact_type: Option<String>,
     pub body: Vec<u8>,
+    pub status: ImageStatus,
 }
 
 impl Store {
@@ -23,7 +24,7 @@ impl Store {
         subject: &Digest,
     ) -> Result<Vec<Referrer>> {
         let rows = sqlx::query(
-            "SELECT digest, media_type, artifact_type, body FROM manifests \
+            "SELECT digest, media_type, artifact_type, body, status FROM manifests \
              WHERE repository_id = $1 AND subject_digest = $2 ORDER BY id",
         )
         .bind(repository.id())
@@ -38,6 +39,8 @@ impl Store {
                     media_type: r.try_get(1)?,
                     artifact_type: r.try_get(2)?,
                     body: r.try_get(3)?,
+                    status: ImageStatus::parse(&r.try_get::<String, _>(4)?)
+                        .ok_or_else(|| bad("image status"))?,
                 })
             })
             .collect()

@@ -25,6 +25,7 @@ mod protocol;
 mod public;
 mod pull_through;
 mod pull_through_rules;
+mod referrers;
 mod registry;
 mod registry_clients;
 mod remote;

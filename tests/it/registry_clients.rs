@@ -384,6 +384,22 @@ async fn oras_artifacts_and_referrers(app: TestApp) {
     let manifests = referrers["manifests"].as_array().expect("manifests");
     assert_eq!(manifests.len(), 1);
     assert_eq!(manifests[0]["digest"], report["push_digest"]);
+    // And so does ECR's ListImageReferrers.
+    let listed = app
+        .ecr
+        .list_image_referrers()
+        .repository_name("clients/oras")
+        .subject_id(
+            aws_sdk_ecr::types::SubjectIdentifier::builder()
+                .image_digest(&subject)
+                .build()
+                .expect("subject"),
+        )
+        .send()
+        .await
+        .expect("list image referrers");
+    let listed: Vec<&str> = listed.referrers().iter().map(|r| r.digest()).collect();
+    assert_eq!(listed, [report["push_digest"].as_str().expect("digest")]);
 
     // The ECR face sees the artifact and its subject.
     let sig = report["push_digest"].as_str().expect("digest");

@@ -10,7 +10,7 @@ use crate::remote::RemoteError;
 use crate::secrets::SecretError;
 use crate::service::{
     Error, ImageFailure, ImageProblem, Invalid, LayerProblem, PartProblem, ResourceTagProblem,
-    UpstreamFailure, UpstreamProblem,
+    UpstreamFailure, UpstreamProblem, UpstreamRead,
 };
 
 impl From<Error> for ApiError {
@@ -207,7 +207,7 @@ impl From<Error> for ApiError {
                 format!("The layer '{digest}' is not referenced by any image in the repository"),
             ),
             Error::Upstream {
-                layer: None,
+                read: UpstreamRead::Image,
                 message,
                 ..
             } => client(
@@ -215,7 +215,15 @@ impl From<Error> for ApiError {
                 format!("The image could not be pulled through the pull through cache rule: {message}"),
             ),
             Error::Upstream {
-                layer: Some(digest),
+                read: UpstreamRead::Referrers,
+                message,
+                ..
+            } => client(
+                "UnableToListUpstreamImageReferrersException",
+                format!("The referrers could not be listed through the pull through cache rule: {message}"),
+            ),
+            Error::Upstream {
+                read: UpstreamRead::Layer(digest),
                 message,
                 ..
             } => client(

@@ -11,6 +11,7 @@ mod lifecycle;
 pub(super) mod policies;
 mod pull_through;
 mod pull_times;
+mod referrers;
 mod registry;
 mod registry_policy;
 mod replication;
@@ -54,6 +55,7 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!("GetRepositoryPolicy", policies::get_repository_policy),
     action!("InitiateLayerUpload", layers::initiate_layer_upload),
     action!("ListImages", images::list_images),
+    action!("ListImageReferrers", referrers::list_image_referrers),
     action!("ListTagsForResource", repositories::list_tags_for_resource),
     action!("PutImage", images::put_image),
     action!("PutLifecyclePolicy", lifecycle::put_lifecycle_policy),

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{parse_digest, Code, Ctx, OciError};
-use crate::service::Listing;
+use crate::service::{Listing, ReferrerFilter};
 
 #[derive(Deserialize)]
 pub struct PageQuery {
@@ -97,10 +97,13 @@ pub async fn referrers(
     query: web::Query<ReferrersQuery>,
 ) -> Result<HttpResponse, OciError> {
     let (name, subject) = (ctx.name(&path.0)?, parse_digest(&path.1)?);
-    let filter = query.artifact_type.as_deref();
+    let filter = ReferrerFilter {
+        artifact_types: query.artifact_type.iter().cloned().collect(),
+        status: None,
+    };
     let referrers = ctx
         .service
-        .referrers(&ctx.caller, &name, &subject, filter)
+        .referrers(&ctx.caller, None, &name, &subject, &filter)
         .await?;
     let manifests: Vec<Value> = referrers
         .into_iter()
@@ -117,7 +120,7 @@ pub async fn referrers(
         })
         .collect();
     let mut response = HttpResponse::Ok();
-    if filter.is_some() {
+    if query.artifact_type.is_some() {
         response.insert_header(("OCI-Filters-Applied", "artifactType"));
     }
     let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
