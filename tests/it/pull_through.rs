@@ -11,7 +11,7 @@ use aws_sdk_ecr::types::{ImageTagMutability, RctAppliedFor};
 use berth::remote::{Credential, Remote};
 use bytes::Bytes;
 use futures_util::stream;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::engines::docker::Docker;
@@ -29,6 +29,7 @@ crate::both_stores!(with super::spawn:
     checks_tags_again_after_the_ttl,
     a_blob_that_breaks_off_is_not_cached,
     docker_pulls_through_the_cache,
+    docker_pulls_through_upstreams_that_want_a_login,
     batch_get_image_pulls_through,
 );
 
@@ -511,4 +512,61 @@ async fn batch_get_image_pulls_through(app: TestApp) {
         out.failures()[0].failure_code().map(|c| c.as_str()),
         Some("UpstreamUnavailable")
     );
+}
+
+/// Docker Engine through the cache of the two upstreams that want a login: htpasswd
+/// Basic (docker-registry) and Bearer tokens (another berth's public registry), each
+/// with the rule's secret.
+async fn docker_pulls_through_upstreams_that_want_a_login(app: TestApp) {
+    let docker = Docker::new().await;
+    let berth = format!("127.0.0.1:{}", app.port);
+    docker
+        .login_with(&berth, &app.registry_password().await)
+        .await;
+    let basic = DockerRegistry::with_password("puller", "s3cret").await;
+    let other = spawn_app(Backend::Sqlite).await;
+    other.create_public("tools").await;
+    let public_password = other.public_password().await;
+    let upstreams = [
+        (
+            "basic",
+            basic.url.clone(),
+            "puller",
+            "s3cret".to_owned(),
+            String::new(),
+        ),
+        (
+            "bearer",
+            other.public_url.clone(),
+            "AWS",
+            public_password,
+            format!("{ALIAS}/"),
+        ),
+    ];
+    let mut secrets = serde_json::Map::new();
+    for (prefix, _, user, password, _) in &upstreams {
+        secrets.insert(
+            secret_arn(prefix),
+            json!({"username": user, "accessToken": password}),
+        );
+    }
+    std::fs::write(
+        app.data_dir.path().join("secrets.json"),
+        Value::Object(secrets).to_string(),
+    )
+    .expect("secrets file");
+    for (prefix, url, user, password, path) in &upstreams {
+        let host = url.trim_start_matches("http://");
+        let source = format!("{host}/{path}tools:v1");
+        let content = files(&[&format!("{prefix}.txt")]);
+        docker.build(&source, &content, None).await;
+        docker.login_as(host, user, password).await;
+        docker.ok(&["push", &source]).await;
+        docker.ok(&["rmi", &source]).await;
+        rule(&app, prefix, url, Some(prefix)).await;
+        let cached = format!("{berth}/{prefix}/{path}tools:v1");
+        docker.ok(&["pull", &cached]).await;
+        docker.assert_files(&cached, None, &content).await;
+        docker.ok(&["rmi", &cached]).await;
+    }
 }

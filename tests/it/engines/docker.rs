@@ -74,8 +74,13 @@ impl Docker {
 
     /// `docker login` with a password in hand (another region's, another account's).
     pub(crate) async fn login_with(&self, registry: &str, password: &str) {
+        self.login_as(registry, "AWS", password).await;
+    }
+
+    /// `docker login` as `user`.
+    pub(crate) async fn login_as(&self, registry: &str, user: &str, password: &str) {
         let mut args = vec!["-c", r#"printf %s "$PASSWORD" | "$@""#, "login", DOCKER];
-        args.extend(self.args(&["login", "--username", "AWS", "--password-stdin", registry]));
+        args.extend(self.args(&["login", "--username", user, "--password-stdin", registry]));
         let mut env = self.env().to_vec();
         env.push(("PASSWORD", password));
         run_ok("bash", &args, &env).await;
