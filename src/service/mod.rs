@@ -24,6 +24,7 @@ mod registry_policy;
 mod replication;
 mod replication_remote;
 mod repositories;
+mod signing;
 mod templates;
 mod tokens;
 mod uploads;
@@ -42,6 +43,7 @@ use crate::domain::{
     AppliedFor, Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId,
     Repository, RepositoryName,
 };
+use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
 use crate::secrets::Secrets;
 use crate::store::{Key, Store, Stored};
@@ -66,6 +68,7 @@ pub use public::{CatalogInput, Logo, PublicRegistry};
 pub use pull_through::{NewPullThroughRule, UpstreamFailure, Validation};
 pub use replication::{ImageReplication, ReplicationRun};
 pub use repositories::CreateRepository;
+pub use signing::{ImageSigning, SigningRun};
 pub use templates::TemplateSettings;
 pub use tokens::AuthorizationData;
 pub use upstream::Arriving;
@@ -118,6 +121,8 @@ pub struct Settings {
     pub pull_through_ttl: std::time::Duration,
     /// The replication destinations that are remote registries (none: all are local).
     pub replication_remotes: RemoteDestinations,
+    /// Where signing profiles' keys and certificates are.
+    pub signing_dir: SigningDirectory,
 }
 
 #[derive(Clone)]

@@ -16,6 +16,7 @@ mod registry_policy;
 mod replication;
 pub(super) mod repositories;
 pub(super) mod shapes;
+mod signing;
 mod templates;
 
 use std::sync::LazyLock;
@@ -140,6 +141,22 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!(
         "ValidatePullThroughCacheRule",
         pull_through::validate_pull_through_cache_rule
+    ),
+    action!(
+        "PutSigningConfiguration",
+        signing::put_signing_configuration
+    ),
+    action!(
+        "GetSigningConfiguration",
+        signing::get_signing_configuration
+    ),
+    action!(
+        "DeleteSigningConfiguration",
+        signing::delete_signing_configuration
+    ),
+    action!(
+        "DescribeImageSigningStatus",
+        signing::describe_image_signing_status
     ),
 ];
 
