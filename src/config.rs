@@ -92,6 +92,12 @@ pub struct Config {
     /// the registry protocol (README: "Replication to another registry").
     #[arg(long, env = "BERTH_REPLICATION_REMOTES")]
     pub replication_remotes: Option<PathBuf>,
+    /// The directory of managed signing's key material: a signing profile
+    /// `arn:aws:signer:<region>:<account>:/signing-profiles/<name>` signs with
+    /// `<name>.key` (a PKCS#8 PEM private key, ECDSA P-256 or RSA) and `<name>.crt`
+    /// (its PEM certificate chain, its own certificate first). Read at each signing.
+    #[arg(long, env = "BERTH_SIGNING_DIR")]
+    pub signing_dir: Option<PathBuf>,
     #[command(flatten)]
     pub limits: Limits,
     #[command(flatten)]
@@ -107,6 +113,9 @@ pub struct Jobs {
     /// How often queued replication copies are made (and failed ones retried).
     #[arg(long, env = "BERTH_REPLICATION_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub replication_interval: Duration,
+    /// How often queued image signatures are made (and failed ones retried).
+    #[arg(long, env = "BERTH_SIGNING_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub signing_interval: Duration,
     /// How often garbage collection runs.
     #[arg(long, env = "BERTH_GC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub gc_interval: Duration,
@@ -185,6 +194,7 @@ impl Jobs {
     pub const DEFAULT: Self = Self {
         lifecycle_interval: Duration::from_secs(3600),
         replication_interval: Duration::from_secs(5),
+        signing_interval: Duration::from_secs(5),
         gc_interval: Duration::from_secs(3600),
         gc_grace: Duration::from_secs(24 * 3600),
     };

@@ -14,10 +14,11 @@ use crate::auth::Credentials;
 use crate::blob::BlobStore;
 use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig, PULL_THROUGH_TTL};
 use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
+use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
 use crate::service::{
     check_blobs, check_references, repair, BlobCheck, GcReport, LifecycleRun, ReferenceCheck,
-    Repaired, ReplicationRun, Service, Settings,
+    Repaired, ReplicationRun, Service, Settings, SigningRun,
 };
 use crate::store::Store;
 
@@ -131,6 +132,7 @@ async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Re
         secrets_file: None,
         pull_through_ttl: PULL_THROUGH_TTL,
         replication_remotes: RemoteDestinations::default(),
+        signing_dir: SigningDirectory::default(),
     };
     Service::new(store, blobs, settings, Credentials::new(account, [])).await
 }
@@ -186,6 +188,28 @@ fn spawn_replication(service: Service, interval: Duration) {
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = ?e, "replication run failed"),
+            }
+        }
+    });
+}
+
+/// Makes the queued image signatures at start-up (resuming what a previous process
+/// left) and then every `interval`; one process at a time (a job lease).
+fn spawn_signing(service: Service, interval: Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match service.run_signing_job().await {
+                Ok(Some(run)) if run != SigningRun::default() => tracing::info!(
+                    signed = run.signed,
+                    failed = run.failed,
+                    retrying = run.retrying,
+                    "signed images"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = ?e, "signing run failed"),
             }
         }
     });
@@ -310,11 +334,13 @@ impl Application {
             secrets_file: config.secrets_file.clone(),
             pull_through_ttl: config.pull_through_ttl,
             replication_remotes,
+            signing_dir: SigningDirectory::new(config.signing_dir.clone()),
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_collector(service.clone(), config.jobs.gc_interval);
         spawn_lifecycle(service.clone(), config.jobs.lifecycle_interval);
         spawn_replication(service.clone(), config.jobs.replication_interval);
+        spawn_signing(service.clone(), config.jobs.signing_interval);
         if service.authority().credentials().is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \

@@ -45,6 +45,11 @@ if [ "${#debs[@]}" -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
 fi
+# Python's cryptography verifies managed signing's signatures against their certificates.
+if ! python3 -c "import cryptography" 2>/dev/null; then
+    echo "tests/run.sh: installing cryptography (pip package cryptography)"
+    pip_install cryptography
+fi
 if ! python3 -c "import oras.client" 2>/dev/null; then
     echo "tests/run.sh: installing oras-py (pip package oras)"
     pip_install oras

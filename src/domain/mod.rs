@@ -14,6 +14,7 @@ mod pull_through;
 mod registry;
 mod replication;
 mod repository;
+mod signing;
 mod template;
 mod upload;
 
@@ -41,6 +42,10 @@ pub use replication::{
     ReplicationStatus,
 };
 pub use repository::{CatalogData, Repository};
+pub use signing::{
+    NotASigningProfileArn, SigningConfiguration, SigningFailure, SigningProfileArn, SigningRule,
+    SigningStatus,
+};
 pub use template::{
     choose_template, AppliedFor, Encryption, PrefixError, RepositoryTemplate, TemplatePrefix,
 };

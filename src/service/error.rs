@@ -59,6 +59,8 @@ pub enum Error {
     InvalidPolicy(PolicyError),
     #[error("registry {0} has no registry policy")]
     RegistryPolicyNotFound(Registry),
+    #[error("registry {0} has no signing configuration")]
+    SigningConfigurationNotFound(Registry),
     #[error("{0} is already excluded from pull time updates")]
     ExclusionAlreadyExists(String),
     #[error("{0} is not excluded from pull time updates")]

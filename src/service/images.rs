@@ -6,7 +6,7 @@ use crate::domain::{
     Digest, Hasher, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Manifest,
     ManifestKind, Namespace, Registry, RegistryId, Repository, RepositoryName,
 };
-use crate::store::{self, Key, NewImage, Presence, Stored, TagWrite};
+use crate::store::{self, Key, NewImage, Presence, Queued, Stored, TagWrite};
 
 /// Parses an image id as sent; a bad one is a per-item failure, not a call failure.
 pub fn parse_image_id(
@@ -129,14 +129,27 @@ impl Service {
             }
         }
         let new = new_image(digest.clone(), req.manifest, req.media_type.as_deref())?;
-        // Copies are queued for a private repository some rule of its registry matches.
-        let replicate_to = match registry.namespace {
-            Namespace::Private => self
-                .store()
-                .replication_configuration(&registry)
-                .await?
-                .destinations_for(&req.name),
-            Namespace::Public => Vec::new(),
+        // Copies and signatures are queued for a private repository some rule of its
+        // registry matches. Referrers (a signature, an SBOM) are not signed themselves.
+        let (replicate_to, sign_with) = match registry.namespace {
+            Namespace::Private => (
+                self.store()
+                    .replication_configuration(&registry)
+                    .await?
+                    .destinations_for(&req.name),
+                match (
+                    &new.subject,
+                    self.store().signing_configuration(&registry).await?,
+                ) {
+                    (None, Some(config)) => config.profiles_for(&req.name),
+                    _ => Vec::new(),
+                },
+            ),
+            Namespace::Public => (Vec::new(), Vec::new()),
+        };
+        let work = Queued {
+            replicate_to: &replicate_to,
+            sign_with: &sign_with,
         };
         let tag_write = req.tag.as_ref().map(|tag| TagWrite {
             tag: tag.clone(),
@@ -144,7 +157,7 @@ impl Service {
         });
         let stored = match self
             .store()
-            .put_image(repo.key, &new, tag_write.as_ref(), &replicate_to, now())
+            .put_image(repo.key, &new, tag_write.as_ref(), work, now())
             .await
         {
             Ok(image) => image,
@@ -178,6 +191,30 @@ impl Service {
             media_type: stored.media_type,
             subject: stored.subject,
         })
+    }
+
+    /// The image a request about one image names (a status), with its registry and
+    /// repository, the caller authorized for `action`.
+    pub(super) async fn selected_image(
+        &self,
+        caller: &Caller,
+        registry: Option<&RegistryId>,
+        name: RepositoryName,
+        selector: &ImageSelector,
+        action: &'static str,
+    ) -> Result<(Registry, Stored<Repository>, Stored<Image>)> {
+        let registry = self.registry(caller, registry);
+        let repo = self
+            .authorized_repository(caller, &registry, &name, action)
+            .await?;
+        match self.select(&repo, selector).await? {
+            Ok(image) => Ok((registry, repo, image)),
+            Err(_) => Err(Error::ImageNotFound {
+                registry,
+                name,
+                image: selector.clone(),
+            }),
+        }
     }
 
     /// The image a selector names, or the failure to report for it.

@@ -7,6 +7,18 @@ use std::time::Duration;
 
 use super::{now, Result, Service};
 
+/// How many times queued work (a copy, a signature) that meets a fault is tried
+/// before it is FAILED.
+pub(super) const MAX_ATTEMPTS: i64 = 5;
+/// The wait after a first failed attempt; it doubles with each one after.
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The wait before attempt `attempts + 1` of queued work.
+pub(super) fn backoff(attempts: i64) -> chrono::Duration {
+    let factor = 1u32 << attempts.clamp(1, 10).saturating_sub(1);
+    chrono::Duration::from_std(FIRST_BACKOFF * factor).unwrap_or(chrono::Duration::MAX)
+}
+
 /// How long a lease lasts unless renewed: a process that dies mid-job holds the job
 /// up at most this long.
 const LEASE: Duration = Duration::from_secs(60);

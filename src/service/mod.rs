@@ -25,6 +25,7 @@ mod registry_policy;
 mod replication;
 mod replication_remote;
 mod repositories;
+mod signing;
 mod templates;
 mod tokens;
 mod uploads;
@@ -43,6 +44,7 @@ use crate::domain::{
     AppliedFor, Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId,
     Repository, RepositoryName,
 };
+use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
 use crate::secrets::Secrets;
 use crate::store::{Key, Store, Stored};
@@ -68,6 +70,7 @@ pub use pull_through::{NewPullThroughRule, UpstreamFailure, Validation};
 pub use referrers::{ReferrerDescriptor, ReferrerFilter};
 pub use replication::{ImageReplication, ReplicationRun};
 pub use repositories::CreateRepository;
+pub use signing::{ImageSigning, SigningRun};
 pub use templates::TemplateSettings;
 pub use tokens::AuthorizationData;
 pub use upstream::Arriving;
@@ -120,6 +123,8 @@ pub struct Settings {
     pub pull_through_ttl: std::time::Duration,
     /// The replication destinations that are remote registries (none: all are local).
     pub replication_remotes: RemoteDestinations,
+    /// Where signing profiles' keys and certificates are.
+    pub signing_dir: SigningDirectory,
 }
 
 #[derive(Clone)]

@@ -10,21 +10,18 @@
 //! destination's owner would push: the blobs linked first, then each manifest (an
 //! index's children before it) through the store's one put.
 
-use std::time::Duration;
-
 use super::access::Target;
 use super::images::new_image;
+use super::jobs::{backoff, MAX_ATTEMPTS};
 use super::{now, Caller, Error, Invalid, Result, Service};
 use crate::domain::{
     AppliedFor, Digest, ImageSelector, ImageTag, Principal, Registry, RegistryId,
     ReplicationConfiguration, ReplicationFailure, Repository, RepositoryName,
 };
-use crate::store::{self, DestinationStatus, Key, NewImage, ReplicationTask, Stored, TagWrite};
+use crate::store::{
+    self, DestinationStatus, Key, NewImage, Queued, ReplicationTask, Stored, TagWrite,
+};
 
-/// How many times a copy that meets a fault is tried before it is FAILED.
-const MAX_ATTEMPTS: i64 = 5;
-/// The wait after a first failed attempt; it doubles with each one after.
-const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 /// Copies read from the queue at a time.
 const BATCH: i64 = 100;
 
@@ -86,27 +83,22 @@ impl Service {
         name: RepositoryName,
         selector: ImageSelector,
     ) -> Result<ImageReplication> {
-        let registry = self.registry(caller, registry);
-        let repo = self
-            .authorized_repository(caller, &registry, &name, "DescribeImageReplicationStatus")
+        let (registry, repo, image) = self
+            .selected_image(
+                caller,
+                registry,
+                name,
+                &selector,
+                "DescribeImageReplicationStatus",
+            )
             .await?;
-        let image = match self.select(&repo, &selector).await? {
-            Ok(image) => image,
-            Err(_) => {
-                return Err(Error::ImageNotFound {
-                    registry,
-                    name,
-                    image: selector,
-                })
-            }
-        };
         let statuses = self
             .store()
             .replication_statuses(repo.key, &image.record.digest)
             .await?;
         Ok(ImageReplication {
             registry,
-            name,
+            name: repo.record.name,
             digest: image.record.digest,
             tag: selector.tag().cloned(),
             statuses,
@@ -256,7 +248,7 @@ impl Service {
         // Replicas are not replicated again: ECR copies only what was pushed.
         match self
             .store()
-            .put_image(to.key, &new, tag.as_ref(), &[], now())
+            .put_image(to.key, &new, tag.as_ref(), Queued::default(), now())
             .await
         {
             Ok(_) | Err(store::Error::ImageAlreadyExists) => Ok(Ok(())),
@@ -267,10 +259,4 @@ impl Service {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// The wait before attempt `attempts + 1`.
-fn backoff(attempts: i64) -> chrono::Duration {
-    let factor = 1u32 << attempts.clamp(1, 10).saturating_sub(1);
-    chrono::Duration::from_std(FIRST_BACKOFF * factor).unwrap_or(chrono::Duration::MAX)
 }

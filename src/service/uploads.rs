@@ -12,8 +12,11 @@ use futures_util::Stream;
 use super::error::{Invalid, PartProblem};
 use super::{now, Caller, Error, Result, Service, MIN_PART_SIZE};
 use crate::blob::PartError;
-use crate::domain::{Digest, Registry, RegistryId, RepositoryName, UploadId, UploadPart};
-use crate::store::Upload;
+use crate::domain::{
+    Algorithm, Digest, Hasher, Registry, RegistryId, Repository, RepositoryName, UploadId,
+    UploadPart,
+};
+use crate::store::{Stored, Upload};
 
 /// The most parts one upload may have.
 const MAX_PARTS: i64 = 4200;
@@ -391,5 +394,62 @@ impl Service {
         self.upload(caller, None, name, id, "UploadLayerPart")
             .await?;
         self.discard(id).await
+    }
+
+    /// Writes `body` into the open upload `id` of `repo` as its one part and completes
+    /// it, digest checked; a blob the repository already has is as good.
+    pub(super) async fn fill_upload(
+        &self,
+        repo: &Stored<Repository>,
+        id: &UploadId,
+        digest: &Digest,
+        size: Option<u64>,
+        body: std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<Bytes>> + Send>>,
+    ) -> Result<()> {
+        let (registry, name) = (&repo.record.registry, &repo.record.name);
+        let Some(mut upload) = self.store().upload(id).await? else {
+            return Err(Error::UploadNotFound(id.clone()));
+        };
+        let received = self.append(registry, name, &upload, body, size).await?;
+        upload.bytes_received = i64::try_from(received).unwrap_or(i64::MAX);
+        match self
+            .complete(
+                registry,
+                name,
+                &upload,
+                std::slice::from_ref(digest),
+                |_| Ok(()),
+            )
+            .await
+        {
+            // Placed meanwhile by another request: as good.
+            Ok(_) | Err(Error::LayerAlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores `bytes` as a blob of `repo` (one berth makes, such as a signature
+    /// envelope) through an upload like any other; nothing is left behind on failure.
+    pub(super) async fn put_bytes(
+        &self,
+        repo: &Stored<Repository>,
+        bytes: Vec<u8>,
+    ) -> Result<Digest> {
+        let mut hasher = Hasher::new(Algorithm::Sha256);
+        hasher.update(&bytes);
+        let digest = hasher.finish();
+        let id = UploadId::new();
+        self.store().create_upload(&id, repo.key, now()).await?;
+        let size = bytes.len() as u64;
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(bytes))]);
+        let filled = self
+            .fill_upload(repo, &id, &digest, Some(size), Box::pin(body))
+            .await;
+        if filled.is_err() {
+            if let Err(e) = self.discard(&id).await {
+                tracing::warn!(error = ?e, upload = %id, "cannot discard a failed blob upload");
+            }
+        }
+        filled.map(|()| digest)
     }
 }

@@ -28,7 +28,7 @@ use crate::domain::{
     UploadId,
 };
 use crate::remote::{Credential, Remote, RemoteError};
-use crate::store::{self, Presence, Stored, TagWrite};
+use crate::store::{self, Presence, Queued, Stored, TagWrite};
 
 /// Chunks a client may lag behind the caching of a layer it is reading.
 const LAG: usize = 8;
@@ -238,7 +238,7 @@ impl Service {
         // Cached images are not replicated: ECR replicates only what is pushed.
         match self
             .store()
-            .put_image(repo.key, &new, tag.as_ref(), &[], now())
+            .put_image(repo.key, &new, tag.as_ref(), Queued::default(), now())
             .await
         {
             Ok(_) | Err(store::Error::ImageAlreadyExists) => {}
@@ -336,7 +336,7 @@ impl Service {
             })
         };
         let cached = self
-            .cache_upload(repo, &id, digest, size, Box::pin(forwarded))
+            .fill_upload(repo, &id, digest, size, Box::pin(forwarded))
             .await;
         if cached.is_err() {
             if let Err(e) = self.discard(&id).await {
@@ -359,36 +359,6 @@ impl Service {
             }
         }
         cached
-    }
-
-    async fn cache_upload(
-        &self,
-        repo: &Stored<Repository>,
-        id: &UploadId,
-        digest: &Digest,
-        size: Option<u64>,
-        body: std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<Bytes>> + Send>>,
-    ) -> Result<()> {
-        let (registry, name) = (&repo.record.registry, &repo.record.name);
-        let Some(mut upload) = self.store().upload(id).await? else {
-            return Err(Error::UploadNotFound(id.clone()));
-        };
-        let received = self.append(registry, name, &upload, body, size).await?;
-        upload.bytes_received = i64::try_from(received).unwrap_or(i64::MAX);
-        match self
-            .complete(
-                registry,
-                name,
-                &upload,
-                std::slice::from_ref(digest),
-                |_| Ok(()),
-            )
-            .await
-        {
-            // Cached meanwhile by another pull: as good.
-            Ok(_) | Err(Error::LayerAlreadyExists(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 }
 

@@ -5,11 +5,11 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{
     from_millis, millis, on_unique, placeholders, Deleted, Error, ImageListing, Key, NamedManifest,
-    NewImage, Presence, Result, Store, Stored, TagWrite,
+    NewImage, Presence, Queued, Result, Store, Stored, TagWrite,
 };
 use crate::domain::{
-    Destination, Digest, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Registry,
-    Repository, RepositoryName, TagStatus,
+    Digest, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Registry, Repository,
+    RepositoryName, TagStatus,
 };
 
 const COLUMNS: &str = "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at, status, last_archived_at, last_activated_at";
@@ -114,14 +114,14 @@ impl Store {
     /// Registers a manifest and places its tag, in one transaction: every referenced
     /// blob and child must be in the repository; a tag marked immutable may not exist
     /// yet at all (the primary key on tags settles races); a mutable one moves. A push
-    /// that changes anything queues its copies to `replicate_to` in the same
+    /// that changes anything queues its `work` (copies, signatures) in the same
     /// transaction.
     pub async fn put_image(
         &self,
         repository: Key<Repository>,
         new: &NewImage,
         tag: Option<&TagWrite>,
-        replicate_to: &[Destination],
+        work: Queued<'_>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Stored<Image>> {
         let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
@@ -273,8 +273,18 @@ impl Store {
         if let (Presence::Deferred, Some(tag)) = (new.presence, tag) {
             mark_checked(&mut tx, repository, tag, now).await?;
         }
-        // The push changed something: its copies are queued with it, or not at all.
-        super::replication::queue(&mut tx, repository, &new.digest, tag, replicate_to, now).await?;
+        // The push changed something: its copies and signatures are queued with it, or
+        // not at all.
+        super::replication::queue(
+            &mut tx,
+            repository,
+            &new.digest,
+            tag,
+            work.replicate_to,
+            now,
+        )
+        .await?;
+        super::signing::queue(&mut tx, repository, &new.digest, work.sign_with, now).await?;
         tx.commit().await?;
         Ok(image)
     }

@@ -21,6 +21,7 @@ mod registries;
 mod replication;
 mod repositories;
 mod settings;
+mod signing;
 mod tags;
 mod templates;
 mod uploads;
@@ -39,6 +40,7 @@ pub use referrers::Referrer;
 pub use registries::MAX_PULL_TIME_EXCLUSIONS;
 pub use replication::{DestinationStatus, ReplicationTask};
 pub use repositories::MAX_RESOURCE_TAGS;
+pub use signing::{ProfileStatus, SigningOutcome, SigningTask};
 pub use templates::MAX_TEMPLATES;
 
 #[derive(Debug, thiserror::Error)]

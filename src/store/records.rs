@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use super::{Key, Stored};
 use crate::domain::lifecycle::PreviewResult;
 use crate::domain::{
-    CatalogData, Descriptor, Digest, Image, ImageTag, Registry, Repository, RepositoryName,
-    TagMutability, UploadId,
+    CatalogData, Descriptor, Destination, Digest, Image, ImageTag, Registry, Repository,
+    RepositoryName, SigningProfileArn, TagMutability, UploadId,
 };
 
 /// The settings a new repository starts with.
@@ -59,6 +59,15 @@ pub enum Presence {
 pub struct TagWrite {
     pub tag: ImageTag,
     pub immutable: bool,
+}
+
+/// The work a push queues in its own transaction, when it changes anything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Queued<'a> {
+    /// Where the image is copied.
+    pub replicate_to: &'a [Destination],
+    /// The profiles that sign it.
+    pub sign_with: &'a [SigningProfileArn],
 }
 
 /// One ListImages entry: an image under one of its tags, or untagged.

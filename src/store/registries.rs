@@ -11,6 +11,26 @@ use crate::domain::{AccountSetting, Registry};
 pub const MAX_PULL_TIME_EXCLUSIONS: i64 = 100;
 
 impl Store {
+    /// Sets a registry's rules (replication's, signing's) in `table`, a row per
+    /// (account, region) with the rules as JSON.
+    pub(super) async fn put_registry_rules(
+        &self,
+        table: &'static str,
+        registry: &Registry,
+        rules: String,
+    ) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO {table} (registry_id, region, rules) VALUES ($1, $2, $3) \
+             ON CONFLICT (registry_id, region) DO UPDATE SET rules = excluded.rules"
+        ))
+        .bind(registry.account.as_str())
+        .bind(registry.region.as_str())
+        .bind(rules)
+        .execute(&mut *self.writer().await?)
+        .await?;
+        Ok(())
+    }
+
     pub async fn registry_policy(&self, registry: &Registry) -> Result<Option<String>> {
         Ok(sqlx::query(
             "SELECT policy_text FROM registry_policies WHERE registry_id = $1 AND region = $2",

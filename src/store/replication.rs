@@ -98,6 +98,28 @@ fn destination(row: &AnyRow) -> Result<Destination> {
     })
 }
 
+/// The image a queued row (of copies, of signatures) names: its repository's key,
+/// registry and name (`repository_id`, `registry_id`, `region`, `name`) and its
+/// `digest`.
+pub(super) fn queued_image(
+    row: &AnyRow,
+) -> Result<(Key<Repository>, Registry, RepositoryName, Digest)> {
+    let registry = Registry::private(
+        RegistryId::parse(&row.try_get::<String, _>("registry_id")?)
+            .map_err(|_| bad("registry id"))?,
+        Region::parse(&row.try_get::<String, _>("region")?).map_err(|_| bad("region"))?,
+    );
+    let name = RepositoryName::parse(&row.try_get::<String, _>("name")?)
+        .map_err(|_| bad("repository name"))?;
+    let image = digest(&row.try_get::<String, _>("digest")?)?;
+    Ok((
+        Key::new(row.try_get("repository_id")?),
+        registry,
+        name,
+        image,
+    ))
+}
+
 /// Queues a copy of the image to each destination, inside a push's transaction.
 pub(super) async fn queue(
     tx: &mut Transaction<'_, Any>,
@@ -149,16 +171,8 @@ impl Store {
         registry: &Registry,
         config: &ReplicationConfiguration,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO replication_configurations (registry_id, region, rules) VALUES ($1, $2, $3) \
-             ON CONFLICT (registry_id, region) DO UPDATE SET rules = excluded.rules",
-        )
-        .bind(registry.account.as_str())
-        .bind(registry.region.as_str())
-        .bind(to_json(config))
-        .execute(&mut *self.writer().await?)
-        .await?;
-        Ok(())
+        self.put_registry_rules("replication_configurations", registry, to_json(config))
+            .await
     }
 
     /// Up to `limit` copies due at `now`, oldest first.
@@ -179,18 +193,12 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let source = Registry::private(
-                    RegistryId::parse(&row.try_get::<String, _>("registry_id")?)
-                        .map_err(|_| bad("registry id"))?,
-                    Region::parse(&row.try_get::<String, _>("region")?)
-                        .map_err(|_| bad("region"))?,
-                );
+                let (repository, source, name, digest) = queued_image(row)?;
                 let record = ReplicationTask {
-                    repository: Key::new(row.try_get("repository_id")?),
+                    repository,
                     source,
-                    name: RepositoryName::parse(&row.try_get::<String, _>("name")?)
-                        .map_err(|_| bad("repository name"))?,
-                    digest: digest(&row.try_get::<String, _>("digest")?)?,
+                    name,
+                    digest,
                     tag: row
                         .try_get::<Option<String>, _>("tag")?
                         .map(|t| ImageTag::parse(&t).map_err(|_| bad("tag")))

@@ -33,6 +33,7 @@ mod replication;
 mod replication_remote;
 mod repositories;
 mod schema;
+mod signing;
 mod small_disk;
 mod spec;
 mod store_faults;

@@ -732,7 +732,7 @@ async fn modelled_but_unimplemented_action_is_unsupported(app: TestApp) {
     for action in [
         "GetRegistryScanningConfiguration",
         "StartImageScan",
-        "GetSigningConfiguration",
+        "DescribeImageScanFindings",
     ] {
         assert!(berth::api::ecr::spec().is_modelled(action));
         assert!(!berth::api::ecr::spec().is_implemented(action));

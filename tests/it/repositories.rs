@@ -1371,7 +1371,9 @@ async fn unimplemented_actions(app: TestApp) {
                 )
             }),
         app.ecr
-            .get_signing_configuration()
+            .describe_image_scan_findings()
+            .repository_name("todo")
+            .image_id(by_tag("latest"))
             .send()
             .await
             .map(|_| ())
@@ -1399,7 +1401,7 @@ async fn unimplemented_actions(app: TestApp) {
     ];
     for (action, result) in [
         "GetRegistryScanningConfiguration",
-        "GetSigningConfiguration",
+        "DescribeImageScanFindings",
         "StartImageScan",
     ]
     .iter()

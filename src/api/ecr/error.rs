@@ -72,6 +72,10 @@ impl From<Error> for ApiError {
                 "RegistryPolicyNotFoundException",
                 format!("Registry policy does not exist in the registry with id '{registry}'"),
             ),
+            Error::SigningConfigurationNotFound(registry) => client(
+                "SigningConfigurationNotFoundException",
+                format!("Signing configuration does not exist in the registry with id '{registry}'"),
+            ),
             Error::ExclusionAlreadyExists(arn) => client(
                 "ExclusionAlreadyExistsException",
                 format!("The principal '{arn}' is already excluded from pull time updates"),

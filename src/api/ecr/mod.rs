@@ -17,6 +17,7 @@ mod registry_policy;
 mod replication;
 pub(super) mod repositories;
 pub(super) mod shapes;
+mod signing;
 mod templates;
 
 use std::sync::LazyLock;
@@ -142,6 +143,22 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!(
         "ValidatePullThroughCacheRule",
         pull_through::validate_pull_through_cache_rule
+    ),
+    action!(
+        "PutSigningConfiguration",
+        signing::put_signing_configuration
+    ),
+    action!(
+        "GetSigningConfiguration",
+        signing::get_signing_configuration
+    ),
+    action!(
+        "DeleteSigningConfiguration",
+        signing::delete_signing_configuration
+    ),
+    action!(
+        "DescribeImageSigningStatus",
+        signing::describe_image_signing_status
     ),
 ];
 

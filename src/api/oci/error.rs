@@ -192,6 +192,11 @@ impl From<Error> for OciError {
                 Code::NameUnknown,
                 format!("registry {registry} has no registry policy"),
             ),
+            // Signing configurations are ECR calls only; a registry call never meets this.
+            Error::SigningConfigurationNotFound(registry) => (
+                Code::Unsupported,
+                format!("registry {registry} has no signing configuration"),
+            ),
             Error::ExclusionAlreadyExists(arn) | Error::ExclusionNotFound(arn) => {
                 (Code::Unsupported, format!("pull time exclusion of {arn}"))
             }
