@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod remote;
 pub mod replication_remotes;
+pub mod scan;
 pub mod secrets;
 pub mod service;
 pub mod startup;
