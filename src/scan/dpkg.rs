@@ -74,10 +74,11 @@ fn paragraphs(text: &str) -> impl Iterator<Item = Vec<(&str, &str)>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const STATUS_FILE: &str = "\
+    /// A status file with a binNMU, a removed package and one without a source.
+    pub(crate) const STATUS_FILE: &str = "\
 Package: libssl3
 Status: install ok installed
 Priority: optional

@@ -26,7 +26,8 @@ pub(crate) enum Want {
 
 /// Which files to keep: a path relative to the root and the entry's mode in, the kind
 /// and what to keep out (`None`: not wanted).
-pub(crate) type Classifier<K> = Arc<dyn Fn(&str, u32) -> Option<(K, Want)> + Send + Sync>;
+pub(crate) type Classify<K> = dyn Fn(&str, u32) -> Option<(K, Want)> + Send + Sync;
+pub(crate) type Classifier<K> = Arc<Classify<K>>;
 
 #[derive(Debug)]
 pub(crate) enum Content {
@@ -175,7 +176,7 @@ const OPAQUE: &str = ".wh..wh..opq";
 
 fn read_layer<K>(
     blob: impl Read,
-    classify: &(dyn Fn(&str, u32) -> Option<(K, Want)> + Send + Sync),
+    classify: &Classify<K>,
     present: &HashSet<String>,
 ) -> io::Result<LayerChanges<K>> {
     let mut changes = LayerChanges {

@@ -95,21 +95,6 @@ fn row(
     )
 }
 
-const DEBIAN_STATUS: &[u8] = b"Package: libssl3
-Status: install ok installed
-Source: openssl
-Version: 3.0.11-1~deb12u2
-
-Package: zlib1g
-Status: install ok installed
-Source: zlib (1:1.2.13.dfsg-1)
-Version: 1:1.2.13.dfsg-1+b1
-
-Package: bash
-Status: install ok installed
-Version: 5.2.15-2+b2
-";
-
 fn debian_layers() -> Vec<Layer> {
     let lock = br#"{"lockfileVersion":3,"packages":{"":{"name":"app"},
         "node_modules/lodash":{"version":"4.17.20"},"node_modules/@babel/core":{"version":"7.22.0"}}}"#;
@@ -120,7 +105,11 @@ fn debian_layers() -> Vec<Layer> {
     let go = golang::tests::binary("go1.21.3", golang::tests::MODINFO);
     let base = tar(&[
         ("etc/os-release", 0o644, b"ID=debian\nVERSION_ID=\"12\"\n"),
-        ("var/lib/dpkg/status", 0o644, DEBIAN_STATUS),
+        (
+            "var/lib/dpkg/status",
+            0o644,
+            dpkg::tests::STATUS_FILE.as_bytes(),
+        ),
         (
             "usr/lib/python3/dist-packages/Jinja2-3.1.2.dist-info/METADATA",
             0o644,

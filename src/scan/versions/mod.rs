@@ -25,14 +25,30 @@ pub enum Scheme {
     Semver,
 }
 
+/// Compares two versions of a crate's type that parses and orders them.
+fn by_parsing<T: std::str::FromStr + Ord>(a: &str, b: &str) -> Option<Ordering> {
+    Some(a.parse::<T>().ok()?.cmp(&b.parse::<T>().ok()?))
+}
+
 pub fn compare(scheme: Scheme, a: &str, b: &str) -> Option<Ordering> {
     match scheme {
-        Scheme::Dpkg => dpkg::compare(a, b),
+        Scheme::Dpkg => by_parsing::<debversion::Version>(a, b),
         Scheme::Apk => apk::compare(a, b),
         Scheme::Rpm => rpm::compare(a, b),
-        Scheme::Pep440 => pep440::compare(a, b),
+        Scheme::Pep440 => by_parsing::<pep440_rs::Version>(a, b),
         Scheme::Semver => semver::compare(a, b),
     }
+}
+
+/// Checks that each version of `ascending` is below the next (and the next above it).
+#[cfg(test)]
+pub(crate) fn check_ascending(scheme: Scheme, ascending: &[&str]) {
+    let mut table = Vec::new();
+    for pair in ascending.windows(2) {
+        table.push((pair[0], pair[1], Ordering::Less));
+        table.push((pair[1], pair[0], Ordering::Greater));
+    }
+    check_table(scheme, &table);
 }
 
 #[cfg(test)]

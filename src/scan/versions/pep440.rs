@@ -1,17 +1,11 @@
 //! PyPI versions, by `pep440_rs` (epochs, pre-, post- and dev-releases, local labels).
 
-use std::cmp::Ordering;
-
-pub(super) fn compare(a: &str, b: &str) -> Option<Ordering> {
-    let a: pep440_rs::Version = a.parse().ok()?;
-    let b: pep440_rs::Version = b.parse().ok()?;
-    Some(a.cmp(&b))
-}
+// The ordering itself is `super::by_parsing` over the crate's type.
 
 #[cfg(test)]
 mod tests {
-    use super::super::{check_table, Scheme};
-    use std::cmp::Ordering::{Equal as E, Greater as G, Less as L};
+    use super::super::{check_ascending, check_table, Scheme};
+    use std::cmp::Ordering::Equal as E;
 
     /// The ordering PEP 440's "Summary of permitted suffixes and relative ordering" and
     /// packaging's test_version.py list.
@@ -39,18 +33,19 @@ mod tests {
             "1.1.dev1",
             "1!0.1",
         ];
-        let mut table = Vec::new();
-        for pair in ordered.windows(2) {
-            table.push((pair[0], pair[1], L));
-            table.push((pair[1], pair[0], G));
-        }
-        table.extend([
-            ("1.0", "1.0.0", E),
-            ("1.0RC1", "1.0rc1", E),
-            ("v1.0", "1.0", E),
-            ("1.0-1", "1.0.post1", E),
-        ]);
-        check_table(Scheme::Pep440, &table);
-        assert_eq!(super::compare("not a version", "1.0"), None);
+        check_ascending(Scheme::Pep440, &ordered);
+        check_table(
+            Scheme::Pep440,
+            &[
+                ("1.0", "1.0.0", E),
+                ("1.0RC1", "1.0rc1", E),
+                ("v1.0", "1.0", E),
+                ("1.0-1", "1.0.post1", E),
+            ],
+        );
+        assert_eq!(
+            super::super::compare(Scheme::Pep440, "not a version", "1.0"),
+            None
+        );
     }
 }

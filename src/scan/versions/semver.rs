@@ -27,7 +27,7 @@ pub(super) fn compare(a: &str, b: &str) -> Option<Ordering> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{check_table, Scheme};
+    use super::super::{check_ascending, check_table, Scheme};
     use std::cmp::Ordering::{Equal as E, Greater as G, Less as L};
 
     /// Semver 2.0.0's precedence examples (section 11), Go's `v` and pseudo-versions.
@@ -46,24 +46,22 @@ mod tests {
             "2.1.0",
             "2.1.1",
         ];
-        let mut table = Vec::new();
-        for pair in ordered.windows(2) {
-            table.push((pair[0], pair[1], L));
-            table.push((pair[1], pair[0], G));
-        }
-        table.extend([
-            ("v0.7.0", "0.7.0", E),
-            ("v0.0.0-20210101000000-abcdefabcdef", "0.0.0", L),
-            (
-                "v0.0.0-20210101000000-abcdefabcdef",
-                "v0.0.0-20220101000000-abcdefabcdef",
-                L,
-            ),
-            ("v2.4.0+incompatible", "2.4.0", E),
-            ("1.2", "1.2.0", E),
-            ("1", "0.9.9", G),
-        ]);
-        check_table(Scheme::Semver, &table);
+        check_ascending(Scheme::Semver, &ordered);
+        check_table(
+            Scheme::Semver,
+            &[
+                ("v0.7.0", "0.7.0", E),
+                ("v0.0.0-20210101000000-abcdefabcdef", "0.0.0", L),
+                (
+                    "v0.0.0-20210101000000-abcdefabcdef",
+                    "v0.0.0-20220101000000-abcdefabcdef",
+                    L,
+                ),
+                ("v2.4.0+incompatible", "2.4.0", E),
+                ("1.2", "1.2.0", E),
+                ("1", "0.9.9", G),
+            ],
+        );
         assert_eq!(super::compare("x.y", "1.0.0"), None);
     }
 }
