@@ -204,12 +204,6 @@ pub enum ScanError {
     },
     #[error("reading the rpm database {path}: {reason}")]
     RpmDb { path: String, reason: String },
-    #[error("a temporary file for {path}: {source}")]
-    TempFile {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("reading the vulnerability database at {path}: {source}")]
     VulnDbIo {
         path: String,
