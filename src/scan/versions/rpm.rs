@@ -143,31 +143,36 @@ mod tests {
     use super::*;
     use std::cmp::Ordering::{Equal as E, Greater as G, Less as L};
 
-    /// rpm's own table (tests/rpmvercmp.at).
+    /// rpmvercmp's rules, each case written from its documented semantics: segments of
+    /// digits compare numerically and beat letters, separators only separate, `~`
+    /// sorts before everything (even the end), `^` after the end but before more.
     #[test]
-    fn rpmvercmp_matches_rpms_tests() {
-        let data = include_str!("../../../tests/fixtures/scan/versions/rpmvercmp.data");
-        let mut cases = 0;
-        let mut wrong = Vec::new();
-        for line in data.lines().filter(|l| l.starts_with("RPMVERCMP(")) {
-            let inner = &line["RPMVERCMP(".len()..line.len() - 1];
-            let fields: Vec<&str> = inner.split(", ").collect();
-            let [a, b, want] = fields.as_slice() else {
-                panic!("unexpected line {line}");
-            };
-            let want = match *want {
-                "-1" => L,
-                "0" => E,
-                "1" => G,
-                other => panic!("unexpected result {other}"),
-            };
-            cases += 1;
-            if rpmvercmp(a, b) != want {
-                wrong.push(format!("{line}: got {:?}", rpmvercmp(a, b)));
-            }
+    fn rpmvercmp_orders_as_rpm_does() {
+        for (a, b, want) in [
+            ("1.0", "1.0", E),
+            ("1.0", "2.0", L),
+            ("2.0.1", "2.0", G),
+            ("5.5p1", "5.5p2", L),
+            ("5.5p10", "5.5p1", G),
+            ("10xyz", "10.1xyz", L),
+            ("xyz10", "xyz10.1", L),
+            ("xyz.4", "8", L),
+            ("5.6.7", "5.6-7", E),
+            ("2a", "2.0", L),
+            ("1.0010", "1.9", G),
+            ("1.05", "1.5", E),
+            ("1.0~rc1", "1.0", L),
+            ("1.0~rc1", "1.0~rc2", L),
+            ("1.0~rc1~git123", "1.0~rc1", L),
+            ("1.0^", "1.0", G),
+            ("1.0^git1", "1.0.1", L),
+            ("1.0^git1", "1.0^git2", L),
+            ("1.0~rc1^git1", "1.0~rc1", G),
+            ("a", "b", L),
+            ("1", "a", G),
+        ] {
+            assert_eq!(rpmvercmp(a, b), want, "{a} vs {b}");
         }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-        assert_eq!(cases, 91);
     }
 
     #[test]
