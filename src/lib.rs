@@ -12,6 +12,7 @@ pub mod domain;
 pub mod notary;
 pub mod remote;
 pub mod replication_remotes;
+pub mod scan;
 pub mod secrets;
 pub mod service;
 pub mod startup;
