@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::engines::docker::Docker;
 use crate::engines::{files, unique};
 use crate::fixtures::docker_registry::DockerRegistry;
-use crate::fixtures::{Format, Image, Manifest, OCI_INDEX};
+use crate::fixtures::{describe_repository, Format, Image, Manifest, OCI_INDEX};
 use crate::helpers::{sha256, spawn_app, spawn_app_with, Backend, TestApp, ACCOUNT, ALIAS, REGION};
 use crate::registry_clients::skopeo;
 
@@ -128,17 +128,6 @@ fn assert_holds(layout: &Path, image: &Image) {
     }
 }
 
-async fn repository(app: &TestApp, name: &str) -> aws_sdk_ecr::types::Repository {
-    let out = app
-        .ecr
-        .describe_repositories()
-        .repository_names(name)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("describe {name}: {e:?}"));
-    out.repositories()[0].clone()
-}
-
 async fn caches_an_anonymous_upstream(app: TestApp) {
     let mut upstream = DockerRegistry::anonymous().await;
     let remote = Remote::new(&upstream.url, None).expect("remote");
@@ -167,7 +156,7 @@ async fn caches_an_anonymous_upstream(app: TestApp) {
     assert!(ok, "pull through the cache: {err}");
     assert_holds(&first, &image);
 
-    let repo = repository(&app, "hub/team/app").await;
+    let repo = describe_repository(&app.ecr, "hub/team/app").await;
     assert_eq!(
         repo.image_tag_mutability(),
         Some(&ImageTagMutability::Immutable)
@@ -493,7 +482,7 @@ async fn batch_get_image_pulls_through(app: TestApp) {
         got.image_id().and_then(|id| id.image_digest()),
         Some(image.digest.as_str())
     );
-    repository(&app, "mirror/sdk/app").await;
+    describe_repository(&app.ecr, "mirror/sdk/app").await;
 
     // With the upstream gone: the cached image still comes; another fails as ECR
     // says, UpstreamUnavailable.
