@@ -98,6 +98,12 @@ pub struct Config {
     /// (its PEM certificate chain, its own certificate first). Read at each signing.
     #[arg(long, env = "BERTH_SIGNING_DIR")]
     pub signing_dir: Option<PathBuf>,
+    /// The vulnerability database image scans match against: a directory of OSV JSON
+    /// files (one advisory or a list of them per file, in any subdirectories). Loaded
+    /// again whenever its files change. None: scans inventory packages and report no
+    /// findings.
+    #[arg(long, env = "BERTH_VULN_DB")]
+    pub vuln_db: Option<PathBuf>,
     #[command(flatten)]
     pub limits: Limits,
     #[command(flatten)]
@@ -116,6 +122,13 @@ pub struct Jobs {
     /// How often queued image signatures are made (and failed ones retried).
     #[arg(long, env = "BERTH_SIGNING_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub signing_interval: Duration,
+    /// How often queued image scans are made, and continuously scanned repositories
+    /// checked for images the current vulnerability database has not seen.
+    #[arg(long, env = "BERTH_SCAN_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub scan_interval: Duration,
+    /// How many images are scanned at once.
+    #[arg(long, env = "BERTH_SCAN_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub scan_concurrency: u16,
     /// How often garbage collection runs.
     #[arg(long, env = "BERTH_GC_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub gc_interval: Duration,
@@ -195,6 +208,8 @@ impl Jobs {
         lifecycle_interval: Duration::from_secs(3600),
         replication_interval: Duration::from_secs(5),
         signing_interval: Duration::from_secs(5),
+        scan_interval: Duration::from_secs(5),
+        scan_concurrency: 2,
         gc_interval: Duration::from_secs(3600),
         gc_grace: Duration::from_secs(24 * 3600),
     };

@@ -18,7 +18,7 @@ use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
 use crate::service::{
     check_blobs, check_references, repair, BlobCheck, GcReport, LifecycleRun, ReferenceCheck,
-    Repaired, ReplicationRun, Service, Settings, SigningRun,
+    Repaired, ReplicationRun, ScanRun, Service, Settings, SigningRun,
 };
 use crate::store::Store;
 
@@ -133,6 +133,8 @@ async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Re
         pull_through_ttl: PULL_THROUGH_TTL,
         replication_remotes: RemoteDestinations::default(),
         signing_dir: SigningDirectory::default(),
+        vuln_db: None,
+        scan_concurrency: 1,
     };
     Service::new(store, blobs, settings, Credentials::new(account, [])).await
 }
@@ -210,6 +212,30 @@ fn spawn_signing(service: Service, interval: Duration) {
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = ?e, "signing run failed"),
+            }
+        }
+    });
+}
+
+/// Makes the queued image scans at start-up (resuming what a previous process left)
+/// and then every `interval`, queueing continuous rescans first; one process at a
+/// time (a job lease).
+fn spawn_scanning(service: Service, interval: Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(interval);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match service.run_scanning_job().await {
+                Ok(Some(run)) if run != ScanRun::default() => tracing::info!(
+                    rescans_queued = run.rescans_queued,
+                    scanned = run.scanned,
+                    failed = run.failed,
+                    retrying = run.retrying,
+                    "scanned images"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = ?e, "scanning run failed"),
             }
         }
     });
@@ -335,12 +361,15 @@ impl Application {
             pull_through_ttl: config.pull_through_ttl,
             replication_remotes,
             signing_dir: SigningDirectory::new(config.signing_dir.clone()),
+            vuln_db: config.vuln_db.clone(),
+            scan_concurrency: usize::from(config.jobs.scan_concurrency),
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
         spawn_collector(service.clone(), config.jobs.gc_interval);
         spawn_lifecycle(service.clone(), config.jobs.lifecycle_interval);
         spawn_replication(service.clone(), config.jobs.replication_interval);
         spawn_signing(service.clone(), config.jobs.signing_interval);
+        spawn_scanning(service.clone(), config.jobs.scan_interval);
         if service.authority().credentials().is_open() {
             tracing::warn!(
                 "OPEN MODE: no credentials configured (BERTH_ACCESS_KEY_ID / BERTH_SECRET_ACCESS_KEY / \

@@ -50,6 +50,11 @@ if ! python3 -c "import cryptography" 2>/dev/null; then
     echo "tests/run.sh: installing cryptography (pip package cryptography)"
     pip_install cryptography
 fi
+# boto3 (its waiters and paginators) drives the scanning actions.
+if ! python3 -c "import boto3" 2>/dev/null; then
+    echo "tests/run.sh: installing boto3 (pip package boto3)"
+    pip_install boto3
+fi
 if ! python3 -c "import oras.client" 2>/dev/null; then
     echo "tests/run.sh: installing oras-py (pip package oras)"
     pip_install oras

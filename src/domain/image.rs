@@ -76,6 +76,12 @@ pub enum NotArchivable {
 }
 
 impl Image {
+    /// Whether a scan can read this image: a single image, not an index or an
+    /// artifact (the same kinds archival storage takes).
+    pub fn scannable(&self) -> bool {
+        self.archivable().is_ok()
+    }
+
     /// Whether this image may be moved to archival storage.
     pub fn archivable(&self) -> Result<(), NotArchivable> {
         if [DOCKER_LIST, OCI_INDEX].contains(&self.media_type.as_str()) {

@@ -14,6 +14,7 @@ mod pull_through;
 mod registry;
 mod replication;
 mod repository;
+mod scanning;
 mod signing;
 mod template;
 mod upload;
@@ -42,6 +43,10 @@ pub use replication::{
     ReplicationStatus,
 };
 pub use repository::{CatalogData, Repository};
+pub use scanning::{
+    filter_matches, AppliedScanning, ScanFrequency, ScanStatus, ScanType, ScanningConfiguration,
+    ScanningProblem, ScanningRule,
+};
 pub use signing::{
     NotASigningProfileArn, SigningConfiguration, SigningFailure, SigningProfileArn, SigningRule,
     SigningStatus,

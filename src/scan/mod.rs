@@ -23,13 +23,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use serde::{Deserialize, Serialize};
 
 pub use matching::matches;
 pub use os_release::Os;
 pub use osv::VulnDb;
 
 /// One installed package, where it was found and (for OS packages) its source package.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Package {
     pub ecosystem: Ecosystem,
     pub name: String,
@@ -44,7 +45,7 @@ pub struct Package {
 }
 
 /// A package ecosystem, as OSV's `affected[].package.ecosystem` names it (`osv_name`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Ecosystem {
     Debian,
     Ubuntu,
@@ -57,7 +58,7 @@ pub enum Ecosystem {
 }
 
 /// The distribution an RPM database belongs to: each has its own advisories in OSV.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum RpmDistro {
     RedHat,
     Rocky,
@@ -154,7 +155,7 @@ pub struct Inventory {
 }
 
 /// One advisory that affects one package.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// The CVE id where the advisory has one (its id or an alias), else its OSV id.
     pub id: String,
@@ -170,7 +171,7 @@ pub struct Finding {
 }
 
 /// ECR's severity names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Severity {
     Critical,
     High,

@@ -7,7 +7,7 @@ use crate::domain::PolicyError;
 use crate::domain::{
     AccountSetting, Digest, ImageSelector, ImageTag, LifecycleProblem, ManifestError,
     MutabilityError, NotArchivable, PullThroughProblem, Registry, ReplicationProblem,
-    RepositoryName, TemplatePrefix, UploadId,
+    RepositoryName, ScanningProblem, TemplatePrefix, UploadId,
 };
 use crate::secrets::SecretError;
 
@@ -130,6 +130,26 @@ pub enum Error {
         name: RepositoryName,
         image: ImageSelector,
     },
+    /// DescribeImageScanFindings of an image that was never scanned.
+    #[error("no scan of image {image} in {registry}/{name}")]
+    ScanNotFound {
+        registry: Registry,
+        name: RepositoryName,
+        image: ImageSelector,
+    },
+    /// A manual scan of an image scanned (or queued) less than a day ago.
+    #[error("image {image} was scanned less than a day ago")]
+    ScanLimitExceeded { image: ImageSelector },
+    /// A manual scan of an index or an artifact.
+    #[error("image {image} is not a kind a scan can read")]
+    UnsupportedImageType { image: ImageSelector },
+    /// A manual scan of an archived image.
+    #[error("image {image} is archived and cannot be scanned")]
+    ScanOfArchivedImage { image: ImageSelector },
+    /// A manual scan in a registry whose scan type is ENHANCED (it scans on push or
+    /// continuously only).
+    #[error("manual scans need scan type BASIC")]
+    ManualScanWithEnhanced,
     /// A storage class change this image cannot make.
     #[error("image {image} cannot be archived: {reason:?}")]
     StorageClassUpdateNotSupported {
@@ -270,6 +290,8 @@ pub enum Invalid {
     Replication(ReplicationProblem),
     /// A pull through cache rule ECR (or berth) refuses.
     PullThrough(PullThroughProblem),
+    /// A scanning configuration ECR refuses.
+    Scanning(ScanningProblem),
 }
 
 /// What is wrong with a resource tag.

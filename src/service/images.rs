@@ -6,7 +6,7 @@ use crate::domain::{
     Digest, Hasher, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Manifest,
     ManifestKind, Namespace, Registry, RegistryId, Repository, RepositoryName,
 };
-use crate::store::{self, Key, NewImage, Presence, Queued, Stored, TagWrite};
+use crate::store::{self, Key, NewImage, Presence, Queued, ScanSummary, Stored, TagWrite};
 
 /// Parses an image id as sent; a bad one is a per-item failure, not a call failure.
 pub fn parse_image_id(
@@ -103,6 +103,8 @@ pub struct ImageDetail {
     pub status: ImageStatus,
     pub last_archived_at: Option<DateTime<Utc>>,
     pub last_activated_at: Option<DateTime<Utc>>,
+    /// Its latest scan, if it was ever scanned.
+    pub scan: Option<ScanSummary>,
 }
 
 impl Service {
@@ -129,9 +131,10 @@ impl Service {
             }
         }
         let new = new_image(digest.clone(), req.manifest, req.media_type.as_deref())?;
-        // Copies and signatures are queued for a private repository some rule of its
-        // registry matches. Referrers (a signature, an SBOM) are not signed themselves.
-        let (replicate_to, sign_with) = match registry.namespace {
+        // Copies, signatures and scans are queued for a private repository some rule of
+        // its registry matches (or, for scans, its own scanOnPush). Referrers (a
+        // signature, an SBOM) are not signed themselves.
+        let (replicate_to, sign_with, scan) = match registry.namespace {
             Namespace::Private => (
                 self.store()
                     .replication_configuration(&registry)
@@ -144,12 +147,19 @@ impl Service {
                     (None, Some(config)) => config.profiles_for(&req.name),
                     _ => Vec::new(),
                 },
+                self.store()
+                    .scanning_configuration(&registry)
+                    .await?
+                    .unwrap_or_default()
+                    .applied(&req.name, repo.scan_on_push)
+                    .on_push(),
             ),
-            Namespace::Public => (Vec::new(), Vec::new()),
+            Namespace::Public => (Vec::new(), Vec::new(), None),
         };
         let work = Queued {
             replicate_to: &replicate_to,
             sign_with: &sign_with,
+            scan,
         };
         let tag_write = req.tag.as_ref().map(|tag| TagWrite {
             tag: tag.clone(),
@@ -468,10 +478,13 @@ impl Service {
             // Tags come in the same query as the page.
             self.paginate(&scope, images, limit, |(i, _)| i.key)
         };
+        let keys: Vec<Key<Image>> = images.items.iter().map(|(i, _)| i.key).collect();
+        let mut scans = self.store().scan_summaries(&keys).await?;
         let items = images
             .items
             .into_iter()
-            .map(|(Stored { record: i, .. }, tags)| ImageDetail {
+            .map(|(Stored { key, record: i }, tags)| ImageDetail {
+                scan: scans.remove(&key),
                 registry: registry.clone(),
                 name: repo.name.clone(),
                 tags,

@@ -25,11 +25,13 @@ mod registry_policy;
 mod replication;
 mod replication_remote;
 mod repositories;
+mod scanning;
 mod signing;
 mod templates;
 mod tokens;
 mod uploads;
 mod upstream;
+mod vuln_db;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -70,6 +72,7 @@ pub use pull_through::{NewPullThroughRule, UpstreamFailure, Validation};
 pub use referrers::{ReferrerDescriptor, ReferrerFilter};
 pub use replication::{ImageReplication, ReplicationRun};
 pub use repositories::CreateRepository;
+pub use scanning::{ImageScanFindings, RepositoryScanning, ScanRun};
 pub use signing::{ImageSigning, SigningRun};
 pub use templates::TemplateSettings;
 pub use tokens::AuthorizationData;
@@ -125,6 +128,10 @@ pub struct Settings {
     pub replication_remotes: RemoteDestinations,
     /// Where signing profiles' keys and certificates are.
     pub signing_dir: SigningDirectory,
+    /// The OSV directory scans match against, if any.
+    pub vuln_db: Option<std::path::PathBuf>,
+    /// How many images the scanning job scans at once.
+    pub scan_concurrency: usize,
 }
 
 #[derive(Clone)]
@@ -140,6 +147,10 @@ struct Inner {
     readiness: health::LastReadiness,
     secrets: Secrets,
     remotes: upstream::Remotes,
+    vuln_db: vuln_db::VulnDbCache,
+    /// What the scanning job's continuous sweep last saw (the database and the
+    /// configurations), so it sweeps again only when either changes.
+    last_sweep: tokio::sync::Mutex<Option<String>>,
     /// This process's name as a holder of job leases.
     instance: String,
 }
@@ -163,6 +174,7 @@ impl Service {
         let sealer = Sealer::new(hex::decode(key)?);
         let authority = Authority::new(credentials, settings.region.clone(), sealer);
         let secrets = Secrets::new(settings.secrets_file.clone());
+        let vuln_db = vuln_db::VulnDbCache::new(settings.vuln_db.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -172,6 +184,8 @@ impl Service {
                 readiness: Default::default(),
                 secrets,
                 remotes: Default::default(),
+                vuln_db,
+                last_sweep: Default::default(),
                 instance: uuid::Uuid::new_v4().to_string(),
             }),
         })

@@ -114,8 +114,8 @@ impl Store {
     /// Registers a manifest and places its tag, in one transaction: every referenced
     /// blob and child must be in the repository; a tag marked immutable may not exist
     /// yet at all (the primary key on tags settles races); a mutable one moves. A push
-    /// that changes anything queues its `work` (copies, signatures) in the same
-    /// transaction.
+    /// that changes anything queues its `work` (copies, signatures, a new image's
+    /// scan) in the same transaction.
     pub async fn put_image(
         &self,
         repository: Key<Repository>,
@@ -285,6 +285,9 @@ impl Store {
         )
         .await?;
         super::signing::queue(&mut tx, repository, &new.digest, work.sign_with, now).await?;
+        if created {
+            super::scanning::queue(&mut tx, image.key, work.scan, now).await?;
+        }
         tx.commit().await?;
         Ok(image)
     }

@@ -20,6 +20,7 @@ mod referrers;
 mod registries;
 mod replication;
 mod repositories;
+mod scanning;
 mod settings;
 mod signing;
 mod tags;
@@ -40,6 +41,7 @@ pub use referrers::Referrer;
 pub use registries::MAX_PULL_TIME_EXCLUSIONS;
 pub use replication::{DestinationStatus, ReplicationTask};
 pub use repositories::MAX_RESOURCE_TAGS;
+pub use scanning::{ImageScan, ObservedFinding, ScanOutcome, ScanSummary, ScanTask};
 pub use signing::{ProfileStatus, SigningOutcome, SigningTask};
 pub use templates::MAX_TEMPLATES;
 

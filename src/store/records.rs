@@ -6,7 +6,7 @@ use super::{Key, Stored};
 use crate::domain::lifecycle::PreviewResult;
 use crate::domain::{
     CatalogData, Descriptor, Destination, Digest, Image, ImageTag, Registry, Repository,
-    RepositoryName, SigningProfileArn, TagMutability, UploadId,
+    RepositoryName, ScanType, SigningProfileArn, TagMutability, UploadId,
 };
 
 /// The settings a new repository starts with.
@@ -68,6 +68,8 @@ pub struct Queued<'a> {
     pub replicate_to: &'a [Destination],
     /// The profiles that sign it.
     pub sign_with: &'a [SigningProfileArn],
+    /// The scan it gets on push, if any.
+    pub scan: Option<ScanType>,
 }
 
 /// One ListImages entry: an image under one of its tags, or untagged.

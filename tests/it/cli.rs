@@ -40,6 +40,27 @@ fn aws_service(app: &TestApp, service: &str, args: &[&str]) -> Result<Value, Str
     }
 }
 
+/// Runs the Python `script` with `ecr`, a boto3 client for the app, in scope; returns
+/// what it prints as JSON, or its stderr on failure.
+pub(crate) fn boto3(app: &TestApp, script: &str) -> Result<Value, String> {
+    let prelude = "import json, sys, boto3\n\
+        ecr = boto3.client('ecr', endpoint_url=sys.argv[1], region_name=sys.argv[2], \
+        aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])\n";
+    let out = Command::new("python3")
+        .args(["-c", &format!("{prelude}{script}")])
+        .args([&app.url, REGION, ACCESS_KEY, SECRET_KEY])
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .expect("python3 with boto3 (the test command installs it)");
+    if out.status.success() {
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("not JSON ({e}): {out:?}"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 fn upload_layer(app: &TestApp, dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
     upload_layer_via(app, "ecr", dir, name, bytes)
 }

@@ -32,6 +32,7 @@ mod remote;
 mod replication;
 mod replication_remote;
 mod repositories;
+mod scanning;
 mod schema;
 mod signing;
 mod small_disk;

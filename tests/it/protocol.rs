@@ -22,7 +22,6 @@ one_store!(
     authentication_failures_have_their_own_error_types,
     errors_are_rendered_in_aws_json_form,
     every_response_has_a_request_id,
-    modelled_but_unimplemented_action_is_unsupported,
     oversized_body_is_refused_and_server_stays_healthy,
 );
 
@@ -726,31 +725,6 @@ async fn success_bodies_omit_nulls_and_send_epoch_timestamps(app: TestApp) {
         .await;
     assert_no_nulls(&r);
     assert_eq!(r.body, json!({}));
-}
-
-async fn modelled_but_unimplemented_action_is_unsupported(app: TestApp) {
-    for action in [
-        "GetRegistryScanningConfiguration",
-        "StartImageScan",
-        "DescribeImageScanFindings",
-    ] {
-        assert!(berth::api::ecr::spec().is_modelled(action));
-        assert!(!berth::api::ecr::spec().is_implemented(action));
-        let r = app.call_json(action, json!({"repositoryName": "ab"})).await;
-        r.assert_error("UnsupportedOperationException");
-        assert!(
-            r.body["message"]
-                .as_str()
-                .is_some_and(|m| m.contains(action)),
-            "{}",
-            r.body
-        );
-    }
-    // Unsupported still means authenticated first.
-    let r = app
-        .call_unsigned(&[("x-amz-target", &target("GetLifecyclePolicy"))], b"{}")
-        .await;
-    r.assert_error("MissingAuthenticationTokenException");
 }
 
 async fn healthy(app: &TestApp) {

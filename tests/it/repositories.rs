@@ -100,7 +100,6 @@ both_stores!(
     describe_registry,
     get_authorization_token,
     other_registries_are_refused_without_a_policy,
-    unimplemented_actions,
     second_server_on_the_same_store,
 );
 
@@ -1353,73 +1352,6 @@ async fn other_registries_are_refused_without_a_policy(app: TestApp) {
         .send()
         .await
         .expect("part at 0 after the refused ones");
-}
-
-async fn unimplemented_actions(app: TestApp) {
-    app.create_repo("todo").await;
-    let errors = [
-        app.ecr
-            .get_registry_scanning_configuration()
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                (
-                    e.code().map(str::to_owned),
-                    e.message().map(str::to_owned),
-                    e.raw_response().map(|r| r.status().as_u16()),
-                )
-            }),
-        app.ecr
-            .describe_image_scan_findings()
-            .repository_name("todo")
-            .image_id(by_tag("latest"))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                (
-                    e.code().map(str::to_owned),
-                    e.message().map(str::to_owned),
-                    e.raw_response().map(|r| r.status().as_u16()),
-                )
-            }),
-        app.ecr
-            .start_image_scan()
-            .repository_name("todo")
-            .image_id(by_tag("latest"))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                (
-                    e.code().map(str::to_owned),
-                    e.message().map(str::to_owned),
-                    e.raw_response().map(|r| r.status().as_u16()),
-                )
-            }),
-    ];
-    for (action, result) in [
-        "GetRegistryScanningConfiguration",
-        "DescribeImageScanFindings",
-        "StartImageScan",
-    ]
-    .iter()
-    .zip(errors)
-    {
-        let (code, message, status) = result.expect_err(action);
-        assert_eq!(
-            code.as_deref(),
-            Some("UnsupportedOperationException"),
-            "{action}"
-        );
-        let message = message.unwrap_or_default();
-        assert!(
-            message.contains("berth does not implement") && message.contains(action),
-            "{action}: {message}"
-        );
-        assert_eq!(status, Some(400), "{action}");
-    }
 }
 
 /// A second server on the same metadata store and data directory (a restart, or a

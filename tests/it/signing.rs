@@ -16,6 +16,7 @@ use berth::service::SigningRun;
 use serde_json::Value;
 
 use crate::both_stores;
+use crate::cli::{aws, boto3};
 use crate::fixtures::{assert_code, by_digest, by_tag, Format, Image, OCI_MANIFEST};
 use crate::helpers::{
     ecr_client_in, sha256, spawn_app_with, Backend, TestApp, ACCESS_KEY, ACCOUNT, SECRET_KEY,
@@ -23,7 +24,7 @@ use crate::helpers::{
 use crate::oci_client::Registry;
 
 both_stores!(configuration_round_trip_and_errors);
-both_stores!(with super::spawn: pushes_are_signed_and_verify, key_problems_fail);
+both_stores!(with super::spawn: pushes_are_signed_and_verify, key_problems_fail, boto3_and_the_aws_cli);
 
 /// Where the app's signing profiles' keys are: beside its data.
 fn keys_dir(app: &TestApp) -> PathBuf {
@@ -608,4 +609,82 @@ async fn key_problems_fail(app: TestApp) {
     let reg = Registry::login(&app).await;
     let r = reg.get(&format!("/v2/team/app/referrers/{digest}")).await;
     assert_eq!(r.json()["manifests"], Value::Array(Vec::new()));
+}
+
+/// Every signing action through boto3 and the aws CLI, and the signature through
+/// ListImageReferrers.
+async fn boto3_and_the_aws_cli(app: TestApp) {
+    make_key(&keys_dir(&app), "release", "ec");
+    let arn = profile("release");
+    let put = boto3(
+        &app,
+        &format!(
+            r#"
+rules = [{{"signingProfileArn": "{arn}",
+          "repositoryFilters": [{{"filter": "cli/*", "filterType": "WILDCARD_MATCH"}}]}}]
+ecr.put_signing_configuration(signingConfiguration={{"rules": rules}})
+print(json.dumps(ecr.get_signing_configuration()["signingConfiguration"]))
+"#
+        ),
+    )
+    .expect("boto3 put and get");
+    assert_eq!(
+        put,
+        serde_json::json!({"rules": [{"signingProfileArn": arn,
+            "repositoryFilters": [{"filter": "cli/*", "filterType": "WILDCARD_MATCH"}]}]})
+    );
+    app.create_repo("cli/app").await;
+    let (_, digest) = push(&app, "cli/app", "v1").await;
+    let cli = |args: &[&str]| aws(&app, args).unwrap_or_else(|e| panic!("aws {args:?}: {e}"));
+    let status = cli(&[
+        "describe-image-signing-status",
+        "--repository-name",
+        "cli/app",
+        "--image-id",
+        "imageTag=v1",
+    ]);
+    assert_eq!(status["signingStatuses"][0]["status"], "IN_PROGRESS");
+    assert_eq!(sign_now(&app).await.signed, 1);
+    let script = format!(
+        r#"
+status = ecr.describe_image_signing_status(repositoryName="cli/app", imageId={{"imageDigest": "{digest}"}})
+referrers = ecr.list_image_referrers(repositoryName="cli/app", subjectId={{"imageDigest": "{digest}"}},
+    filter={{"artifactTypes": ["application/vnd.cncf.notary.signature"]}})["referrers"]
+print(json.dumps({{"status": [s["status"] for s in status["signingStatuses"]],
+                  "referrers": [r["artifactType"] for r in referrers]}}))
+"#
+    );
+    assert_eq!(
+        boto3(&app, &script).expect("boto3 status and referrers"),
+        serde_json::json!({"status": ["COMPLETE"],
+                           "referrers": ["application/vnd.cncf.notary.signature"]})
+    );
+    let referrers = cli(&[
+        "list-image-referrers",
+        "--repository-name",
+        "cli/app",
+        "--subject-id",
+        &format!("imageDigest={digest}"),
+    ]);
+    assert_eq!(
+        referrers["referrers"][0]["artifactType"],
+        "application/vnd.cncf.notary.signature"
+    );
+    let got = cli(&["get-signing-configuration"]);
+    assert_eq!(
+        got["signingConfiguration"]["rules"][0]["signingProfileArn"],
+        arn.as_str()
+    );
+    let deleted = cli(&["delete-signing-configuration"]);
+    assert_eq!(
+        deleted["signingConfiguration"]["rules"][0]["signingProfileArn"],
+        arn.as_str()
+    );
+    let missing = aws(&app, &["get-signing-configuration"]);
+    assert!(
+        missing
+            .as_ref()
+            .is_err_and(|e| e.contains("SigningConfigurationNotFoundException")),
+        "{missing:?}"
+    );
 }

@@ -162,6 +162,42 @@ impl From<Error> for ApiError {
                     image_id(&image)
                 ),
             ),
+            Error::ScanNotFound {
+                registry,
+                name,
+                image,
+            } => client(
+                "ScanNotFoundException",
+                format!(
+                    "Image scan does not exist for the image with imageId {} in the repository with name '{name}' in the registry with id '{registry}'",
+                    image_id(&image)
+                ),
+            ),
+            Error::ScanLimitExceeded { image } => client(
+                "LimitExceededException",
+                format!(
+                    "The scan quota per image has been exceeded for the image with imageId {}: an image can be scanned once every 24 hours. Wait and try again",
+                    image_id(&image)
+                ),
+            ),
+            Error::UnsupportedImageType { image } => client(
+                "UnsupportedImageTypeException",
+                format!(
+                    "The image with imageId {} is not a supported image type for scanning: image indexes and artifacts (signatures, SBOMs) cannot be scanned; scan the images they list or refer to",
+                    image_id(&image)
+                ),
+            ),
+            Error::ScanOfArchivedImage { image } => client(
+                "ImageArchivedException",
+                format!(
+                    "The image with imageId {} is archived; restore it with UpdateImageStorageClass to scan it",
+                    image_id(&image)
+                ),
+            ),
+            Error::ManualScanWithEnhanced => client(
+                "ValidationException",
+                "This registry's scan type is ENHANCED, which scans on push or continuously; manual scans need scan type BASIC (PutRegistryScanningConfiguration)".to_owned(),
+            ),
             Error::StorageClassUpdateNotSupported { image, reason } => client(
                 "ImageStorageClassUpdateNotSupportedException",
                 format!(
@@ -352,6 +388,7 @@ fn invalid_parameter(invalid: &Invalid) -> String {
             "name at least one of REPLICATION, PULL_THROUGH_CACHE, CREATE_ON_PUSH",
         ),
         Invalid::Replication(problem) => at("replicationConfiguration", &problem.to_string()),
+        Invalid::Scanning(problem) => at("rules", &problem.to_string()),
         Invalid::PullThrough(problem) => at(
             match problem {
                 PullThroughProblem::UpstreamUrl { .. } => "upstreamRegistryUrl",

@@ -257,6 +257,10 @@ pub struct ImageDetailOut {
     last_archived_at: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_activated_at: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_scan_status: Option<super::scanning::ScanStatusShape>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_scan_findings_summary: Option<super::scanning::SummaryShape>,
 }
 
 /// The images a DescribeImages request asks for; ECR Public's request is the same
@@ -290,20 +294,29 @@ pub async fn describe_images(
         image_details: page
             .items
             .into_iter()
-            .map(|d| ImageDetailOut {
-                registry_id: d.registry.to_string(),
-                repository_name: d.name.to_string(),
-                image_digest: d.digest.to_string(),
-                image_tags: d.tags.iter().map(ToString::to_string).collect(),
-                image_size_in_bytes: d.size,
-                image_pushed_at: epoch(d.pushed_at),
-                image_manifest_media_type: d.media_type,
-                artifact_media_type: d.artifact_media_type,
-                last_recorded_pull_time: d.last_pulled_at.map(epoch),
-                subject_manifest_digest: d.subject.map(|s| s.to_string()),
-                image_status: d.status.as_str(),
-                last_archived_at: d.last_archived_at.map(epoch),
-                last_activated_at: d.last_activated_at.map(epoch),
+            .map(|d| {
+                let (image_scan_status, image_scan_findings_summary) =
+                    match d.scan.as_ref().map(super::scanning::summary) {
+                        Some((status, summary)) => (Some(status), summary),
+                        None => (None, None),
+                    };
+                ImageDetailOut {
+                    image_scan_status,
+                    image_scan_findings_summary,
+                    registry_id: d.registry.to_string(),
+                    repository_name: d.name.to_string(),
+                    image_digest: d.digest.to_string(),
+                    image_tags: d.tags.iter().map(ToString::to_string).collect(),
+                    image_size_in_bytes: d.size,
+                    image_pushed_at: epoch(d.pushed_at),
+                    image_manifest_media_type: d.media_type,
+                    artifact_media_type: d.artifact_media_type,
+                    last_recorded_pull_time: d.last_pulled_at.map(epoch),
+                    subject_manifest_digest: d.subject.map(|s| s.to_string()),
+                    image_status: d.status.as_str(),
+                    last_archived_at: d.last_archived_at.map(epoch),
+                    last_activated_at: d.last_activated_at.map(epoch),
+                }
             })
             .collect(),
         next_token: page.next_token,

@@ -16,6 +16,7 @@ mod registry;
 mod registry_policy;
 mod replication;
 pub(super) mod repositories;
+mod scanning;
 pub(super) mod shapes;
 mod signing;
 mod templates;
@@ -159,6 +160,23 @@ pub const ACTIONS: &[(&str, Handler)] = &[
     action!(
         "DescribeImageSigningStatus",
         signing::describe_image_signing_status
+    ),
+    action!(
+        "PutRegistryScanningConfiguration",
+        scanning::put_registry_scanning_configuration
+    ),
+    action!(
+        "GetRegistryScanningConfiguration",
+        scanning::get_registry_scanning_configuration
+    ),
+    action!(
+        "BatchGetRepositoryScanningConfiguration",
+        scanning::batch_get_repository_scanning_configuration
+    ),
+    action!("StartImageScan", scanning::start_image_scan),
+    action!(
+        "DescribeImageScanFindings",
+        scanning::describe_image_scan_findings
     ),
 ];
 

@@ -192,6 +192,12 @@ impl From<Error> for OciError {
                 Code::NameUnknown,
                 format!("registry {registry} has no registry policy"),
             ),
+            // Scans are ECR calls only; a registry call never meets these.
+            Error::ScanNotFound { .. }
+            | Error::ScanLimitExceeded { .. }
+            | Error::UnsupportedImageType { .. }
+            | Error::ScanOfArchivedImage { .. }
+            | Error::ManualScanWithEnhanced => (Code::Unsupported, e.to_string()),
             // Signing configurations are ECR calls only; a registry call never meets this.
             Error::SigningConfigurationNotFound(registry) => (
                 Code::Unsupported,
@@ -421,6 +427,7 @@ fn invalid_request(invalid: &Invalid) -> String {
         Invalid::TemplateResourceTagCount { max } => format!("at most {max} resource tags"),
         Invalid::NoAppliedFor => "a template must apply to at least one action".into(),
         Invalid::Replication(problem) => problem.to_string(),
+        Invalid::Scanning(problem) => problem.to_string(),
         Invalid::PullThrough(problem) => problem.to_string(),
     }
 }
