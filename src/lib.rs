@@ -9,6 +9,7 @@ pub mod auth;
 pub mod blob;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod notary;
 pub mod remote;
 pub mod replication_remotes;

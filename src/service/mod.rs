@@ -15,6 +15,7 @@ mod layers;
 mod lifecycle;
 mod listings;
 mod manifests;
+mod metrics;
 mod pagination;
 mod policies;
 mod public;
@@ -44,6 +45,7 @@ use crate::domain::{
     AppliedFor, Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId,
     Repository, RepositoryName,
 };
+use crate::metrics::Metrics;
 use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
 use crate::secrets::Secrets;
@@ -140,6 +142,7 @@ struct Inner {
     readiness: health::LastReadiness,
     secrets: Secrets,
     remotes: upstream::Remotes,
+    metrics: Arc<Metrics>,
     /// This process's name as a holder of job leases.
     instance: String,
 }
@@ -172,6 +175,7 @@ impl Service {
                 readiness: Default::default(),
                 secrets,
                 remotes: Default::default(),
+                metrics: Arc::default(),
                 instance: uuid::Uuid::new_v4().to_string(),
             }),
         })

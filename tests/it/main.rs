@@ -17,6 +17,7 @@ mod integrity;
 mod jobs;
 mod layers;
 mod lifecycle;
+mod metrics;
 mod migrations;
 mod oci_client;
 mod postgres_server;
