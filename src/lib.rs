@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod blob;
 pub mod config;
+pub mod config_file;
 pub mod domain;
 pub mod metrics;
 pub mod notary;

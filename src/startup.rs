@@ -12,7 +12,9 @@ use crate::api::access;
 use crate::api::awsjson::UnverifiedBodies;
 use crate::auth::Credentials;
 use crate::blob::BlobStore;
-use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig, PULL_THROUGH_TTL};
+use crate::config::{
+    CheckConfig, Config, GcConfig, Jobs, Limits, Loaded, StoreConfig, PULL_THROUGH_TTL,
+};
 use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
 use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
@@ -310,11 +312,10 @@ fn serve(
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let credentials = config.credentials()?;
-        let replication_remotes = match &config.replication_remotes {
-            Some(path) => RemoteDestinations::load(path)?,
-            None => RemoteDestinations::default(),
-        };
+        let Loaded {
+            credentials,
+            replication_remotes,
+        } = config.check()?;
         let store = open_store(&config.store).await?;
         let blobs = BlobStore::open(&config.store.data_dir).await?;
         let (listener, public_url) = bind(&config.listen, config.public_url.as_deref())?;

@@ -5,6 +5,7 @@ mod accounts;
 mod archive;
 mod bearer;
 mod cli;
+mod config_file;
 mod durability;
 mod engines;
 mod fixtures;

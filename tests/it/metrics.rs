@@ -13,7 +13,7 @@ use crate::oci_client::Registry;
 const REPO: &str = "metrics/app";
 
 /// One scrape of `/metrics`.
-struct Scrape(Vec<Sample>);
+pub(crate) struct Scrape(Vec<Sample>);
 
 /// Scrapes the listener at `url`.
 async fn scrape_at(app: &TestApp, url: &str) -> Scrape {
@@ -38,14 +38,14 @@ async fn scrape_at(app: &TestApp, url: &str) -> Scrape {
     )
 }
 
-async fn scrape(app: &TestApp) -> Scrape {
+pub(crate) async fn scrape(app: &TestApp) -> Scrape {
     scrape_at(app, &app.url).await
 }
 
 impl Scrape {
     /// The value of the series `name` with exactly `labels`; 0 when it is absent (a
     /// series is exported from its first event on).
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let found: Vec<f64> = self
             .0
             .iter()
