@@ -240,7 +240,8 @@ impl Metrics {
         .expect("a valid metric");
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         let by_face = |vec: &IntCounterVec| Face::ALL.map(|f| vec.with_label_values(&[f.label()]));
-        let collectors: Vec<Box<dyn Collector>> = vec![
+        #[allow(unused_mut)] // Only Linux adds the process collector.
+        let mut collectors: Vec<Box<dyn Collector>> = vec![
             Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(received.clone()),
@@ -252,10 +253,13 @@ impl Metrics {
             Box::new(build),
             Box::new(DATABASE_ERRORS.clone()),
             Box::new(BLOB_STORE_ERRORS.clone()),
-            // The standard `process_*` names (CPU, memory, open files, start time), as
-            // every exporter reports them and dashboards expect.
-            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
+        // The standard `process_*` names (CPU, memory, open files, start time), as
+        // every exporter reports them and dashboards expect; read from /proc.
+        #[cfg(target_os = "linux")]
+        collectors.push(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
         for collector in collectors {
             registry
                 .register(collector)
