@@ -1,4 +1,7 @@
-//! Settings: flags, then environment (`BERTH_*`, `DATABASE_URL`), then defaults.
+//! Settings: flags, then environment (`BERTH_*`, `DATABASE_URL`), then the
+//! configuration file (`config_file`), then defaults; and the checks a configuration
+//! passes before `berth serve` starts with it (`Config::check`, also `berth config
+//! check`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +10,7 @@ use clap::Args;
 
 use crate::auth::{AccessKey, Credentials};
 use crate::domain::{Principal, Region, RegistryAlias, RegistryId};
+use crate::replication_remotes::RemoteDestinations;
 
 /// The default `--pull-through-ttl`: ECR re-checks a cached tag every 24 hours.
 pub const PULL_THROUGH_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -278,5 +282,104 @@ impl Config {
             }
         }
         Ok(Credentials::new(self.account_id.clone(), keys))
+    }
+}
+
+/// What start-up takes from the files a configuration names, read and checked.
+pub struct Loaded {
+    pub credentials: Credentials,
+    pub replication_remotes: RemoteDestinations,
+}
+
+/// How a problem names the setting to fix: its file key, flag and variable.
+fn setting(id: &str) -> String {
+    let cmd = <Config as Args>::augment_args(clap::Command::new("berth"));
+    let named = cmd.get_arguments().find(|a| a.get_id() == id).map(|arg| {
+        let env = arg
+            .get_env()
+            .map(|e| format!(", {}", e.to_string_lossy()))
+            .unwrap_or_default();
+        format!("{id} (--{}{env})", arg.get_long().unwrap_or(id))
+    });
+    named.unwrap_or_else(|| id.to_owned())
+}
+
+/// Names the setting a problem is about.
+fn fix(id: &str, problem: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{}: {problem}", setting(id))
+}
+
+impl Config {
+    /// Checks what can be known before a port is bound or the store opened: the
+    /// files named are read and understood, the addresses resolve (and differ), the
+    /// URLs are URLs, the directories are directories. An error names the setting
+    /// to fix. `berth serve` starts only with a configuration that passes.
+    pub fn check(&self) -> anyhow::Result<Loaded> {
+        let credentials = self.credentials().map_err(|e| fix("credentials_file", e))?;
+        let replication_remotes = match &self.replication_remotes {
+            Some(path) => {
+                RemoteDestinations::load(path).map_err(|e| fix("replication_remotes", e))?
+            }
+            None => RemoteDestinations::default(),
+        };
+        let resolve = |id: &str, address: &str| {
+            use std::net::ToSocketAddrs;
+            match address.to_socket_addrs() {
+                Ok(mut found) => found
+                    .next()
+                    .ok_or_else(|| fix(id, format!("{address:?} resolves to no address"))),
+                Err(e) => Err(fix(
+                    id,
+                    format!("{address:?} is not an address to listen on (host:port): {e}"),
+                )),
+            }
+        };
+        let main = resolve("listen", &self.listen)?;
+        let public = resolve("public_listen", &self.public_listen)?;
+        if main == public && main.port() != 0 {
+            return Err(fix(
+                "public_listen",
+                format!("{public} is the main listener's address too; give it another port"),
+            ));
+        }
+        for (id, url) in [
+            ("public_url", &self.public_url),
+            ("public_registry_url", &self.public_registry_url),
+        ] {
+            if let Some(url) = url {
+                check_url(url).map_err(|e| fix(id, e))?;
+            }
+        }
+        for (id, dir) in [
+            ("data_dir", Some(&self.store.data_dir)),
+            ("signing_dir", self.signing_dir.as_ref()),
+            ("vuln_db", self.vuln_db.as_ref()),
+        ] {
+            // A directory made later is fine (the data dir is made at start-up, the
+            // signing keys are read at each signing, the vulnerability database at each
+            // scanning run); a file in its place is not.
+            if let Some(dir) = dir.filter(|d| d.exists() && !d.is_dir()) {
+                return Err(fix(id, format!("{} is not a directory", dir.display())));
+            }
+        }
+        Ok(Loaded {
+            credentials,
+            replication_remotes,
+        })
+    }
+}
+
+/// A URL clients reach berth at: http or https, with a host (`{account}` and
+/// `{region}` stand for names).
+fn check_url(url: &str) -> Result<(), String> {
+    let example = url
+        .replace("{account}", "000000000000")
+        .replace("{region}", "us-east-1");
+    match reqwest::Url::parse(&example) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(_) => Err(format!(
+            "{url:?} is not an http:// or https:// URL with a host"
+        )),
+        Err(e) => Err(format!("{url:?} is not a URL: {e}")),
     }
 }

@@ -1,4 +1,7 @@
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use berth::config::{CheckConfig, Config, GcConfig, StoreConfig};
 use berth::domain::lifecycle::Action;
@@ -16,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the registry (the default).
-    Serve(Box<Config>),
+    Serve(Box<Serve>),
     /// Apply the metadata store's migrations and exit.
     Migrate(StoreConfig),
     /// Read every blob back and check that its bytes still hash to its digest and
@@ -28,6 +31,29 @@ enum Command {
     /// Lifecycle policies.
     #[command(subcommand)]
     Lifecycle(Lifecycle),
+    /// The configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check the configuration `berth serve` would start with (the same flags,
+    /// environment and file), as start-up does but without binding a port, opening
+    /// the store or starting a job; print it with secrets redacted, each setting with
+    /// where it came from. Exits 1, saying what to fix, when it is unusable.
+    Check(Box<Serve>),
+}
+
+/// `berth serve`'s arguments: the settings, and the file that may give them.
+#[derive(Args)]
+struct Serve {
+    /// A TOML file of settings, each under its flag's name in snake_case
+    /// (`gc_interval = "1h"`); flags and environment variables win over it.
+    #[arg(long, env = "BERTH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Config,
 }
 
 #[derive(Subcommand)]
@@ -51,19 +77,40 @@ fn parse_repository(s: &str) -> Result<RepositoryName, String> {
 }
 
 #[actix_web::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    // One line that says what failed and why (the whole chain of causes): start-up
+    // and `berth config check` refuse an unusable configuration in the same words.
+    if let Err(e) = run().await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     berth::telemetry::init();
-    let command = match Cli::parse().command {
-        Some(c) => c,
-        // `berth` alone serves, configured from the environment.
-        None => Command::Serve(Box::new(Serve::parse_from(["berth"]).config)),
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    // `berth` alone serves, configured from the environment (and BERTH_CONFIG).
+    if Cli::command()
+        .get_matches_from(args.clone())
+        .subcommand()
+        .is_none()
+    {
+        args.push("serve".into());
+    }
+    let (cli, effective) = berth::config_file::parse::<Cli>(args)?;
+    let Some(command) = cli.command else {
+        unreachable!("a subcommand was added above")
     };
     match command {
-        Command::Serve(config) => {
-            Application::build(*config)
+        Command::Serve(serve) => {
+            Application::build(serve.settings)
                 .await?
                 .run_until_stopped()
                 .await?
+        }
+        Command::Config(ConfigCommand::Check(serve)) => {
+            serve.settings.check()?;
+            print!("{}", effective.to_toml());
         }
         Command::Migrate(store) => {
             open_store(&store).await?.close().await;
@@ -138,13 +185,6 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `berth serve`'s arguments on their own, for the default command.
-#[derive(Parser)]
-struct Serve {
-    #[command(flatten)]
-    config: Config,
 }
 
 /// Prints what `berth check` found and repaired; true when the store was sound.

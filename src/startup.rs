@@ -5,14 +5,16 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, Service as _};
+use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 
+use crate::api::access;
 use crate::api::awsjson::UnverifiedBodies;
-use crate::api::{access, body_timeout};
 use crate::auth::Credentials;
 use crate::blob::BlobStore;
-use crate::config::{CheckConfig, Config, GcConfig, Jobs, Limits, StoreConfig, PULL_THROUGH_TTL};
+use crate::config::{
+    CheckConfig, Config, GcConfig, Jobs, Limits, Loaded, StoreConfig, PULL_THROUGH_TTL,
+};
 use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
 use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
@@ -298,8 +300,8 @@ struct Shared {
 type Routes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
 /// One listener, `name`d in the access log: `routes` over the shared state, with what
-/// every listener applies (request ids and the access log; timeouts for heads, idle
-/// connections and bodies; a connection cap).
+/// every listener applies (request ids, the access log and the metrics; timeouts for
+/// heads, idle connections and bodies; a connection cap).
 fn serve(
     name: &'static str,
     listener: TcpListener,
@@ -311,17 +313,14 @@ fn serve(
 ) -> std::io::Result<Server> {
     let body_idle = Duration::from_secs(limits.body_timeout);
     let idle = Duration::from_secs(limits.idle_timeout);
+    let metrics = shared.service.metrics().clone();
     let per_worker = usize::try_from(max_connections)
         .unwrap_or(usize::MAX)
         .div_ceil(workers);
     Ok(HttpServer::new(move || {
         let routes = routes.clone();
         App::new()
-            .wrap_fn(move |mut req, srv| {
-                body_timeout::apply(&mut req, body_idle);
-                srv.call(req)
-            })
-            .wrap_fn(access::wrap(name))
+            .wrap_fn(access::wrap(name, metrics.clone(), body_idle))
             .app_data(shared.service.clone())
             .app_data(shared.unverified.clone())
             .configure(move |cfg| routes(cfg))
@@ -339,11 +338,10 @@ fn serve(
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let credentials = config.credentials()?;
-        let replication_remotes = match &config.replication_remotes {
-            Some(path) => RemoteDestinations::load(path)?,
-            None => RemoteDestinations::default(),
-        };
+        let Loaded {
+            credentials,
+            replication_remotes,
+        } = config.check()?;
         let store = open_store(&config.store).await?;
         let blobs = BlobStore::open(&config.store.data_dir).await?;
         let (listener, public_url) = bind(&config.listen, config.public_url.as_deref())?;
@@ -424,6 +422,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The service the listeners serve (its metrics, its jobs).
+    pub fn service(&self) -> &Service {
+        &self.service
     }
 
     /// The public registry's `/v2/` port.

@@ -24,13 +24,17 @@ fn network(req: &HttpRequest) -> (Option<IpAddr>, bool) {
 
 /// Routes the main listener: both JSON faces and the private registry's `/v2/`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route(
-            "/_berth/download/{token}",
-            web::get().to(download::download),
+    cfg.configure(operability)
+        .service(
+            web::resource("/_berth/download/{token}")
+                .name("download")
+                .route(web::get().to(download::download)),
         )
-        .route("/_berth/logos/{name:.+}", web::get().to(logo::logo))
+        .service(
+            web::resource("/_berth/logos/{name:.+}")
+                .name("logo")
+                .route(web::get().to(logo::logo)),
+        )
         .route("/", web::post().to(awsjson::handle))
         .configure(oci::configure(oci::Listener::private()));
 }
@@ -38,9 +42,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Routes the public registry's listener: its `/v2/` only.
 pub fn configure_public(listener: oci::Listener) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
+        cfg.configure(operability)
             .configure(oci::configure(listener));
+    }
+}
+
+/// What both listeners serve for operators: health, readiness and metrics, each
+/// resource named for the metrics' `operation` label.
+fn operability(cfg: &mut web::ServiceConfig) {
+    for (path, name, handler) in [
+        ("/healthz", "healthz", web::get().to(healthz)),
+        ("/readyz", "readyz", web::get().to(readyz)),
+        ("/metrics", "metrics", web::get().to(metrics)),
+    ] {
+        cfg.service(web::resource(path).name(name).route(handler));
+    }
+}
+
+/// The metrics in the Prometheus text format. Unauthenticated, like the probes: its
+/// labels are drawn from fixed sets (no repository, account or address), so it tells
+/// volumes and rates only; operators who expose berth beyond their network keep
+/// `/metrics` from it at their proxy (README).
+async fn metrics(service: web::Data<Service>) -> HttpResponse {
+    match service.render_metrics().await {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(crate::metrics::CONTENT_TYPE)
+            .body(text),
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot render the metrics");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain")
+                .body("cannot render the metrics\n")
+        }
     }
 }
 

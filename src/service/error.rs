@@ -9,6 +9,7 @@ use crate::domain::{
     MutabilityError, NotArchivable, PullThroughProblem, Registry, ReplicationProblem,
     RepositoryName, ScanningProblem, TemplatePrefix, UploadId,
 };
+use crate::metrics::{blob_store_fault, database_fault, FaultKind};
 use crate::secrets::SecretError;
 
 #[derive(Debug, thiserror::Error)]
@@ -372,31 +373,42 @@ pub enum LayerProblem {
 
 impl From<crate::store::Error> for Error {
     /// Store outcomes that the service did not map in context: no room, no database,
-    /// or a fault.
+    /// or a fault. Each is counted here, the one place they are classified
+    /// (`berth_database_errors_total`).
     fn from(e: crate::store::Error) -> Self {
         use crate::store::Error as Store;
         match e {
             Store::Full(cause) => {
+                database_fault(FaultKind::Full);
                 tracing::warn!(error = %cause, "metadata store full");
                 Error::StorageFull
             }
             Store::Unavailable(cause) => {
+                database_fault(FaultKind::Unavailable);
                 tracing::warn!(error = %cause, "metadata store unavailable");
                 Error::Unavailable(Dependency::MetadataStore)
             }
-            e => Error::Internal(anyhow::Error::new(e)),
+            e => {
+                database_fault(FaultKind::Failed);
+                Error::Internal(anyhow::Error::new(e))
+            }
         }
     }
 }
 
 impl From<std::io::Error> for Error {
+    /// The blob store's failures, counted here (`berth_blob_store_errors_total`).
     fn from(e: std::io::Error) -> Self {
         match e.kind() {
             std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                blob_store_fault(FaultKind::Full);
                 tracing::warn!(error = %e, "blob store full");
                 Error::StorageFull
             }
-            _ => Error::Internal(anyhow::Error::new(e).context("blob store")),
+            _ => {
+                blob_store_fault(FaultKind::Failed);
+                Error::Internal(anyhow::Error::new(e).context("blob store"))
+            }
         }
     }
 }

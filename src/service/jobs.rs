@@ -27,7 +27,16 @@ impl Service {
     /// Runs `work` unless another process is running the job `name`; `None` when it
     /// is, or when this process lost the lease while working (the work is dropped
     /// then: jobs change state in transactions, so stopping between two is safe).
+    /// Each run is counted in the metrics (`berth_job_runs_total` and the rest).
     pub async fn exclusively<T>(
+        &self,
+        name: &str,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<Option<T>> {
+        self.metrics().job(name, self.leased(name, work)).await
+    }
+
+    async fn leased<T>(
         &self,
         name: &str,
         work: impl Future<Output = Result<T>>,

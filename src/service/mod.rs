@@ -15,6 +15,7 @@ mod layers;
 mod lifecycle;
 mod listings;
 mod manifests;
+mod metrics;
 mod pagination;
 mod policies;
 mod public;
@@ -46,6 +47,7 @@ use crate::domain::{
     AppliedFor, Image, Namespace, Principal, Region, Registry, RegistryAlias, RegistryId,
     Repository, RepositoryName,
 };
+use crate::metrics::Metrics;
 use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
 use crate::secrets::Secrets;
@@ -151,6 +153,7 @@ struct Inner {
     /// What the scanning job's continuous sweep last saw (the database and the
     /// configurations), so it sweeps again only when either changes.
     last_sweep: tokio::sync::Mutex<Option<String>>,
+    metrics: Arc<Metrics>,
     /// This process's name as a holder of job leases.
     instance: String,
 }
@@ -186,6 +189,7 @@ impl Service {
                 remotes: Default::default(),
                 vuln_db,
                 last_sweep: Default::default(),
+                metrics: Arc::default(),
                 instance: uuid::Uuid::new_v4().to_string(),
             }),
         })

@@ -166,6 +166,15 @@ impl Store {
         Ok(linked)
     }
 
+    /// How many uploads were started at or after `since`: those still open.
+    pub async fn count_uploads_since(&self, since: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM uploads WHERE created_at >= $1")
+            .bind(millis(since))
+            .fetch_one(&mut *self.reader().await?)
+            .await?;
+        decode(u64::try_from(row.try_get::<i64, _>(0)?))
+    }
+
     /// Uploads started before `before`, after `after` in id order; at most `limit`.
     pub async fn stale_uploads(
         &self,

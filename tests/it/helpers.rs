@@ -89,6 +89,9 @@ pub struct TestApp {
     pub backend: Backend,
     pub data_dir: TempDir,
     pub database_url: Option<String>,
+    /// The service the server itself runs (its metrics, its jobs); `service()` makes
+    /// another over the same store, as another process would have.
+    pub running: berth::service::Service,
 }
 
 pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config {
@@ -153,6 +156,7 @@ pub async fn spawn_app_on(
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let (port, public_port) = (app.port(), app.public_port());
+    let running = app.service().clone();
     tokio::spawn(app.run_until_stopped());
     let url = format!("http://127.0.0.1:{port}");
     TestApp {
@@ -165,6 +169,7 @@ pub async fn spawn_app_on(
         backend,
         data_dir,
         database_url,
+        running,
     }
 }
 

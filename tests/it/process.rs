@@ -87,6 +87,7 @@ impl ServerProcess {
             cmd.arg("--database-url").arg(url);
         }
         for var in [
+            "BERTH_CONFIG",
             "DATABASE_URL",
             "BERTH_PUBLIC_URL",
             "BERTH_CREDENTIALS_FILE",

@@ -14,6 +14,7 @@ use crate::fixtures::{
     assert_code, batch_get_image, by_digest, by_tag, describe_image, random_bytes,
 };
 use crate::helpers::{self, Backend, TestApp};
+use crate::metrics::scrape;
 use crate::oci_client::login;
 use crate::postgres_server::PostgresServer;
 use crate::small_disk::SmallDisk;
@@ -148,6 +149,10 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
         )
     };
 
+    let full = [("kind", "full")];
+    let faults_before = scrape(app)
+        .await
+        .value("berth_database_errors_total", &full);
     disk.fill(0);
 
     // Writes fail with the typed error, from the first to the last.
@@ -178,6 +183,12 @@ async fn full_disk(app: &TestApp, disk: &SmallDisk) {
     let (status, body) = put_pending().await;
     assert_eq!(status, 507, "{body}");
     assert!(body.contains("\"UNAVAILABLE\""), "{body}");
+    // Each refused write met the full store at least once (the counter is the
+    // process's, which other cases may add to, never take from).
+    let faults = scrape(app)
+        .await
+        .value("berth_database_errors_total", &full);
+    assert!(faults >= faults_before + 5.0, "{faults_before} -> {faults}");
 
     // Reads keep working, pull times or not.
     let got = batch_get_image(&app.ecr, REPO, by_tag("v1")).await;
@@ -351,6 +362,11 @@ async fn postgres_outage_fails_fast_and_recovers() {
             );
             assert_server_exception(described, 503, "unavailable");
             assert_server_exception(put, 503, "unavailable");
+            let unreachable = [("kind", "unavailable")];
+            let faults = scrape(&app)
+                .await
+                .value("berth_database_errors_total", &unreachable);
+            assert!(faults >= 2.0, "the refused requests are counted: {faults}");
             assert_eq!(status, 503, "{body}");
             assert!(body.contains("\"UNAVAILABLE\""), "{body}");
             for (status, body) in [ready, public_ready] {

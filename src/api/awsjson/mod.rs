@@ -78,6 +78,20 @@ fn faces() -> [&'static Face; 2] {
     [crate::api::ecr::face(), crate::api::ecr_public::face()]
 }
 
+/// The action an `X-Amz-Target` names, spelled as the dispatch table of the face its
+/// prefix picks spells it (a name from a fixed set, for metrics' labels); `None` when
+/// no face dispatches it.
+pub fn dispatched(target: &str) -> Option<&'static str> {
+    let (prefix, action) = target.split_once('.')?;
+    let face = faces()
+        .into_iter()
+        .find(|f| f.spec.target_prefix() == prefix)?;
+    face.actions
+        .iter()
+        .find(|(a, _)| *a == action)
+        .map(|(a, _)| *a)
+}
+
 /// `POST /`: every JSON action of every face.
 pub async fn handle(
     req: HttpRequest,

@@ -75,10 +75,13 @@ pub fn configure(listener: Listener) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| routes(cfg, listener)
 }
 
+/// Each resource is named for the metrics' `operation` label (`access`): a fixed set,
+/// never the path as sent.
 fn routes(cfg: &mut web::ServiceConfig, listener: Listener) {
     if listener.namespace == Namespace::Public {
         cfg.service(
             web::resource(["/token", "/token/"])
+                .name("token")
                 .app_data(web::Data::new(listener.clone()))
                 .route(web::get().to(token::issue)),
         );
@@ -94,17 +97,20 @@ fn routes(cfg: &mut web::ServiceConfig, listener: Listener) {
             .app_data(web::PathConfig::default().error_handler(|e, _| undecodable(e)))
             .service(
                 web::resource(["", "/"])
+                    .name("base")
                     .route(web::get().to(base))
                     .route(web::head().to(base))
                     .default_service(unsupported()),
             )
             .service(
                 web::resource("/_catalog")
+                    .name("catalog")
                     .route(web::get().to(listings::catalog))
                     .default_service(unsupported()),
             )
             .service(
                 web::resource("/{name:.+}/manifests/{reference}")
+                    .name("manifest")
                     .route(web::get().to(manifests::get))
                     .route(web::head().to(manifests::get))
                     .route(web::put().to(manifests::put))
@@ -113,11 +119,13 @@ fn routes(cfg: &mut web::ServiceConfig, listener: Listener) {
             )
             .service(
                 web::resource(["/{name:.+}/blobs/uploads/", "/{name:.+}/blobs/uploads"])
+                    .name("upload")
                     .route(web::post().to(blobs::start_upload))
                     .default_service(unsupported()),
             )
             .service(
                 web::resource("/{name:.+}/blobs/uploads/{id}")
+                    .name("upload")
                     .route(web::get().to(blobs::upload_status))
                     .route(web::patch().to(blobs::patch_upload))
                     .route(web::put().to(blobs::finish_upload))
@@ -126,6 +134,7 @@ fn routes(cfg: &mut web::ServiceConfig, listener: Listener) {
             )
             .service(
                 web::resource("/{name:.+}/blobs/{digest}")
+                    .name("blob")
                     .route(web::get().to(blobs::get))
                     .route(web::head().to(blobs::get))
                     .route(web::delete().to(blobs::delete))
@@ -133,11 +142,13 @@ fn routes(cfg: &mut web::ServiceConfig, listener: Listener) {
             )
             .service(
                 web::resource("/{name:.+}/tags/list")
+                    .name("tags")
                     .route(web::get().to(listings::tags))
                     .default_service(unsupported()),
             )
             .service(
                 web::resource("/{name:.+}/referrers/{digest}")
+                    .name("referrers")
                     .route(web::get().to(listings::referrers))
                     .default_service(unsupported()),
             )
