@@ -260,16 +260,15 @@ impl Service {
         let concurrency = self.settings().scan_concurrency.max(1);
         loop {
             let due = self.store().due_scans(now(), BATCH).await?;
-            let outcomes: Vec<(ScanTask, Result<Option<ScanOutcome>>)> =
-                futures_util::stream::iter(due.iter().cloned())
-                    .map(|task| async {
-                        let outcome = self.scan_outcome(&task, &db, &fingerprint).await;
-                        (task, outcome)
-                    })
-                    .buffer_unordered(concurrency)
-                    .collect()
-                    .await;
-            for (task, outcome) in outcomes {
+            let count = due.len();
+            // Each scan is recorded as it ends, so a stop loses only those running.
+            let mut outcomes = futures_util::stream::iter(due)
+                .map(|task| async {
+                    let outcome = self.scan_outcome(&task, &db, &fingerprint).await;
+                    (task, outcome)
+                })
+                .buffer_unordered(concurrency);
+            while let Some((task, outcome)) = outcomes.next().await {
                 let outcome = match outcome {
                     // The image went, and its scan's row with it.
                     Ok(None) => continue,
@@ -302,7 +301,7 @@ impl Service {
                 self.store().finish_scan(&task, &outcome, now()).await?;
             }
             // A full batch may leave more due; retried scans are due only later.
-            if (due.len() as i64) < BATCH {
+            if (count as i64) < BATCH {
                 return Ok(run);
             }
         }
@@ -447,12 +446,11 @@ impl Service {
                 "The scan was completed successfully.".to_owned(),
             )
         };
-        match &db {
-            Some(_) => {}
-            None => description.push_str(&format!(
+        if db.is_none() {
+            description.push_str(&format!(
                 " No vulnerability database is configured (BERTH_VULN_DB), so its {} packages were not matched against advisories.",
                 inventory.packages.len()
-            )),
+            ));
         }
         if !inventory.notes.is_empty() {
             description.push_str(&format!(" Not read: {}.", inventory.notes.join("; ")));
