@@ -31,6 +31,7 @@ mod referrers;
 mod registry;
 mod registry_clients;
 mod remote;
+mod replicas;
 mod replication;
 mod replication_remote;
 mod repositories;

@@ -85,7 +85,7 @@ async fn put_configuration(app: &TestApp, rules: Vec<SigningRule>) {
 
 /// Makes a key of `kind` (`ec` for P-256, `rsa:2048`, ...) and a self-signed
 /// code-signing certificate for profile `name` in `dir`, with openssl.
-fn make_key(dir: &Path, name: &str, kind: &str) {
+pub(crate) fn make_key(dir: &Path, name: &str, kind: &str) {
     let mut cmd = Command::new("openssl");
     cmd.args(["req", "-x509", "-newkey", kind]);
     if kind == "ec" {

@@ -1,0 +1,285 @@
+//! Two `berth` processes over one Postgres database and one blob directory serve one
+//! registry: uploads begun on one finish on the other (the registry API's chunked
+//! uploads and ECR's layer parts), one process killed mid-upload leaves the other to
+//! finish it, skopeo pushes to one and pulls from the other, and background work
+//! queued by a push (here, signing) is done once though both processes run the job.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::fixtures::{by_tag, complete_upload, initiate_upload, upload_part, Format, Image};
+use crate::helpers::{fresh_postgres_database, sha256, ACCOUNT};
+use crate::oci_client::{registry_token, Registry};
+use crate::process::{Launch, ServerProcess, ServerState};
+use crate::registry_clients::{assert_pulled, oci_layout, skopeo};
+use crate::signing::make_key;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_serve_one_registry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = Some(fresh_postgres_database().await);
+    let state = |name: &str| ServerState {
+        data_dir: dir.path().join("data"),
+        database_url: database_url.clone(),
+        log: dir.path().join(format!("{name}.log")),
+    };
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).expect("keys dir");
+    make_key(&keys, "release", "ec");
+    let keys_arg = keys.display().to_string();
+    let args = ["--signing-dir", &keys_arg, "--signing-interval", "1s"];
+    let launch = || Launch {
+        args: &args,
+        ..Launch::default()
+    };
+    let a = ServerProcess::launch(&state("a"), launch()).await;
+    let b = ServerProcess::launch(&state("b"), launch()).await;
+    a.ecr
+        .create_repository()
+        .repository_name("shared/app")
+        .send()
+        .await
+        .expect("create on A");
+
+    // ECR's layer calls: begun on A, a part on B, completed on A; the image put on B
+    // and read back on A.
+    let image = Image::new(Format::Oci, &[300_000]);
+    for blob in image.blobs() {
+        let id = initiate_upload(&a.ecr, "shared/app").await;
+        upload_part(&b.ecr, "shared/app", &id, 0, blob)
+            .await
+            .expect("part on B");
+        complete_upload(&a.ecr, "shared/app", &id, &sha256(blob))
+            .await
+            .expect("complete on A");
+    }
+    b.ecr
+        .put_image()
+        .repository_name("shared/app")
+        .image_manifest(&image.manifest)
+        .image_tag("ecr")
+        .send()
+        .await
+        .expect("put image on B");
+    let got = a
+        .ecr
+        .batch_get_image()
+        .repository_name("shared/app")
+        .image_ids(by_tag("ecr"))
+        .send()
+        .await
+        .expect("batch get on A");
+    assert_eq!(
+        got.images()[0].image_manifest(),
+        Some(image.manifest.as_str())
+    );
+
+    // The registry API's chunked upload: opened on A, chunks on B then A, finished on B.
+    let (reg_a, reg_b) = (registry(&a).await, registry(&b).await);
+    let blob: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = sha256(&blob);
+    let location = reg_a.start_upload("shared/app").await;
+    let location = path_of(&location);
+    let r = reg_b
+        .patch(&location, Some("0-99999"), &blob[..100_000])
+        .await;
+    r.assert_status(202);
+    let location = path_of(r.header("location").expect("location"));
+    let r = reg_a
+        .patch(&location, Some("100000-149999"), &blob[100_000..150_000])
+        .await;
+    r.assert_status(202);
+    let location = path_of(r.header("location").expect("location"));
+    let r = reg_b
+        .patch(&location, Some("150000-199999"), &blob[150_000..])
+        .await;
+    r.assert_status(202);
+    let location = path_of(r.header("location").expect("location"));
+    let r = reg_b.put(&with_digest(&location, &digest), &[]).await;
+    r.assert_status(201);
+    let r = reg_a.get(&format!("/v2/shared/app/blobs/{digest}")).await;
+    r.assert_status(200);
+    assert_eq!(sha256(&r.body), digest);
+
+    // A killed mid-upload: B takes the session up where A's last chunk left it.
+    let blob: Vec<u8> = (0..120_000u32).map(|i| (i % 13) as u8).collect();
+    let digest = sha256(&blob);
+    let location = path_of(&reg_a.start_upload("shared/app").await);
+    let r = reg_a
+        .patch(&location, Some("0-59999"), &blob[..60_000])
+        .await;
+    r.assert_status(202);
+    let location = path_of(r.header("location").expect("location"));
+    a.sigkill().await;
+    let status = reg_b.call(Method::GET, &location).await;
+    status.assert_status(204);
+    assert_eq!(status.header("range"), Some("0-59999"));
+    let r = reg_b
+        .patch(&location, Some("60000-119999"), &blob[60_000..])
+        .await;
+    r.assert_status(202);
+    let location = path_of(r.header("location").expect("location"));
+    reg_b
+        .put(&with_digest(&location, &digest), &[])
+        .await
+        .assert_status(201);
+    let a = ServerProcess::launch(&state("a"), launch()).await;
+    let reg_a = registry(&a).await;
+    let r = reg_a.get(&format!("/v2/shared/app/blobs/{digest}")).await;
+    r.assert_status(200);
+    assert_eq!(r.body, blob);
+
+    // skopeo pushes to A and to B, and pulls from the other.
+    let layouts = dir.path().join("layouts");
+    let (one, two) = (layouts.join("one"), layouts.join("two"));
+    let (digest_one, _) = oci_layout(&one, "v1", 3);
+    let (digest_two, _) = oci_layout(&two, "v1", 4);
+    for (server, source, tag) in [(&a, &one, "one"), (&b, &two, "two")] {
+        copy(server, &format!("oci:{}:v1", source.display()), tag, true).await;
+    }
+    for (server, digest, tag) in [(&b, &digest_one, "one"), (&a, &digest_two, "two")] {
+        let back = layouts.join(format!("back-{tag}"));
+        copy(server, &format!("oci:{}:v1", back.display()), tag, false).await;
+        let manifest = std::fs::read_to_string(
+            back.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .expect("pulled manifest");
+        assert_pulled(&back, &manifest, digest);
+    }
+
+    // Signing queued by one push, with both processes running the job every second:
+    // exactly one signature.
+    let profile = format!("arn:aws:signer:us-east-1:{ACCOUNT}:/signing-profiles/release");
+    let rule = aws_sdk_ecr::types::SigningRule::builder()
+        .signing_profile_arn(&profile)
+        .build()
+        .expect("rule");
+    b.ecr
+        .put_signing_configuration()
+        .signing_configuration(
+            aws_sdk_ecr::types::SigningConfiguration::builder()
+                .rules(rule)
+                .build()
+                .expect("configuration"),
+        )
+        .send()
+        .await
+        .expect("put signing configuration");
+    let signed = Image::new(Format::Oci, &[1_000]);
+    for blob in signed.blobs() {
+        let id = initiate_upload(&a.ecr, "shared/app").await;
+        upload_part(&a.ecr, "shared/app", &id, 0, blob)
+            .await
+            .expect("part");
+        complete_upload(&a.ecr, "shared/app", &id, &sha256(blob))
+            .await
+            .expect("complete");
+    }
+    a.ecr
+        .put_image()
+        .repository_name("shared/app")
+        .image_manifest(&signed.manifest)
+        .image_tag("signed")
+        .send()
+        .await
+        .expect("put signed image");
+    let mut complete = false;
+    for _ in 0..200 {
+        let out = b
+            .ecr
+            .describe_image_signing_status()
+            .repository_name("shared/app")
+            .image_id(by_tag("signed"))
+            .send()
+            .await
+            .expect("signing status");
+        if out.signing_statuses()[0].status().map(|s| s.as_str()) == Some("COMPLETE") {
+            complete = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(complete, "the image was not signed");
+    // Both jobs have run a few more times since.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let referrers = reg_a
+        .get(&format!("/v2/shared/app/referrers/{}", signed.digest))
+        .await;
+    referrers.assert_status(200);
+    let listed: Value = referrers.json();
+    let signatures: Vec<&Value> = listed["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .filter(|m| m["artifactType"] == "application/vnd.cncf.notary.signature")
+        .collect();
+    assert_eq!(signatures.len(), 1, "{listed}");
+    drop(b);
+    drop(a);
+}
+
+/// A `/v2/` client of `server`, logged in with its registry token.
+async fn registry(server: &ServerProcess) -> Registry {
+    Registry {
+        url: server.url.clone(),
+        http: reqwest::Client::new(),
+        auth: Some(format!("Basic {}", registry_token(&server.ecr).await)),
+    }
+}
+
+/// An upload's Location as a path, whichever process's address it names.
+fn path_of(location: &str) -> String {
+    match location.find("/v2/") {
+        Some(at) => location[at..].to_owned(),
+        None => location.to_owned(),
+    }
+}
+
+fn with_digest(location: &str, digest: &str) -> String {
+    let separator = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{separator}digest={digest}")
+}
+
+/// skopeo copies `layout` to `server`'s `shared/app:<tag>` (`push`), or the tag back
+/// into `layout`.
+async fn copy(server: &ServerProcess, layout: &str, tag: &str, push: bool) {
+    let password = crate::helpers::token_password(&registry_token(&server.ecr).await);
+    let creds = format!("AWS:{password}");
+    let remote = format!("docker://127.0.0.1:{}/shared/app:{tag}", server.port);
+    let (from, to, creds_flag, tls_flag) = if push {
+        (
+            layout.to_owned(),
+            remote,
+            "--dest-creds",
+            "--dest-tls-verify=false",
+        )
+    } else {
+        let dir = layout
+            .strip_prefix("oci:")
+            .and_then(|l| l.rsplit_once(':'))
+            .map(|(path, _)| path)
+            .expect("layout");
+        std::fs::create_dir_all(Path::new(dir)).expect("layout dir");
+        (
+            remote,
+            layout.to_owned(),
+            "--src-creds",
+            "--src-tls-verify=false",
+        )
+    };
+    let (ok, err) = skopeo(&[
+        "copy",
+        "--preserve-digests",
+        tls_flag,
+        creds_flag,
+        &creds,
+        &from,
+        &to,
+    ])
+    .await;
+    assert!(ok, "skopeo copy {from} {to}: {err}");
+}
