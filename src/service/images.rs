@@ -134,7 +134,7 @@ impl Service {
         // Copies, signatures and scans are queued for a private repository some rule of
         // its registry matches (or, for scans, its own scanOnPush). Referrers (a
         // signature, an SBOM) are not signed themselves.
-        let (replicate_to, sign_with, scan) = match registry.namespace {
+        let (replicate_to, sign_with) = match registry.namespace {
             Namespace::Private => (
                 self.store()
                     .replication_configuration(&registry)
@@ -147,15 +147,10 @@ impl Service {
                     (None, Some(config)) => config.profiles_for(&req.name),
                     _ => Vec::new(),
                 },
-                self.store()
-                    .scanning_configuration(&registry)
-                    .await?
-                    .unwrap_or_default()
-                    .applied(&req.name, repo.scan_on_push)
-                    .on_push(),
             ),
-            Namespace::Public => (Vec::new(), Vec::new(), None),
+            Namespace::Public => (Vec::new(), Vec::new()),
         };
+        let scan = self.scan_on_push(&repo.record).await?;
         let work = Queued {
             replicate_to: &replicate_to,
             sign_with: &sign_with,

@@ -245,10 +245,15 @@ impl Service {
             tag: tag.clone(),
             immutable: to.record.mutability.is_immutable(tag),
         });
-        // Replicas are not replicated again: ECR copies only what was pushed.
+        // Replicas are not replicated again (ECR copies only what was pushed), nor
+        // signed; the destination's scanning rules apply to them.
+        let work = Queued {
+            scan: self.scan_on_push(&to.record).await?,
+            ..Queued::default()
+        };
         match self
             .store()
-            .put_image(to.key, &new, tag.as_ref(), Queued::default(), now())
+            .put_image(to.key, &new, tag.as_ref(), work, now())
             .await
         {
             Ok(_) | Err(store::Error::ImageAlreadyExists) => Ok(Ok(())),

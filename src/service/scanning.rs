@@ -23,8 +23,8 @@ use super::pagination::{Page, PageRequest};
 use super::vuln_db::LoadedDb;
 use super::{now, Caller, Error, Result, Service};
 use crate::domain::{
-    AppliedScanning, Digest, Image, ImageSelector, ImageStatus, ImageTag, Manifest, Registry,
-    RegistryId, Repository, RepositoryName, ScanFrequency, ScanStatus, ScanType,
+    AppliedScanning, Digest, Image, ImageSelector, ImageStatus, ImageTag, Manifest, Namespace,
+    Registry, RegistryId, Repository, RepositoryName, ScanFrequency, ScanStatus, ScanType,
     ScanningConfiguration,
 };
 use crate::scan;
@@ -224,6 +224,19 @@ impl Service {
             tags,
             scan,
             findings: Page { items, next_token },
+        })
+    }
+
+    /// The scan an image put into `repo` gets: its registry's rules (or its own
+    /// `scanOnPush`) decide; none in a public registry.
+    pub(super) async fn scan_on_push(&self, repo: &Repository) -> Result<Option<ScanType>> {
+        Ok(match repo.registry.namespace {
+            Namespace::Private => self
+                .scanning_configuration(&repo.registry)
+                .await?
+                .applied(&repo.name, repo.scan_on_push)
+                .on_push(),
+            Namespace::Public => None,
         })
     }
 

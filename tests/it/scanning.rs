@@ -25,7 +25,7 @@ use crate::helpers::{spawn_app_with, Backend, TestApp, REGION};
 
 both_stores!(configuration_and_repository_frequencies);
 both_stores!(with super::spawn: basic_scans_on_push, manual_scans_and_their_errors,
-    enhanced_scans_rescan_when_the_database_changes);
+    enhanced_scans_rescan_when_the_database_changes, replicas_follow_the_destinations_rules);
 both_stores!(with super::spawn_scanning_every_second: boto3_and_the_aws_cli);
 both_stores!(scans_without_a_database);
 
@@ -1101,4 +1101,51 @@ print(json.dumps({"names": names,
         "cli*"
     );
     assert_eq!(batch["failures"][0]["failureCode"], "REPOSITORY_NOT_FOUND");
+}
+
+/// A replica is scanned by its destination registry's rules, not its source's.
+async fn replicas_follow_the_destinations_rules(app: TestApp) {
+    use crate::fixtures::world::WEST;
+    let west = crate::helpers::ecr_client_in(
+        &app.url,
+        crate::helpers::ACCESS_KEY,
+        crate::helpers::SECRET_KEY,
+        WEST,
+    );
+    west.put_registry_scanning_configuration()
+        .scan_type(ScanType::Basic)
+        .rules(rule(ScanFrequency::ScanOnPush, &["team"]))
+        .send()
+        .await
+        .expect("west's scanning configuration");
+    crate::replication::put_configuration(
+        &app,
+        vec![crate::replication::rule(
+            vec![crate::replication::destination(
+                crate::helpers::ACCOUNT,
+                WEST,
+            )],
+            &[],
+        )],
+    )
+    .await;
+    app.create_repo("team/app").await;
+    push(&app, "team/app", alpine_image(), "v1").await;
+    let copied = crate::replication::run_job(&app.service().await).await;
+    assert_eq!(copied.completed, 1, "{copied:?}");
+    // Not scanned where it was pushed; queued where it was copied to.
+    assert_eq!(described_scan(&app, "team/app", "v1").await.0, None);
+    assert_eq!(scan_now(&app).await.scanned, 1);
+    let out = west
+        .describe_images()
+        .repository_name("team/app")
+        .image_ids(by_tag("v1"))
+        .send()
+        .await
+        .expect("describe the replica");
+    let summary = out.image_details()[0]
+        .image_scan_findings_summary()
+        .and_then(|s| s.finding_severity_counts())
+        .cloned();
+    assert_eq!(summary, Some(counts(&[(FindingSeverity::Medium, 2)])));
 }
