@@ -19,8 +19,8 @@ use crate::domain::{RegistryAlias, RegistryId, RepositoryName};
 use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
 use crate::service::{
-    check_blobs, check_references, repair, BlobCheck, GcReport, LifecycleRun, ReferenceCheck,
-    Repaired, ReplicationRun, ScanRun, Service, Settings, SigningRun,
+    check_blobs, check_references, repair, BlobCheck, Disagreement, GcReport, LifecycleRun,
+    ReferenceCheck, Repaired, ReplicationRun, ScanRun, Service, Settings, SigningRun, HEARTBEAT,
 };
 use crate::store::Store;
 
@@ -219,6 +219,39 @@ fn spawn_signing(service: Service, interval: Duration) {
     });
 }
 
+/// Says every `HEARTBEAT` that this process is alive, so replicas starting beside it
+/// compare their settings with its own.
+fn spawn_heartbeat(service: Service) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(HEARTBEAT);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = service.heartbeat().await {
+                tracing::warn!(error = ?e, "could not say this process is alive");
+            }
+        }
+    });
+}
+
+/// Why a process may not serve beside the replicas already serving the store.
+fn disagreement(differ: &[Disagreement]) -> String {
+    let settings: Vec<String> = differ
+        .iter()
+        .map(|d| match (&d.here, &d.there) {
+            (Some(here), Some(there)) => format!("{} ({here} here, {there} there)", d.setting),
+            _ => format!("{} (differs)", d.setting),
+        })
+        .collect();
+    format!(
+        "another berth process serving this store runs with other settings: {}; give every \
+         replica the same settings, or stop the others first (a process that stopped \
+         without a clean shutdown is forgotten {} s after it was last seen)",
+        settings.join(", "),
+        (HEARTBEAT * 3).as_secs()
+    )
+}
+
 /// Makes the queued image scans at start-up (resuming what a previous process left)
 /// and then every `interval`, queueing continuous rescans first; one process at a
 /// time (a job lease).
@@ -363,6 +396,12 @@ impl Application {
             scan_concurrency: usize::from(config.jobs.scan_concurrency),
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
+        let differ = service.join_replicas().await?;
+        if !differ.is_empty() {
+            service.close().await;
+            anyhow::bail!(disagreement(&differ));
+        }
+        spawn_heartbeat(service.clone());
         spawn_collector(service.clone(), config.jobs.gc_interval);
         spawn_lifecycle(service.clone(), config.jobs.lifecycle_interval);
         spawn_replication(service.clone(), config.jobs.replication_interval);
@@ -446,6 +485,9 @@ impl Application {
         });
         let both = futures_util::future::try_join(self.server, self.public_server).await;
         stopper.abort();
+        if let Err(e) = self.service.leave_replicas().await {
+            tracing::warn!(error = ?e, "could not record this process's stop");
+        }
         self.service.close().await;
         both.map(|_| ())
     }

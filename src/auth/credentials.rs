@@ -92,6 +92,27 @@ impl Credentials {
         Some(hex::encode(mac.finalize().into_bytes()))
     }
 
+    /// One value for the whole set of keys (ids, secrets by fingerprint, principals):
+    /// processes serving one store compare it to know they accept the same callers.
+    pub fn digest(&self) -> String {
+        use sha2::Digest as _;
+        let mut ids: Vec<&String> = self.keys.keys().collect();
+        ids.sort();
+        let mut hasher = Sha256::new();
+        for id in ids {
+            let principal = self.keys.get(id).map(|k| k.principal.arn.as_str());
+            for part in [
+                id.as_str(),
+                &self.fingerprint(id).unwrap_or_default(),
+                principal.unwrap_or_default(),
+            ] {
+                hasher.update(part.as_bytes());
+                hasher.update([0]);
+            }
+        }
+        hex::encode(hasher.finalize())
+    }
+
     /// What a token minted with `access_key` is bound to: the key and a fingerprint of
     /// its secret. In open mode no secret is configured, so only the key is bound
     /// (it still says whom the token speaks for).

@@ -10,6 +10,7 @@ mod error;
 mod gc;
 mod health;
 mod images;
+mod instances;
 mod jobs;
 mod layers;
 mod lifecycle;
@@ -65,6 +66,7 @@ pub use error::{
 pub use gc::GcReport;
 pub use health::{Probe, Readiness};
 pub use images::{parse_image_id, ImageDetail, PutImage, StoredImage};
+pub use instances::{Disagreement, HEARTBEAT};
 pub use layers::LayerAvailability;
 pub use lifecycle::{LifecyclePolicyInfo, LifecycleRun, PreviewPage};
 pub use listings::Listing;
@@ -153,6 +155,8 @@ struct Inner {
     /// What the scanning job's continuous sweep last saw (the database and the
     /// configurations), so it sweeps again only when either changes.
     last_sweep: tokio::sync::Mutex<Option<String>>,
+    /// Whether this process left the replicas serving the store (it is stopping).
+    left: std::sync::atomic::AtomicBool,
     metrics: Arc<Metrics>,
     /// This process's name as a holder of job leases.
     instance: String,
@@ -189,6 +193,7 @@ impl Service {
                 remotes: Default::default(),
                 vuln_db,
                 last_sweep: Default::default(),
+                left: Default::default(),
                 metrics: Arc::default(),
                 instance: uuid::Uuid::new_v4().to_string(),
             }),

@@ -10,6 +10,7 @@
 mod blobs;
 mod gc;
 mod images;
+mod instances;
 mod key;
 mod leases;
 mod lifecycle;

@@ -717,7 +717,9 @@ async fn serve_collects_on_its_interval(backend: Backend) {
         .await;
     assert_eq!(r.status, 202);
     assert_eq!(blob_files(app.data_dir.path()).1, 2);
-    // Another server over the same store, collecting every 300 ms.
+    // Another server over the same store, collecting every 300 ms (with another grace:
+    // the first one leaves the store's replicas first, as a stopped server would).
+    app.running.leave_replicas().await.expect("leave");
     let TestApp {
         data_dir,
         database_url,

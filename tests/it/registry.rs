@@ -279,6 +279,9 @@ pub(crate) async fn restart(
     app: TestApp,
     adjust: impl FnOnce(&mut berth::config::Config),
 ) -> TestApp {
+    // The old server keeps running in the test process; it leaves the store's
+    // replicas as a stopped one would, so the new one may differ in its settings.
+    app.running.leave_replicas().await.expect("leave");
     spawn_app_on(app.backend, app.data_dir, app.database_url, adjust).await
 }
 

@@ -218,8 +218,58 @@ async fn two_processes_serve_one_registry() {
         .filter(|m| m["artifactType"] == "application/vnd.cncf.notary.signature")
         .collect();
     assert_eq!(signatures.len(), 1, "{listed}");
-    drop(b);
-    drop(a);
+
+    // A third process whose settings differ from the live ones' is refused, saying
+    // which; with the same settings it joins.
+    let (code, stderr) = third(&state("c"), &["--gc-grace", "1h"], "another-secret").await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("gc_grace (1h here, 1day there)")
+            && stderr.contains("credentials (differs)")
+            && !stderr.contains("another-secret"),
+        "{stderr}"
+    );
+    let c = ServerProcess::launch(&state("c"), launch()).await;
+    c.ecr
+        .describe_repositories()
+        .send()
+        .await
+        .expect("the third process serves");
+    drop((a, b, c));
+}
+
+/// Starts `berth serve` over the shared state with `args` and the secret `secret`,
+/// expecting it to stop by itself: its exit code and stderr.
+async fn third(state: &ServerState, args: &[&str], secret: &str) -> (Option<i32>, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--public-listen",
+        "127.0.0.1:0",
+    ])
+    .arg("--data-dir")
+    .arg(&state.data_dir)
+    .args(["--account-id", ACCOUNT])
+    .args(args)
+    .env_remove("BERTH_CONFIG")
+    .env_remove("BERTH_GC_GRACE")
+    .env("BERTH_ACCESS_KEY_ID", crate::helpers::ACCESS_KEY)
+    .env("BERTH_SECRET_ACCESS_KEY", secret)
+    .env("RUST_LOG", "warn")
+    .kill_on_drop(true);
+    if let Some(url) = &state.database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the refused process stops by itself")
+        .expect("run berth");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A `/v2/` client of `server`, logged in with its registry token.
