@@ -4,6 +4,7 @@ mod access_log;
 mod accounts;
 mod archive;
 mod bearer;
+mod blob_store;
 mod cli;
 mod config_file;
 mod durability;
