@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::auth::{AccessKey, Credentials};
+use crate::blob::BlobLocation;
 use crate::domain::{Principal, Region, RegistryAlias, RegistryId};
 use crate::replication_remotes::RemoteDestinations;
 
@@ -35,6 +36,20 @@ pub struct StoreConfig {
     /// credential name none, and where data from before berth had regions is kept.
     #[arg(long, env = "BERTH_REGION", default_value = "us-east-1", value_parser = parse_region)]
     pub region: Region,
+    /// Where blob bytes live: `file:///path`, or `s3://bucket/prefix` with the standard
+    /// AWS settings (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...).
+    /// Default: the data dir.
+    #[arg(long, env = "BERTH_BLOB_STORE", value_parser = BlobLocation::parse)]
+    pub blob_store: Option<BlobLocation>,
+}
+
+impl StoreConfig {
+    /// The blob store's location: the configured one, or the data dir.
+    pub fn blob_location(&self) -> BlobLocation {
+        self.blob_store
+            .clone()
+            .unwrap_or_else(|| BlobLocation::Dir(self.data_dir.clone()))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -350,8 +365,13 @@ impl Config {
                 check_url(url).map_err(|e| fix(id, e))?;
             }
         }
+        let blob_dir = match &self.store.blob_store {
+            Some(BlobLocation::Dir(dir)) => Some(dir),
+            _ => None,
+        };
         for (id, dir) in [
             ("data_dir", Some(&self.store.data_dir)),
+            ("blob_store", blob_dir),
             ("signing_dir", self.signing_dir.as_ref()),
             ("vuln_db", self.vuln_db.as_ref()),
         ] {

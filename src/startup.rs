@@ -79,7 +79,7 @@ pub struct Checked {
 /// the references between rows and, with `repair`, removes what is dangling.
 pub async fn check(config: &CheckConfig) -> anyhow::Result<Checked> {
     let store = open_store(&config.store).await?;
-    let blobs = BlobStore::open_dir(&config.store.data_dir).await?;
+    let blobs = BlobStore::open(&config.store.blob_location()).await?;
     let checked = async {
         let found = check_blobs(&store, &blobs).await?;
         let references = check_references(&store, &found.missing).await?;
@@ -122,7 +122,7 @@ fn spawn_collector(service: Service, every: Duration) {
 /// used, and these stand for none.
 async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Result<Service> {
     let store = open_store(config).await?;
-    let blobs = BlobStore::open_dir(&config.data_dir).await?;
+    let blobs = BlobStore::open(&config.blob_location()).await?;
     let account = RegistryId::parse("000000000000").map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = Settings {
         account: account.clone(),
@@ -343,7 +343,7 @@ impl Application {
             replication_remotes,
         } = config.check()?;
         let store = open_store(&config.store).await?;
-        let blobs = BlobStore::open_dir(&config.store.data_dir).await?;
+        let blobs = BlobStore::open(&config.store.blob_location()).await?;
         let (listener, public_url) = bind(&config.listen, config.public_url.as_deref())?;
         let (public_listener, public_registry_url) =
             bind(&config.public_listen, config.public_registry_url.as_deref())?;

@@ -18,7 +18,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::{Assembled, BlobReader, Location, PartError, Shelf, Source, CHUNK};
+use super::{Assembled, BlobReader, Location, PartBody, PartError, Shelf, Source, CHUNK};
 use crate::domain::{Algorithm, Digest, Hasher, PartId, UploadId, UploadPart};
 
 #[derive(Debug, Clone)]
@@ -203,7 +203,9 @@ impl FileStore {
     /// Places assembled bytes under their digest unless a blob already has it, in
     /// which case the blob is kept as it is. True when these bytes were placed.
     pub async fn place(&self, assembled: Assembled) -> io::Result<bool> {
-        let Location::File(from) = &assembled.location;
+        let Location::File(from) = &assembled.location else {
+            return Err(io::Error::other("bytes assembled by another blob store"));
+        };
         let to = self.blob_path(&assembled.digest);
         let dir = to
             .parent()
@@ -224,9 +226,8 @@ impl FileStore {
 
     /// Drops assembled bytes that will not be placed.
     pub async fn abandon(&self, assembled: Assembled) -> io::Result<()> {
-        let Location::File(assembly) = assembled.location;
-        if assembly.joined {
-            remove_if_present(&assembly.path).await?;
+        if let Location::File(Assembly { path, joined: true }) = assembled.location {
+            remove_if_present(&path).await?;
         }
         Ok(())
     }
@@ -297,9 +298,7 @@ impl FileStore {
         };
         while let Some(file) = files.next_entry().await? {
             let name = file.file_name();
-            let digest = name
-                .to_str()
-                .and_then(|hex| Digest::parse(&format!("{}:{hex}", shelf.algorithm.name())).ok());
+            let digest = name.to_str().and_then(|hex| shelf.digest_named(hex));
             match digest {
                 Some(d) => found.push(d),
                 None => {
@@ -368,31 +367,16 @@ where
         .create_new(true)
         .open(path)
         .await?;
-    let mut hasher = Hasher::new(Algorithm::Sha256);
-    let mut written = 0u64;
+    let mut part = PartBody::new(expected);
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| PartError::Body(e.to_string()))?;
-        written += chunk.len() as u64;
-        if let Some(expected) = expected.filter(|e| written > *e) {
-            return Err(PartError::Length {
-                expected,
-                received: written,
-            });
-        }
-        file.write_all(&chunk).await?;
-        hasher.update(&chunk);
+        file.write_all(&part.next(chunk)?).await?;
     }
-    if let Some(expected) = expected.filter(|e| written != *e) {
-        return Err(PartError::Length {
-            expected,
-            received: written,
-        });
-    }
+    let measured = part.finish()?;
     // Flush first: tokio reports a write's error at the next operation, and
     // `sync_data` alone would lose the last one (a full disk answered as success).
     file.flush().await?;
     file.sync_data().await?;
-    Ok((written, hasher.finish()))
+    Ok(measured)
 }
 
 /// Moves a reader to `start`.

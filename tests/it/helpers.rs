@@ -102,6 +102,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
             database_url: backend_url,
             database_timeout: berth::config::DATABASE_TIMEOUT,
             region: berth::domain::Region::parse(REGION).expect("region"),
+            blob_store: None,
         },
         account_id: berth::domain::RegistryId::parse(ACCOUNT).expect("account"),
         public_url: None,

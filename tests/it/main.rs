@@ -35,6 +35,7 @@ mod remote;
 mod replication;
 mod replication_remote;
 mod repositories;
+mod s3_blobs;
 mod scanning;
 mod schema;
 mod signing;

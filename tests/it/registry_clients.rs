@@ -31,7 +31,7 @@ fn write_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
 
 /// An OCI image layout holding one image (a config and two layers) tagged `tag`.
 /// Returns the manifest digest and the image size (config + layers).
-fn oci_layout(layout: &Path, tag: &str, seed: u8) -> (String, usize) {
+pub(crate) fn oci_layout(layout: &Path, tag: &str, seed: u8) -> (String, usize) {
     std::fs::create_dir_all(layout.join("blobs/sha256")).expect("layout dirs");
     let layers: Vec<Vec<u8>> = (0..2)
         .map(|i| (0..70_000u32).map(|b| (b as u8) ^ seed ^ i).collect())
@@ -88,7 +88,7 @@ pub(crate) async fn skopeo<S: AsRef<str>>(args: &[S]) -> (bool, String) {
 
 /// Checks an image skopeo pulled into the OCI layout `out`: the manifest is there
 /// under its digest, byte for byte, and every layer hashes to its name.
-fn assert_pulled(out: &Path, manifest: &str, digest: &str) {
+pub(crate) fn assert_pulled(out: &Path, manifest: &str, digest: &str) {
     let blob = |digest: &str| {
         out.join("blobs/sha256")
             .join(digest.trim_start_matches("sha256:"))
@@ -109,7 +109,7 @@ fn assert_pulled(out: &Path, manifest: &str, digest: &str) {
     }
 }
 
-fn blob_names(layout: &Path) -> Vec<String> {
+pub(crate) fn blob_names(layout: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
         .expect("blobs dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
