@@ -217,3 +217,27 @@ async fn clients_round_trip_through_the_bucket() {
     .await;
     assert!(ok, "the image still pulls after collection: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_is_refused_at_start() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args([
+            "gc",
+            "--blob-store",
+            "s3://no-such-bucket/registry",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .envs(moto.settings())
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run berth");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the blob store s3://no-such-bucket/registry: "),
+        "{stderr}"
+    );
+}
