@@ -117,6 +117,10 @@ pub struct Config {
     /// (its PEM certificate chain, its own certificate first). Read at each signing.
     #[arg(long, env = "BERTH_SIGNING_DIR")]
     pub signing_dir: Option<PathBuf>,
+    /// Answer a blob GET with a redirect to a presigned URL of its object, so the bytes
+    /// do not pass through berth (needs an s3:// blob store).
+    #[arg(long, env = "BERTH_BLOB_REDIRECT")]
+    pub blob_redirect: bool,
     /// The vulnerability database image scans match against: a directory of OSV JSON
     /// files (one advisory or a list of them per file, in any subdirectories). Loaded
     /// again whenever its files change. None: scans inventory packages and report no
@@ -364,6 +368,12 @@ impl Config {
             if let Some(url) = url {
                 check_url(url).map_err(|e| fix(id, e))?;
             }
+        }
+        if self.blob_redirect && !matches!(self.store.blob_store, Some(BlobLocation::S3(_))) {
+            return Err(fix(
+                "blob_redirect",
+                "redirects go to an object store's presigned URLs: it needs an s3:// blob_store",
+            ));
         }
         let blob_dir = match &self.store.blob_store {
             Some(BlobLocation::Dir(dir)) => Some(dir),

@@ -352,7 +352,10 @@ impl Application {
             replication_remotes,
         } = config.check()?;
         let store = open_store(&config.store).await?;
-        let blobs = open_blobs(&config.store).await?;
+        let mut blobs = open_blobs(&config.store).await?;
+        if config.blob_redirect {
+            blobs = blobs.redirecting();
+        }
         let (listener, public_url) = bind(&config.listen, config.public_url.as_deref())?;
         let (public_listener, public_registry_url) =
             bind(&config.public_listen, config.public_registry_url.as_deref())?;

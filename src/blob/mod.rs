@@ -155,6 +155,23 @@ impl BlobStore {
         }
     }
 
+    /// The store, answering `redirect` with presigned URLs where it can (S3).
+    pub fn redirecting(self) -> Self {
+        match self {
+            Self::File(s) => Self::File(s),
+            Self::S3(s) => Self::S3(s.redirecting()),
+        }
+    }
+
+    /// Where a client may fetch the blob itself, if this store hands out such URLs
+    /// (S3 with `redirecting`): a presigned GET of its object, valid for a while.
+    pub async fn redirect(&self, digest: &Digest) -> io::Result<Option<String>> {
+        match self {
+            Self::File(_) => Ok(None),
+            Self::S3(s) => s.redirect(digest).await,
+        }
+    }
+
     /// The filesystem store under `root`.
     pub async fn open_dir(root: &std::path::Path) -> io::Result<Self> {
         Ok(Self::File(FileStore::open(root).await?))

@@ -20,9 +20,10 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3CopyIfNotExists};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, S3CopyIfNotExists};
 use object_store::buffered::BufWriter;
 use object_store::path::Path as Key;
+use object_store::signer::Signer;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::io::AsyncWriteExt;
 
@@ -46,10 +47,18 @@ pub struct S3Location {
     pub prefix: String,
 }
 
+/// How long a presigned blob URL holds: long enough to start a large download (S3
+/// checks it when the GET starts), short enough not to outlive a deletion by much.
+const PRESIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
 #[derive(Debug, Clone)]
 pub struct S3Store {
     objects: Arc<dyn ObjectStore>,
+    /// The same client, for presigning.
+    s3: Arc<AmazonS3>,
     root: Key,
+    /// Whether blob GETs are answered with presigned URLs.
+    redirects: bool,
 }
 
 /// Assembled bytes as an object.
@@ -101,10 +110,12 @@ impl S3Store {
         if plain_http {
             builder = builder.with_allow_http(true);
         }
-        let objects: Arc<dyn ObjectStore> = Arc::new(builder.build().map_err(to_io)?);
+        let s3 = Arc::new(builder.build().map_err(to_io)?);
         let store = Self {
-            objects,
+            objects: Arc::clone(&s3) as Arc<dyn ObjectStore>,
+            s3,
             root: Key::from(location.prefix.as_str()),
+            redirects: false,
         };
         store
             .objects
@@ -112,6 +123,26 @@ impl S3Store {
             .await
             .map_err(to_io)?;
         Ok(store)
+    }
+
+    pub fn redirecting(self) -> Self {
+        Self {
+            redirects: true,
+            ..self
+        }
+    }
+
+    /// A presigned GET of the blob's object, when redirects are on.
+    pub async fn redirect(&self, digest: &Digest) -> io::Result<Option<String>> {
+        if !self.redirects {
+            return Ok(None);
+        }
+        let url = self
+            .s3
+            .signed_url(reqwest::Method::GET, &self.blob_key(digest), PRESIGNED_FOR)
+            .await
+            .map_err(to_io)?;
+        Ok(Some(url.to_string()))
     }
 
     fn key(&self, relative: &str) -> Key {
