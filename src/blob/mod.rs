@@ -15,8 +15,9 @@
 //!
 //! `BlobStore` is an enum rather than a trait object: the callers hold one concrete,
 //! cheaply cloned value with plain async methods (no boxed futures, no generics
-//! spreading through the service), and the blob GET path streams from a reader whose
-//! match is decided once per request, not per chunk.
+//! spreading through the service), and the blob GET path streams a concrete reader
+//! (an `Either` of the two streams, unboxed: a file read a chunk at a time, or one
+//! ranged GET's body).
 
 mod file;
 mod probe;
