@@ -60,7 +60,7 @@ if ! python3 -c "import oras.client" 2>/dev/null; then
     pip_install oras
 fi
 # moto's server in S3 mode is the S3-compatible store the blob-store tests start.
-if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c "import moto.server" 2>/dev/null; then
+if ! python3 -c "import moto.server, werkzeug.serving" 2>/dev/null; then
     echo "tests/run.sh: installing moto's server (pip package moto[server])"
     pip_install 'moto[server]'
 fi
