@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::auth::{AccessKey, Credentials};
+use crate::blob::BlobLocation;
 use crate::domain::{Principal, Region, RegistryAlias, RegistryId};
 use crate::replication_remotes::RemoteDestinations;
 
@@ -35,6 +36,20 @@ pub struct StoreConfig {
     /// credential name none, and where data from before berth had regions is kept.
     #[arg(long, env = "BERTH_REGION", default_value = "us-east-1", value_parser = parse_region)]
     pub region: Region,
+    /// Where blob bytes live: `file:///path`, or `s3://bucket/prefix` with the standard
+    /// AWS settings (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, ...).
+    /// Default: the data dir.
+    #[arg(long, env = "BERTH_BLOB_STORE", value_parser = BlobLocation::parse)]
+    pub blob_store: Option<BlobLocation>,
+}
+
+impl StoreConfig {
+    /// The blob store's location: the configured one, or the data dir.
+    pub fn blob_location(&self) -> BlobLocation {
+        self.blob_store
+            .clone()
+            .unwrap_or_else(|| BlobLocation::Dir(self.data_dir.clone()))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -102,6 +117,10 @@ pub struct Config {
     /// (its PEM certificate chain, its own certificate first). Read at each signing.
     #[arg(long, env = "BERTH_SIGNING_DIR")]
     pub signing_dir: Option<PathBuf>,
+    /// Answer a blob GET with a redirect to a presigned URL of its object, so the bytes
+    /// do not pass through berth (needs an s3:// blob store).
+    #[arg(long, env = "BERTH_BLOB_REDIRECT")]
+    pub blob_redirect: bool,
     /// The vulnerability database image scans match against: a directory of OSV JSON
     /// files (one advisory or a list of them per file, in any subdirectories). Loaded
     /// again whenever its files change. None: scans inventory packages and report no
@@ -350,8 +369,19 @@ impl Config {
                 check_url(url).map_err(|e| fix(id, e))?;
             }
         }
+        if self.blob_redirect && !matches!(self.store.blob_store, Some(BlobLocation::S3(_))) {
+            return Err(fix(
+                "blob_redirect",
+                "redirects go to an object store's presigned URLs: it needs an s3:// blob_store",
+            ));
+        }
+        let blob_dir = match &self.store.blob_store {
+            Some(BlobLocation::Dir(dir)) => Some(dir),
+            _ => None,
+        };
         for (id, dir) in [
             ("data_dir", Some(&self.store.data_dir)),
+            ("blob_store", blob_dir),
             ("signing_dir", self.signing_dir.as_ref()),
             ("vuln_db", self.vuln_db.as_ref()),
         ] {

@@ -75,11 +75,20 @@ pub struct Checked {
     pub repaired: Option<Repaired>,
 }
 
+/// The blob store the configuration names, checked to be usable (an S3 bucket is
+/// listed once).
+pub async fn open_blobs(config: &StoreConfig) -> anyhow::Result<BlobStore> {
+    let location = config.blob_location();
+    BlobStore::open(&location)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the blob store {location}: {e}"))
+}
+
 /// `berth check`: reads every blob of the store the configuration names back, checks
 /// the references between rows and, with `repair`, removes what is dangling.
 pub async fn check(config: &CheckConfig) -> anyhow::Result<Checked> {
     let store = open_store(&config.store).await?;
-    let blobs = BlobStore::open(&config.store.data_dir).await?;
+    let blobs = open_blobs(&config.store).await?;
     let checked = async {
         let found = check_blobs(&store, &blobs).await?;
         let references = check_references(&store, &found.missing).await?;
@@ -122,7 +131,7 @@ fn spawn_collector(service: Service, every: Duration) {
 /// used, and these stand for none.
 async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Result<Service> {
     let store = open_store(config).await?;
-    let blobs = BlobStore::open(&config.data_dir).await?;
+    let blobs = open_blobs(config).await?;
     let account = RegistryId::parse("000000000000").map_err(|e| anyhow::anyhow!("{e}"))?;
     let settings = Settings {
         account: account.clone(),
@@ -376,7 +385,10 @@ impl Application {
             replication_remotes,
         } = config.check()?;
         let store = open_store(&config.store).await?;
-        let blobs = BlobStore::open(&config.store.data_dir).await?;
+        let mut blobs = open_blobs(&config.store).await?;
+        if config.blob_redirect {
+            blobs = blobs.redirecting();
+        }
         let (listener, public_url) = bind(&config.listen, config.public_url.as_deref())?;
         let (public_listener, public_registry_url) =
             bind(&config.public_listen, config.public_registry_url.as_deref())?;

@@ -59,6 +59,11 @@ if ! python3 -c "import oras.client" 2>/dev/null; then
     echo "tests/run.sh: installing oras-py (pip package oras)"
     pip_install oras
 fi
+# moto's server in S3 mode is the S3-compatible store the blob-store tests start.
+if ! python3 -c "import moto.server, werkzeug.serving" 2>/dev/null; then
+    echo "tests/run.sh: installing moto's server (pip package moto[server])"
+    pip_install 'moto[server]'
+fi
 
 export BERTH_TEST_POSTGRES_URL="${BERTH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 cargo test --locked "$@"

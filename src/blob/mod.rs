@@ -1,57 +1,76 @@
-//! The content-addressed blob store on the local filesystem: the only module that
-//! touches blob bytes.
+//! The content-addressed blob store: the only module that touches blob bytes.
 //!
-//! Layout under the root:
-//! - `blobs/<algorithm>/<first two hex>/<hex>`: committed blobs, named by digest;
-//! - `uploads/<upload id>/<part id>`: the parts of unfinished uploads.
+//! One interface, `BlobStore`, over its implementations: the local filesystem
+//! (`file.rs`) and S3-compatible object storage (`s3.rs`), chosen by `--blob-store`
+//! (`BlobLocation`). Every implementation keeps the same promises, which
+//! `tests/it/blob_store.rs` checks on each:
+//! - each upload part is a new object written by the request that received it, hashed
+//!   as it is written and durable before the call returns; a failed write leaves
+//!   nothing;
+//! - a blob is placed under its digest only if no blob has it: bytes under a digest
+//!   are never replaced;
+//! - bytes before references: the caller records a part or a blob only after its
+//!   bytes are in place, so a crash leaves at worst an unreferenced object, which
+//!   garbage collection finds by listing the store a shelf at a time.
 //!
-//! No two requests ever write the same file: each part is a new file created by the
-//! request that received it, synced before the metadata store records it, and never
-//! written again. A blob is placed by linking a file to its name, which fails when
-//! the name exists: bytes under a digest are never replaced. Bytes before references:
-//! the caller records a part or a blob only after its bytes are in place, so a crash
-//! leaves at worst an unreferenced file.
+//! `BlobStore` is an enum rather than a trait object: the callers hold one concrete,
+//! cheaply cloned value with plain async methods (no boxed futures, no generics
+//! spreading through the service), and the blob GET path streams a concrete reader
+//! (an `Either` of the two streams, unboxed: a file read a chunk at a time, or one
+//! ranged GET's body).
 
+mod file;
 mod probe;
+mod s3;
 
-use std::io::{self, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::domain::{Algorithm, Digest, Hasher, PartId, UploadId, UploadPart};
+use crate::domain::{Algorithm, Digest, PartId, UploadId, UploadPart};
+
+pub use file::FileStore;
+pub use s3::{S3Location, S3Store};
 
 /// Read size for serving and hashing: 1 MiB chunks cost ~16% less CPU per GiB served
 /// than 256 KiB ones (fewer blocking-pool hops and wakeups) for 1 MiB held per reader.
 const CHUNK: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
-pub struct BlobStore {
-    root: PathBuf,
+pub enum BlobStore {
+    File(FileStore),
+    S3(S3Store),
 }
 
-/// A directory of blob files: the ones whose digests share an algorithm and their
-/// first two hex digits.
-#[derive(Debug, Clone)]
+/// Where blob bytes live (`--blob-store`): `file:///path`, or `s3://bucket/prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobLocation {
+    Dir(PathBuf),
+    S3(S3Location),
+}
+
+/// The blobs whose digests share an algorithm and their first two hex digits: a walk
+/// of the store goes one shelf at a time, so memory stays bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shelf {
     algorithm: Algorithm,
-    path: PathBuf,
+    /// Two lowercase hex digits.
+    prefix: String,
 }
 
 /// An open committed blob (or a range of it), ready to stream.
 pub struct BlobReader {
-    file: File,
+    source: Source,
     /// The whole blob's size.
     pub size: u64,
     /// How many bytes the stream yields from the current position.
     remaining: u64,
 }
 
-/// Why writing a part failed. Whatever the cause, nothing of it stays on disk.
+/// Why writing a part failed. Whatever the cause, nothing of it stays in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum PartError {
     /// The client's body broke off or was unreadable.
@@ -64,67 +83,104 @@ pub enum PartError {
     Io(#[from] io::Error),
 }
 
-/// An upload's bytes as one file with a known digest, ready to be placed under it.
+/// A part's body as it streams in: its length, checked against the announced one, and
+/// its sha256.
+struct PartBody {
+    hasher: crate::domain::Hasher,
+    received: u64,
+    expected: Option<u64>,
+}
+
+impl PartBody {
+    fn new(expected: Option<u64>) -> Self {
+        Self {
+            hasher: crate::domain::Hasher::new(Algorithm::Sha256),
+            received: 0,
+            expected,
+        }
+    }
+
+    /// The body's next chunk, counted and hashed; refused once past the announced length.
+    fn next<E: std::fmt::Display>(&mut self, chunk: Result<Bytes, E>) -> Result<Bytes, PartError> {
+        let chunk = chunk.map_err(|e| PartError::Body(e.to_string()))?;
+        self.received += chunk.len() as u64;
+        if let Some(expected) = self.expected.filter(|e| self.received > *e) {
+            return Err(PartError::Length {
+                expected,
+                received: self.received,
+            });
+        }
+        self.hasher.update(&chunk);
+        Ok(chunk)
+    }
+
+    /// The whole body's size and sha256, if it was as long as announced.
+    fn finish(self) -> Result<(u64, Digest), PartError> {
+        match self.expected {
+            Some(expected) if expected != self.received => Err(PartError::Length {
+                expected,
+                received: self.received,
+            }),
+            _ => Ok((self.received, self.hasher.finish())),
+        }
+    }
+}
+
+/// An upload's bytes as one object with a known digest, ready to be placed under it.
 #[derive(Debug)]
 pub struct Assembled {
-    path: PathBuf,
+    location: Location,
     pub digest: Digest,
     pub size: u64,
-    /// A file joined from several parts, which is ours to remove; a single part is
-    /// the upload's and stays with it.
-    joined: bool,
+}
+
+/// Where a reader's bytes come from.
+enum Source {
+    File(tokio::fs::File),
+    S3(s3::Reading),
+}
+
+/// Where assembled bytes wait to be placed.
+#[derive(Debug)]
+enum Location {
+    File(file::Assembly),
+    S3(s3::Assembly),
 }
 
 impl BlobStore {
-    pub async fn open(root: &Path) -> io::Result<Self> {
-        for dir in ["blobs/sha256", "blobs/sha512", "uploads"] {
-            fs::create_dir_all(root.join(dir)).await?;
+    /// The store at `location`, checked to be usable.
+    pub async fn open(location: &BlobLocation) -> io::Result<Self> {
+        match location {
+            BlobLocation::Dir(root) => Self::open_dir(root).await,
+            BlobLocation::S3(bucket) => Ok(Self::S3(S3Store::open(bucket).await?)),
         }
-        let store = Self {
-            root: root.to_owned(),
-        };
-        store.remove_legacy_uploads().await?;
-        Ok(store)
     }
 
-    /// Before parts, an upload was one file directly under `uploads/`; migration 0003
-    /// dropped those uploads, so their files go.
-    async fn remove_legacy_uploads(&self) -> io::Result<()> {
-        let mut dir = fs::read_dir(self.root.join("uploads")).await?;
-        while let Some(entry) = dir.next_entry().await? {
-            let legacy = entry.file_type().await?.is_file()
-                && entry
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|n| UploadId::parse(n).is_ok());
-            if legacy {
-                remove_if_present(&entry.path()).await?;
-            }
+    /// The store, answering `redirect` with presigned URLs where it can (S3).
+    pub fn redirecting(self) -> Self {
+        match self {
+            Self::File(s) => Self::File(s),
+            Self::S3(s) => Self::S3(s.redirecting()),
         }
-        Ok(())
     }
 
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
-        // `Digest` is validated hex, so these components cannot escape the root.
-        let hex = digest.hex();
-        self.root
-            .join("blobs")
-            .join(digest.algorithm().name())
-            .join(&hex[..2])
-            .join(hex)
+    /// Where a client may fetch the blob itself, if this store hands out such URLs
+    /// (S3 with `redirecting`): a presigned GET of its object, valid for a while.
+    pub async fn redirect(&self, digest: &Digest) -> io::Result<Option<String>> {
+        match self {
+            Self::File(_) => Ok(None),
+            Self::S3(s) => s.redirect(digest).await,
+        }
     }
 
-    fn upload_dir(&self, id: &UploadId) -> PathBuf {
-        self.root.join("uploads").join(id.as_str())
-    }
-
-    fn part_path(&self, upload: &UploadId, part: &PartId) -> PathBuf {
-        self.upload_dir(upload).join(part.as_str())
+    /// The filesystem store under `root`.
+    pub async fn open_dir(root: &std::path::Path) -> io::Result<Self> {
+        Ok(Self::File(FileStore::open(root).await?))
     }
 
     /// Streams `body` into a new part of the upload, hashing it as it is written, and
-    /// syncs it. With `expected`, a body of any other length is refused. On failure
-    /// the part's file is removed.
+    /// makes it durable. With `expected`, a body of any other length is refused. On
+    /// failure nothing of the part remains.
     pub async fn write_part<S, E>(
         &self,
         upload: &UploadId,
@@ -135,210 +191,93 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let dir = self.upload_dir(upload);
-        ensure_dir(&dir).await?;
-        let id = PartId::new();
-        let path = dir.join(id.as_str());
-        let written = write_new(&path, body, expected).await;
-        if written.is_err() {
-            remove_if_present(&path).await?;
+        match self {
+            Self::File(s) => s.write_part(upload, body, expected).await,
+            Self::S3(s) => s.write_part(upload, body, expected).await,
         }
-        let (size, sha256) = written?;
-        // The part's name must survive a crash as its bytes do.
-        sync_dir(&dir).await?;
-        Ok(UploadPart { id, size, sha256 })
     }
 
     /// Removes a part that was written but not recorded.
     pub async fn remove_part(&self, upload: &UploadId, part: &PartId) -> io::Result<()> {
-        remove_if_present(&self.part_path(upload, part)).await
+        match self {
+            Self::File(s) => s.remove_part(upload, part).await,
+            Self::S3(s) => s.remove_part(upload, part).await,
+        }
     }
 
-    /// The upload's `parts`, in order, as one file whose `algorithm` digest is known.
-    /// A single sha256 part is taken as it is; otherwise the parts are copied into a
-    /// new file, hashing the bytes read. A missing part is `NotFound`.
+    /// The upload's `parts`, in order, as one object whose `algorithm` digest is
+    /// known: a single sha256 part as it is, otherwise joined into a new object while
+    /// hashing the bytes read. A missing part is `NotFound`.
     pub async fn assemble(
         &self,
         upload: &UploadId,
         parts: &[UploadPart],
         algorithm: Algorithm,
     ) -> io::Result<Assembled> {
-        if let [part] = parts {
-            let path = self.part_path(upload, &part.id);
-            if algorithm == Algorithm::Sha256 && fs::metadata(&path).await?.len() == part.size {
-                return Ok(Assembled {
-                    path,
-                    digest: part.sha256.clone(),
-                    size: part.size,
-                    joined: false,
-                });
-            }
+        match self {
+            Self::File(s) => s.assemble(upload, parts, algorithm).await,
+            Self::S3(s) => s.assemble(upload, parts, algorithm).await,
         }
-        let dir = self.upload_dir(upload);
-        ensure_dir(&dir).await?;
-        let path = dir.join(format!("joined-{}", PartId::new()));
-        let joined = self.join(upload, parts, algorithm, &path).await;
-        if joined.is_err() {
-            remove_if_present(&path).await?;
-        }
-        let (size, digest) = joined?;
-        Ok(Assembled {
-            path,
-            digest,
-            size,
-            joined: true,
-        })
-    }
-
-    async fn join(
-        &self,
-        upload: &UploadId,
-        parts: &[UploadPart],
-        algorithm: Algorithm,
-        to: &Path,
-    ) -> io::Result<(u64, Digest)> {
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(to)
-            .await?;
-        let mut hasher = Hasher::new(algorithm);
-        let mut buf = vec![0; CHUNK];
-        let mut size = 0;
-        for part in parts {
-            let file = File::open(self.part_path(upload, &part.id)).await?;
-            let mut reader = file.take(part.size);
-            let mut copied = 0;
-            loop {
-                let n = reader.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).await?;
-                copied += n as u64;
-            }
-            if copied != part.size {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("upload part {} is shorter than recorded", part.id),
-                ));
-            }
-            size += copied;
-        }
-        // Flush first: a buffered write's error would otherwise be lost.
-        out.flush().await?;
-        out.sync_all().await?;
-        Ok((size, hasher.finish()))
     }
 
     /// Places assembled bytes under their digest unless a blob already has it, in
     /// which case the blob is kept as it is. True when these bytes were placed.
     pub async fn place(&self, assembled: Assembled) -> io::Result<bool> {
-        let to = self.blob_path(&assembled.digest);
-        let dir = to
-            .parent()
-            .ok_or_else(|| io::Error::other("blob path has no parent"))?;
-        ensure_dir(dir).await?;
-        // A link fails when the name exists: never a replacement.
-        let placed = match fs::hard_link(&assembled.path, &to).await {
-            Ok(()) => true,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(e),
-        };
-        if placed {
-            sync_dir(dir).await?;
+        match self {
+            Self::File(s) => s.place(assembled).await,
+            Self::S3(s) => s.place(assembled).await,
         }
-        self.abandon(assembled).await?;
-        Ok(placed)
     }
 
     /// Drops assembled bytes that will not be placed.
     pub async fn abandon(&self, assembled: Assembled) -> io::Result<()> {
-        if assembled.joined {
-            remove_if_present(&assembled.path).await?;
+        match self {
+            Self::File(s) => s.abandon(assembled).await,
+            Self::S3(s) => s.abandon(assembled).await,
         }
-        Ok(())
     }
 
     /// Removes everything an upload wrote.
     pub async fn discard_upload(&self, id: &UploadId) -> io::Result<()> {
-        match fs::remove_dir_all(self.upload_dir(id)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        match self {
+            Self::File(s) => s.discard_upload(id).await,
+            Self::S3(s) => s.discard_upload(id).await,
         }
     }
 
-    /// Ids of the uploads that have bytes on disk.
+    /// Ids of the uploads that have bytes in the store.
     pub async fn upload_ids(&self) -> io::Result<Vec<UploadId>> {
-        let mut ids = Vec::new();
-        let mut dir = fs::read_dir(self.root.join("uploads")).await?;
-        while let Some(entry) = dir.next_entry().await? {
-            if let Some(id) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| UploadId::parse(n).ok())
-            {
-                ids.push(id);
-            }
+        match self {
+            Self::File(s) => s.upload_ids().await,
+            Self::S3(s) => s.upload_ids().await,
         }
-        Ok(ids)
     }
 
+    /// The blob, open for streaming; `NotFound` if there is none.
     pub async fn read(&self, digest: &Digest) -> io::Result<BlobReader> {
-        let file = File::open(self.blob_path(digest)).await?;
-        let size = file.metadata().await?.len();
-        Ok(BlobReader {
-            file,
-            size,
-            remaining: size,
-        })
+        match self {
+            Self::File(s) => s.read(digest).await,
+            Self::S3(s) => s.read(digest).await,
+        }
     }
 
-    /// The directories blob files sit in (one per algorithm and leading hex pair): a
-    /// walk of the store goes one at a time, so memory stays bounded.
+    /// The shelves that hold blobs, in order.
     pub async fn shelves(&self) -> io::Result<Vec<Shelf>> {
-        let mut found = Vec::new();
-        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
-            let mut prefixes = fs::read_dir(self.root.join("blobs").join(algorithm.name())).await?;
-            while let Some(prefix) = prefixes.next_entry().await? {
-                if prefix.file_type().await?.is_dir() {
-                    found.push(Shelf {
-                        algorithm,
-                        path: prefix.path(),
-                    });
-                }
-            }
+        match self {
+            Self::File(s) => s.shelves().await,
+            Self::S3(s) => s.shelves().await,
         }
-        found.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(found)
     }
 
-    /// The digests of the blob files on one shelf.
+    /// The digests of the blobs on one shelf, sorted.
     pub async fn digests_on(&self, shelf: &Shelf) -> io::Result<Vec<Digest>> {
-        let mut found = Vec::new();
-        let mut files = match fs::read_dir(&shelf.path).await {
-            Ok(files) => files,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
-            Err(e) => return Err(e),
-        };
-        while let Some(file) = files.next_entry().await? {
-            let name = file.file_name();
-            let digest = name
-                .to_str()
-                .and_then(|hex| Digest::parse(&format!("{}:{hex}", shelf.algorithm.name())).ok());
-            match digest {
-                Some(d) => found.push(d),
-                None => {
-                    tracing::warn!(path = %file.path().display(), "a file in the blob store is not named by a digest")
-                }
-            }
+        match self {
+            Self::File(s) => s.digests_on(shelf).await,
+            Self::S3(s) => s.digests_on(shelf).await,
         }
-        found.sort();
-        Ok(found)
     }
 
-    /// The digests of every blob file, by walking the store.
+    /// The digests of every blob, by walking the store.
     pub async fn digests(&self) -> io::Result<Vec<Digest>> {
         let mut found = Vec::new();
         for shelf in self.shelves().await? {
@@ -347,111 +286,135 @@ impl BlobStore {
         Ok(found)
     }
 
-    /// The blob file's size, if it exists and its inode last changed (it was written
-    /// or linked) before `before`; any existing file without `before`.
+    /// The blob's size, if it exists and was last written or placed before `before`;
+    /// any existing blob's without `before`.
     pub async fn settled(
         &self,
         digest: &Digest,
         before: Option<SystemTime>,
     ) -> io::Result<Option<u64>> {
-        use std::os::unix::fs::MetadataExt as _;
-        let meta = match fs::symlink_metadata(self.blob_path(digest)).await {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let changed = SystemTime::UNIX_EPOCH
-            + std::time::Duration::new(
-                u64::try_from(meta.ctime()).unwrap_or(0),
-                u32::try_from(meta.ctime_nsec()).unwrap_or(0),
-            );
-        Ok(before
-            .is_none_or(|before| changed < before)
-            .then_some(meta.len()))
+        match self {
+            Self::File(s) => s.settled(digest, before).await,
+            Self::S3(s) => s.settled(digest, before).await,
+        }
     }
 
-    /// Removes the blob's file if `settled` says so; its size when it did. The caller
-    /// holds the blob's lock in the store and has seen that no row names the blob.
+    /// Removes the blob if `settled` says so; its size when it did. The caller holds
+    /// the blob's lock in the store and has seen that no row names the blob.
     pub async fn remove_blob(
         &self,
         digest: &Digest,
         before: Option<SystemTime>,
     ) -> io::Result<Option<u64>> {
-        let Some(size) = self.settled(digest, before).await? else {
-            return Ok(None);
-        };
-        let path = self.blob_path(digest);
-        remove_if_present(&path).await?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir).await?;
+        match self {
+            Self::File(s) => s.remove_blob(digest, before).await,
+            Self::S3(s) => s.remove_blob(digest, before).await,
         }
-        Ok(Some(size))
     }
 
     /// Reads a blob back and hashes it: its actual digest and size.
     pub async fn rehash(&self, digest: &Digest) -> io::Result<(Digest, u64)> {
-        let mut file = File::open(self.blob_path(digest)).await?;
-        let mut hasher = Hasher::new(digest.algorithm());
-        let mut buf = vec![0; CHUNK];
+        let reader = self.read(digest).await?;
+        let mut hasher = crate::domain::Hasher::new(digest.algorithm());
         let mut size = 0;
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            size += n as u64;
+        let mut stream = std::pin::pin!(reader.into_stream());
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            let chunk = chunk?;
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
         }
         Ok((hasher.finish(), size))
     }
+
+    /// Writes, makes durable and removes a small object: whether the blob store can
+    /// take bytes now.
+    pub async fn probe_write(&self) -> io::Result<()> {
+        match self {
+            Self::File(s) => s.probe_write().await,
+            Self::S3(s) => s.probe_write().await,
+        }
+    }
 }
 
-/// Writes `body` to a file that must not exist yet; returns its size and sha256.
-async fn write_new<S, E>(
-    path: &Path,
-    mut body: S,
-    expected: Option<u64>,
-) -> Result<(u64, Digest), PartError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .await?;
-    let mut hasher = Hasher::new(Algorithm::Sha256);
-    let mut written = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| PartError::Body(e.to_string()))?;
-        written += chunk.len() as u64;
-        if let Some(expected) = expected.filter(|e| written > *e) {
-            return Err(PartError::Length {
-                expected,
-                received: written,
-            });
+impl BlobLocation {
+    /// `file:///absolute/path` or `s3://bucket[/prefix]`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err("a blob store URL takes no query or fragment".into());
         }
-        file.write_all(&chunk).await?;
-        hasher.update(&chunk);
+        match parsed.scheme() {
+            "file" => parsed
+                .to_file_path()
+                .map(Self::Dir)
+                .map_err(|()| "a file URL must name an absolute local path: file:///path".into()),
+            "s3" => {
+                let bucket = parsed.host_str().filter(|b| !b.is_empty());
+                let Some(bucket) = bucket.filter(|_| parsed.port().is_none()) else {
+                    return Err("an s3 URL names its bucket: s3://bucket/prefix".into());
+                };
+                if !parsed.username().is_empty() || parsed.password().is_some() {
+                    return Err(
+                        "an s3 URL holds no credentials: they come from AWS_ACCESS_KEY_ID and \
+                         AWS_SECRET_ACCESS_KEY"
+                            .into(),
+                    );
+                }
+                Ok(Self::S3(S3Location {
+                    bucket: bucket.to_owned(),
+                    prefix: parsed.path().trim_matches('/').to_owned(),
+                }))
+            }
+            other => Err(format!(
+                "the blob store is file:///path or s3://bucket/prefix, not {other}:"
+            )),
+        }
     }
-    if let Some(expected) = expected.filter(|e| written != *e) {
-        return Err(PartError::Length {
-            expected,
-            received: written,
-        });
+}
+
+impl std::fmt::Display for BlobLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Dir(path) => write!(f, "file://{}", path.display()),
+            Self::S3(S3Location { bucket, prefix }) if prefix.is_empty() => {
+                write!(f, "s3://{bucket}")
+            }
+            Self::S3(S3Location { bucket, prefix }) => write!(f, "s3://{bucket}/{prefix}"),
+        }
     }
-    // Flush first: tokio reports a write's error at the next operation, and
-    // `sync_data` alone would lose the last one (a full disk answered as success).
-    file.flush().await?;
-    file.sync_data().await?;
-    Ok((written, hasher.finish()))
+}
+
+impl Shelf {
+    fn new(algorithm: Algorithm, prefix: &str) -> Option<Self> {
+        let two_hex = prefix.len() == 2
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        two_hex.then(|| Self {
+            algorithm,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The digest of the blob named `hex` on this shelf, if it is one.
+    fn digest_named(&self, hex: &str) -> Option<Digest> {
+        Digest::parse(&format!("{}:{hex}", self.algorithm.name())).ok()
+    }
+
+    /// The order a walk takes: by algorithm, then prefix.
+    fn sort(shelves: &mut [Shelf]) {
+        shelves
+            .sort_by(|a, b| (a.algorithm.name(), &a.prefix).cmp(&(b.algorithm.name(), &b.prefix)));
+    }
 }
 
 impl BlobReader {
     /// Narrows the reader to `len` bytes from `start` (the caller checked the range).
     pub async fn range(mut self, start: u64, len: u64) -> io::Result<Self> {
-        self.file.seek(SeekFrom::Start(start)).await?;
+        match &mut self.source {
+            Source::File(f) => file::seek(f, start).await?,
+            Source::S3(r) => r.seek(start),
+        }
         self.remaining = len.min(self.size.saturating_sub(start));
         Ok(self)
     }
@@ -466,155 +429,50 @@ impl BlobReader {
     }
 
     /// The bytes as a stream of chunks; memory stays at one chunk whatever the size.
+    /// A blob shorter than it said is an `UnexpectedEof`.
     pub fn into_stream(self) -> impl Stream<Item = io::Result<Bytes>> {
-        futures_util::stream::try_unfold(
-            (self.file, self.remaining),
-            |(mut file, remaining)| async move {
-                if remaining == 0 {
-                    return Ok(None);
-                }
-                let want = usize::try_from(remaining).unwrap_or(CHUNK).min(CHUNK);
-                let mut buf = vec![0; want];
-                let n = file.read(&mut buf).await?;
-                if n == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "blob shorter than recorded",
-                    ));
-                }
-                buf.truncate(n);
-                Ok(Some((Bytes::from(buf), (file, remaining - n as u64))))
-            },
-        )
-    }
-}
-
-/// Creates `dir` if it is missing, syncing its parent so the new entry survives a
-/// crash.
-async fn ensure_dir(dir: &Path) -> io::Result<()> {
-    match fs::create_dir(dir).await {
-        Ok(()) => match dir.parent() {
-            Some(parent) => sync_dir(parent).await,
-            None => Ok(()),
-        },
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-async fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir).await?.sync_all().await
-}
-
-async fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path).await {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+        match self.source {
+            Source::File(f) => file::stream(f, self.remaining).left_stream(),
+            Source::S3(r) => r.stream(self.remaining).right_stream(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::TryStreamExt;
 
-    fn body(chunks: &[&'static [u8]]) -> impl Stream<Item = io::Result<Bytes>> + Unpin {
-        futures_util::stream::iter(
-            chunks
-                .iter()
-                .map(|c| Ok(Bytes::from_static(c)))
-                .collect::<Vec<_>>(),
-        )
-    }
-
-    async fn read_all(store: &BlobStore, digest: &Digest) -> io::Result<Vec<u8>> {
-        let chunks: Vec<Bytes> = store
-            .read(digest)
-            .await?
-            .into_stream()
-            .try_collect()
-            .await?;
-        Ok(chunks.concat())
-    }
-
-    #[tokio::test]
-    async fn parts_assemble_place_read() -> Result<(), PartError> {
-        let dir = tempfile::tempdir()?;
-        let store = BlobStore::open(dir.path()).await?;
-        let id = UploadId::new();
-        let hello = store.write_part(&id, body(&[b"hel", b"lo "]), None).await?;
-        assert_eq!(hello.sha256, Digest::sha256_of(b"hello "));
-        let world = store.write_part(&id, body(&[b"world"]), Some(5)).await?;
-        let parts = [hello.clone(), world];
-
-        let joined = store.assemble(&id, &parts, Algorithm::Sha256).await?;
-        let digest = Digest::sha256_of(b"hello world");
-        assert_eq!((&joined.digest, joined.size), (&digest, 11));
-        assert!(store.place(joined).await?);
-        assert_eq!(read_all(&store, &digest).await?, b"hello world");
-
-        // Placing other bytes under an existing name keeps the blob as it was.
-        let single = store.assemble(&id, &parts[..1], Algorithm::Sha256).await?;
-        let forged = Assembled {
-            digest: digest.clone(),
-            ..single
-        };
-        assert!(!store.place(forged).await?);
-        assert_eq!(read_all(&store, &digest).await?, b"hello world");
-        assert_eq!(store.rehash(&digest).await?, (digest.clone(), 11));
-
-        // sha512 is computed from the bytes, even for one part.
-        let sha512 = store.assemble(&id, &parts[..1], Algorithm::Sha512).await?;
-        assert_eq!(sha512.digest.algorithm(), Algorithm::Sha512);
-        store.abandon(sha512).await?;
-
-        store.discard_upload(&id).await?;
-        assert!(store.upload_ids().await?.is_empty());
-        assert!(matches!(
-            store.assemble(&id, &parts, Algorithm::Sha256).await,
-            Err(e) if e.kind() == io::ErrorKind::NotFound
-        ));
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn a_failed_part_leaves_nothing() -> Result<(), PartError> {
-        let dir = tempfile::tempdir()?;
-        let store = BlobStore::open(dir.path()).await?;
-        let id = UploadId::new();
-        let long = store
-            .write_part(&id, body(&[b"four", b"more"]), Some(4))
-            .await;
-        assert!(matches!(
-            long,
-            Err(PartError::Length {
-                expected: 4,
-                received: 8
+    #[test]
+    fn blob_store_urls() {
+        let s3 = |bucket: &str, prefix: &str| {
+            BlobLocation::S3(S3Location {
+                bucket: bucket.into(),
+                prefix: prefix.into(),
             })
-        ));
-        let short = store.write_part(&id, body(&[b"ab"]), Some(4)).await;
-        assert!(matches!(short, Err(PartError::Length { .. })));
-        let broken = futures_util::stream::iter([
-            Ok(Bytes::from_static(b"partial")),
-            Err(io::Error::other("reset")),
-        ]);
-        assert!(matches!(
-            store.write_part(&id, broken, None).await,
-            Err(PartError::Body(_))
-        ));
-        let mut left = fs::read_dir(store.upload_dir(&id)).await?;
-        assert!(left.next_entry().await?.is_none(), "no part file remains");
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn legacy_upload_files_are_removed_at_open() -> io::Result<()> {
-        let dir = tempfile::tempdir()?;
-        fs::create_dir_all(dir.path().join("uploads")).await?;
-        let legacy = dir.path().join("uploads").join(UploadId::new().as_str());
-        fs::write(&legacy, b"old").await?;
-        BlobStore::open(dir.path()).await?;
-        assert!(!legacy.exists());
-        Ok(())
+        };
+        assert_eq!(
+            BlobLocation::parse("file:///var/lib/berth"),
+            Ok(BlobLocation::Dir("/var/lib/berth".into()))
+        );
+        assert_eq!(
+            BlobLocation::parse("s3://registry/blobs/main/"),
+            Ok(s3("registry", "blobs/main"))
+        );
+        assert_eq!(BlobLocation::parse("s3://registry"), Ok(s3("registry", "")));
+        for url in ["s3://registry/blobs", "s3://registry", "file:///srv/blobs"] {
+            let parsed = BlobLocation::parse(url).expect("parses");
+            assert_eq!(parsed.to_string(), url);
+        }
+        for bad in [
+            "/var/lib/berth",
+            "file://host/path",
+            "http://bucket/prefix",
+            "s3:///prefix",
+            "s3://key:secret@bucket/prefix",
+            "s3://bucket:9000/prefix",
+            "s3://bucket/prefix?path_style=true",
+        ] {
+            assert!(BlobLocation::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,16 +1,16 @@
-//! The readiness probe of the blob store.
+//! The readiness probe of the filesystem blob store.
 
 use std::io;
 
 use tokio::fs::{self, File};
 use tokio::io::AsyncWriteExt;
 
-use super::BlobStore;
+use super::FileStore;
 
 /// A page: on a full disk even this does not fit.
 const PROBE_BYTES: usize = 4096;
 
-impl BlobStore {
+impl FileStore {
     /// Writes, syncs and removes a small file in the root: whether the blob store can
     /// take bytes now. (The root, not `uploads/`, whose files are all uploads.)
     pub async fn probe_write(&self) -> io::Result<()> {

@@ -314,7 +314,7 @@ impl Remote {
         body: S,
     ) -> Result<(), RemoteError>
     where
-        S: Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static,
+        S: Stream<Item = std::io::Result<Bytes>> + Send + 'static,
     {
         let start = self.endpoint(&format!("/v2/{}/blobs/uploads/", path(repository)?))?;
         // The upload's start settles the authorization: the body cannot be sent twice.

@@ -16,10 +16,12 @@ pub enum BlobRead {
     Check,
 }
 
-/// A blob's bytes: stored, or on their way from a pull-through upstream.
+/// A blob's bytes: stored, on their way from a pull-through upstream, or to be
+/// fetched from the object store at a presigned URL (`--blob-redirect`).
 pub enum Blob {
     Stored(BlobReader),
     Arriving(Arriving),
+    Elsewhere(String),
 }
 
 impl Service {
@@ -42,6 +44,11 @@ impl Service {
                 FromUpstream::NoRule => return Err(Error::BlobNotFound(digest.clone())),
                 FromUpstream::Arriving(arriving) => return Ok(Blob::Arriving(arriving)),
                 FromUpstream::Cached => {}
+            }
+        }
+        if read == BlobRead::Download {
+            if let Some(url) = self.blobs().redirect(digest).await? {
+                return Ok(Blob::Elsewhere(url));
             }
         }
         match self.blobs().read(digest).await {

@@ -102,6 +102,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
             database_url: backend_url,
             database_timeout: berth::config::DATABASE_TIMEOUT,
             region: berth::domain::Region::parse(REGION).expect("region"),
+            blob_store: None,
         },
         account_id: berth::domain::RegistryId::parse(ACCOUNT).expect("account"),
         public_url: None,
@@ -117,6 +118,7 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         replication_remotes: None,
         signing_dir: None,
         vuln_db: None,
+        blob_redirect: false,
         // The test clients never retry, so a pooled connection the server closes as idle
         // just as a client reuses it (under load, past the default 5 s) would fail a test
         // that is about something else. The servers started as processes (the ingress

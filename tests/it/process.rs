@@ -28,6 +28,8 @@ pub struct Launch<'a> {
     pub args: &'a [&'a str],
     pub open_files: Option<&'a str>,
     pub log_filter: Option<&'a str>,
+    /// More environment variables (`AWS_*` for an S3 blob store).
+    pub env: &'a [(String, String)],
 }
 
 pub struct ServerProcess {
@@ -101,10 +103,12 @@ impl ServerProcess {
             "BERTH_IDLE_TIMEOUT",
             "BERTH_MAX_CONNECTIONS",
             "BERTH_UNVERIFIED_BODIES_MIB",
+            "BERTH_BLOB_STORE",
         ] {
             cmd.env_remove(var);
         }
-        cmd.env("BERTH_ACCESS_KEY_ID", ACCESS_KEY)
+        cmd.envs(launch.env.iter().map(|(k, v)| (k, v)))
+            .env("BERTH_ACCESS_KEY_ID", ACCESS_KEY)
             .env("BERTH_SECRET_ACCESS_KEY", SECRET_KEY)
             .env("RUST_LOG", launch.log_filter.unwrap_or("info,sqlx=warn"))
             .stdin(Stdio::null())
@@ -201,7 +205,18 @@ pub fn run_berth(
     database_url: Option<&str>,
     args: &[&str],
 ) -> (Option<i32>, String) {
+    run_berth_with(data_dir, database_url, args, &[])
+}
+
+/// `run_berth` with more environment variables.
+pub fn run_berth_with(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    args: &[&str],
+    env: &[(String, String)],
+) -> (Option<i32>, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.args(args).arg("--data-dir").arg(data_dir);
     if let Some(url) = database_url {
         cmd.arg("--database-url").arg(url);

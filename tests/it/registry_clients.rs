@@ -109,7 +109,7 @@ pub(crate) fn assert_pulled(out: &Path, manifest: &str, digest: &str) {
     }
 }
 
-fn blob_names(layout: &Path) -> Vec<String> {
+pub(crate) fn blob_names(layout: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(layout.join("blobs/sha256"))
         .expect("blobs dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())

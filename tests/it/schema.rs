@@ -52,6 +52,7 @@ async fn sqlite_schema() -> BTreeSet<Fact> {
         database_url: None,
         database_timeout: berth::config::DATABASE_TIMEOUT,
         region: berth::domain::Region::parse("us-east-1").expect("region"),
+        blob_store: None,
     })
     .await
     .expect("migrate sqlite");
@@ -156,6 +157,7 @@ async fn postgres_schema() -> BTreeSet<Fact> {
         database_url: Some(url.clone()),
         database_timeout: berth::config::DATABASE_TIMEOUT,
         region: berth::domain::Region::parse("us-east-1").expect("region"),
+        blob_store: None,
     })
     .await
     .expect("migrate postgres");

@@ -56,6 +56,12 @@ pub async fn get(
     let blob = match ctx.service.blob(&ctx.caller, &name, &digest, read).await? {
         Blob::Stored(blob) => blob,
         Blob::Arriving(arriving) => return Ok(arriving_blob(&digest, arriving)),
+        Blob::Elsewhere(url) => {
+            return Ok(HttpResponse::TemporaryRedirect()
+                .insert_header((header::LOCATION, url))
+                .insert_header(("Docker-Content-Digest", digest.as_str()))
+                .finish())
+        }
     };
     let size = blob.size;
     let (mut response, blob) = match byte_range(&req, size)? {

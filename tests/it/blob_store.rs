@@ -1,0 +1,623 @@
+//! The blob-store suite: every behaviour the service relies on, run against each
+//! implementation (as distribution's storage-driver suite is), through the public
+//! `BlobStore` interface only. `files` lists what an implementation really holds, so a
+//! case can prove a failure left nothing behind.
+
+use std::io;
+use std::time::{Duration, SystemTime};
+
+use berth::blob::{BlobStore, PartError, S3Location, S3Store};
+use berth::domain::{Algorithm, Digest, Hasher, UploadId, UploadPart};
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+
+use crate::fixtures::moto::Moto;
+
+/// One implementation under test, with what keeps it alive.
+pub struct Subject {
+    pub store: BlobStore,
+    backing: Backing,
+}
+
+enum Backing {
+    Dir(tempfile::TempDir),
+    Bucket {
+        moto: Box<Moto>,
+        bucket: String,
+        prefix: String,
+    },
+}
+
+impl Subject {
+    pub async fn file() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = BlobStore::open_dir(dir.path()).await.expect("open");
+        Self {
+            store,
+            backing: Backing::Dir(dir),
+        }
+    }
+
+    /// A fresh bucket on moto, under a prefix.
+    pub async fn s3() -> Self {
+        let moto = Moto::start().await;
+        let bucket = moto.bucket().await;
+        let location = S3Location {
+            bucket: bucket.clone(),
+            prefix: "registry/blobs".into(),
+        };
+        let store = S3Store::open_with(&location, moto.settings())
+            .await
+            .expect("open");
+        Self {
+            store: BlobStore::S3(store),
+            backing: Backing::Bucket {
+                moto: Box::new(moto),
+                bucket,
+                prefix: location.prefix,
+            },
+        }
+    }
+
+    /// Every file or object the store holds, by its path under the store's root.
+    async fn files(&self) -> Vec<String> {
+        match &self.backing {
+            Backing::Dir(dir) => {
+                let mut found = Vec::new();
+                let mut todo = vec![dir.path().to_owned()];
+                while let Some(at) = todo.pop() {
+                    for entry in std::fs::read_dir(&at).expect("read dir") {
+                        let path = entry.expect("entry").path();
+                        if path.is_dir() {
+                            todo.push(path);
+                        } else if path.file_name().and_then(|n| n.to_str()) != Some("berth.db") {
+                            let rel = path.strip_prefix(dir.path()).expect("under root");
+                            found.push(rel.display().to_string());
+                        }
+                    }
+                }
+                found.sort();
+                found
+            }
+            Backing::Bucket {
+                moto,
+                bucket,
+                prefix,
+            } => moto.keys(bucket, prefix).await,
+        }
+    }
+}
+
+/// Runs each named `async fn(Subject)` against every blob store.
+macro_rules! every_blob_store {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn file() {
+                super::$name(super::Subject::file().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn s3() {
+                super::$name(super::Subject::s3().await).await
+            }
+        }
+    )*};
+}
+
+every_blob_store!(
+    parts_stream_in_with_their_hash,
+    a_broken_or_mismeasured_part_leaves_nothing,
+    parts_assemble_with_hashing,
+    the_digest_is_known_only_after_assembly,
+    place_never_replaces_bytes,
+    racing_places_have_one_winner,
+    ranged_reads,
+    a_missing_blob_is_not_found,
+    removal_respects_settling,
+    listing_for_collection,
+    discarding_an_upload_removes_its_bytes,
+    rehash_reads_the_bytes_back,
+    the_probe_leaves_nothing,
+);
+
+fn body(chunks: &[&[u8]]) -> impl Stream<Item = io::Result<Bytes>> + Unpin {
+    let chunks: Vec<io::Result<Bytes>> = chunks
+        .iter()
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    futures_util::stream::iter(chunks)
+}
+
+async fn part(store: &BlobStore, upload: &UploadId, bytes: &[u8]) -> UploadPart {
+    store
+        .write_part(upload, body(&[bytes]), Some(bytes.len() as u64))
+        .await
+        .expect("part written")
+}
+
+async fn read_all(store: &BlobStore, digest: &Digest) -> io::Result<Vec<u8>> {
+    let chunks: Vec<Bytes> = store
+        .read(digest)
+        .await?
+        .into_stream()
+        .try_collect()
+        .await?;
+    Ok(chunks.concat())
+}
+
+/// Uploads `parts` as one upload and places the blob; its digest.
+async fn put_blob(store: &BlobStore, parts: &[&[u8]], algorithm: Algorithm) -> Digest {
+    let upload = UploadId::new();
+    let mut written = Vec::new();
+    for bytes in parts {
+        written.push(part(store, &upload, bytes).await);
+    }
+    let assembled = store
+        .assemble(&upload, &written, algorithm)
+        .await
+        .expect("assembled");
+    let digest = assembled.digest.clone();
+    assert!(store.place(assembled).await.expect("placed"));
+    store.discard_upload(&upload).await.expect("discarded");
+    digest
+}
+
+fn sha512_of(bytes: &[u8]) -> Digest {
+    let mut h = Hasher::new(Algorithm::Sha512);
+    h.update(bytes);
+    h.finish()
+}
+
+fn is_not_found<T>(r: &io::Result<T>) -> bool {
+    matches!(r, Err(e) if e.kind() == io::ErrorKind::NotFound)
+}
+
+async fn parts_stream_in_with_their_hash(s: Subject) {
+    let upload = UploadId::new();
+    let streamed = s
+        .store
+        .write_part(&upload, body(&[b"hel", b"lo ", b"world"]), None)
+        .await
+        .expect("written");
+    assert_eq!(
+        (streamed.size, &streamed.sha256),
+        (11, &Digest::sha256_of(b"hello world"))
+    );
+    let measured = s
+        .store
+        .write_part(&upload, body(&[b"ab", b"cd"]), Some(4))
+        .await
+        .expect("written");
+    assert_eq!(
+        (measured.size, &measured.sha256),
+        (4, &Digest::sha256_of(b"abcd"))
+    );
+    assert_ne!(streamed.id, measured.id, "every part is a new object");
+    let empty = s
+        .store
+        .write_part(&upload, body(&[]), None)
+        .await
+        .expect("written");
+    assert_eq!((empty.size, &empty.sha256), (0, &Digest::sha256_of(b"")));
+    s.store
+        .remove_part(&upload, &empty.id)
+        .await
+        .expect("removed");
+    assert_eq!(
+        s.store.upload_ids().await.expect("ids"),
+        vec![upload.clone()]
+    );
+
+    // A large part (past any one buffer: on S3, a multipart upload) streams in whole.
+    let big: Vec<u8> = (0..17 * 1024 * 1024 + 17)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let chunks: Vec<&[u8]> = big.chunks(64 * 1024).collect();
+    let large = s
+        .store
+        .write_part(&upload, body(&chunks), Some(big.len() as u64))
+        .await
+        .expect("written");
+    assert_eq!(
+        (large.size, &large.sha256),
+        (big.len() as u64, &Digest::sha256_of(&big))
+    );
+    let assembled = s
+        .store
+        .assemble(&upload, &[large], Algorithm::Sha256)
+        .await
+        .expect("assembled");
+    let digest = assembled.digest.clone();
+    assert!(s.store.place(assembled).await.expect("placed"));
+    assert_eq!(read_all(&s.store, &digest).await.expect("read"), big);
+}
+
+async fn a_broken_or_mismeasured_part_leaves_nothing(s: Subject) {
+    let upload = UploadId::new();
+    let long = s
+        .store
+        .write_part(&upload, body(&[b"four", b"more"]), Some(4))
+        .await;
+    assert!(
+        matches!(
+            long,
+            Err(PartError::Length {
+                expected: 4,
+                received: 8
+            })
+        ),
+        "{long:?}"
+    );
+    let short = s.store.write_part(&upload, body(&[b"ab"]), Some(4)).await;
+    assert!(
+        matches!(
+            short,
+            Err(PartError::Length {
+                expected: 4,
+                received: 2
+            })
+        ),
+        "{short:?}"
+    );
+    let broken = futures_util::stream::iter([
+        Ok(Bytes::from_static(b"partial")),
+        Err(io::Error::other("reset")),
+    ]);
+    let broken = s.store.write_part(&upload, broken, None).await;
+    assert!(
+        matches!(&broken, Err(PartError::Body(m)) if m == "reset"),
+        "{broken:?}"
+    );
+    assert_eq!(s.files().await, Vec::<String>::new());
+}
+
+async fn parts_assemble_with_hashing(s: Subject) {
+    let upload = UploadId::new();
+    let parts = [
+        part(&s.store, &upload, b"hello ").await,
+        part(&s.store, &upload, b"wor").await,
+        part(&s.store, &upload, b"ld").await,
+    ];
+    let joined = s
+        .store
+        .assemble(&upload, &parts, Algorithm::Sha256)
+        .await
+        .expect("assembled");
+    let digest = Digest::sha256_of(b"hello world");
+    assert_eq!((&joined.digest, joined.size), (&digest, 11));
+    assert!(s.store.place(joined).await.expect("placed"));
+    assert_eq!(
+        read_all(&s.store, &digest).await.expect("read"),
+        b"hello world"
+    );
+
+    // One sha256 part is the blob as it is.
+    let single = s
+        .store
+        .assemble(&upload, &parts[..1], Algorithm::Sha256)
+        .await
+        .expect("assembled");
+    assert_eq!(
+        (&single.digest, single.size),
+        (&Digest::sha256_of(b"hello "), 6)
+    );
+    s.store.abandon(single).await.expect("abandoned");
+
+    // A part the store no longer has is NotFound.
+    s.store.discard_upload(&upload).await.expect("discarded");
+    assert!(is_not_found(
+        &s.store.assemble(&upload, &parts, Algorithm::Sha256).await
+    ));
+    // What stays is the blob alone: joined bytes and parts are gone.
+    assert_eq!(s.files().await.len(), 1, "{:?}", s.files().await);
+}
+
+async fn the_digest_is_known_only_after_assembly(s: Subject) {
+    let upload = UploadId::new();
+    let parts = [
+        part(&s.store, &upload, b"abc").await,
+        part(&s.store, &upload, b"def").await,
+    ];
+    let sha512 = s
+        .store
+        .assemble(&upload, &parts, Algorithm::Sha512)
+        .await
+        .expect("assembled");
+    assert_eq!((&sha512.digest, sha512.size), (&sha512_of(b"abcdef"), 6));
+    // Even one part is hashed again when its sha256 is not the digest asked for.
+    let one = s
+        .store
+        .assemble(&upload, &parts[..1], Algorithm::Sha512)
+        .await
+        .expect("assembled");
+    assert_eq!(one.digest, sha512_of(b"abc"));
+    s.store.abandon(one).await.expect("abandoned");
+    let digest = sha512.digest.clone();
+    assert!(s.store.place(sha512).await.expect("placed"));
+    assert_eq!(read_all(&s.store, &digest).await.expect("read"), b"abcdef");
+    s.store.discard_upload(&upload).await.expect("discarded");
+    assert_eq!(
+        s.store.digests().await.expect("digests"),
+        vec![digest.clone()]
+    );
+}
+
+async fn place_never_replaces_bytes(s: Subject) {
+    let digest = put_blob(&s.store, &[b"hello ", b"world"], Algorithm::Sha256).await;
+    // Other bytes claiming the name are refused, and dropped.
+    let upload = UploadId::new();
+    let parts = [
+        part(&s.store, &upload, b"forged ").await,
+        part(&s.store, &upload, b"bytes").await,
+    ];
+    let mut forged = s
+        .store
+        .assemble(&upload, &parts, Algorithm::Sha256)
+        .await
+        .expect("assembled");
+    forged.digest = digest.clone();
+    assert!(!s.store.place(forged).await.expect("place answered"));
+    assert_eq!(
+        read_all(&s.store, &digest).await.expect("read"),
+        b"hello world"
+    );
+    // The same bytes again keep the blob too.
+    let again = s
+        .store
+        .assemble(&upload, &parts[..1], Algorithm::Sha256)
+        .await
+        .expect("assembled");
+    let mut again = again;
+    again.digest = digest.clone();
+    assert!(!s.store.place(again).await.expect("place answered"));
+    s.store.discard_upload(&upload).await.expect("discarded");
+    assert_eq!(s.files().await.len(), 1, "{:?}", s.files().await);
+    assert_eq!(
+        s.store.rehash(&digest).await.expect("rehash"),
+        (digest.clone(), 11)
+    );
+}
+
+async fn racing_places_have_one_winner(s: Subject) {
+    const RACERS: usize = 6;
+    for round in 0..3u8 {
+        let bytes = [b"racing bytes ".as_slice(), &[round]].concat();
+        let mut assembled = Vec::new();
+        for _ in 0..RACERS {
+            let upload = UploadId::new();
+            let parts = [
+                part(&s.store, &upload, &bytes[..5]).await,
+                part(&s.store, &upload, &bytes[5..]).await,
+            ];
+            let a = s
+                .store
+                .assemble(&upload, &parts, Algorithm::Sha256)
+                .await
+                .expect("assembled");
+            assembled.push((upload, a));
+        }
+        let digest = Digest::sha256_of(&bytes);
+        let places = assembled.into_iter().map(|(upload, a)| {
+            let store = s.store.clone();
+            tokio::spawn(async move {
+                let placed = store.place(a).await.expect("place answered");
+                store.discard_upload(&upload).await.expect("discarded");
+                placed
+            })
+        });
+        let mut won = 0;
+        for place in places.collect::<Vec<_>>() {
+            won += usize::from(place.await.expect("joined"));
+        }
+        assert_eq!(won, 1, "exactly one place wins");
+        assert_eq!(read_all(&s.store, &digest).await.expect("read"), bytes);
+    }
+    assert_eq!(s.files().await.len(), 3, "{:?}", s.files().await);
+}
+
+async fn ranged_reads(s: Subject) {
+    let bytes: Vec<u8> = (0..=255).collect();
+    let digest = put_blob(&s.store, &[&bytes[..100], &bytes[100..]], Algorithm::Sha256).await;
+    let reader = s.store.read(&digest).await.expect("open");
+    assert_eq!((reader.size, reader.len()), (256, 256));
+    let ranged = reader.range(10, 20).await.expect("ranged");
+    assert_eq!((ranged.size, ranged.len()), (256, 20));
+    let got: Vec<Bytes> = ranged.into_stream().try_collect().await.expect("read");
+    assert_eq!(got.concat(), &bytes[10..30]);
+    // A range running past the end is cut at it.
+    let tail = s
+        .store
+        .read(&digest)
+        .await
+        .expect("open")
+        .range(250, 100)
+        .await
+        .expect("ranged");
+    assert_eq!(tail.len(), 6);
+    let got: Vec<Bytes> = tail.into_stream().try_collect().await.expect("read");
+    assert_eq!(got.concat(), &bytes[250..]);
+    let last = s
+        .store
+        .read(&digest)
+        .await
+        .expect("open")
+        .range(255, 1)
+        .await
+        .expect("ranged");
+    let got: Vec<Bytes> = last.into_stream().try_collect().await.expect("read");
+    assert_eq!(got.concat(), &bytes[255..]);
+}
+
+async fn a_missing_blob_is_not_found(s: Subject) {
+    let digest = Digest::sha256_of(b"never stored");
+    assert!(is_not_found(&s.store.read(&digest).await.map(|_| ())));
+    assert!(is_not_found(&s.store.rehash(&digest).await));
+    assert_eq!(s.store.settled(&digest, None).await.expect("settled"), None);
+    assert_eq!(
+        s.store.remove_blob(&digest, None).await.expect("removed"),
+        None
+    );
+}
+
+async fn removal_respects_settling(s: Subject) {
+    let before = SystemTime::now() - Duration::from_secs(600);
+    let digest = put_blob(&s.store, &[b"to be removed"], Algorithm::Sha256).await;
+    let after = SystemTime::now() + Duration::from_secs(600);
+    assert_eq!(
+        s.store.settled(&digest, None).await.expect("settled"),
+        Some(13)
+    );
+    assert_eq!(
+        s.store
+            .settled(&digest, Some(before))
+            .await
+            .expect("settled"),
+        None,
+        "placed after `before`"
+    );
+    assert_eq!(
+        s.store
+            .settled(&digest, Some(after))
+            .await
+            .expect("settled"),
+        Some(13)
+    );
+    // Too young to remove: kept.
+    assert_eq!(
+        s.store
+            .remove_blob(&digest, Some(before))
+            .await
+            .expect("removed"),
+        None
+    );
+    assert_eq!(
+        read_all(&s.store, &digest).await.expect("read"),
+        b"to be removed"
+    );
+    assert_eq!(
+        s.store
+            .remove_blob(&digest, Some(after))
+            .await
+            .expect("removed"),
+        Some(13)
+    );
+    assert!(is_not_found(&s.store.read(&digest).await.map(|_| ())));
+    assert_eq!(
+        s.store.remove_blob(&digest, None).await.expect("removed"),
+        None
+    );
+    assert_eq!(s.files().await, Vec::<String>::new());
+    // And placed again after its removal.
+    let again = put_blob(&s.store, &[b"to be removed"], Algorithm::Sha256).await;
+    assert_eq!(again, digest);
+    assert_eq!(
+        read_all(&s.store, &digest).await.expect("read"),
+        b"to be removed"
+    );
+}
+
+async fn listing_for_collection(s: Subject) {
+    assert!(s.store.shelves().await.expect("shelves").is_empty());
+    let mut placed = Vec::new();
+    for i in 0..12u8 {
+        placed.push(put_blob(&s.store, &[&[i; 3]], Algorithm::Sha256).await);
+    }
+    placed.push(put_blob(&s.store, &[b"long"], Algorithm::Sha512).await);
+    placed.sort();
+    let shelves = s.store.shelves().await.expect("shelves");
+    let mut prefixes: Vec<String> = placed
+        .iter()
+        .map(|d| format!("{}:{}", d.algorithm().name(), &d.hex()[..2]))
+        .collect();
+    prefixes.dedup();
+    assert_eq!(shelves.len(), prefixes.len());
+    let mut walked = Vec::new();
+    for shelf in &shelves {
+        let on_shelf = s.store.digests_on(shelf).await.expect("digests");
+        assert!(!on_shelf.is_empty());
+        let mut sorted = on_shelf.clone();
+        sorted.sort();
+        assert_eq!(on_shelf, sorted, "a shelf lists in order");
+        let prefix = &on_shelf[0].as_str()[..on_shelf[0].algorithm().name().len() + 3];
+        assert!(on_shelf.iter().all(|d| d.as_str().starts_with(prefix)));
+        walked.extend(on_shelf);
+    }
+    assert_eq!(
+        walked, placed,
+        "the shelves, in order, hold every blob once"
+    );
+    assert_eq!(s.store.digests().await.expect("digests"), placed);
+
+    // Uploads with bytes are listed by id.
+    let (one, two) = (UploadId::new(), UploadId::new());
+    part(&s.store, &one, b"x").await;
+    part(&s.store, &two, b"y").await;
+    part(&s.store, &two, b"z").await;
+    let mut ids = s.store.upload_ids().await.expect("ids");
+    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut expected = vec![one, two];
+    expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(ids, expected);
+}
+
+async fn discarding_an_upload_removes_its_bytes(s: Subject) {
+    let (kept, dropped) = (UploadId::new(), UploadId::new());
+    let kept_part = part(&s.store, &kept, b"kept").await;
+    let dropped_parts = [
+        part(&s.store, &dropped, b"dro").await,
+        part(&s.store, &dropped, b"pped").await,
+    ];
+    // Joined bytes not placed go with the upload as well.
+    let joined = s
+        .store
+        .assemble(&dropped, &dropped_parts, Algorithm::Sha256)
+        .await
+        .expect("assembled");
+    drop(joined);
+    s.store.discard_upload(&dropped).await.expect("discarded");
+    s.store
+        .discard_upload(&dropped)
+        .await
+        .expect("discarding twice is fine");
+    s.store
+        .discard_upload(&UploadId::new())
+        .await
+        .expect("discarding an unknown upload is fine");
+    assert_eq!(s.store.upload_ids().await.expect("ids"), vec![kept.clone()]);
+    assert!(is_not_found(
+        &s.store
+            .assemble(&dropped, &dropped_parts, Algorithm::Sha256)
+            .await
+    ));
+    assert_eq!(s.files().await.len(), 1, "{:?}", s.files().await);
+    let kept_blob = s
+        .store
+        .assemble(&kept, &[kept_part], Algorithm::Sha256)
+        .await
+        .expect("the other upload is whole");
+    assert_eq!(kept_blob.digest, Digest::sha256_of(b"kept"));
+}
+
+async fn rehash_reads_the_bytes_back(s: Subject) {
+    // Joined past one buffer: on S3, the join is a multipart upload too.
+    let big: Vec<u8> = (0..9 * 1024 * 1024 + 5).map(|i| (i % 253) as u8).collect();
+    let digest = put_blob(&s.store, &[&big[..1000], &big[1000..]], Algorithm::Sha256).await;
+    assert_eq!(
+        s.store.rehash(&digest).await.expect("rehash"),
+        (digest.clone(), big.len() as u64)
+    );
+    let sha512 = put_blob(&s.store, &[&big], Algorithm::Sha512).await;
+    assert_eq!(sha512, sha512_of(&big));
+    assert_eq!(
+        s.store.rehash(&sha512).await.expect("rehash"),
+        (sha512.clone(), big.len() as u64)
+    );
+}
+
+async fn the_probe_leaves_nothing(s: Subject) {
+    s.store.probe_write().await.expect("probe");
+    s.store.probe_write().await.expect("probe");
+    assert_eq!(s.files().await, Vec::<String>::new());
+    assert!(s.store.upload_ids().await.expect("ids").is_empty());
+    assert!(s.store.shelves().await.expect("shelves").is_empty());
+}
