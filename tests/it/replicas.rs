@@ -1,5 +1,5 @@
-//! Two `berth` processes over one Postgres database and one blob directory serve one
-//! registry: uploads begun on one finish on the other (the registry API's chunked
+//! Two `berth` processes over one Postgres database and one blob store (a shared
+//! directory, or an S3 bucket on moto) serve one registry: uploads begun on one finish on the other (the registry API's chunked
 //! uploads and ECR's layer parts), one process killed mid-upload leaves the other to
 //! finish it, skopeo pushes to one and pulls from the other, and background work
 //! queued by a push (here, signing) is done once though both processes run the job.
@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::fixtures::moto::Moto;
 use crate::fixtures::{by_tag, complete_upload, initiate_upload, upload_part, Format, Image};
 use crate::helpers::{fresh_postgres_database, sha256, ACCOUNT};
 use crate::oci_client::{registry_token, Registry};
@@ -18,7 +19,19 @@ use crate::registry_clients::{assert_pulled, oci_layout, skopeo};
 use crate::signing::make_key;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_serve_one_registry() {
+async fn on_a_shared_directory() {
+    two_processes_serve_one_registry(&[], &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3() {
+    let moto = Moto::start().await;
+    let url = format!("s3://{}/registry", moto.bucket().await);
+    two_processes_serve_one_registry(&["--blob-store", &url], &moto.settings()).await;
+}
+
+/// The case, with the blob store that `blob_args` (and the environment `env`) name.
+async fn two_processes_serve_one_registry(blob_args: &[&str], env: &[(String, String)]) {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = Some(fresh_postgres_database().await);
     let state = |name: &str| ServerState {
@@ -30,9 +43,16 @@ async fn two_processes_serve_one_registry() {
     std::fs::create_dir_all(&keys).expect("keys dir");
     make_key(&keys, "release", "ec");
     let keys_arg = keys.display().to_string();
-    let args = ["--signing-dir", &keys_arg, "--signing-interval", "1s"];
+    let mut args = vec![
+        "--signing-dir",
+        keys_arg.as_str(),
+        "--signing-interval",
+        "1s",
+    ];
+    args.extend(blob_args);
     let launch = || Launch {
         args: &args,
+        env,
         ..Launch::default()
     };
     let a = ServerProcess::launch(&state("a"), launch()).await;
@@ -221,7 +241,9 @@ async fn two_processes_serve_one_registry() {
 
     // A third process whose settings differ from the live ones' is refused, saying
     // which; with the same settings it joins.
-    let (code, stderr) = third(&state("c"), &["--gc-grace", "1h"], "another-secret").await;
+    let mut differing = vec!["--gc-grace", "1h"];
+    differing.extend(blob_args);
+    let (code, stderr) = third(&state("c"), &differing, env, "another-secret").await;
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("gc_grace (1h here, 1day there)")
@@ -240,7 +262,12 @@ async fn two_processes_serve_one_registry() {
 
 /// Starts `berth serve` over the shared state with `args` and the secret `secret`,
 /// expecting it to stop by itself: its exit code and stderr.
-async fn third(state: &ServerState, args: &[&str], secret: &str) -> (Option<i32>, String) {
+async fn third(
+    state: &ServerState,
+    args: &[&str],
+    env: &[(String, String)],
+    secret: &str,
+) -> (Option<i32>, String) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
     cmd.args([
         "serve",
@@ -258,6 +285,7 @@ async fn third(state: &ServerState, args: &[&str], secret: &str) -> (Option<i32>
     .env("BERTH_ACCESS_KEY_ID", crate::helpers::ACCESS_KEY)
     .env("BERTH_SECRET_ACCESS_KEY", secret)
     .env("RUST_LOG", "warn")
+    .envs(env.iter().map(|(k, v)| (k, v)))
     .kill_on_drop(true);
     if let Some(url) = &state.database_url {
         cmd.arg("--database-url").arg(url);
