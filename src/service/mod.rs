@@ -57,6 +57,7 @@ use access::Target;
 
 pub use crate::blob::BlobReader;
 pub use crate::domain::Encryption;
+pub use crate::store::{ObservedFinding, ScanSummary};
 pub use blobs::{Blob, BlobRead};
 pub use check::{check_blobs, check_references, repair, BlobCheck, ReferenceCheck, Repaired};
 pub use error::{

@@ -18,8 +18,9 @@ use crate::domain::{
     ScanningConfiguration, ScanningRule,
 };
 use crate::scan::{Ecosystem, Severity};
-use crate::service::{Error, ImageScanFindings, Invalid, PageRequest};
-use crate::store::{ObservedFinding, ScanSummary};
+use crate::service::{
+    Error, ImageScanFindings, Invalid, ObservedFinding, PageRequest, ScanSummary,
+};
 
 /// The one filter type the model has.
 const WILDCARD: &str = "WILDCARD";
