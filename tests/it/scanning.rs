@@ -473,31 +473,34 @@ async fn configuration_and_repository_frequencies(app: TestApp) {
     );
 
     // Refusals change nothing.
-    let bad = app
-        .ecr
-        .put_registry_scanning_configuration()
-        .scan_type(ScanType::Basic)
-        .rules(rule(ScanFrequency::ContinuousScan, &["*"]))
-        .send()
-        .await;
+    let refused = |scan_type: ScanType, rules: Vec<RegistryScanningRule>| {
+        app.ecr
+            .put_registry_scanning_configuration()
+            .scan_type(scan_type)
+            .set_rules(Some(rules))
+            .send()
+    };
+    let bad = refused(
+        ScanType::Basic,
+        vec![rule(ScanFrequency::ContinuousScan, &["*"])],
+    )
+    .await;
     assert_code(bad, "InvalidParameterException", "continuous under BASIC");
-    let bad = app
-        .ecr
-        .put_registry_scanning_configuration()
-        .scan_type(ScanType::Basic)
-        .rules(rule(ScanFrequency::ScanOnPush, &["Not-Lower"]))
-        .send()
-        .await;
+    let bad = refused(
+        ScanType::Basic,
+        vec![rule(ScanFrequency::ScanOnPush, &["Not-Lower"])],
+    )
+    .await;
     assert_code(bad, "InvalidParameterException", "a filter off the pattern");
-    let bad = app
-        .ecr
-        .put_registry_scanning_configuration()
-        .scan_type(ScanType::Enhanced)
-        .rules(rule(ScanFrequency::ScanOnPush, &["a"]))
-        .rules(rule(ScanFrequency::ContinuousScan, &["b"]))
-        .rules(rule(ScanFrequency::Manual, &["c"]))
-        .send()
-        .await;
+    let bad = refused(
+        ScanType::Enhanced,
+        vec![
+            rule(ScanFrequency::ScanOnPush, &["a"]),
+            rule(ScanFrequency::ContinuousScan, &["b"]),
+            rule(ScanFrequency::Manual, &["c"]),
+        ],
+    )
+    .await;
     assert_code(bad, "InvalidParameterException", "three rules");
     let still = app
         .ecr
