@@ -207,8 +207,10 @@ async fn two_processes_serve_one_registry(blob_args: &[&str], env: &[(String, St
         .send()
         .await
         .expect("put signed image");
+    // Up to the job lease's 60 s and more: the killed process may have held the
+    // signing lease when it died, and the others take it over only when it runs out.
     let mut complete = false;
-    for _ in 0..200 {
+    for _ in 0..900 {
         let out = b
             .ecr
             .describe_image_signing_status()
