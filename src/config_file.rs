@@ -1,6 +1,6 @@
-//! The configuration file (`--config FILE`, `BERTH_CONFIG`): a TOML table of a
-//! command's settings, each under its flag's name in snake_case (`--gc-interval` is
-//! `gc_interval`). Flags win over the environment, which wins over the file, which
+//! The configuration file (`--config FILE`, `BERTH_CONFIG`): a TOML table of the
+//! commands' settings, each under its flag's name in snake_case (`--gc-interval` is
+//! `gc_interval`); each command takes those it has. Flags win over the environment, which wins over the file, which
 //! wins over the defaults.
 //!
 //! The file adds to the command line: each setting it gives that neither the command
@@ -199,7 +199,7 @@ pub fn parse<P: CommandFactory + FromArgMatches>(
     let file = leaf.try_get_one::<PathBuf>(CONFIG).ok().flatten().cloned();
     let mut from_file = BTreeSet::new();
     if let Some(path) = &file {
-        let added = arguments(path, &cmd, leaf)?;
+        let added = arguments(path, &cmd, leaf, &file_keys(&P::command()))?;
         from_file = added.iter().map(|(k, _)| k.clone()).collect();
         args.extend(added.into_iter().map(|(_, a)| a));
     }
@@ -257,12 +257,28 @@ fn subcommand(mut cmd: Command, matches: &ArgMatches) -> (Command, &ArgMatches) 
     (cmd, at)
 }
 
+/// Every setting a file may give: those of every command that takes `--config`. One
+/// file serves them all (`berth serve` and `berth gc` read the same `data_dir`), so a
+/// command passes over the others' settings.
+fn file_keys(cmd: &Command) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    if cmd.get_arguments().any(|a| a.get_id() == CONFIG) {
+        keys.extend(settings(cmd).map(|(k, _)| k));
+    }
+    for sub in cmd.get_subcommands() {
+        keys.extend(file_keys(sub));
+    }
+    keys
+}
+
 /// The arguments the file at `path` adds to `cmd`'s command line, with their keys:
-/// each setting it gives that the command line and the environment did not.
+/// each setting of `cmd` it gives that the command line and the environment did not.
+/// A key that is no command's setting (`known` lists those) is refused.
 fn arguments(
     path: &Path,
     cmd: &Command,
     matches: &ArgMatches,
+    known: &BTreeSet<String>,
 ) -> Result<Vec<(String, OsString)>, FileError> {
     let text = std::fs::read_to_string(path).map_err(|cause| FileError::Unreadable {
         path: path.to_owned(),
@@ -275,7 +291,10 @@ fn arguments(
     let mut added = Vec::new();
     for (key, value) in table {
         let Some(arg) = settings(cmd).find(|(k, _)| *k == key).map(|(_, a)| a) else {
-            let known: Vec<String> = settings(cmd).map(|(k, _)| k).collect();
+            if known.contains(&key) {
+                continue;
+            }
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
             return Err(FileError::UnknownKey {
                 path: path.to_owned(),
                 key,

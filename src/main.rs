@@ -19,15 +19,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the registry (the default).
-    Serve(Box<Serve>),
+    Serve(Box<Configured<Config>>),
     /// Apply the metadata store's migrations and exit.
-    Migrate(StoreConfig),
+    Migrate(Configured<StoreConfig>),
     /// Read every blob back and check that its bytes still hash to its digest and
     /// have their recorded size, and that every link and manifest reference has its
     /// blob and every index its children; exits 1 if anything is wrong.
-    Check(CheckConfig),
+    Check(Configured<CheckConfig>),
     /// Collect garbage once: upload sessions, links and blobs nothing uses any more.
-    Gc(GcConfig),
+    Gc(Configured<GcConfig>),
     /// Lifecycle policies.
     #[command(subcommand)]
     Lifecycle(Lifecycle),
@@ -42,34 +42,38 @@ enum ConfigCommand {
     /// environment and file), as start-up does but without binding a port, opening
     /// the store or starting a job; print it with secrets redacted, each setting with
     /// where it came from. Exits 1, saying what to fix, when it is unusable.
-    Check(Box<Serve>),
+    Check(Box<Configured<Config>>),
 }
 
-/// `berth serve`'s arguments: the settings, and the file that may give them.
+/// A command's settings, and the file that may give them. One file serves every
+/// command: each takes the settings it has and passes over the others'.
 #[derive(Args)]
-struct Serve {
+struct Configured<T: Args> {
     /// A TOML file of settings, each under its flag's name in snake_case
     /// (`gc_interval = "1h"`); flags and environment variables win over it.
     #[arg(long, env = "BERTH_CONFIG")]
     config: Option<PathBuf>,
     #[command(flatten)]
-    settings: Config,
+    settings: T,
 }
 
 #[derive(Subcommand)]
 enum Lifecycle {
     /// Apply the lifecycle policies now, printing one line per image expired or
     /// transitioned and a summary; exits 2 if another process is applying them.
-    Run {
-        #[command(flatten)]
-        store: StoreConfig,
-        /// Only say what would be done.
-        #[arg(long)]
-        dry_run: bool,
-        /// Only this repository's policy.
-        #[arg(long, value_parser = parse_repository)]
-        repository: Option<RepositoryName>,
-    },
+    Run(Configured<LifecycleRun>),
+}
+
+#[derive(Args)]
+struct LifecycleRun {
+    #[command(flatten)]
+    store: StoreConfig,
+    /// Only say what would be done.
+    #[arg(long)]
+    dry_run: bool,
+    /// Only this repository's policy.
+    #[arg(long, value_parser = parse_repository)]
+    repository: Option<RepositoryName>,
 }
 
 fn parse_repository(s: &str) -> Result<RepositoryName, String> {
@@ -112,16 +116,22 @@ async fn run() -> anyhow::Result<()> {
             serve.settings.check()?;
             print!("{}", effective.to_toml());
         }
-        Command::Migrate(store) => {
+        Command::Migrate(Configured {
+            settings: store, ..
+        }) => {
             open_store(&store).await?.close().await;
             tracing::info!("migrations applied");
         }
-        Command::Check(config) => {
+        Command::Check(Configured {
+            settings: config, ..
+        }) => {
             if !report_check(&check(&config).await?) {
                 std::process::exit(1);
             }
         }
-        Command::Gc(config) => match gc(&config).await? {
+        Command::Gc(Configured {
+            settings: config, ..
+        }) => match gc(&config).await? {
             Some(r) => println!(
                 "{}{} blobs ({} bytes) reclaimed, {} files without a record removed, {} links and {} uploads removed",
                 if config.dry_run { "dry run: " } else { "" },
@@ -136,11 +146,15 @@ async fn run() -> anyhow::Result<()> {
                 std::process::exit(2);
             }
         },
-        Command::Lifecycle(Lifecycle::Run {
-            store,
-            dry_run,
-            repository,
-        }) => {
+        Command::Lifecycle(Lifecycle::Run(Configured {
+            settings:
+                LifecycleRun {
+                    store,
+                    dry_run,
+                    repository,
+                },
+            ..
+        })) => {
             let Some(runs) = run_lifecycle(&store, repository.as_ref(), dry_run).await? else {
                 eprintln!("another berth process is applying lifecycle policies; try again later");
                 std::process::exit(2);

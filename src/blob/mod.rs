@@ -20,6 +20,7 @@
 //! ranged GET's body).
 
 mod file;
+mod identity;
 mod probe;
 mod s3;
 

@@ -53,7 +53,7 @@ const PRESIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(20 * 6
 
 #[derive(Debug, Clone)]
 pub struct S3Store {
-    objects: Arc<dyn ObjectStore>,
+    pub(super) objects: Arc<dyn ObjectStore>,
     /// The same client, for presigning.
     s3: Arc<AmazonS3>,
     root: Key,
@@ -145,7 +145,7 @@ impl S3Store {
         Ok(Some(url.to_string()))
     }
 
-    fn key(&self, relative: &str) -> Key {
+    pub(super) fn key(&self, relative: &str) -> Key {
         Key::from_iter(self.root.parts().chain(Key::from(relative).parts()))
     }
 
@@ -544,7 +544,7 @@ impl From<object_store::Error> for PartError {
 
 /// An object store's error as the `io::Error` the blob store speaks: a missing
 /// object is `NotFound`, an existing one `AlreadyExists`.
-fn to_io(e: object_store::Error) -> io::Error {
+pub(super) fn to_io(e: object_store::Error) -> io::Error {
     let kind = match &e {
         object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
         object_store::Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,

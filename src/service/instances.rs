@@ -28,12 +28,15 @@ pub struct Disagreement {
 const SECRET: [&str; 2] = ["credentials", "replication_remotes"];
 
 impl Service {
-    /// The settings replicas must agree on, by their configuration names.
-    fn shared_settings(&self) -> BTreeMap<String, String> {
+    /// The settings replicas must agree on, by their configuration names; the blob
+    /// store by its identity, as processes may reach one store by different paths.
+    async fn shared_settings(&self) -> Result<BTreeMap<String, String>> {
+        let blob_store = self.blobs().identity().await?;
         let s = self.settings();
         let fingerprint = |text: String| hex::encode(Sha256::digest(text.as_bytes()));
-        [
+        let settings = [
             ("account_id", s.account.to_string()),
+            ("blob_store", format!("store {blob_store}")),
             ("region", s.region.to_string()),
             ("public_alias", s.public_alias.to_string()),
             (
@@ -52,7 +55,8 @@ impl Service {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
-        .collect()
+        .collect();
+        Ok(settings)
     }
 
     /// Joins the processes serving the store; the settings that differ from a live
@@ -60,7 +64,7 @@ impl Service {
     /// start at once with different settings each see the other: neither runs
     /// beside a disagreeing one.
     pub async fn join_replicas(&self) -> Result<Vec<Disagreement>> {
-        let mine = self.shared_settings();
+        let mine = self.shared_settings().await?;
         let text = serde_json::to_string(&mine).map_err(anyhow::Error::from)?;
         let store = self.store();
         store
@@ -100,8 +104,8 @@ impl Service {
             return Ok(());
         }
         if !self.store().touch_instance(self.instance(), now()).await? {
-            let text =
-                serde_json::to_string(&self.shared_settings()).map_err(anyhow::Error::from)?;
+            let text = serde_json::to_string(&self.shared_settings().await?)
+                .map_err(anyhow::Error::from)?;
             self.store()
                 .register_instance(self.instance(), &text, now())
                 .await?;

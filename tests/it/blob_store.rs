@@ -118,6 +118,7 @@ every_blob_store!(
     discarding_an_upload_removes_its_bytes,
     rehash_reads_the_bytes_back,
     the_probe_leaves_nothing,
+    the_identity_is_made_once,
 );
 
 fn body(chunks: &[&[u8]]) -> impl Stream<Item = io::Result<Bytes>> + Unpin {
@@ -620,4 +621,27 @@ async fn the_probe_leaves_nothing(s: Subject) {
     assert_eq!(s.files().await, Vec::<String>::new());
     assert!(s.store.upload_ids().await.expect("ids").is_empty());
     assert!(s.store.shelves().await.expect("shelves").is_empty());
+}
+
+/// Processes asking a fresh store for its identity at once all get one and the same,
+/// kept in the store as one object; another store has another.
+async fn the_identity_is_made_once(s: Subject) {
+    let asked = (0..6).map(|_| {
+        let store = s.store.clone();
+        tokio::spawn(async move { store.identity().await.expect("identity") })
+    });
+    let mut identities = Vec::new();
+    for identity in asked.collect::<Vec<_>>() {
+        identities.push(identity.await.expect("joined"));
+    }
+    identities.dedup();
+    assert_eq!(identities.len(), 1, "{identities:?}");
+    assert!(
+        uuid::Uuid::parse_str(&identities[0]).is_ok(),
+        "{identities:?}"
+    );
+    assert_eq!(s.files().await, vec!["store-id".to_owned()]);
+    assert_eq!(s.store.identity().await.expect("again"), identities[0]);
+    let other = Subject::file().await;
+    assert_ne!(other.store.identity().await.expect("other"), identities[0]);
 }

@@ -196,4 +196,65 @@ async fn unusable_configurations_are_refused() {
     assert!(!dir.path().join("data").exists(), "nothing was started");
 }
 
-crate::on_both!(serve_takes_the_file_and_flags_win);
+crate::on_both!(
+    serve_takes_the_file_and_flags_win,
+    the_other_commands_take_serves_file
+);
+
+/// `migrate`, `gc`, `check` and `lifecycle run` read `berth serve`'s file: its store
+/// and the settings they have, passing over serve's others (`listen`, `workers`).
+async fn the_other_commands_take_serves_file(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_database().await),
+    };
+    let file = server_file(dir.path(), 5000, 5001, database_url.as_deref());
+    let in_dir = |args: &'static [&'static str], file: String| {
+        let mut cmd = berth(args, &[("BERTH_CONFIG", &file)]);
+        cmd.current_dir(dir.path());
+        cmd
+    };
+    let output = |mut cmd: Command| async move { cmd.output().await.expect("run berth") };
+    for args in [
+        &["migrate"][..],
+        &["gc", "--dry-run"],
+        &["check"],
+        &["lifecycle", "run", "--dry-run"],
+    ] {
+        let out = output(in_dir(args, file.clone())).await;
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    // The file's data dir, not the default under the working directory.
+    assert!(dir.path().join("data").is_dir());
+    assert!(!dir.path().join("berth-data").exists());
+
+    // gc takes the file's gc_grace (so refuses a bad one); check has no such setting.
+    let contents = std::fs::read_to_string(&file).expect("read file");
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &format!("{contents}gc_grace = \"5x\"\n"),
+    );
+    let gc = output(in_dir(&["gc", "--dry-run"], bad.clone())).await;
+    assert!(!gc.status.success());
+    assert!(
+        text(&gc.stderr).contains("sets `gc_grace` to \"5x\""),
+        "{}",
+        text(&gc.stderr)
+    );
+    let check = output(in_dir(&["check"], bad)).await;
+    assert!(check.status.success(), "{}", text(&check.stderr));
+    // A key that is no command's setting is refused by every command.
+    let unknown = write(
+        dir.path(),
+        "unknown.toml",
+        &format!("{contents}colour = 1\n"),
+    );
+    let gc = output(in_dir(&["gc"], unknown)).await;
+    assert!(
+        text(&gc.stderr).contains("unknown setting `colour`"),
+        "{}",
+        text(&gc.stderr)
+    );
+}

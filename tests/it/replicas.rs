@@ -1,15 +1,18 @@
 //! Two `berth` processes over one Postgres database and one blob store (a shared
 //! directory, or an S3 bucket on moto) serve one registry: uploads begun on one finish on the other (the registry API's chunked
 //! uploads and ECR's layer parts), one process killed mid-upload leaves the other to
-//! finish it, skopeo pushes to one and pulls from the other, and background work
+//! finish it, skopeo and docker push to one and pull from the other, and background work
 //! queued by a push (here, signing) is done once though both processes run the job.
 
 use std::path::Path;
 use std::time::Duration;
 
+use regex::Regex;
 use reqwest::Method;
 use serde_json::Value;
 
+use crate::engines::docker::Docker;
+use crate::engines::{files, unique};
 use crate::fixtures::moto::Moto;
 use crate::fixtures::{by_tag, complete_upload, initiate_upload, upload_part, Format, Image};
 use crate::helpers::{fresh_postgres_database, sha256, ACCOUNT};
@@ -20,18 +23,27 @@ use crate::signing::make_key;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_shared_directory() {
-    two_processes_serve_one_registry(&[], &[]).await;
+    let other = tempfile::tempdir().expect("another blob directory");
+    let other = format!("file://{}", other.path().display());
+    two_processes_serve_one_registry(&[], &other, &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_s3() {
     let moto = Moto::start().await;
-    let url = format!("s3://{}/registry", moto.bucket().await);
-    two_processes_serve_one_registry(&["--blob-store", &url], &moto.settings()).await;
+    let bucket = moto.bucket().await;
+    let url = format!("s3://{bucket}/registry");
+    let other = format!("s3://{bucket}/another-registry");
+    two_processes_serve_one_registry(&["--blob-store", &url], &other, &moto.settings()).await;
 }
 
-/// The case, with the blob store that `blob_args` (and the environment `env`) name.
-async fn two_processes_serve_one_registry(blob_args: &[&str], env: &[(String, String)]) {
+/// The case, with the blob store that `blob_args` (and the environment `env`) name;
+/// `other` is another blob store there.
+async fn two_processes_serve_one_registry(
+    blob_args: &[&str],
+    other: &str,
+    env: &[(String, String)],
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = Some(fresh_postgres_database().await);
     let state = |name: &str| ServerState {
@@ -171,6 +183,39 @@ async fn two_processes_serve_one_registry(blob_args: &[&str], env: &[(String, St
         assert_pulled(&back, &manifest, digest);
     }
 
+    // docker pushes to one and pulls from the other; pushing A's image again to B
+    // sends no layer, since B sees what A stored.
+    let docker = Docker::new().await;
+    for server in [&a, &b] {
+        let password = crate::helpers::token_password(&registry_token(&server.ecr).await);
+        docker.login_with(&host(server), &password).await;
+    }
+    let one = files(&["a.txt", "b.txt"]);
+    let local = unique("replicas/one");
+    docker.build(&local, &one, None).await;
+    let (on_a, on_b) = (
+        format!("{}/shared/app:docker-one", host(&a)),
+        format!("{}/shared/app:docker-one", host(&b)),
+    );
+    docker.ok(&["tag", &local, &on_a]).await;
+    docker.ok(&["push", &on_a]).await;
+    docker.ok(&["tag", &local, &on_b]).await;
+    let again = docker.ok(&["push", &on_b]).await;
+    assert_eq!(again.matches("Layer already exists").count(), 2, "{again}");
+    docker.ok(&["rmi", &local, &on_a, &on_b]).await;
+    docker.ok(&["pull", &on_b]).await;
+    docker.assert_files(&on_b, None, &one).await;
+    let two = files(&["c.txt"]);
+    let (on_b, on_a) = (
+        format!("{}/shared/app:docker-two", host(&b)),
+        format!("{}/shared/app:docker-two", host(&a)),
+    );
+    docker.build(&on_b, &two, None).await;
+    docker.ok(&["push", &on_b]).await;
+    docker.ok(&["rmi", &on_b]).await;
+    docker.ok(&["pull", &on_a]).await;
+    docker.assert_files(&on_a, None, &two).await;
+
     // Signing queued by one push, with both processes running the job every second:
     // exactly one signature.
     let profile = format!("arn:aws:signer:us-east-1:{ACCOUNT}:/signing-profiles/release");
@@ -243,13 +288,16 @@ async fn two_processes_serve_one_registry(blob_args: &[&str], env: &[(String, St
 
     // A third process whose settings differ from the live ones' is refused, saying
     // which; with the same settings it joins.
-    let mut differing = vec!["--gc-grace", "1h"];
-    differing.extend(blob_args);
+    let differing = ["--gc-grace", "1h", "--blob-store", other];
     let (code, stderr) = third(&state("c"), &differing, env, "another-secret").await;
     assert_eq!(code, Some(1), "{stderr}");
+    let other_store =
+        Regex::new(r"blob_store \(store [0-9a-f-]{36} here, store [0-9a-f-]{36} there\)")
+            .expect("regex");
     assert!(
         stderr.contains("gc_grace (1h here, 1day there)")
             && stderr.contains("credentials (differs)")
+            && other_store.is_match(&stderr)
             && !stderr.contains("another-secret"),
         "{stderr}"
     );
@@ -309,6 +357,11 @@ async fn registry(server: &ServerProcess) -> Registry {
         http: reqwest::Client::new(),
         auth: Some(format!("Basic {}", registry_token(&server.ecr).await)),
     }
+}
+
+/// `server`'s registry host, as docker names it.
+fn host(server: &ServerProcess) -> String {
+    format!("127.0.0.1:{}", server.port)
 }
 
 /// An upload's Location as a path, whichever process's address it names.
