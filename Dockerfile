@@ -1,4 +1,4 @@
-# Build and run berth. `docker compose up` uses this with Postgres.
+# Build and run berth. `docker compose up` runs two replicas of it (docker-compose.yml).
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

@@ -19,6 +19,12 @@ if ! command -v aws >/dev/null 2>&1 || ! python3 -c "import botocore" 2>/dev/nul
     echo "tests/run.sh: installing the aws CLI (pip package awscli)"
     pip_install awscli
 fi
+# PyYAML (the aws CLI brings it) reads docker-compose.yml and docs/kubernetes.md's
+# manifests for the deployment test.
+if ! python3 -c "import yaml" 2>/dev/null; then
+    echo "tests/run.sh: installing PyYAML (pip package pyyaml)"
+    pip_install pyyaml
+fi
 # Debian packages that drive the registry face: skopeo, and the container engines
 # (Docker Engine with its own CLI at /usr/bin/docker, podman, buildah, containerd's
 # ctr). The tests start and stop their own dockerd; it runs as root with no bridge

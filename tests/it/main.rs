@@ -7,6 +7,7 @@ mod bearer;
 mod blob_store;
 mod cli;
 mod config_file;
+mod deployment;
 mod durability;
 mod engines;
 mod fixtures;
