@@ -6,7 +6,9 @@
 //! `run` measures one scenario at one concurrency for a fixed duration and prints one
 //! JSON line: requests, errors, throughput, p50/p99 latency and, with `--watch-pid`, the
 //! server's resident memory before, during (peak) and after. `calibrate` measures the
-//! machine's limits in the same run: SHA-256 on one core and loopback TCP throughput.
+//! machine's limits in the same run: SHA-256 on one core and loopback TCP throughput;
+//! `fsync` the rate of small durable writes in a directory. `serve-file` is the plain
+//! loopback sender blob GET is set against; `seed-repos` creates many repositories.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +41,7 @@ const TARGET_PREFIX: &str = "AmazonEC2ContainerRegistry_V20150921.";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum System {
@@ -50,6 +53,8 @@ enum System {
     BerthOci,
     /// distribution's docker-registry (/v2/, no auth)
     Registry,
+    /// `berth-loadgen serve-file`: any GET answers with one file's bytes (blob-get only)
+    Plain,
 }
 
 impl System {
@@ -83,6 +88,16 @@ enum Scenario {
     BlobUploadStream,
     /// /v2/ blob GET of the large blob
     BlobGet,
+    /// ECR DescribeRepositories, first page (maxResults 100)
+    DescribeRepositories,
+    /// /v2/_catalog, first page (n=100)
+    OciCatalog,
+    /// PutImage (ECR) or manifest PUT (/v2/) of a distinct manifest with --wide layers
+    /// (fresh repository per run, its layers uploaded first)
+    PutImageLayers,
+    /// PutImage (ECR) or manifest PUT (/v2/) of a distinct image index with --wide
+    /// children (fresh repository per run, its children put first, untagged)
+    PutImageIndex,
 }
 
 #[derive(Parser, Debug)]
@@ -116,6 +131,9 @@ struct Target {
     /// chunk size in MiB for the chunked upload
     #[arg(long, default_value_t = 16)]
     chunk_mib: usize,
+    /// layers of the put-image-layers manifest, children of the put-image-index index
+    #[arg(long, default_value_t = 1000)]
+    wide: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,6 +176,43 @@ enum Cmd {
         /// seconds per loopback measurement
         #[arg(long, default_value_t = 3.0)]
         duration: f64,
+    },
+    /// the rate of small write + fdatasync calls on a file in --dir; prints one JSON line
+    Fsync {
+        /// a directory on the file system to measure (the file is removed afterwards)
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// seconds per measurement (overwrite, then append)
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
+        /// bytes per write
+        #[arg(long, default_value_t = 4096)]
+        block: usize,
+    },
+    /// a plain HTTP/1.1 sender: GET /healthz answers 200, any other GET the file's bytes
+    /// with Content-Length, copied file to socket by the kernel (sendfile on Linux)
+    ServeFile {
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// address to listen on, e.g. 127.0.0.1:8080
+        #[arg(long)]
+        listen: String,
+    },
+    /// prints the digest of the large blob of --blob-mib MiB (to find a stored copy)
+    BlobDigest {
+        #[arg(long, default_value_t = 256)]
+        blob_mib: usize,
+    },
+    /// creates repositories <repo>-000000 .. through CreateRepository (ECR face)
+    SeedRepos {
+        #[command(flatten)]
+        t: Target,
+        /// how many repositories
+        #[arg(long)]
+        count: usize,
+        /// requests in flight
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
     },
 }
 
@@ -438,8 +493,9 @@ async fn prepare_repo(ctx: &Ctx, repo: &str) -> Result<()> {
     }
     match ctx.t.system {
         // moto does not implement the layer-upload actions (NotImplementedError) and does
-        // not check referenced blobs, so there is nothing to upload.
-        System::Moto => {}
+        // not check referenced blobs, so there is nothing to upload; the plain sender
+        // has no repositories.
+        System::Moto | System::Plain => {}
         System::Berth => {
             ecr_upload(ctx, repo, &ctx.config).await?;
             ecr_upload(ctx, repo, &ctx.layer).await?;
@@ -453,28 +509,111 @@ async fn prepare_repo(ctx: &Ctx, repo: &str) -> Result<()> {
 }
 
 async fn put_image(ctx: &Ctx, repo: &str, tag: &str, m: Vec<u8>) -> Result<()> {
+    put_manifest(ctx, repo, Some(tag), m, MANIFEST_TYPE).await
+}
+
+/// PutImage (ECR face) or manifest PUT (/v2/), tagged or by digest alone.
+async fn put_manifest(
+    ctx: &Ctx,
+    repo: &str,
+    tag: Option<&str>,
+    m: Vec<u8>,
+    media_type: &str,
+) -> Result<()> {
+    let digest = sha256_digest(&m);
     if ctx.t.system.is_ecr() {
-        let digest = sha256_digest(&m);
-        ecr(
-            ctx,
-            "PutImage",
-            json!({"repositoryName": repo, "imageTag": tag, "imageDigest": digest,
-                   "imageManifest": String::from_utf8(m)?, "imageManifestMediaType": MANIFEST_TYPE}),
-        )
-        .await?;
+        let mut body = json!({"repositoryName": repo, "imageDigest": digest,
+               "imageManifest": String::from_utf8(m)?, "imageManifestMediaType": media_type});
+        if let Some(tag) = tag {
+            body["imageTag"] = json!(tag);
+        }
+        ecr(ctx, "PutImage", body).await?;
     } else {
         let r = v2(
             ctx,
             reqwest::Method::PUT,
-            &format!("/v2/{repo}/manifests/{tag}"),
+            &format!("/v2/{repo}/manifests/{}", tag.unwrap_or(&digest)),
         )
-        .header("content-type", MANIFEST_TYPE)
+        .header("content-type", media_type)
         .body(m)
         .send()
         .await?;
         expect_ok(r, "manifest PUT").await?;
     }
     Ok(())
+}
+
+/// The i-th distinct small layer of the wide manifest.
+fn wide_layer(i: usize) -> Bytes {
+    Bytes::from(format!("berth bench wide layer {i:08}\n").repeat(2))
+}
+
+/// Runs `f(i)` for i in 0..n with `conc` in flight; the first error wins.
+async fn for_each_concurrent<F, Fut>(n: usize, conc: usize, f: F) -> Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    use futures_util::StreamExt as _;
+    let mut results = futures_util::stream::iter((0..n).map(f)).buffer_unordered(conc.max(1));
+    while let Some(r) = results.next().await {
+        r?;
+    }
+    Ok(())
+}
+
+/// Prepares a fresh repository for a wide put and returns the JSON text of the manifest
+/// or index up to its distinguishing annotation's value: every layer uploaded (or every
+/// child manifest put, untagged) first, so each measured request is one put.
+async fn prepare_wide(ctx: &Ctx, repo: &str, sc: Scenario) -> Result<String> {
+    let n = ctx.t.wide;
+    let descriptors: Vec<Value> = if sc == Scenario::PutImageLayers {
+        for_each_concurrent(n, 16, |i| async move {
+            let blob = wide_layer(i);
+            match ctx.t.system {
+                System::Moto => Ok(()),
+                System::Berth => ecr_upload(ctx, repo, &blob).await,
+                _ => {
+                    let d = sha256_digest(&blob);
+                    v2_upload_mono(ctx, repo, blob, &d).await
+                }
+            }
+        })
+        .await?;
+        (0..n)
+            .map(|i| {
+                let b = wide_layer(i);
+                json!({"mediaType": LAYER_TYPE, "digest": sha256_digest(&b), "size": b.len()})
+            })
+            .collect()
+    } else {
+        let child = |i: usize| manifest(ctx, "bench.child", &i.to_string());
+        for_each_concurrent(n, 16, |i| async move {
+            put_manifest(ctx, repo, None, child(i), MANIFEST_TYPE).await
+        })
+        .await?;
+        (0..n)
+            .map(|i| {
+                let m = child(i);
+                json!({"mediaType": MANIFEST_TYPE, "digest": sha256_digest(&m), "size": m.len(),
+                       "platform": {"architecture": "amd64", "os": "linux"}})
+            })
+            .collect()
+    };
+    let doc = if sc == Scenario::PutImageLayers {
+        json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "config": {"mediaType": CONFIG_TYPE, "digest": sha256_digest(&ctx.config), "size": ctx.config.len()},
+            "layers": descriptors,
+        })
+    } else {
+        json!({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": descriptors})
+    };
+    // the annotation goes last, so each request appends its value and closes the document
+    let text = serde_json::to_string(&doc)?;
+    let open = text.strip_suffix('}').ok_or("not a JSON object")?;
+    Ok(format!("{open},\"annotations\":{{\"bench.put\":\""))
 }
 
 /// Deterministic large blob (xorshift bytes) of `mib` MiB.
@@ -568,6 +707,8 @@ struct RunState {
     counter: AtomicU64,
     digests: Vec<String>,
     blob: Option<(Bytes, String)>,
+    /// the wide manifest or index up to its annotation's value (prepare_wide)
+    wide: Option<String>,
 }
 
 async fn one_request(ctx: &Ctx, st: &RunState, sc: Scenario) -> Result<u64> {
@@ -577,6 +718,37 @@ async fn one_request(ctx: &Ctx, st: &RunState, sc: Scenario) -> Result<u64> {
             let n = st.counter.fetch_add(1, Ordering::Relaxed);
             let m = manifest(ctx, "bench.put", &format!("{}-{n}", st.run_id));
             put_image(ctx, repo, &format!("p{}-{n}", st.run_id), m).await?;
+            Ok(0)
+        }
+        Scenario::PutImageLayers | Scenario::PutImageIndex => {
+            let n = st.counter.fetch_add(1, Ordering::Relaxed);
+            let head = st.wide.as_deref().ok_or("no wide manifest prepared")?;
+            let m = format!("{head}{}-{n}\"}}}}", st.run_id).into_bytes();
+            let media_type = if sc == Scenario::PutImageLayers {
+                MANIFEST_TYPE
+            } else {
+                INDEX_TYPE
+            };
+            let tag = format!("p{}-{n}", st.run_id);
+            put_manifest(ctx, repo, Some(&tag), m, media_type).await?;
+            Ok(0)
+        }
+        Scenario::DescribeRepositories => {
+            let r = ecr(ctx, "DescribeRepositories", json!({"maxResults": 100})).await?;
+            if r["repositories"].as_array().map_or(0, |a| a.len()) == 0 {
+                bail!("DescribeRepositories returned nothing");
+            }
+            Ok(0)
+        }
+        Scenario::OciCatalog => {
+            let r = v2(ctx, reqwest::Method::GET, "/v2/_catalog?n=100")
+                .send()
+                .await?;
+            let r = expect_ok(r, "catalog").await?;
+            let v: Value = serde_json::from_slice(&r.bytes().await?)?;
+            if v["repositories"].as_array().map_or(0, |a| a.len()) == 0 {
+                bail!("/v2/_catalog returned nothing");
+            }
             Ok(0)
         }
         Scenario::BatchGetTag | Scenario::BatchGetDigest => {
@@ -688,12 +860,21 @@ async fn run(
             .duration_since(SystemTime::UNIX_EPOCH)?
             .as_micros()
     );
+    if ctx.t.system == System::Plain && sc != Scenario::BlobGet {
+        bail!("the plain sender only answers blob-get");
+    }
     let mut repo = ctx.t.repo.clone();
     // Writes go to a fresh repository per run, so every run starts from the same state.
-    if matches!(sc, Scenario::PutImage | Scenario::OciPutManifest) {
+    let wide = matches!(sc, Scenario::PutImageLayers | Scenario::PutImageIndex);
+    if wide || matches!(sc, Scenario::PutImage | Scenario::OciPutManifest) {
         repo = format!("{}-{run_id}", ctx.t.repo);
         prepare_repo(&ctx, &repo).await?;
     }
+    let wide = if wide {
+        Some(prepare_wide(&ctx, &repo, sc).await?)
+    } else {
+        None
+    };
     // the seeded images' digests, for the scenarios that pick one at random
     let picks = matches!(
         sc,
@@ -716,6 +897,7 @@ async fn run(
         counter: AtomicU64::new(0),
         digests,
         blob,
+        wide,
     });
     // one unmeasured request per worker as warm-up (connections, caches)
     for _ in 0..conc.min(2) {
@@ -920,6 +1102,182 @@ fn calibrate(sha_mib: usize, streams: &[usize], secs: f64) -> Value {
     json!({"sha256_mib_per_s": sha, "sha256_mib": sha_mib, "loopback": loopback})
 }
 
+/// The rate of durable small writes in `dir`: `block`-byte writes each followed by
+/// `fdatasync`, one at a time for `secs` seconds, first overwriting a preallocated 1 MiB
+/// file in a cycle (as a reused write-ahead log is written), then appending to a new one
+/// (each sync also commits the file's new size).
+fn fsync_rate(dir: &std::path::Path, secs: f64, block: usize) -> Result<Value> {
+    use std::os::unix::fs::FileExt as _;
+    const SPAN: usize = 1 << 20;
+    let block = block.clamp(1, SPAN);
+    let buf = vec![0xa5u8; block];
+    let mut rates = Vec::new();
+    for append in [false, true] {
+        let path = dir.join(format!(
+            ".berth-loadgen-fsync-{}-{append}",
+            std::process::id()
+        ));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        let measured = (|| -> Result<f64> {
+            if !append {
+                f.write_all_at(&vec![0u8; SPAN], 0)?;
+                f.sync_all()?;
+            }
+            let slots = (SPAN / block) as u64;
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs_f64(secs);
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let off = if append { n } else { n % slots } * block as u64;
+                f.write_all_at(&buf, off)?;
+                f.sync_data()?;
+                n += 1;
+            }
+            Ok(n as f64 / start.elapsed().as_secs_f64())
+        })();
+        let _ = std::fs::remove_file(&path);
+        rates.push(measured?);
+    }
+    Ok(json!({
+        "dir": dir.display().to_string(),
+        "block_bytes": block,
+        "seconds": secs,
+        "overwrite_per_s": rates[0],
+        "append_per_s": rates[1],
+    }))
+}
+
+/// The plain sender: a thread per connection, keep-alive, every GET but /healthz answered
+/// with the whole file, sent by `sendfile(2)` on Linux (the kernel copies from the page
+/// cache to the socket; `std::io::copy` was seen to read and write 8 KiB at a time).
+fn serve_file(file: std::path::PathBuf, listen: &str) -> Result<()> {
+    let listener = std::net::TcpListener::bind(listen)?;
+    std::fs::File::open(&file)?;
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        let file = file.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = serve_conn(conn, &file) {
+                if e.kind() != std::io::ErrorKind::ConnectionReset
+                    && e.kind() != std::io::ErrorKind::BrokenPipe
+                {
+                    eprintln!("serve-file: {e}");
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+fn serve_conn(mut conn: std::net::TcpStream, file: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    conn.set_nodelay(true)?;
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // one request head (GETs carry no body)
+        let end = loop {
+            if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if pending.len() > 64 << 10 {
+                return Err(std::io::Error::other("request head too large"));
+            }
+            let k = conn.read(&mut buf)?;
+            if k == 0 {
+                return Ok(());
+            }
+            pending.extend_from_slice(&buf[..k]);
+        };
+        let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+        pending.drain(..end);
+        let mut line = head.split_whitespace();
+        let (method, path) = (line.next().unwrap_or(""), line.next().unwrap_or(""));
+        if method != "GET" && method != "HEAD" {
+            conn.write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")?;
+            continue;
+        }
+        if path == "/healthz" {
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
+            continue;
+        }
+        let mut f = std::fs::File::open(file)?;
+        let len = f.metadata()?.len();
+        conn.write_all(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {len}\r\n\r\n"
+            )
+            .as_bytes(),
+        )?;
+        if method == "GET" {
+            send_file(&mut f, &mut conn, len)?;
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn send_file(
+    f: &mut std::fs::File,
+    conn: &mut std::net::TcpStream,
+    len: u64,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let mut off: libc::off_t = 0;
+    while (off as u64) < len {
+        let want = (len - off as u64).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open for the call; `off` is a valid offset cell.
+        let n = unsafe { libc::sendfile(conn.as_raw_fd(), f.as_raw_fd(), &mut off, want) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(std::io::Error::other("file shrank while sent"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_file(
+    f: &mut std::fs::File,
+    conn: &mut std::net::TcpStream,
+    len: u64,
+) -> std::io::Result<()> {
+    use std::io::Read as _;
+    std::io::copy(&mut f.take(len), conn).map(|_| ())
+}
+
+/// Creates repositories `<repo>-000000` .. through CreateRepository, `conc` in flight.
+async fn seed_repos(ctx: Arc<Ctx>, count: usize, conc: usize) -> Result<()> {
+    let start = Instant::now();
+    for_each_concurrent(count, conc, |i| {
+        let ctx = ctx.clone();
+        async move {
+            let name = format!("{}-{i:06}", ctx.t.repo);
+            match ecr(&ctx, "CreateRepository", json!({"repositoryName": name})).await {
+                Err(e) if !e.to_string().contains("RepositoryAlreadyExists") => Err(e),
+                _ => Ok(()),
+            }
+        }
+    })
+    .await?;
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "created {count} repositories in {secs:.1} s ({:.0}/s, {conc} in flight)",
+        count as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
 /// User + system CPU time of this process (Linux /proc; 0 elsewhere).
 fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
@@ -1006,6 +1364,31 @@ async fn main() {
                 println!("{v}");
                 Ok(())
             }
+            Cmd::Fsync {
+                dir,
+                duration,
+                block,
+            } => {
+                let v = tokio::task::spawn_blocking(move || fsync_rate(&dir, duration, block))
+                    .await
+                    .map_err(|e| e.to_string())??;
+                println!("{v}");
+                Ok(())
+            }
+            Cmd::ServeFile { file, listen } => {
+                tokio::task::spawn_blocking(move || serve_file(file, &listen))
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            Cmd::BlobDigest { blob_mib } => {
+                println!("{}", large_blob(blob_mib).1);
+                Ok(())
+            }
+            Cmd::SeedRepos {
+                t,
+                count,
+                concurrency,
+            } => seed_repos(make_ctx(t).await?, count, concurrency).await,
         }
     }
     .await;
