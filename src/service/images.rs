@@ -134,23 +134,21 @@ impl Service {
         // Copies, signatures and scans are queued for a private repository some rule of
         // its registry matches (or, for scans, its own scanOnPush). Referrers (a
         // signature, an SBOM) are not signed themselves.
-        let (replicate_to, sign_with) = match registry.namespace {
-            Namespace::Private => (
-                self.store()
-                    .replication_configuration(&registry)
-                    .await?
-                    .destinations_for(&req.name),
-                match (
-                    &new.subject,
-                    self.store().signing_configuration(&registry).await?,
-                ) {
+        let (replicate_to, sign_with, scan) = match registry.namespace {
+            Namespace::Private => {
+                let rules = self.store().push_rules(&registry).await?;
+                let sign_with = match (&new.subject, rules.signing) {
                     (None, Some(config)) => config.profiles_for(&req.name),
                     _ => Vec::new(),
-                },
-            ),
-            Namespace::Public => (Vec::new(), Vec::new()),
+                };
+                (
+                    rules.replication.destinations_for(&req.name),
+                    sign_with,
+                    Self::scan_on_push(rules.scanning, &repo.record),
+                )
+            }
+            Namespace::Public => (Vec::new(), Vec::new(), None),
         };
-        let scan = self.scan_on_push(&repo.record).await?;
         let work = Queued {
             replicate_to: &replicate_to,
             sign_with: &sign_with,

@@ -248,7 +248,12 @@ impl Service {
         // Replicas are not replicated again (ECR copies only what was pushed), nor
         // signed; the destination's scanning rules apply to them.
         let work = Queued {
-            scan: self.scan_on_push(&to.record).await?,
+            scan: Service::scan_on_push(
+                self.store()
+                    .scanning_configuration(&to.record.registry)
+                    .await?,
+                &to.record,
+            ),
             ..Queued::default()
         };
         match self

@@ -227,17 +227,19 @@ impl Service {
         })
     }
 
-    /// The scan an image put into `repo` gets: its registry's rules (or its own
-    /// `scanOnPush`) decide; none in a public registry.
-    pub(super) async fn scan_on_push(&self, repo: &Repository) -> Result<Option<ScanType>> {
-        Ok(match repo.registry.namespace {
-            Namespace::Private => self
-                .scanning_configuration(&repo.registry)
-                .await?
+    /// The scan an image put into `repo` gets: its registry's scanning `configuration`
+    /// (or the repository's own `scanOnPush`) decides; none in a public registry.
+    pub(super) fn scan_on_push(
+        configuration: Option<ScanningConfiguration>,
+        repo: &Repository,
+    ) -> Option<ScanType> {
+        match repo.registry.namespace {
+            Namespace::Private => configuration
+                .unwrap_or_default()
                 .applied(&repo.name, repo.scan_on_push)
                 .on_push(),
             Namespace::Public => None,
-        })
+        }
     }
 
     async fn scanning_configuration(&self, registry: &Registry) -> Result<ScanningConfiguration> {

@@ -39,7 +39,7 @@ pub use gc::{Dangling, Link};
 pub use key::{Key, Stored};
 pub use records::*;
 pub use referrers::Referrer;
-pub use registries::MAX_PULL_TIME_EXCLUSIONS;
+pub use registries::{PushRules, MAX_PULL_TIME_EXCLUSIONS};
 pub use replication::{DestinationStatus, ReplicationTask};
 pub use repositories::MAX_RESOURCE_TAGS;
 pub use scanning::{ImageScan, ObservedFinding, ScanOutcome, ScanSummary, ScanTask};

@@ -1,11 +1,14 @@
 //! What belongs to a registry rather than to one of its repositories: its policy, its
-//! account settings, and the principals whose pulls leave pull times alone. Keyed by
-//! (account, region); the rows exist only once something is set.
+//! account settings, the principals whose pulls leave pull times alone, and the rules
+//! a push follows. Keyed by (account, region); the rows exist only once something is
+//! set.
 
 use sqlx::Row;
 
-use super::{capped, millis, Result, Store};
-use crate::domain::{AccountSetting, Registry};
+use super::{capped, millis, replication, scanning, signing, Result, Store};
+use crate::domain::{
+    AccountSetting, Registry, ReplicationConfiguration, ScanningConfiguration, SigningConfiguration,
+};
 
 /// The most principals one registry may exclude from pull-time updates.
 pub const MAX_PULL_TIME_EXCLUSIONS: i64 = 100;
@@ -181,5 +184,42 @@ impl Store {
         .fetch_optional(&mut *self.reader().await?)
         .await?
         .is_some())
+    }
+}
+
+/// The rules a push into a registry follows: what to copy where, sign and scan. Every
+/// push needs all three, so they are read together.
+#[derive(Debug, Default)]
+pub struct PushRules {
+    pub replication: ReplicationConfiguration,
+    pub signing: Option<SigningConfiguration>,
+    pub scanning: Option<ScanningConfiguration>,
+}
+
+impl Store {
+    /// The registry's push rules, in one statement; those never put are empty.
+    pub async fn push_rules(&self, registry: &Registry) -> Result<PushRules> {
+        let rows = sqlx::query(
+            "SELECT 'replication', rules FROM replication_configurations \
+               WHERE registry_id = $1 AND region = $2 \
+             UNION ALL SELECT 'signing', rules FROM signing_configurations \
+               WHERE registry_id = $1 AND region = $2 \
+             UNION ALL SELECT 'scanning', rules FROM scanning_configurations \
+               WHERE registry_id = $1 AND region = $2",
+        )
+        .bind(registry.account.as_str())
+        .bind(registry.region.as_str())
+        .fetch_all(&mut *self.reader().await?)
+        .await?;
+        let mut rules = PushRules::default();
+        for row in rows {
+            let (kind, text): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            match kind.as_str() {
+                "replication" => rules.replication = replication::from_json(&text)?,
+                "signing" => rules.signing = Some(signing::from_json(&text)?),
+                _ => rules.scanning = Some(scanning::from_json(&text)?),
+            }
+        }
+        Ok(rules)
     }
 }

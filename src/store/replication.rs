@@ -53,7 +53,7 @@ fn to_json(config: &ReplicationConfiguration) -> String {
     .to_string()
 }
 
-fn from_json(text: &str) -> Result<ReplicationConfiguration> {
+pub(super) fn from_json(text: &str) -> Result<ReplicationConfiguration> {
     let broken = || bad("replication configuration");
     let rules: Value = serde_json::from_str(text).map_err(|_| broken())?;
     let rules = rules

@@ -108,7 +108,7 @@ fn to_json(config: &ScanningConfiguration) -> String {
     serde_json::to_string(&json).unwrap_or_else(|_| "{}".into())
 }
 
-fn from_json(text: &str) -> Result<ScanningConfiguration> {
+pub(super) fn from_json(text: &str) -> Result<ScanningConfiguration> {
     let broken = || bad("scanning configuration");
     let json: ConfigJson = serde_json::from_str(text).map_err(|_| broken())?;
     let rules = json

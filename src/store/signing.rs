@@ -66,7 +66,7 @@ fn to_json(config: &SigningConfiguration) -> String {
     serde_json::to_string(&rules).unwrap_or_else(|_| "[]".into())
 }
 
-fn from_json(text: &str) -> Result<SigningConfiguration> {
+pub(super) fn from_json(text: &str) -> Result<SigningConfiguration> {
     let broken = || bad("signing configuration");
     let rules: Vec<RuleJson> = serde_json::from_str(text).map_err(|_| broken())?;
     let rules = rules
