@@ -10,6 +10,9 @@ use crate::helpers::{sha256, token_password};
 use crate::process::{run_berth_with, Launch, ServerProcess, ServerState};
 use crate::registry_clients::{assert_pulled, blob_names, oci_layout, skopeo};
 
+/// The store's identity, made by the first process to start on the bucket.
+const STORE_ID: &str = "store-id";
+
 /// The bucket key of a blob under the store's prefix.
 fn blob_key(digest: &str) -> String {
     let hex = digest.trim_start_matches("sha256:");
@@ -127,6 +130,7 @@ impl OnBucket {
         run_berth_with(&self.state.data_dir, None, &args, &self.moto.settings())
     }
 
+    /// Every object under the prefix, sorted.
     async fn keys(&self) -> Vec<String> {
         self.moto.keys(&self.bucket, "registry").await
     }
@@ -216,8 +220,8 @@ async fn clients_round_trip_through_the_bucket() {
     );
     assert_eq!(
         b.keys().await,
-        vec![blob_key(&layer_digest)],
-        "the blob is in the bucket, and no upload is left"
+        vec![blob_key(&layer_digest), STORE_ID.to_owned()],
+        "the blob is in the bucket (beside the store's identity), and no upload is left"
     );
 
     // skopeo pushes an image and pulls it back.
@@ -252,8 +256,13 @@ async fn clients_round_trip_through_the_bucket() {
     assert_eq!(code, Some(0), "berth gc: {out}");
     assert!(out.contains("1 blobs"), "{out}");
     image_blobs.sort_by_key(|d| blob_key(d));
-    let expected: Vec<String> = image_blobs.iter().map(|d| blob_key(d)).collect();
-    assert_eq!(b.keys().await, expected, "only the image's blobs stay");
+    let mut expected: Vec<String> = image_blobs.iter().map(|d| blob_key(d)).collect();
+    expected.push(STORE_ID.to_owned());
+    assert_eq!(
+        b.keys().await,
+        expected,
+        "only the image's blobs (and the store's identity) stay"
+    );
     let gone = ecr
         .batch_check_layer_availability()
         .repository_name("s3/app")
