@@ -115,9 +115,14 @@ impl Pools {
                     // SQLite may roll the transaction back itself; the ROLLBACK sqlx then
                     // sends fails, and sqlx-sqlite leaves its transaction depth at 1, so
                     // every later BEGIN on the connection fails ("begin_with at non-zero
-                    // transaction depth"). The ping waits for that queued rollback; a
-                    // connection still counted in a transaction is closed, and the pool
-                    // opens a fresh one when next asked.
+                    // transaction depth"). A committed transaction leaves nothing
+                    // queued, so the connection goes straight back (this runs between
+                    // every two writes). After a dropped one, the ping waits for its
+                    // queued rollback; a connection still counted in a transaction is
+                    // closed, and the pool opens a fresh one when next asked.
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
                     conn.ping().await?;
                     Ok(!conn.is_in_transaction())
                 })
