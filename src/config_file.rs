@@ -1,7 +1,7 @@
 //! The configuration file (`--config FILE`, `BERTH_CONFIG`): a TOML table of the
 //! commands' settings, each under its flag's name in snake_case (`--gc-interval` is
-//! `gc_interval`); each command takes those it has. Flags win over the environment, which wins over the file, which
-//! wins over the defaults.
+//! `gc_interval`); each command takes those it has. Flags win over the environment,
+//! which wins over the file, which wins over the defaults.
 //!
 //! The file adds to the command line: each setting it gives that neither the command
 //! line nor the environment gave (clap's `ArgMatches::value_source`) becomes a

@@ -76,17 +76,18 @@ impl Service {
             let theirs: BTreeMap<String, String> =
                 serde_json::from_str(&theirs).unwrap_or_default();
             for (setting, value) in &mine {
-                let there = theirs.get(setting);
-                if there == Some(value) || differ.iter().any(|d| &d.setting == setting) {
+                // A setting the other process does not register is one an older berth
+                // does not compare: not a disagreement, so a rolling upgrade can join.
+                let Some(there) = theirs.get(setting) else {
+                    continue;
+                };
+                if there == value || differ.iter().any(|d| &d.setting == setting) {
                     continue;
                 }
-                let shown = |v: Option<&String>| {
-                    (!SECRET.contains(&setting.as_str()))
-                        .then(|| v.cloned().unwrap_or_else(|| "(unset)".into()))
-                };
+                let shown = |v: &String| (!SECRET.contains(&setting.as_str())).then(|| v.clone());
                 differ.push(Disagreement {
                     setting: setting.clone(),
-                    here: shown(Some(value)),
+                    here: shown(value),
                     there: shown(there),
                 });
             }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use regex::Regex;
 use reqwest::Method;
 use serde_json::Value;
+use sqlx::Connection as _;
 
 use crate::engines::docker::Docker;
 use crate::engines::{files, unique};
@@ -301,6 +302,25 @@ async fn two_processes_serve_one_registry(
             && !stderr.contains("another-secret"),
         "{stderr}"
     );
+    // An older berth, which registers no blob store, is no disagreement: a rolling
+    // upgrade joins it.
+    let url = database_url.as_deref().expect("Postgres");
+    let mut db = sqlx::PgConnection::connect(url).await.expect("database");
+    let (settings,): (String,) = sqlx::query_as("SELECT settings FROM instances LIMIT 1")
+        .fetch_one(&mut db)
+        .await
+        .expect("a live process");
+    let mut older: serde_json::Map<String, Value> =
+        serde_json::from_str(&settings).expect("settings");
+    older
+        .remove("blob_store")
+        .expect("the blob store is registered");
+    sqlx::query("INSERT INTO instances (id, settings, seen_at) VALUES ('older', $1, $2)")
+        .bind(Value::Object(older).to_string())
+        .bind(chrono::Utc::now().timestamp_millis())
+        .execute(&mut db)
+        .await
+        .expect("an older process");
     let c = ServerProcess::launch(&state("c"), launch()).await;
     c.ecr
         .describe_repositories()
