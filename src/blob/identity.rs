@@ -42,16 +42,23 @@ impl FileStore {
         let written = self
             .root
             .join(format!(".{NAME}-{}", uuid::Uuid::new_v4().simple()));
-        let mut file = fs::File::create(&written).await?;
-        file.write_all(new_identity().as_bytes()).await?;
-        file.sync_all().await?;
-        drop(file);
-        let linked = match fs::hard_link(&written, &path).await {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        let linked = async {
+            let mut file = fs::File::create(&written).await?;
+            file.write_all(new_identity().as_bytes()).await?;
+            file.sync_all().await?;
+            drop(file);
+            match fs::hard_link(&written, &path).await {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            }
+        }
+        .await;
+        // Removed however the write ended: a full disk leaves no stray file behind.
+        let removed = match fs::remove_file(&written).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         };
-        fs::remove_file(&written).await?;
-        linked?;
+        linked.and(removed)?;
         fs::File::open(&self.root).await?.sync_all().await?;
         Ok(fs::read_to_string(&path).await?.trim().to_owned())
     }
