@@ -242,7 +242,9 @@ if has blob; then
         esac
         ft=$(fstype "$dir")
         [ -z "${URL[berth-blob-$ft]:-}" ] || ft="$ft-$fs"
-        start_berth "berth-blob-$ft" "$dir/berth-blob"
+        # Blob GETs are redirected to berth's download listener, which sends with
+        # sendfile (README: "The download listener"); uploads go to the main listener.
+        start_berth "berth-blob-$ft" "$dir/berth-blob" --download-listen 127.0.0.1:0 --blob-redirect
         start_registry "registry-blob-$ft" "$dir/registry-blob"
         BLOB_SETS+=("$ft|$dir")
     done

@@ -117,10 +117,20 @@ pub struct Config {
     /// (its PEM certificate chain, its own certificate first). Read at each signing.
     #[arg(long, env = "BERTH_SIGNING_DIR")]
     pub signing_dir: Option<PathBuf>,
-    /// Answer a blob GET with a redirect to a presigned URL of its object, so the bytes
-    /// do not pass through berth (needs an s3:// blob store).
+    /// Answer a blob GET with a redirect, so the bytes do not pass through berth's HTTP
+    /// workers: to a presigned URL of its object (an s3:// blob store), or to the
+    /// download listener (`download_listen`).
     #[arg(long, env = "BERTH_BLOB_REDIRECT")]
     pub blob_redirect: bool,
+    /// Address of the download listener, off unless set: it serves download URLs
+    /// (GetDownloadUrlForLayer's, and with `blob_redirect` the registry API's blob
+    /// GETs), sending a blob file's bytes to the socket with sendfile.
+    #[arg(long, env = "BERTH_DOWNLOAD_LISTEN")]
+    pub download_listen: Option<String>,
+    /// The URL clients reach the download listener at; defaults to http://<download
+    /// listen address>.
+    #[arg(long, env = "BERTH_DOWNLOAD_URL")]
+    pub download_url: Option<String>,
     /// The vulnerability database image scans match against: a directory of OSV JSON
     /// files (one advisory or a list of them per file, in any subdirectories). Loaded
     /// again whenever its files change. None: scans inventory packages and report no
@@ -361,18 +371,36 @@ impl Config {
                 format!("{public} is the main listener's address too; give it another port"),
             ));
         }
+        if let Some(download) = &self.download_listen {
+            let download = resolve("download_listen", download)?;
+            if (download == main || download == public) && download.port() != 0 {
+                return Err(fix(
+                    "download_listen",
+                    format!("{download} is another listener's address too; give it another port"),
+                ));
+            }
+        }
         for (id, url) in [
             ("public_url", &self.public_url),
             ("public_registry_url", &self.public_registry_url),
+            ("download_url", &self.download_url),
         ] {
             if let Some(url) = url {
                 check_url(url).map_err(|e| fix(id, e))?;
             }
         }
-        if self.blob_redirect && !matches!(self.store.blob_store, Some(BlobLocation::S3(_))) {
+        let on_s3 = matches!(self.store.blob_store, Some(BlobLocation::S3(_)));
+        if self.blob_redirect && !on_s3 && self.download_listen.is_none() {
             return Err(fix(
                 "blob_redirect",
-                "redirects go to an object store's presigned URLs: it needs an s3:// blob_store",
+                "redirects go to an object store's presigned URLs (an s3:// blob_store) or to \
+                 the download listener: set download_listen",
+            ));
+        }
+        if self.download_url.is_some() && self.download_listen.is_none() {
+            return Err(fix(
+                "download_url",
+                "it is the download listener's URL: set download_listen too",
             ));
         }
         let blob_dir = match &self.store.blob_store {

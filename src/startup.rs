@@ -36,6 +36,8 @@ pub struct Application {
     port: u16,
     public_port: u16,
     service: Service,
+    /// The download listener's accept loop, when it runs.
+    downloads: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Binds `address`; the URL clients reach it at is `url` or else derived from it.
@@ -146,6 +148,8 @@ async fn offline_service(config: &StoreConfig, gc_grace: Duration) -> anyhow::Re
         signing_dir: SigningDirectory::default(),
         vuln_db: None,
         scan_concurrency: 1,
+        download_url: None,
+        blob_redirect: false,
     };
     Service::new(store, blobs, settings, Credentials::new(account, [])).await
 }
@@ -393,6 +397,11 @@ impl Application {
         let (public_listener, public_registry_url) =
             bind(&config.public_listen, config.public_registry_url.as_deref())?;
         let (address, public_address) = (listener.local_addr()?, public_listener.local_addr()?);
+        let download = config
+            .download_listen
+            .as_deref()
+            .map(|address| bind(address, config.download_url.as_deref()))
+            .transpose()?;
         let settings = Settings {
             account: config.account_id.clone(),
             region: config.store.region.clone(),
@@ -406,6 +415,8 @@ impl Application {
             signing_dir: SigningDirectory::new(config.signing_dir.clone()),
             vuln_db: config.vuln_db.clone(),
             scan_concurrency: usize::from(config.jobs.scan_concurrency),
+            download_url: download.as_ref().map(|(_, url)| url.clone()),
+            blob_redirect: config.blob_redirect,
         };
         let service = Service::new(store, blobs, settings, credentials).await?;
         let differ = service.join_replicas().await?;
@@ -445,6 +456,19 @@ impl Application {
             workers,
             max_connections,
         )?;
+        let downloads = match download {
+            Some((listener, url)) => {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                tracing::info!(address = %listener.local_addr()?, %url, "downloads are served");
+                let idle = Duration::from_secs(limits.idle_timeout);
+                let cap = usize::try_from(max_connections).unwrap_or(usize::MAX);
+                let serve =
+                    crate::api::download_listener::serve(listener, service.clone(), idle, cap);
+                Some(tokio::spawn(serve))
+            }
+            None => None,
+        };
         let public_v2 = crate::api::oci::Listener::public(&config.public_alias);
         let public_server = serve(
             "public",
@@ -468,6 +492,7 @@ impl Application {
             port: address.port(),
             public_port: public_address.port(),
             service,
+            downloads,
         })
     }
 
@@ -497,6 +522,9 @@ impl Application {
         });
         let both = futures_util::future::try_join(self.server, self.public_server).await;
         stopper.abort();
+        if let Some(downloads) = self.downloads {
+            downloads.abort();
+        }
         if let Err(e) = self.service.leave_replicas().await {
             tracing::warn!(error = ?e, "could not record this process's stop");
         }

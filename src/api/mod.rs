@@ -5,6 +5,7 @@ pub mod access;
 pub mod awsjson;
 pub mod body_timeout;
 mod download;
+pub mod download_listener;
 pub mod ecr;
 pub mod ecr_public;
 mod logo;

@@ -16,10 +16,15 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
 
 use super::{Assembled, BlobReader, Location, PartBody, PartError, Shelf, Source, CHUNK};
 use crate::domain::{Algorithm, Digest, Hasher, PartId, UploadId, UploadPart};
+
+/// The most one sendfile call is asked to move: a bound on how long a read from disk
+/// holds the thread.
+const SEND: usize = 4 * CHUNK;
 
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -402,6 +407,34 @@ pub(super) fn stream(file: File, remaining: u64) -> impl Stream<Item = io::Resul
         buf.truncate(n);
         Ok(Some((Bytes::from(buf), (file, remaining - n as u64))))
     })
+}
+
+/// `remaining` bytes of the file from where it stands, sent to `socket` by sendfile:
+/// the kernel moves them from the page cache, and a socket that is full is waited for
+/// like any other write. A read from disk blocks the calling thread, as a `read` would.
+pub(super) async fn send(mut file: File, remaining: u64, socket: &TcpStream) -> io::Result<()> {
+    let mut offset = file.stream_position().await?;
+    let end = offset + remaining;
+    while offset < end {
+        let want = usize::try_from(end - offset).unwrap_or(SEND).min(SEND);
+        let sent = socket
+            .async_io(Interest::WRITABLE, || {
+                Ok(rustix::fs::sendfile(
+                    socket,
+                    &file,
+                    Some(&mut offset),
+                    want,
+                )?)
+            })
+            .await?;
+        if sent == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "blob shorter than recorded",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Creates `dir` if it is missing, syncing its parent so the new entry survives a

@@ -437,6 +437,22 @@ impl BlobReader {
             Source::S3(r) => r.stream(self.remaining).right_stream(),
         }
     }
+
+    /// Writes the bytes to `socket`: a file's with sendfile, from the page cache to the
+    /// socket without a copy through berth; an object's a chunk at a time. A blob
+    /// shorter than it said is an `UnexpectedEof`.
+    pub async fn send_to(self, socket: &mut tokio::net::TcpStream) -> io::Result<()> {
+        match self.source {
+            Source::File(f) => file::send(f, self.remaining, socket).await,
+            Source::S3(r) => {
+                let mut chunks = std::pin::pin!(r.stream(self.remaining));
+                while let Some(chunk) = chunks.next().await {
+                    tokio::io::AsyncWriteExt::write_all(socket, &chunk?).await?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ pub enum BlobRead {
 }
 
 /// A blob's bytes: stored, on their way from a pull-through upstream, or to be
-/// fetched from the object store at a presigned URL (`--blob-redirect`).
+/// fetched elsewhere (`--blob-redirect`): from the object store at a presigned URL, or
+/// from the download listener.
 pub enum Blob {
     Stored(BlobReader),
     Arriving(Arriving),
@@ -46,9 +47,12 @@ impl Service {
                 FromUpstream::Cached => {}
             }
         }
-        if read == BlobRead::Download {
+        if read == BlobRead::Download && self.settings().blob_redirect {
             if let Some(url) = self.blobs().redirect(digest).await? {
                 return Ok(Blob::Elsewhere(url));
+            }
+            if let Some(base) = &self.settings().download_url {
+                return Ok(Blob::Elsewhere(self.download_link(base, repo.key, digest)));
             }
         }
         match self.blobs().read(digest).await {

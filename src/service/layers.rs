@@ -73,7 +73,8 @@ impl Service {
         Ok((layers, failures))
     }
 
-    /// A URL on berth itself that serves the layer without credentials for an hour.
+    /// A URL on berth itself (the download listener when it runs) that serves the layer
+    /// without credentials for an hour.
     pub async fn layer_download_url(
         &self,
         caller: &Caller,
@@ -96,16 +97,28 @@ impl Service {
         if !self.store().blob_referenced(repo.key, digest).await? {
             return Err(Error::LayerInaccessible(digest.clone()));
         }
+        let base = match &self.settings().download_url {
+            Some(url) => url.clone(),
+            None => self.registry_url(&repo.record.registry),
+        };
+        Ok(self.download_link(&base, repo.key, digest))
+    }
+
+    /// `base`'s download URL for the blob in the repository: its token, sealed, is the
+    /// only credential it needs, for an hour.
+    pub(super) fn download_link(
+        &self,
+        base: &str,
+        repository: Key<Repository>,
+        digest: &Digest,
+    ) -> String {
         let grant = DownloadGrant {
-            r: repo.key,
+            r: repository,
             d: digest.to_string(),
             e: (now() + DOWNLOAD_TTL).timestamp(),
         };
         let token = self.sealer().seal_json(DOWNLOAD_PURPOSE, &grant);
-        Ok(format!(
-            "{}/_berth/download/{token}",
-            self.registry_url(&repo.record.registry)
-        ))
+        format!("{}/_berth/download/{token}", base.trim_end_matches('/'))
     }
 
     /// Opens the blob a download token grants; `None` when the token is forged,

@@ -137,6 +137,10 @@ pub struct Settings {
     pub vuln_db: Option<std::path::PathBuf>,
     /// How many images the scanning job scans at once.
     pub scan_concurrency: usize,
+    /// The download listener's URL, when it runs (`--download-listen`).
+    pub download_url: Option<String>,
+    /// Whether a registry API blob GET is answered with a redirect (`--blob-redirect`).
+    pub blob_redirect: bool,
 }
 
 #[derive(Clone)]

@@ -179,6 +179,18 @@ async fn unusable_configurations_are_refused() {
             "listen = \"127.0.0.1:7000\"\npublic_listen = \"127.0.0.1:7000\"\n".to_owned(),
             "public_listen (--public-listen, BERTH_PUBLIC_LISTEN): 127.0.0.1:7000 is the main listener's address too",
         ),
+        (
+            "listen = \"127.0.0.1:7000\"\ndownload_listen = \"127.0.0.1:7000\"\n".to_owned(),
+            "download_listen (--download-listen, BERTH_DOWNLOAD_LISTEN): 127.0.0.1:7000 is another listener's address too",
+        ),
+        (
+            "download_url = \"http://downloads.example\"\n".to_owned(),
+            "download_url (--download-url, BERTH_DOWNLOAD_URL): it is the download listener's URL: set download_listen too",
+        ),
+        (
+            "blob_redirect = true\n".to_owned(),
+            "blob_redirect (--blob-redirect, BERTH_BLOB_REDIRECT): redirects go to an object store's presigned URLs (an s3:// blob_store) or to the download listener: set download_listen",
+        ),
     ];
     let data = dir.path().join("data").display().to_string();
     for (n, (contents, says)) in cases.iter().enumerate() {

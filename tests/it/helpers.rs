@@ -119,6 +119,8 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
         signing_dir: None,
         vuln_db: None,
         blob_redirect: false,
+        download_listen: None,
+        download_url: None,
         // The test clients never retry, so a pooled connection the server closes as idle
         // just as a client reuses it (under load, past the default 5 s) would fail a test
         // that is about something else. The servers started as processes (the ingress

@@ -8,6 +8,7 @@ mod blob_store;
 mod cli;
 mod config_file;
 mod deployment;
+mod download_listener;
 mod durability;
 mod engines;
 mod fixtures;

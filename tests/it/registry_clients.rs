@@ -86,6 +86,20 @@ pub(crate) async fn skopeo<S: AsRef<str>>(args: &[S]) -> (bool, String) {
     .expect("join")
 }
 
+/// skopeo copies `from` to `to` with their digests kept, logging in as `creds` (over
+/// plain HTTP) on whichever side is a `docker://` registry.
+pub(crate) async fn skopeo_copy(creds: &str, from: &str, to: &str) -> (bool, String) {
+    let mut args = vec!["copy", "--preserve-digests"];
+    if from.starts_with("docker://") {
+        args.extend(["--src-tls-verify=false", "--src-creds", creds]);
+    }
+    if to.starts_with("docker://") {
+        args.extend(["--dest-tls-verify=false", "--dest-creds", creds]);
+    }
+    args.extend([from, to]);
+    skopeo(&args).await
+}
+
 /// Checks an image skopeo pulled into the OCI layout `out`: the manifest is there
 /// under its digest, byte for byte, and every layer hashes to its name.
 pub(crate) fn assert_pulled(out: &Path, manifest: &str, digest: &str) {
@@ -135,16 +149,7 @@ async fn skopeo_round_trip(app: TestApp) {
         format!("oci:{}:v1", src.display()),
         format!("oci:{}:v1", back.display()),
     );
-    let push = [
-        "copy",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &creds,
-        &src_ref,
-        &dest,
-    ];
-    let (ok, err) = skopeo(&push).await;
+    let (ok, err) = skopeo_copy(&creds, &src_ref, &dest).await;
     assert!(ok, "skopeo push failed: {err}");
 
     // The ECR face sees the image with its tag and size.
@@ -160,16 +165,7 @@ async fn skopeo_round_trip(app: TestApp) {
     assert_eq!(detail.image_tags(), ["v1"]);
     assert_eq!(detail.image_size_in_bytes(), Some(size as i64));
 
-    let pull = [
-        "copy",
-        "--preserve-digests",
-        "--src-tls-verify=false",
-        "--src-creds",
-        &creds,
-        &dest,
-        &back_ref,
-    ];
-    let (ok, err) = skopeo(&pull).await;
+    let (ok, err) = skopeo_copy(&creds, &dest, &back_ref).await;
     assert!(ok, "skopeo pull failed: {err}");
     assert_eq!(
         blob_names(&src),
