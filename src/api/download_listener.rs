@@ -57,8 +57,10 @@ pub async fn serve(
 struct Request {
     method: String,
     path: String,
+    /// Whether the connection stays open after the answer: HTTP/1.1 without
+    /// `Connection: close`, and no body follows the head (it is never read).
     keep_alive: bool,
-    /// Whether a body follows the head: never read, so the connection closes after.
+    /// Whether a body follows the head.
     body: bool,
 }
 
@@ -80,10 +82,7 @@ async fn connection(mut socket: TcpStream, service: Service, idle: Duration) {
             // Idle too long, closed by the client, or a broken connection.
             Err(_) | Ok(Ok(None)) | Ok(Err(_)) => return,
         };
-        let keep_alive = match &request {
-            Ok(request) => request.keep_alive && !request.body,
-            Err(_) => false,
-        };
+        let keep_alive = request.as_ref().is_ok_and(|r| r.keep_alive);
         match answer(&mut socket, &service, request, keep_alive).await {
             Ok(()) if keep_alive => {}
             Ok(()) => return,
@@ -119,7 +118,7 @@ async fn read_head(
                 let request = Request {
                     method: parsed.method.unwrap_or_default().to_owned(),
                     path: parsed.path.unwrap_or_default().to_owned(),
-                    keep_alive: parsed.version == Some(1) && !close,
+                    keep_alive: parsed.version == Some(1) && !close && !body,
                     body,
                 };
                 buf.advance(len);

@@ -144,7 +144,7 @@ impl Service {
                 (
                     rules.replication.destinations_for(&req.name),
                     sign_with,
-                    Self::scan_on_push(rules.scanning, &repo.record),
+                    Self::scan_on_push(rules.scanning.unwrap_or_default(), &repo.record),
                 )
             }
             Namespace::Public => (Vec::new(), Vec::new(), None),

@@ -249,9 +249,7 @@ impl Service {
         // signed; the destination's scanning rules apply to them.
         let work = Queued {
             scan: Service::scan_on_push(
-                self.store()
-                    .scanning_configuration(&to.record.registry)
-                    .await?,
+                self.scanning_configuration(&to.record.registry).await?,
                 &to.record,
             ),
             ..Queued::default()

@@ -230,19 +230,21 @@ impl Service {
     /// The scan an image put into `repo` gets: its registry's scanning `configuration`
     /// (or the repository's own `scanOnPush`) decides; none in a public registry.
     pub(super) fn scan_on_push(
-        configuration: Option<ScanningConfiguration>,
+        configuration: ScanningConfiguration,
         repo: &Repository,
     ) -> Option<ScanType> {
         match repo.registry.namespace {
             Namespace::Private => configuration
-                .unwrap_or_default()
                 .applied(&repo.name, repo.scan_on_push)
                 .on_push(),
             Namespace::Public => None,
         }
     }
 
-    async fn scanning_configuration(&self, registry: &Registry) -> Result<ScanningConfiguration> {
+    pub(super) async fn scanning_configuration(
+        &self,
+        registry: &Registry,
+    ) -> Result<ScanningConfiguration> {
         Ok(self
             .store()
             .scanning_configuration(registry)
