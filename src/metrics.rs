@@ -131,6 +131,29 @@ static BLOB_STORE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+static SQLITE_COMMITS: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new(
+        "berth_sqlite_commits_total",
+        "Transactions SQLite's writer thread committed (image pushes)",
+    )
+    .expect("a valid metric")
+});
+
+static SQLITE_COMMITTED_WRITES: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new(
+        "berth_sqlite_committed_writes_total",
+        "Writes those transactions held: over berth_sqlite_commits_total, how many \
+         concurrent pushes shared one commit",
+    )
+    .expect("a valid metric")
+});
+
+/// Counts a commit of SQLite's writer thread holding `writes` writes.
+pub fn sqlite_commit(writes: usize) {
+    SQLITE_COMMITS.inc();
+    SQLITE_COMMITTED_WRITES.inc_by(writes as u64);
+}
+
 /// A fault counter with a series for each kind from the start, so that a rate over
 /// it is defined before the first fault.
 fn faults(name: &str, help: &str, kinds: &[FaultKind]) -> IntCounterVec {
@@ -253,6 +276,8 @@ impl Metrics {
             Box::new(build),
             Box::new(DATABASE_ERRORS.clone()),
             Box::new(BLOB_STORE_ERRORS.clone()),
+            Box::new(SQLITE_COMMITS.clone()),
+            Box::new(SQLITE_COMMITTED_WRITES.clone()),
         ];
         // The standard `process_*` names (CPU, memory, open files, start time), as
         // every exporter reports them and dashboards expect; read from /proc.

@@ -1,8 +1,9 @@
 use std::collections::{HashMap, HashSet};
 
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::sqlite_writer::at_once;
+use super::statements::{args, required, Arg, Columns, Statements};
 use super::{
     from_millis, millis, on_unique, placeholders, Deleted, Error, ImageListing, Key, NamedManifest,
     NewImage, Presence, Queued, Result, Store, Stored, TagWrite,
@@ -24,32 +25,27 @@ pub(super) fn digest(s: &str) -> Result<Digest> {
     Digest::parse(s).map_err(|_| bad("digest"))
 }
 
-pub(super) fn image(row: &AnyRow) -> Result<Stored<Image>> {
+pub(super) fn image(row: &impl Columns) -> Result<Stored<Image>> {
+    let text = |name| -> Result<String> { Ok(required(row.text(name)?, name)?) };
+    let stamp = |name| -> Result<_> { Ok(row.int(name)?.map(from_millis)) };
     let record = Image {
-        digest: digest(&row.try_get::<String, _>("digest")?)?,
-        media_type: row.try_get("media_type")?,
-        artifact_type: row.try_get("artifact_type")?,
+        digest: digest(&text("digest")?)?,
+        media_type: text("media_type")?,
+        artifact_type: row.text("artifact_type")?,
         subject: row
-            .try_get::<Option<String>, _>("subject_digest")?
+            .text("subject_digest")?
             .as_deref()
             .map(digest)
             .transpose()?,
-        size: row.try_get("image_size")?,
-        pushed_at: from_millis(row.try_get("pushed_at")?),
-        last_pulled_at: row
-            .try_get::<Option<i64>, _>("last_pulled_at")?
-            .map(from_millis),
-        status: ImageStatus::parse(&row.try_get::<String, _>("status")?)
-            .ok_or_else(|| bad("image status"))?,
-        last_archived_at: row
-            .try_get::<Option<i64>, _>("last_archived_at")?
-            .map(from_millis),
-        last_activated_at: row
-            .try_get::<Option<i64>, _>("last_activated_at")?
-            .map(from_millis),
+        size: required(row.int("image_size")?, "image_size")?,
+        pushed_at: from_millis(required(row.int("pushed_at")?, "pushed_at")?),
+        last_pulled_at: stamp("last_pulled_at")?,
+        status: ImageStatus::parse(&text("status")?).ok_or_else(|| bad("image status"))?,
+        last_archived_at: stamp("last_archived_at")?,
+        last_activated_at: stamp("last_activated_at")?,
     };
     Ok(Stored {
-        key: Key::new(row.try_get("id")?),
+        key: Key::new(required(row.int("id")?, "id")?),
         record,
     })
 }
@@ -81,9 +77,9 @@ fn missing(wanted: &[Digest], found: &HashSet<String>) -> Vec<Digest> {
 }
 
 /// `(digest, size)` of those of `digests` present in `table` for the repository; the
-/// size is 0 when no `size` expression is given. `lock` ends the query (a row lock).
+/// size is 0 when no `size` column is named. `lock` ends the query (a row lock).
 async fn present(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     table: &str,
     size: Option<&str>,
     lock: &str,
@@ -95,19 +91,30 @@ async fn present(
     for chunk in digests.chunks(500) {
         let sql = format!(
             "SELECT t.digest{} FROM {table} t WHERE t.repository_id = $1 AND t.digest IN ({}){lock}",
-            size.map_or(String::new(), |s| format!(", {s}")),
+            size.map_or(String::new(), |s| format!(", t.{s}")),
             placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query(&sql).bind(repository.id());
-        for d in chunk {
-            q = q.bind(d.as_str());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            let size = if size.is_some() { row.try_get(1)? } else { 0 };
-            out.insert(row.try_get(0)?, size);
+        let args: Vec<Arg> = std::iter::once(repository.id().into())
+            .chain(chunk.iter().map(|d| d.as_str().into()))
+            .collect();
+        for row in tx.rows(&sql, &args).await? {
+            let size = match size {
+                Some(column) => required(row.int(column)?, column)?,
+                None => 0,
+            };
+            out.insert(required(row.text("digest")?, "digest")?, size);
         }
     }
     Ok(out)
+}
+
+/// The row locks a write's statements take where the database has them (Postgres).
+#[derive(Clone, Copy)]
+struct Locks {
+    /// Held until the transaction ends, shared with other readers.
+    share: &'static str,
+    /// Held until the transaction ends, alone.
+    update: &'static str,
 }
 
 impl Store {
@@ -115,7 +122,7 @@ impl Store {
     /// blob and child must be in the repository; a tag marked immutable may not exist
     /// yet at all (the primary key on tags settles races); a mutable one moves. A push
     /// that changes anything queues its `work` (copies, signatures, a new image's
-    /// scan) in the same transaction.
+    /// scan) in the same transaction. On SQLite it runs on the writer thread.
     pub async fn put_image(
         &self,
         repository: Key<Repository>,
@@ -124,170 +131,28 @@ impl Store {
         work: Queued<'_>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Stored<Image>> {
-        let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
+        let locks = Locks {
+            share: self.share_rows(),
+            update: self.lock_rows(),
+        };
+        if let Some(writer) = self.pools.sqlite_writer() {
+            let (new, tag) = (new.clone(), tag.cloned());
+            let (replicate_to, sign_with) = (work.replicate_to.to_vec(), work.sign_with.to_vec());
+            let scan = work.scan;
+            return writer
+                .run(move |tx| {
+                    let work = Queued {
+                        replicate_to: &replicate_to,
+                        sign_with: &sign_with,
+                        scan,
+                    };
+                    at_once(put(tx, locks, repository, &new, tag.as_ref(), work, now))
+                })
+                .await;
+        }
         let mut conn = self.writer().await?;
         let mut tx = self.begin_write(&mut conn).await?;
-        // Only presence matters for blobs; the image's size comes from the manifest.
-        // The links are read FOR SHARE: garbage collection drops a link only after
-        // locking it and then finding no manifest that references it, so it waits for
-        // this transaction and sees its references, or drops the link first and this
-        // read does not find it.
-        let blobs = present(
-            &mut tx,
-            "repository_blobs",
-            None,
-            self.share_rows(),
-            repository,
-            &blob_digests,
-        )
-        .await?;
-        let absent = missing(&blob_digests, &blobs.keys().cloned().collect());
-        if !absent.is_empty() && new.presence == Presence::Required {
-            return Err(Error::MissingBlobs(absent));
-        }
-        let children = present(
-            &mut tx,
-            "manifests",
-            Some("t.image_size"),
-            "",
-            repository,
-            &new.children,
-        )
-        .await?;
-        let absent = missing(&new.children, &children.keys().cloned().collect());
-        if !absent.is_empty() && new.presence == Presence::Required {
-            return Err(Error::MissingImages(absent));
-        }
-        if new.presence == Presence::Deferred {
-            sqlx::query(
-                "UPDATE repositories SET pull_through = 1 WHERE id = $1 AND pull_through = 0",
-            )
-            .bind(repository.id())
-            .execute(&mut *tx)
-            .await?;
-        }
-        let size = new
-            .size
-            .unwrap_or_else(|| children.values().copied().max().unwrap_or(0));
-
-        // An existing manifest row is locked, so a concurrent delete of the image
-        // waits for this transaction (and then sees its tag) instead of removing the
-        // image under it. When a delete won the row meanwhile, insert it again.
-        let mut found = None;
-        for _ in 0..3 {
-            let inserted = sqlx::query(&format!(
-                "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
-            ))
-            .bind(repository.id())
-            .bind(new.digest.as_str())
-            .bind(&new.media_type)
-            .bind(new.artifact_type.clone())
-            .bind(new.subject.as_ref().map(|d| d.to_string()))
-            .bind(&new.body)
-            .bind(size)
-            .bind(millis(now))
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = inserted {
-                found = Some((image(&row)?, true));
-                break;
-            }
-            let existing = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM manifests WHERE repository_id = $1 AND digest = $2{}",
-                self.lock_rows()
-            ))
-            .bind(repository.id())
-            .bind(new.digest.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = existing {
-                found = Some((image(&row)?, false));
-                break;
-            }
-        }
-        let (mut image, created) = found.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
-        // Whether the push changes anything beyond the tag: a new image, or an
-        // archived one restored (a push of an archived image restores it at once).
-        let mut changed = created;
-        if created {
-            insert_references(&mut tx, image.key.id(), new).await?;
-        } else if image.record.status != ImageStatus::Active {
-            image = set_status(&mut tx, image.key, ImageStatus::Active, now).await?;
-            changed = true;
-        }
-
-        match tag {
-            Some(TagWrite {
-                tag,
-                immutable: true,
-            }) => {
-                // Plain insert: the primary key refuses an existing tag, whichever
-                // racing transaction commits first. Restoring an archived image
-                // that already carries the tag leaves the tag as it is.
-                let held = sqlx::query(
-                    "SELECT 1 FROM tags WHERE repository_id = $1 AND tag = $2 AND manifest_id = $3",
-                )
-                .bind(repository.id())
-                .bind(tag.as_str())
-                .bind(image.key.id())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-                if !(held && changed) {
-                    sqlx::query("INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4)")
-                        .bind(repository.id())
-                        .bind(tag.as_str())
-                        .bind(image.key.id())
-                        .bind(millis(now))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| on_unique(e, Error::TagAlreadyExists))?;
-                }
-            }
-            Some(TagWrite {
-                tag,
-                immutable: false,
-            }) => {
-                // One statement moves or creates the tag; when it already names this
-                // image the update's WHERE leaves it alone and nothing is returned.
-                let placed = sqlx::query(
-                    "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at \
-                     WHERE tags.manifest_id <> excluded.manifest_id RETURNING manifest_id",
-                )
-                .bind(repository.id())
-                .bind(tag.as_str())
-                .bind(image.key.id())
-                .bind(millis(now))
-                .fetch_optional(&mut *tx)
-                .await?;
-                if placed.is_none() && !changed {
-                    return Err(Error::ImageAlreadyExists);
-                }
-            }
-            None if !changed => return Err(Error::ImageAlreadyExists),
-            None => {}
-        }
-        let tag = tag.map(|t| &t.tag);
-        if let (Presence::Deferred, Some(tag)) = (new.presence, tag) {
-            mark_checked(&mut tx, repository, tag, now).await?;
-        }
-        // The push changed something: its copies and signatures are queued with it, or
-        // not at all.
-        super::replication::queue(
-            &mut tx,
-            repository,
-            &new.digest,
-            tag,
-            work.replicate_to,
-            now,
-        )
-        .await?;
-        super::signing::queue(&mut tx, repository, &new.digest, work.sign_with, now).await?;
-        if created {
-            super::scanning::queue(&mut tx, image.key, work.scan, now).await?;
-        }
+        let image = put(&mut tx, locks, repository, new, tag, work, now).await?;
         tx.commit().await?;
         Ok(image)
     }
@@ -709,9 +574,173 @@ fn filter_sql(filter: ImageFilter, m: &str) -> String {
     }
 }
 
+/// `Store::put_image`'s transaction, on whichever connection runs it.
+async fn put(
+    tx: &mut impl Statements,
+    locks: Locks,
+    repository: Key<Repository>,
+    new: &NewImage,
+    tag: Option<&TagWrite>,
+    work: Queued<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Stored<Image>> {
+    let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
+    // Only presence matters for blobs; the image's size comes from the manifest.
+    // The links are read FOR SHARE: garbage collection drops a link only after
+    // locking it and then finding no manifest that references it, so it waits for
+    // this transaction and sees its references, or drops the link first and this
+    // read does not find it.
+    let blobs = present(
+        tx,
+        "repository_blobs",
+        None,
+        locks.share,
+        repository,
+        &blob_digests,
+    )
+    .await?;
+    let absent = missing(&blob_digests, &blobs.keys().cloned().collect());
+    if !absent.is_empty() && new.presence == Presence::Required {
+        return Err(Error::MissingBlobs(absent));
+    }
+    let children = present(
+        tx,
+        "manifests",
+        Some("image_size"),
+        "",
+        repository,
+        &new.children,
+    )
+    .await?;
+    let absent = missing(&new.children, &children.keys().cloned().collect());
+    if !absent.is_empty() && new.presence == Presence::Required {
+        return Err(Error::MissingImages(absent));
+    }
+    if new.presence == Presence::Deferred {
+        tx.execute(
+            "UPDATE repositories SET pull_through = 1 WHERE id = $1 AND pull_through = 0",
+            &args![repository.id()],
+        )
+        .await?;
+    }
+    let size = new
+        .size
+        .unwrap_or_else(|| children.values().copied().max().unwrap_or(0));
+
+    // An existing manifest row is locked, so a concurrent delete of the image
+    // waits for this transaction (and then sees its tag) instead of removing the
+    // image under it. When a delete won the row meanwhile, insert it again.
+    let mut found = None;
+    for _ in 0..3 {
+        let inserted = tx
+                .row(
+                    &format!(
+                        "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
+                    ),
+                    &args![
+                        repository.id(),
+                        new.digest.as_str(),
+                        new.media_type.as_str(),
+                        new.artifact_type.as_deref(),
+                        new.subject.as_ref().map(Digest::as_str),
+                        new.body.as_slice(),
+                        size,
+                        millis(now),
+                    ],
+                )
+                .await?;
+        if let Some(row) = inserted {
+            found = Some((image(&row)?, true));
+            break;
+        }
+        let existing = tx
+            .row(
+                &format!(
+                    "SELECT {COLUMNS} FROM manifests WHERE repository_id = $1 AND digest = $2{}",
+                    locks.update
+                ),
+                &args![repository.id(), new.digest.as_str()],
+            )
+            .await?;
+        if let Some(row) = existing {
+            found = Some((image(&row)?, false));
+            break;
+        }
+    }
+    let (mut image, created) = found.ok_or(Error::Database(sqlx::Error::RowNotFound))?;
+    // Whether the push changes anything beyond the tag: a new image, or an
+    // archived one restored (a push of an archived image restores it at once).
+    let mut changed = created;
+    if created {
+        insert_references(tx, image.key.id(), new).await?;
+    } else if image.record.status != ImageStatus::Active {
+        image = set_status(tx, image.key, ImageStatus::Active, now).await?;
+        changed = true;
+    }
+
+    match tag {
+        Some(TagWrite {
+            tag,
+            immutable: true,
+        }) => {
+            // Plain insert: the primary key refuses an existing tag, whichever
+            // racing transaction commits first. Restoring an archived image
+            // that already carries the tag leaves the tag as it is.
+            let held = tx
+                .row(
+                    "SELECT 1 FROM tags WHERE repository_id = $1 AND tag = $2 AND manifest_id = $3",
+                    &args![repository.id(), tag.as_str(), image.key.id()],
+                )
+                .await?
+                .is_some();
+            if !(held && changed) {
+                tx.execute(
+                        "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4)",
+                        &args![repository.id(), tag.as_str(), image.key.id(), millis(now)],
+                    )
+                    .await
+                    .map_err(|e| on_unique(e, Error::TagAlreadyExists))?;
+            }
+        }
+        Some(TagWrite {
+            tag,
+            immutable: false,
+        }) => {
+            // One statement moves or creates the tag; when it already names this
+            // image the update's WHERE leaves it alone and nothing is returned.
+            let placed = tx
+                    .row(
+                        "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at \
+                         WHERE tags.manifest_id <> excluded.manifest_id RETURNING manifest_id",
+                        &args![repository.id(), tag.as_str(), image.key.id(), millis(now)],
+                    )
+                    .await?;
+            if placed.is_none() && !changed {
+                return Err(Error::ImageAlreadyExists);
+            }
+        }
+        None if !changed => return Err(Error::ImageAlreadyExists),
+        None => {}
+    }
+    let tag = tag.map(|t| &t.tag);
+    if let (Presence::Deferred, Some(tag)) = (new.presence, tag) {
+        mark_checked(tx, repository, tag, now).await?;
+    }
+    // The push changed something: its copies and signatures are queued with it, or
+    // not at all.
+    super::replication::queue(tx, repository, &new.digest, tag, work.replicate_to, now).await?;
+    super::signing::queue(tx, repository, &new.digest, work.sign_with, now).await?;
+    if created {
+        super::scanning::queue(tx, image.key, work.scan, now).await?;
+    }
+    Ok(image)
+}
+
 /// Moves an image to `status`, stamping when it was archived or activated.
 pub(super) async fn set_status(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     key: Key<Image>,
     status: ImageStatus,
     now: chrono::DateTime<chrono::Utc>,
@@ -720,36 +749,36 @@ pub(super) async fn set_status(
         ImageStatus::Archived => "last_archived_at",
         ImageStatus::Active | ImageStatus::Activating => "last_activated_at",
     };
-    let row = sqlx::query(&format!(
-        "UPDATE manifests SET status = $1, {stamp} = $2 WHERE id = $3 RETURNING {COLUMNS}"
-    ))
-    .bind(status.as_str())
-    .bind(millis(now))
-    .bind(key.id())
-    .fetch_one(&mut **tx)
-    .await?;
+    let row = tx
+        .row(
+            &format!(
+                "UPDATE manifests SET status = $1, {stamp} = $2 WHERE id = $3 RETURNING {COLUMNS}"
+            ),
+            &args![status.as_str(), millis(now), key.id()],
+        )
+        .await?
+        .ok_or(Error::Database(sqlx::Error::RowNotFound))?;
     image(&row)
 }
 
 /// The manifest's references (blobs, then children), in as few statements as the
 /// parameter limits allow rather than one per reference.
 async fn mark_checked(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     repository: Key<Repository>,
     tag: &ImageTag,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
-    sqlx::query("UPDATE tags SET upstream_checked_at = $3 WHERE repository_id = $1 AND tag = $2")
-        .bind(repository.id())
-        .bind(tag.as_str())
-        .bind(millis(at))
-        .execute(&mut **tx)
-        .await?;
+    tx.execute(
+        "UPDATE tags SET upstream_checked_at = $3 WHERE repository_id = $1 AND tag = $2",
+        &args![repository.id(), tag.as_str(), millis(at)],
+    )
+    .await?;
     Ok(())
 }
 
 async fn insert_references(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     manifest_id: i64,
     new: &NewImage,
 ) -> Result<()> {
@@ -774,11 +803,15 @@ async fn insert_references(
             "INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) VALUES {values} \
              ON CONFLICT DO NOTHING"
         );
-        let mut q = sqlx::query(&sql).bind(manifest_id);
+        let mut args = vec![Arg::from(manifest_id)];
         for (child, is_manifest, media_type) in chunk {
-            q = q.bind(child.as_str()).bind(*is_manifest).bind(*media_type);
+            args.extend([
+                Arg::from(child.as_str()),
+                Arg::from(*is_manifest),
+                Arg::from(*media_type),
+            ]);
         }
-        q.execute(&mut **tx).await?;
+        tx.execute(&sql, &args).await?;
     }
     Ok(())
 }

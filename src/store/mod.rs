@@ -24,11 +24,14 @@ mod repositories;
 mod scanning;
 mod settings;
 mod signing;
+mod sqlite_writer;
+mod statements;
 mod tags;
 mod templates;
 mod uploads;
 
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::{Any, Transaction};
@@ -139,7 +142,7 @@ impl Store {
         home_region: &Region,
     ) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let store = match database_url {
+        let mut store = match database_url {
             Some(url) if url.starts_with("postgres") => Self {
                 pools: pool::Pools::postgres(url, acquire_timeout).await?,
                 postgres: true,
@@ -156,6 +159,17 @@ impl Store {
             }
         };
         store.pools.migrate(store.postgres).await?;
+        if !store.postgres {
+            let url = database_url.map_or_else(
+                || format!("sqlite://{}", data_dir.join("berth.db").display()),
+                str::to_owned,
+            );
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
+            // An in-memory database has no file another connection could open.
+            if options.get_filename().is_file() {
+                store.pools.start_sqlite_writer(options.get_filename())?;
+            }
+        }
         store.adopt_regionless(home_region).await?;
         Ok(store)
     }

@@ -3,13 +3,16 @@
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{Result, Store};
+use super::sqlite_writer::{SqliteWriter, Turn};
+use super::{Error, Result, Store};
 
 /// Connections berth holds open to Postgres.
 const POSTGRES_POOL: u32 = 10;
@@ -35,6 +38,31 @@ pub(super) struct Pools {
     /// The runtime Postgres's connections are opened on (see `postgres`); SQLite's
     /// connections have threads of their own.
     home: Option<tokio::runtime::Handle>,
+    /// SQLite's: whose turn it is to write, and the writer thread that takes turns
+    /// with the write pool (see `sqlite_writer`).
+    turn: Option<Turn>,
+    sqlite_writer: Option<Arc<SqliteWriter>>,
+}
+
+/// The write connection, for as long as its holder has the turn to write.
+pub(super) struct WriteConnection {
+    // Declared first, so the connection goes back to the pool before the turn passes.
+    conn: PoolConnection<Any>,
+    _turn: Option<OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for WriteConnection {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteConnection {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
 }
 
 impl Pools {
@@ -76,6 +104,8 @@ impl Pools {
             write: pool.clone(),
             read: pool,
             home: Some(tokio::runtime::Handle::current()),
+            turn: None,
+            sqlite_writer: None,
         })
     }
 
@@ -133,7 +163,21 @@ impl Pools {
             write,
             read: pool(8).connect_with(options).await?,
             home: None,
+            turn: Some(Arc::new(Semaphore::new(1))),
+            sqlite_writer: None,
         })
+    }
+
+    /// Starts SQLite's writer thread on the (migrated) database file at `path`.
+    pub(super) fn start_sqlite_writer(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+        if let Some(turn) = &self.turn {
+            self.sqlite_writer = Some(Arc::new(SqliteWriter::start(path, turn.clone())?));
+        }
+        Ok(())
+    }
+
+    pub(super) fn sqlite_writer(&self) -> Option<&SqliteWriter> {
+        self.sqlite_writer.as_deref()
     }
 
     pub(super) async fn migrate(&self, postgres: bool) -> anyhow::Result<()> {
@@ -200,6 +244,12 @@ impl Pools {
     }
 
     pub(super) async fn close(&self) {
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close();
+        }
+        if let Some(turn) = &self.turn {
+            turn.close();
+        }
         self.write.close().await;
         self.read.close().await;
     }
@@ -243,9 +293,24 @@ impl Store {
         self.take(&self.pools.read).await
     }
 
-    /// A connection for writes: one statement, or a transaction (`begin_write`).
-    pub(super) async fn writer(&self) -> Result<PoolConnection<Any>> {
-        self.take(&self.pools.write).await
+    /// A connection for writes: one statement, or a transaction (`begin_write`). On
+    /// SQLite it waits its turn as long as the write pool lets a request wait.
+    pub(super) async fn writer(&self) -> Result<WriteConnection> {
+        let turn = match &self.pools.turn {
+            Some(turn) => {
+                let next = tokio::time::timeout(SQLITE_WRITE_QUEUE, turn.clone().acquire_owned());
+                match next.await {
+                    Ok(Ok(turn)) => Some(turn),
+                    Ok(Err(_closed)) => return Err(Error::Unavailable(sqlx::Error::PoolClosed)),
+                    Err(_elapsed) => return Err(Error::Unavailable(sqlx::Error::PoolTimedOut)),
+                }
+            }
+            None => None,
+        };
+        Ok(WriteConnection {
+            conn: self.take(&self.pools.write).await?,
+            _turn: turn,
+        })
     }
 
     /// Starts a write transaction on `conn` (from `writer`). On SQLite it is `BEGIN
@@ -256,7 +321,7 @@ impl Store {
     /// waited for.
     pub(super) async fn begin_write<'c>(
         &self,
-        conn: &'c mut PoolConnection<Any>,
+        conn: &'c mut WriteConnection,
     ) -> Result<Transaction<'c, Any>> {
         Ok(if self.postgres {
             conn.begin().await?

@@ -4,9 +4,10 @@
 
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::images::{bad, digest};
+use super::statements::{args, Statements};
 use super::{millis, Key, Result, Store, Stored};
 use crate::domain::{
     Destination, Digest, ImageTag, Region, Registry, RegistryId, ReplicationConfiguration,
@@ -122,7 +123,7 @@ pub(super) fn queued_image(
 
 /// Queues a copy of the image to each destination, inside a push's transaction.
 pub(super) async fn queue(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     repository: Key<Repository>,
     image: &Digest,
     tag: Option<&ImageTag>,
@@ -130,18 +131,19 @@ pub(super) async fn queue(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
     for d in destinations {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO replication_tasks (repository_id, digest, tag, destination_id, destination_region, \
              status, attempts, due_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $7)",
+            &args![
+                repository.id(),
+                image.as_str(),
+                tag.map(ImageTag::as_str),
+                d.account.as_str(),
+                d.region.as_str(),
+                ReplicationStatus::InProgress.as_str(),
+                millis(now),
+            ],
         )
-        .bind(repository.id())
-        .bind(image.as_str())
-        .bind(tag.map(|t| t.as_str().to_owned()))
-        .bind(d.account.as_str())
-        .bind(d.region.as_str())
-        .bind(ReplicationStatus::InProgress.as_str())
-        .bind(millis(now))
-        .execute(&mut **tx)
         .await?;
     }
     Ok(())

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::images::bad;
 use super::replication::queued_image;
+use super::statements::{args, Statements};
 use super::{from_millis, millis, Key, Result, Store};
 use crate::domain::{
     Digest, Image, Registry, Repository, RepositoryName, ScanFrequency, ScanStatus, ScanType,
@@ -146,7 +147,7 @@ fn optional_time(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<DateTim
 
 /// Queues the scan of a newly pushed image, inside the push's transaction.
 pub(super) async fn queue(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     image: Key<Image>,
     scan: Option<ScanType>,
     now: DateTime<Utc>,
@@ -154,15 +155,16 @@ pub(super) async fn queue(
     let Some(scan_type) = scan else {
         return Ok(());
     };
-    sqlx::query(
+    tx.execute(
         "INSERT INTO image_scans (manifest_id, scan_type, status, description, requested_at, due_at, attempts) \
          VALUES ($1, $2, $3, '', $4, $4, 0) ON CONFLICT (manifest_id) DO NOTHING",
+        &args![
+            image.id(),
+            scan_type.as_str(),
+            ScanStatus::queued(scan_type).as_str(),
+            millis(now),
+        ],
     )
-    .bind(image.id())
-    .bind(scan_type.as_str())
-    .bind(ScanStatus::queued(scan_type).as_str())
-    .bind(millis(now))
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }

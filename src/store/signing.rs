@@ -3,10 +3,11 @@
 //! in the push's own transaction).
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use super::images::bad;
 use super::replication::queued_image;
+use super::statements::{args, Statements};
 use super::{millis, Key, Result, Store, Stored};
 use crate::domain::{
     Digest, Registry, Repository, RepositoryName, SigningConfiguration, SigningFailure,
@@ -102,23 +103,24 @@ async fn configuration_row(
 
 /// Queues a signature of the image by each profile, inside a push's transaction.
 pub(super) async fn queue(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut impl Statements,
     repository: Key<Repository>,
     image: &Digest,
     profiles: &[SigningProfileArn],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<()> {
     for p in profiles {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO signing_tasks (repository_id, digest, profile_arn, status, attempts, \
              due_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 0, $5, $5, $5)",
+            &args![
+                repository.id(),
+                image.as_str(),
+                p.as_str(),
+                SigningStatus::InProgress.as_str(),
+                millis(now),
+            ],
         )
-        .bind(repository.id())
-        .bind(image.as_str())
-        .bind(p.as_str())
-        .bind(SigningStatus::InProgress.as_str())
-        .bind(millis(now))
-        .execute(&mut **tx)
         .await?;
     }
     Ok(())

@@ -19,6 +19,7 @@ use crate::fixtures::{
     Descriptor, Format, Image, Manifest, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
 };
 use crate::helpers::{self, sha256, Backend, TestApp, ACCESS_KEY, ECR_TARGET_PREFIX, SECRET_KEY};
+use crate::metrics::scrape;
 use crate::process::{log_tail, ServerProcess, ServerState};
 
 /// The most any one test here may take.
@@ -464,6 +465,93 @@ async fn completion_retried_after_bytes_moved(app: TestApp) {
         .await
         .expect("check");
     assert_eq!(check.layers().len(), 2, "{:?}", check.failures());
+}
+
+/// Pushes that queue while SQLite's write lock is held elsewhere are committed
+/// together by its writer thread (one transaction, one fsync), each in a savepoint:
+/// every push keeps its own outcome, the refused ones leave nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_sharing_a_commit_keep_their_own_outcomes() {
+    use sqlx::Connection as _;
+    bounded(async {
+        let app = helpers::spawn_app(Backend::Sqlite).await;
+        let repo = "batch/app";
+        app.create_repo_with(repo, ImageTagMutability::Immutable, &[])
+            .await;
+        let manifests = manifest_variants(&app, repo, 8).await;
+        let absent = sha256(b"never uploaded");
+        let missing = Manifest::image(
+            OCI_MANIFEST,
+            Descriptor::new(OCI_CONFIG, &absent, 14),
+            [Descriptor::new(OCI_LAYER, &absent, 14)],
+        )
+        .to_string();
+        let mut pushes: Vec<(String, String)> = (0..6)
+            .map(|i| (manifests[i].clone(), format!("t{i}")))
+            .collect();
+        pushes.push((manifests[6].clone(), "shared".into()));
+        pushes.push((manifests[7].clone(), "shared".into()));
+        pushes.push((missing, "missing".into()));
+        let written = || async {
+            scrape(&app)
+                .await
+                .value("berth_sqlite_committed_writes_total", &[])
+        };
+        let before = written().await;
+
+        let database = app.data_dir.path().join("berth.db");
+        let mut lock = sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+            .await
+            .expect("open the database");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut lock)
+            .await
+            .expect("take the write lock");
+        let tasks: Vec<_> = pushes
+            .iter()
+            .map(|(m, tag)| {
+                let (ecr, m, tag) = (app.ecr.clone(), m.clone(), tag.clone());
+                tokio::spawn(async move { put_image(&ecr, repo, &m, Some(&tag)).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        sqlx::query("COMMIT")
+            .execute(&mut lock)
+            .await
+            .expect("release the write lock");
+
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("task"));
+        }
+        let mut outcomes = outcomes.into_iter();
+        for (i, put) in outcomes.by_ref().take(6).enumerate() {
+            let out = put.unwrap_or_else(|e| panic!("put {i}: {:?}", e.into_service_error()));
+            assert_eq!(put_digest(&out), sha256(manifests[i].as_bytes()), "put {i}");
+        }
+        let shared: Vec<_> = outcomes.by_ref().take(2).collect();
+        let winners: Vec<String> = shared.iter().flatten().map(put_digest).collect();
+        assert_eq!(winners.len(), 1, "exactly one push wins the immutable tag");
+        for put in shared.into_iter().filter(Result::is_err) {
+            assert_code(put, "ImageTagAlreadyExistsException", "the other push");
+        }
+        let refused = outcomes.next().expect("the push of missing layers");
+        assert_code(refused, "LayersNotFoundException", "missing layers");
+
+        let mut expected: Vec<(String, Option<String>)> = (0..6)
+            .map(|i| (sha256(manifests[i].as_bytes()), Some(format!("t{i}"))))
+            .collect();
+        expected.push((winners[0].clone(), Some("shared".into())));
+        expected.sort();
+        let mut listed = list_all(&app.ecr, repo, None).await;
+        listed.sort();
+        assert_eq!(listed, expected, "the accepted pushes and nothing else");
+        assert!(
+            written().await >= before + pushes.len() as f64,
+            "every push was counted in a commit"
+        );
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------
