@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{Any, Row, Transaction};
 
-use super::sqlite_writer::at_once;
+use super::sqlite_direct::at_once;
 use super::statements::{args, required, Arg, Columns, Statements};
 use super::{
     from_millis, millis, on_unique, placeholders, Deleted, Error, ImageListing, Key, NamedManifest,
@@ -243,32 +243,35 @@ impl Store {
                 t.as_str(),
             ),
         };
-        let row = sqlx::query(&format!(
-            "SELECT {M_COLUMNS}, m.body, {checked} AS upstream_checked_at, r.policy_text AS repository_policy, \
-             (SELECT p.policy_text FROM registry_policies p \
-              WHERE p.registry_id = r.registry_id AND p.region = r.region \
-              AND r.namespace = 'private') AS registry_policy \
-             FROM {from}"
-        ))
-        .bind(registry.account.as_str())
-        .bind(registry.namespace.as_str())
-        .bind(name.as_str())
-        .bind(value)
-        .bind(registry.region.as_str())
-        .fetch_optional(&mut *self.reader().await?)
-        .await?;
-        row.map(|row| {
-            Ok(NamedManifest {
-                image: image(&row)?,
-                body: row.try_get("body")?,
-                repository_policy: row.try_get("repository_policy")?,
-                registry_policy: row.try_get("registry_policy")?,
-                upstream_checked_at: row
-                    .try_get::<Option<i64>, _>("upstream_checked_at")?
-                    .map(from_millis),
+        let rows = self
+            .point_read(
+                &format!(
+                    "SELECT {M_COLUMNS}, m.body, {checked} AS upstream_checked_at, r.policy_text AS repository_policy, \
+                     (SELECT p.policy_text FROM registry_policies p \
+                      WHERE p.registry_id = r.registry_id AND p.region = r.region \
+                      AND r.namespace = 'private') AS registry_policy \
+                     FROM {from}"
+                ),
+                &args![
+                    registry.account.as_str(),
+                    registry.namespace.as_str(),
+                    name.as_str(),
+                    value,
+                    registry.region.as_str(),
+                ],
+            )
+            .await?;
+        rows.first()
+            .map(|row| {
+                Ok(NamedManifest {
+                    image: image(row)?,
+                    body: required(row.bytes("body")?, "body")?,
+                    repository_policy: row.text("repository_policy")?,
+                    registry_policy: row.text("registry_policy")?,
+                    upstream_checked_at: row.int("upstream_checked_at")?.map(from_millis),
+                })
             })
-        })
-        .transpose()
+            .transpose()
     }
 
     /// One image by tag (when the selector has one) or digest, with its bytes when

@@ -24,6 +24,8 @@ mod repositories;
 mod scanning;
 mod settings;
 mod signing;
+mod sqlite_direct;
+mod sqlite_readers;
 mod sqlite_writer;
 mod statements;
 mod tags;
@@ -167,7 +169,7 @@ impl Store {
             let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
             // An in-memory database has no file another connection could open.
             if options.get_filename().is_file() {
-                store.pools.start_sqlite_writer(options.get_filename())?;
+                store.pools.open_direct(options.get_filename())?;
             }
         }
         store.adopt_regionless(home_region).await?;

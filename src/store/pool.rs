@@ -11,7 +11,10 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::sqlite_direct::at_once;
+use super::sqlite_readers::SqliteReaders;
 use super::sqlite_writer::{SqliteWriter, Turn};
+use super::statements::{bound, Arg, ReadRow};
 use super::{Error, Result, Store};
 
 /// Connections berth holds open to Postgres.
@@ -42,6 +45,8 @@ pub(super) struct Pools {
     /// with the write pool (see `sqlite_writer`).
     turn: Option<Turn>,
     sqlite_writer: Option<Arc<SqliteWriter>>,
+    /// SQLite's point reads on the caller's thread (see `sqlite_readers`).
+    sqlite_readers: Option<Arc<SqliteReaders>>,
 }
 
 /// The write connection, for as long as its holder has the turn to write.
@@ -106,6 +111,7 @@ impl Pools {
             home: Some(tokio::runtime::Handle::current()),
             turn: None,
             sqlite_writer: None,
+            sqlite_readers: None,
         })
     }
 
@@ -165,13 +171,16 @@ impl Pools {
             home: None,
             turn: Some(Arc::new(Semaphore::new(1))),
             sqlite_writer: None,
+            sqlite_readers: None,
         })
     }
 
-    /// Starts SQLite's writer thread on the (migrated) database file at `path`.
-    pub(super) fn start_sqlite_writer(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
+    /// Starts SQLite's writer thread and its direct readers on the (migrated)
+    /// database file at `path`.
+    pub(super) fn open_direct(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
         if let Some(turn) = &self.turn {
             self.sqlite_writer = Some(Arc::new(SqliteWriter::start(path, turn.clone())?));
+            self.sqlite_readers = Some(Arc::new(SqliteReaders::new(path)));
         }
         Ok(())
     }
@@ -247,6 +256,9 @@ impl Pools {
         if let Some(writer) = &self.sqlite_writer {
             writer.close();
         }
+        if let Some(readers) = &self.sqlite_readers {
+            readers.close();
+        }
         if let Some(turn) = &self.turn {
             turn.close();
         }
@@ -291,6 +303,23 @@ impl Store {
     /// A connection for reads.
     pub(super) async fn reader(&self) -> Result<PoolConnection<Any>> {
         self.take(&self.pools.read).await
+    }
+
+    /// The rows of one read statement: on SQLite read on this thread
+    /// (`sqlite_readers`), else (or when SQLite is busy) on a pooled connection.
+    pub(super) async fn point_read(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<ReadRow>> {
+        if let Some(readers) = &self.pools.sqlite_readers {
+            let direct = readers.read(|conn| {
+                at_once(async { Ok(super::statements::Statements::rows(conn, sql, args).await?) })
+            });
+            if let Some(rows) = direct {
+                return Ok(rows?.into_iter().map(ReadRow::Direct).collect());
+            }
+        }
+        let rows = bound(sql, args)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
+        Ok(rows.into_iter().map(ReadRow::Pooled).collect())
     }
 
     /// A connection for writes: one statement, or a transaction (`begin_write`). On

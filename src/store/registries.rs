@@ -5,6 +5,7 @@
 
 use sqlx::Row;
 
+use super::statements::{args, required, Columns};
 use super::{capped, millis, replication, scanning, signing, Result, Store};
 use crate::domain::{
     AccountSetting, Registry, ReplicationConfiguration, ScanningConfiguration, SigningConfiguration,
@@ -199,21 +200,21 @@ pub struct PushRules {
 impl Store {
     /// The registry's push rules, in one statement; those never put are empty.
     pub async fn push_rules(&self, registry: &Registry) -> Result<PushRules> {
-        let rows = sqlx::query(
-            "SELECT 'replication', rules FROM replication_configurations \
-               WHERE registry_id = $1 AND region = $2 \
-             UNION ALL SELECT 'signing', rules FROM signing_configurations \
-               WHERE registry_id = $1 AND region = $2 \
-             UNION ALL SELECT 'scanning', rules FROM scanning_configurations \
-               WHERE registry_id = $1 AND region = $2",
-        )
-        .bind(registry.account.as_str())
-        .bind(registry.region.as_str())
-        .fetch_all(&mut *self.reader().await?)
-        .await?;
+        let rows = self
+            .point_read(
+                "SELECT 'replication' AS kind, rules FROM replication_configurations \
+                   WHERE registry_id = $1 AND region = $2 \
+                 UNION ALL SELECT 'signing', rules FROM signing_configurations \
+                   WHERE registry_id = $1 AND region = $2 \
+                 UNION ALL SELECT 'scanning', rules FROM scanning_configurations \
+                   WHERE registry_id = $1 AND region = $2",
+                &args![registry.account.as_str(), registry.region.as_str()],
+            )
+            .await?;
         let mut rules = PushRules::default();
         for row in rows {
-            let (kind, text): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            let kind = required(row.text("kind")?, "kind")?;
+            let text = required(row.text("rules")?, "rules")?;
             match kind.as_str() {
                 "replication" => rules.replication = replication::from_json(&text)?,
                 "signing" => rules.signing = Some(signing::from_json(&text)?),

@@ -1,6 +1,6 @@
-use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::statements::{args, required, Columns};
 use super::{
     from_millis, millis, on_unique, placeholders, CatalogData, Error, Key, NewRepository,
     Repository, Result, Store, Stored,
@@ -11,47 +11,45 @@ use crate::domain::{
 
 pub(super) const COLUMNS: &str = "id, registry_id, region, namespace, name, created_at, tag_mutability, mutability_filters, scan_on_push, encryption_type, kms_key, policy_text, catalog_data, CAST(CASE WHEN logo IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_logo";
 
-pub(super) fn repository(row: &AnyRow) -> Result<Stored<Repository>> {
+pub(super) fn repository(row: &impl Columns) -> Result<Stored<Repository>> {
     let bad = |what: &str| {
         Error::Database(sqlx::Error::Decode(
             format!("stored {what} is invalid").into(),
         ))
     };
+    let text = |name| -> Result<String> { Ok(required(row.text(name)?, name)?) };
+    let int = |name| -> Result<i64> { Ok(required(row.int(name)?, name)?) };
     let filters: Vec<String> =
-        serde_json::from_str(&row.try_get::<String, _>("mutability_filters")?)
-            .map_err(|_| bad("filters"))?;
+        serde_json::from_str(&text("mutability_filters")?).map_err(|_| bad("filters"))?;
     let filters = filters
         .iter()
         .map(|f| WildcardFilter::parse(f))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| bad("filter"))?;
-    let mode: String = row.try_get("tag_mutability")?;
+    let mode = text("tag_mutability")?;
     let filters = (!filters.is_empty()).then_some(filters);
     let catalog = row
-        .try_get::<Option<String>, _>("catalog_data")?
+        .text("catalog_data")?
         .map(|json| serde_json::from_str(&json).map_err(|_| bad("catalog data")))
         .transpose()?;
     let record = Repository {
         registry: Registry {
-            account: RegistryId::parse(&row.try_get::<String, _>("registry_id")?)
-                .map_err(|_| bad("registry id"))?,
-            region: Region::parse(&row.try_get::<String, _>("region")?)
-                .map_err(|_| bad("region"))?,
-            namespace: Namespace::parse(&row.try_get::<String, _>("namespace")?)
-                .ok_or_else(|| bad("namespace"))?,
+            account: RegistryId::parse(&text("registry_id")?).map_err(|_| bad("registry id"))?,
+            region: Region::parse(&text("region")?).map_err(|_| bad("region"))?,
+            namespace: Namespace::parse(&text("namespace")?).ok_or_else(|| bad("namespace"))?,
         },
-        name: RepositoryName::parse(&row.try_get::<String, _>("name")?).map_err(|_| bad("name"))?,
-        created_at: from_millis(row.try_get("created_at")?),
+        name: RepositoryName::parse(&text("name")?).map_err(|_| bad("name"))?,
+        created_at: from_millis(int("created_at")?),
         mutability: TagMutability::parse(&mode, filters).map_err(|_| bad("tag mutability"))?,
-        scan_on_push: row.try_get::<i64, _>("scan_on_push")? != 0,
-        encryption_type: row.try_get("encryption_type")?,
-        kms_key: row.try_get("kms_key")?,
-        policy: row.try_get("policy_text")?,
+        scan_on_push: int("scan_on_push")? != 0,
+        encryption_type: text("encryption_type")?,
+        kms_key: row.text("kms_key")?,
+        policy: row.text("policy_text")?,
         catalog,
-        has_logo: row.try_get::<i64, _>("has_logo")? != 0,
+        has_logo: int("has_logo")? != 0,
     };
     Ok(Stored {
-        key: Key::new(row.try_get("id")?),
+        key: Key::new(int("id")?),
         record,
     })
 }
@@ -122,18 +120,23 @@ impl Store {
         registry: &Registry,
         name: &RepositoryName,
     ) -> Result<Option<(Stored<Repository>, Option<String>)>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS}, (SELECT p.policy_text FROM registry_policies p \
-             WHERE p.registry_id = $1 AND p.region = $4 AND $2 = 'private') AS registry_policy \
-             FROM repositories WHERE registry_id = $1 AND namespace = $2 AND region = $4 AND name = $3"
-        ))
-        .bind(registry.account.as_str())
-        .bind(registry.namespace.as_str())
-        .bind(name.as_str())
-        .bind(registry.region.as_str())
-        .fetch_optional(&mut *self.reader().await?)
-        .await?;
-        row.map(|row| Ok((repository(&row)?, row.try_get("registry_policy")?)))
+        let rows = self
+            .point_read(
+                &format!(
+                    "SELECT {COLUMNS}, (SELECT p.policy_text FROM registry_policies p \
+                     WHERE p.registry_id = $1 AND p.region = $4 AND $2 = 'private') AS registry_policy \
+                     FROM repositories WHERE registry_id = $1 AND namespace = $2 AND region = $4 AND name = $3"
+                ),
+                &args![
+                    registry.account.as_str(),
+                    registry.namespace.as_str(),
+                    name.as_str(),
+                    registry.region.as_str(),
+                ],
+            )
+            .await?;
+        rows.first()
+            .map(|row| Ok((repository(row)?, row.text("registry_policy")?)))
             .transpose()
     }
 

@@ -21,7 +21,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use rusqlite::{ffi, Connection, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
 
-use super::statements::{Arg, Columns, Statements};
+use super::sqlite_direct::{converted, failure, Direct};
 use super::{Error, Result};
 
 /// At most this many writes share one transaction.
@@ -68,7 +68,7 @@ impl SqliteWriter {
     pub(super) async fn run<T, F>(&self, write: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriterTx<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Direct<'_>) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Call {
@@ -97,7 +97,7 @@ impl SqliteWriter {
 /// One queued write.
 trait Job: Send {
     /// Runs the write; whether it succeeded.
-    fn run(&mut self, tx: &mut WriterTx<'_>) -> bool;
+    fn run(&mut self, tx: &mut Direct<'_>) -> bool;
     /// Answers the write: its own outcome if its transaction committed, else `failed`.
     fn answer(self: Box<Self>, failed: Option<&rusqlite::Error>);
 }
@@ -111,9 +111,9 @@ struct Call<T, F> {
 impl<T, F> Job for Call<T, F>
 where
     T: Send,
-    F: FnOnce(&mut WriterTx<'_>) -> Result<T> + Send,
+    F: FnOnce(&mut Direct<'_>) -> Result<T> + Send,
 {
-    fn run(&mut self, tx: &mut WriterTx<'_>) -> bool {
+    fn run(&mut self, tx: &mut Direct<'_>) -> bool {
         let outcome = match self.write.take() {
             Some(write) => write(tx),
             None => Err(Error::Database(sqlx::Error::WorkerCrashed)),
@@ -174,7 +174,7 @@ fn run_batch(
     batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
     for job in batch.iter_mut() {
         conn.prepare_cached("SAVEPOINT write")?.execute([])?;
-        let mut tx = WriterTx { conn, failed: None };
+        let mut tx = Direct::new(conn);
         let ok = job.run(&mut tx);
         if conn.is_autocommit() {
             // SQLite ended the transaction itself (a full disk, an I/O error).
@@ -189,10 +189,6 @@ fn run_batch(
     }
     conn.prepare_cached("COMMIT")?.execute([])?;
     Ok(())
-}
-
-fn failure(code: i32, message: &str) -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message.to_owned()))
 }
 
 /// Drives `f` on this thread, parking it while `f` waits.
@@ -214,209 +210,11 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
-/// The outcome of a write over `WriterTx`, whose statements never wait.
-pub(super) fn at_once<T>(write: impl Future<Output = Result<T>>) -> Result<T> {
-    match pin!(write).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => Err(Error::Database(sqlx::Error::WorkerCrashed)),
-    }
-}
-
-/// The writer thread's open transaction.
-pub(super) struct WriterTx<'c> {
-    conn: &'c Connection,
-    /// The last statement's failure, kept for the rest of its batch when SQLite ended
-    /// the transaction.
-    failed: Option<rusqlite::Error>,
-}
-
-impl WriterTx<'_> {
-    fn prepared(
-        &self,
-        sql: &str,
-        args: &[Arg<'_>],
-    ) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        for i in 1..=stmt.parameter_count() {
-            // `$N` names the N-th argument wherever it appears.
-            let name = stmt.parameter_name(i).unwrap_or_default();
-            let arg = name
-                .strip_prefix('$')
-                .and_then(|n| n.parse::<usize>().ok())
-                .and_then(|n| args.get(n.checked_sub(1)?))
-                .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_owned()))?;
-            match *arg {
-                Arg::Int(v) => stmt.raw_bind_parameter(i, v),
-                Arg::Text(v) => stmt.raw_bind_parameter(i, v),
-                Arg::Bytes(v) => stmt.raw_bind_parameter(i, v),
-            }?;
-        }
-        Ok(stmt)
-    }
-
-    fn fetch(&self, sql: &str, args: &[Arg<'_>]) -> rusqlite::Result<Vec<Fetched>> {
-        let mut stmt = self.prepared(sql, args)?;
-        let names: Arc<[String]> = stmt.column_names().into_iter().map(String::from).collect();
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let cells = (0..names.len())
-                .map(|i| {
-                    Ok(match row.get_ref(i)? {
-                        rusqlite::types::ValueRef::Integer(v) => Cell::Int(v),
-                        rusqlite::types::ValueRef::Text(v) => {
-                            Cell::Text(String::from_utf8_lossy(v).into_owned())
-                        }
-                        _ => Cell::Other,
-                    })
-                })
-                .collect::<rusqlite::Result<_>>()?;
-            out.push(Fetched {
-                names: names.clone(),
-                cells,
-            });
-        }
-        Ok(out)
-    }
-
-    fn kept<T>(&mut self, done: rusqlite::Result<T>) -> Result<T, sqlx::Error> {
-        done.map_err(|e| {
-            let converted = converted(&e);
-            self.failed = Some(e);
-            converted
-        })
-    }
-}
-
-impl Statements for WriterTx<'_> {
-    type Row = Fetched;
-
-    async fn rows(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Fetched>, sqlx::Error> {
-        let fetched = self.fetch(sql, args);
-        self.kept(fetched)
-    }
-
-    async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {
-        let changed = self
-            .prepared(sql, args)
-            .and_then(|mut stmt| stmt.raw_execute());
-        self.kept(changed).map(|n| n as u64)
-    }
-}
-
-/// A row read on the writer thread. Only what berth's tables hold is told apart:
-/// integers and text (NULL, reals and blobs are `Other`, read as NULL).
-pub(super) struct Fetched {
-    names: Arc<[String]>,
-    cells: Vec<Cell>,
-}
-
-enum Cell {
-    Int(i64),
-    Text(String),
-    Other,
-}
-
-impl Fetched {
-    fn cell(&self, name: &str) -> Result<&Cell, sqlx::Error> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .map(|i| &self.cells[i])
-            .ok_or_else(|| sqlx::Error::ColumnNotFound(name.to_owned()))
-    }
-}
-
-impl Columns for Fetched {
-    fn int(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
-        match self.cell(name)? {
-            Cell::Int(v) => Ok(Some(*v)),
-            Cell::Text(_) => Err(mismatch(name)),
-            Cell::Other => Ok(None),
-        }
-    }
-
-    fn text(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
-        match self.cell(name)? {
-            Cell::Text(v) => Ok(Some(v.clone())),
-            Cell::Int(_) => Err(mismatch(name)),
-            Cell::Other => Ok(None),
-        }
-    }
-}
-
-fn mismatch(name: &str) -> sqlx::Error {
-    sqlx::Error::Decode(format!("column {name} holds another type").into())
-}
-
-/// A failure as sqlx reports SQLite's own, so the store sorts it the same way (a full
-/// disk, a unique violation).
-fn converted(e: &rusqlite::Error) -> sqlx::Error {
-    match e {
-        rusqlite::Error::SqliteFailure(code, message) => {
-            sqlx::Error::Database(Box::new(WriterError {
-                code: code.extended_code,
-                message: message.clone().unwrap_or_else(|| code.to_string()),
-            }))
-        }
-        other => sqlx::Error::Protocol(other.to_string()),
-    }
-}
-
-#[derive(Debug)]
-struct WriterError {
-    /// SQLite's extended result code.
-    code: i32,
-    message: String,
-}
-
-impl std::fmt::Display for WriterError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for WriterError {}
-
-impl sqlx::error::DatabaseError for WriterError {
-    fn message(&self) -> &str {
-        &self.message
-    }
-
-    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
-        Some(self.code.to_string().into())
-    }
-
-    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
-        self
-    }
-
-    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self
-    }
-
-    fn kind(&self) -> sqlx::error::ErrorKind {
-        use sqlx::error::ErrorKind;
-        match self.code {
-            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
-                ErrorKind::UniqueViolation
-            }
-            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
-            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
-            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
-            _ => ErrorKind::Other,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::statements::args;
+    use crate::store::sqlite_direct::at_once;
+    use crate::store::statements::{args, Statements};
 
     /// The value of a counter as `/metrics` shows it.
     fn counter(name: &str) -> u64 {
@@ -426,7 +224,7 @@ mod tests {
             .unwrap_or_else(|| panic!("{name} in {text}"))
     }
 
-    fn insert(key: &'static str, then: Result<()>) -> impl FnOnce(&mut WriterTx<'_>) -> Result<()> {
+    fn insert(key: &'static str, then: Result<()>) -> impl FnOnce(&mut Direct<'_>) -> Result<()> {
         move |tx| {
             at_once(async move {
                 tx.execute("INSERT INTO t (k) VALUES ($1)", &args![key])

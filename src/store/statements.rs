@@ -6,6 +6,8 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row, Transaction};
 
+use super::sqlite_direct::Fetched;
+
 /// A value bound to a statement's `$N` (`args[N - 1]`).
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Arg<'a> {
@@ -48,6 +50,7 @@ pub(super) use args;
 pub(super) trait Columns {
     fn int(&self, name: &str) -> Result<Option<i64>, sqlx::Error>;
     fn text(&self, name: &str) -> Result<Option<String>, sqlx::Error>;
+    fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
 }
 
 impl Columns for AnyRow {
@@ -57,6 +60,39 @@ impl Columns for AnyRow {
 
     fn text(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
         self.try_get(name)
+    }
+
+    fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        self.try_get(name)
+    }
+}
+
+/// A row of a point read (`Store::point_read`), from wherever it ran.
+pub(super) enum ReadRow {
+    Pooled(AnyRow),
+    Direct(Fetched),
+}
+
+impl Columns for ReadRow {
+    fn int(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
+        match self {
+            ReadRow::Pooled(row) => row.int(name),
+            ReadRow::Direct(row) => row.int(name),
+        }
+    }
+
+    fn text(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
+        match self {
+            ReadRow::Pooled(row) => row.text(name),
+            ReadRow::Direct(row) => row.text(name),
+        }
+    }
+
+    fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        match self {
+            ReadRow::Pooled(row) => row.bytes(name),
+            ReadRow::Direct(row) => row.bytes(name),
+        }
     }
 }
 
@@ -81,7 +117,7 @@ pub(super) trait Statements {
     }
 }
 
-fn bound<'q>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, Any, AnyArguments<'q>> {
+pub(super) fn bound<'q>(sql: &'q str, args: &[Arg<'q>]) -> Query<'q, Any, AnyArguments<'q>> {
     args.iter().fold(sqlx::query(sql), |q, arg| match *arg {
         Arg::Int(v) => q.bind(v),
         Arg::Text(v) => q.bind(v),
