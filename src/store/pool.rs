@@ -11,7 +11,6 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::sqlite_direct::at_once;
 use super::sqlite_readers::SqliteReaders;
 use super::sqlite_writer::{SqliteWriter, Turn};
 use super::statements::{bound, Arg, ReadRow};
@@ -51,7 +50,9 @@ pub(super) struct Pools {
 
 /// The write connection, for as long as its holder has the turn to write.
 pub(super) struct WriteConnection {
-    // Declared first, so the connection goes back to the pool before the turn passes.
+    // Declared first: the connection is on its way back to the pool when the turn
+    // passes. A rollback still queued on it (a dropped transaction) holds SQLite's
+    // lock a moment longer, which the writer thread's busy timeout waits out.
     conn: PoolConnection<Any>,
     _turn: Option<OwnedSemaphorePermit>,
 }
@@ -309,9 +310,7 @@ impl Store {
     /// (`sqlite_readers`), else (or when SQLite is busy) on a pooled connection.
     pub(super) async fn point_read(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<ReadRow>> {
         if let Some(readers) = &self.pools.sqlite_readers {
-            let direct = readers.read(|conn| {
-                at_once(async { Ok(super::statements::Statements::rows(conn, sql, args).await?) })
-            });
+            let direct = readers.read(|conn| Ok(conn.rows_now(sql, args)?));
             if let Some(rows) = direct {
                 return Ok(rows?.into_iter().map(ReadRow::Direct).collect());
             }

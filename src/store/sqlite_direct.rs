@@ -87,6 +87,16 @@ impl<'c> Direct<'c> {
         Ok(out)
     }
 
+    /// `Statements::rows`, for a caller that is not async.
+    pub(super) fn rows_now(
+        &mut self,
+        sql: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<Fetched>, sqlx::Error> {
+        let fetched = self.fetch(sql, args);
+        self.kept(fetched)
+    }
+
     fn kept<T>(&mut self, done: rusqlite::Result<T>) -> Result<T, sqlx::Error> {
         done.map_err(|e| {
             let converted = converted(&e);
@@ -100,8 +110,7 @@ impl Statements for Direct<'_> {
     type Row = Fetched;
 
     async fn rows(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<Fetched>, sqlx::Error> {
-        let fetched = self.fetch(sql, args);
-        self.kept(fetched)
+        self.rows_now(sql, args)
     }
 
     async fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<u64, sqlx::Error> {

@@ -13,6 +13,7 @@
 //! at a time, and a write waiting on its lock would otherwise sleep and poll.
 
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::pin::pin;
 use std::sync::{mpsc, Arc, Mutex};
@@ -175,7 +176,9 @@ fn run_batch(
     for job in batch.iter_mut() {
         conn.prepare_cached("SAVEPOINT write")?.execute([])?;
         let mut tx = Direct::new(conn);
-        let ok = job.run(&mut tx);
+        // A write that panics fails alone (its caller hears the thread crashed); the
+        // thread goes on serving the others.
+        let ok = catch_unwind(AssertUnwindSafe(|| job.run(&mut tx))).unwrap_or(false);
         if conn.is_autocommit() {
             // SQLite ended the transaction itself (a full disk, an I/O error).
             return Err(tx
@@ -224,18 +227,22 @@ mod tests {
             .unwrap_or_else(|| panic!("{name} in {text}"))
     }
 
-    fn insert(key: &'static str, then: Result<()>) -> impl FnOnce(&mut Direct<'_>) -> Result<()> {
+    /// A write that inserts `key`, then ends as `then` says.
+    fn insert(
+        key: &'static str,
+        then: fn() -> Result<()>,
+    ) -> impl FnOnce(&mut Direct<'_>) -> Result<()> {
         move |tx| {
             at_once(async move {
                 tx.execute("INSERT INTO t (k) VALUES ($1)", &args![key])
                     .await?;
-                then
+                then()
             })
         }
     }
 
     /// Writes queued while another connection holds the lock share one commit; a
-    /// refused one (its own error, or a statement's) leaves only itself out.
+    /// refused one (its own error, a statement's, a panic) leaves only itself out.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queued_writes_share_one_commit() {
         let dir = tempfile::tempdir().expect("dir");
@@ -253,10 +260,11 @@ mod tests {
 
         other.execute_batch("BEGIN IMMEDIATE").expect("lock");
         let jobs = [
-            insert("a", Ok(())),
-            insert("b", Err(Error::LimitReached)),
-            insert("a", Ok(())),
-            insert("d", Ok(())),
+            insert("a", || Ok(())),
+            insert("b", || Err(Error::LimitReached)),
+            insert("a", || Ok(())),
+            insert("d", || Ok(())),
+            insert("e", || panic!("a write's bug")),
         ];
         let mut runs = Vec::new();
         for job in jobs {
@@ -283,6 +291,14 @@ mod tests {
             outcomes[1]
         );
         assert!(outcomes[3].is_ok(), "{:?}", outcomes[3]);
+        assert!(
+            matches!(
+                outcomes[4],
+                Err(Error::Database(sqlx::Error::WorkerCrashed))
+            ),
+            "{:?}",
+            outcomes[4]
+        );
         let mut stmt = other.prepare("SELECT k FROM t ORDER BY k").expect("select");
         let keys: Vec<String> = stmt
             .query_map([], |row| row.get(0))
@@ -291,6 +307,6 @@ mod tests {
             .expect("rows");
         assert_eq!(keys, ["a", "d"]);
         assert_eq!(counter("berth_sqlite_commits_total"), commits + 1);
-        assert_eq!(counter("berth_sqlite_committed_writes_total"), writes + 4);
+        assert_eq!(counter("berth_sqlite_committed_writes_total"), writes + 5);
     }
 }

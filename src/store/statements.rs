@@ -1,6 +1,7 @@
-//! Statements a write runs, written once for both ways a transaction is run: a sqlx
-//! transaction (Postgres, and SQLite's other writes), and SQLite's writer thread
-//! (`sqlite_writer`), which runs a whole PutImage without a round trip per statement.
+//! Statements written once for both ways berth runs them: through sqlx (Postgres, and
+//! SQLite's pooled connections), and on a rusqlite connection on the calling thread
+//! (`sqlite_direct`: SQLite's writer thread, which runs a whole PutImage without a
+//! round trip per statement, and its point reads).
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
