@@ -636,23 +636,23 @@ async fn put(
     let mut found = None;
     for _ in 0..3 {
         let inserted = tx
-                .row(
-                    &format!(
-                        "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
-                    ),
-                    &args![
-                        repository.id(),
-                        new.digest.as_str(),
-                        new.media_type.as_str(),
-                        new.artifact_type.as_deref(),
-                        new.subject.as_ref().map(Digest::as_str),
-                        new.body.as_slice(),
-                        size,
-                        millis(now),
-                    ],
-                )
-                .await?;
+            .row(
+                &format!(
+                    "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
+                ),
+                &args![
+                    repository.id(),
+                    new.digest.as_str(),
+                    new.media_type.as_str(),
+                    new.artifact_type.as_deref(),
+                    new.subject.as_ref().map(Digest::as_str),
+                    new.body.as_slice(),
+                    size,
+                    millis(now),
+                ],
+            )
+            .await?;
         if let Some(row) = inserted {
             found = Some((image(&row)?, true));
             break;
@@ -699,11 +699,11 @@ async fn put(
                 .is_some();
             if !(held && changed) {
                 tx.execute(
-                        "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4)",
-                        &args![repository.id(), tag.as_str(), image.key.id(), millis(now)],
-                    )
-                    .await
-                    .map_err(|e| on_unique(e, Error::TagAlreadyExists))?;
+                    "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4)",
+                    &args![repository.id(), tag.as_str(), image.key.id(), millis(now)],
+                )
+                .await
+                .map_err(|e| on_unique(e, Error::TagAlreadyExists))?;
             }
         }
         Some(TagWrite {
@@ -713,13 +713,13 @@ async fn put(
             // One statement moves or creates the tag; when it already names this
             // image the update's WHERE leaves it alone and nothing is returned.
             let placed = tx
-                    .row(
-                        "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at \
-                         WHERE tags.manifest_id <> excluded.manifest_id RETURNING manifest_id",
-                        &args![repository.id(), tag.as_str(), image.key.id(), millis(now)],
-                    )
-                    .await?;
+                .row(
+                    "INSERT INTO tags (repository_id, tag, manifest_id, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at \
+                     WHERE tags.manifest_id <> excluded.manifest_id RETURNING manifest_id",
+                    &args![repository.id(), tag.as_str(), image.key.id(), millis(now)],
+                )
+                .await?;
             if placed.is_none() && !changed {
                 return Err(Error::ImageAlreadyExists);
             }
