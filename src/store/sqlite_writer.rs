@@ -99,8 +99,16 @@ impl SqliteWriter {
 trait Job: Send {
     /// Runs the write; whether it succeeded.
     fn run(&mut self, tx: &mut Direct<'_>) -> bool;
-    /// Answers the write: its own outcome if its transaction committed, else `failed`.
-    fn answer(self: Box<Self>, failed: Option<&rusqlite::Error>);
+    /// Answers the write: its own outcome if its transaction committed.
+    fn answer(self: Box<Self>, ended: &Ended<'_>);
+}
+
+/// How a batch's transaction ended.
+enum Ended<'a> {
+    Committed,
+    Failed(&'a rusqlite::Error),
+    /// The store was closed before the batch could run.
+    Closed,
 }
 
 struct Call<T, F> {
@@ -124,11 +132,12 @@ where
         ok
     }
 
-    fn answer(self: Box<Self>, failed: Option<&rusqlite::Error>) {
-        let outcome = match (failed, self.outcome) {
-            (None, Some(outcome)) => outcome,
-            (Some(e), _) => Err(converted(e).into()),
-            (None, None) => Err(Error::Database(sqlx::Error::WorkerCrashed)),
+    fn answer(self: Box<Self>, ended: &Ended<'_>) {
+        let outcome = match (ended, self.outcome) {
+            (Ended::Committed, Some(outcome)) => outcome,
+            (Ended::Committed, None) => Err(Error::Database(sqlx::Error::WorkerCrashed)),
+            (Ended::Failed(e), _) => Err(converted(e).into()),
+            (Ended::Closed, _) => Err(Error::Unavailable(sqlx::Error::PoolClosed)),
         };
         // The caller may have gone (its request dropped); the write stands.
         let _ = self.reply.send(outcome);
@@ -138,15 +147,17 @@ where
 fn serve(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn Job>>, turn: &Semaphore) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
-        let committed = match block_on(turn.acquire()) {
-            Ok(_turn) => commit(conn, jobs, &mut batch),
-            Err(_closed) => Err(failure(ffi::SQLITE_MISUSE, "the store is closed")),
+        let committed = block_on(turn.acquire()).map(|_turn| commit(conn, jobs, &mut batch));
+        let ended = match &committed {
+            Ok(Ok(())) => Ended::Committed,
+            Ok(Err(e)) => Ended::Failed(e),
+            Err(_closed) => Ended::Closed,
         };
-        if committed.is_ok() {
+        if let Ended::Committed = ended {
             crate::metrics::sqlite_commit(batch.len());
         }
         for job in batch {
-            job.answer(committed.as_ref().err());
+            job.answer(&ended);
         }
     }
 }
@@ -308,5 +319,30 @@ mod tests {
         assert_eq!(keys, ["a", "d"]);
         assert_eq!(counter("berth_sqlite_commits_total"), commits + 1);
         assert_eq!(counter("berth_sqlite_committed_writes_total"), writes + 5);
+    }
+
+    /// Writes still queued when the store closes are refused as unavailable.
+    #[tokio::test]
+    async fn writes_after_closing_are_unavailable() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .expect("schema");
+        let turn = Arc::new(Semaphore::new(1));
+        let writer = SqliteWriter::start(&path, turn.clone()).expect("writer");
+        turn.close();
+        let refused = writer.run(insert("a", || Ok(()))).await;
+        assert!(
+            matches!(refused, Err(Error::Unavailable(sqlx::Error::PoolClosed))),
+            "{refused:?}"
+        );
+        writer.close();
+        let refused = writer.run(insert("b", || Ok(()))).await;
+        assert!(
+            matches!(refused, Err(Error::Unavailable(sqlx::Error::PoolClosed))),
+            "{refused:?}"
+        );
     }
 }
