@@ -4,7 +4,9 @@
 //! default) and Postgres: the SQL is written in the dialect both share (`$N`
 //! parameters, `ON CONFLICT`, `RETURNING`, row-value comparison), timestamps are epoch
 //! milliseconds and booleans 0/1, so only the migrations (and Postgres's row locks,
-//! see `lock_rows`) differ per dialect.
+//! see `lock_rows`) differ per dialect. On SQLite, PutImage and the point reads of
+//! every push and pull run the same SQL on rusqlite connections on the calling thread
+//! instead (`sqlite_writer`, `sqlite_readers`), sparing a thread hop per statement.
 //! Every state change is one transaction; races are settled by constraints.
 
 mod blobs;
