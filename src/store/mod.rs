@@ -35,7 +35,6 @@ mod templates;
 mod uploads;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::{Any, Transaction};
@@ -163,17 +162,7 @@ impl Store {
             }
         };
         store.pools.migrate(store.postgres).await?;
-        if !store.postgres {
-            let url = database_url.map_or_else(
-                || format!("sqlite://{}", data_dir.join("berth.db").display()),
-                str::to_owned,
-            );
-            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?;
-            // An in-memory database has no file another connection could open.
-            if options.get_filename().is_file() {
-                store.pools.open_direct(options.get_filename())?;
-            }
-        }
+        store.pools.open_direct()?;
         store.adopt_regionless(home_region).await?;
         Ok(store)
     }

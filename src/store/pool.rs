@@ -2,12 +2,14 @@
 //! the runtime every connection is opened on. Only this module touches the pools.
 
 use std::borrow::Cow;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -43,6 +45,8 @@ pub(super) struct Pools {
     /// SQLite's: whose turn it is to write, and the writer thread that takes turns
     /// with the write pool (see `sqlite_writer`).
     turn: Option<Turn>,
+    /// SQLite's database file, which the writer thread and the point reads open.
+    sqlite_file: Option<PathBuf>,
     sqlite_writer: Option<Arc<SqliteWriter>>,
     /// SQLite's point reads on the caller's thread (see `sqlite_readers`).
     sqlite_readers: Option<Arc<SqliteReaders>>,
@@ -111,6 +115,7 @@ impl Pools {
             read: pool,
             home: Some(tokio::runtime::Handle::current()),
             turn: None,
+            sqlite_file: None,
             sqlite_writer: None,
             sqlite_readers: None,
         })
@@ -171,17 +176,25 @@ impl Pools {
             read: pool(8).connect_with(options).await?,
             home: None,
             turn: Some(Arc::new(Semaphore::new(1))),
+            sqlite_file: Some(
+                SqliteConnectOptions::from_str(url)?
+                    .get_filename()
+                    .to_owned(),
+            ),
             sqlite_writer: None,
             sqlite_readers: None,
         })
     }
 
-    /// Starts SQLite's writer thread and its direct readers on the (migrated)
-    /// database file at `path`.
-    pub(super) fn open_direct(&mut self, path: &std::path::Path) -> anyhow::Result<()> {
-        if let Some(turn) = &self.turn {
-            self.sqlite_writer = Some(Arc::new(SqliteWriter::start(path, turn.clone())?));
-            self.sqlite_readers = Some(Arc::new(SqliteReaders::new(path)));
+    /// Starts SQLite's writer thread and its direct readers, once the database is
+    /// migrated. An in-memory database has no file another connection could open, so
+    /// it keeps to the pools.
+    pub(super) fn open_direct(&mut self) -> anyhow::Result<()> {
+        if let (Some(turn), Some(path)) = (&self.turn, &self.sqlite_file) {
+            if path.is_file() {
+                self.sqlite_writer = Some(Arc::new(SqliteWriter::start(path, turn.clone())?));
+                self.sqlite_readers = Some(Arc::new(SqliteReaders::new(path)));
+            }
         }
         Ok(())
     }

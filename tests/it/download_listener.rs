@@ -6,7 +6,8 @@ use std::io::{Read as _, Write as _};
 
 use crate::both_stores;
 use crate::fixtures::{
-    put_image, random_bytes, Descriptor, Manifest, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
+    layer_download_url, put_image, random_bytes, Descriptor, Manifest, OCI_CONFIG, OCI_LAYER,
+    OCI_MANIFEST,
 };
 use crate::helpers::{sha256, spawn_app_with, Backend, TestApp};
 use crate::registry_clients::{assert_pulled, oci_layout, skopeo_copy};
@@ -47,17 +48,7 @@ async fn downloads_are_served_by_the_download_listener(app: TestApp) {
         .expect("put image");
 
     // GetDownloadUrlForLayer's URL is on the download listener.
-    let url = app
-        .ecr
-        .get_download_url_for_layer()
-        .repository_name("dl")
-        .layer_digest(&digest)
-        .send()
-        .await
-        .expect("download url")
-        .download_url()
-        .expect("url")
-        .to_owned();
+    let url = layer_download_url(&app.ecr, "dl", &digest).await;
     assert!(!url.starts_with(&app.url), "{url} is not the main listener");
     let base = url
         .split("/_berth/download/")

@@ -7,8 +7,8 @@ use base64::Engine as _;
 
 use crate::both_stores;
 use crate::fixtures::{
-    assert_code, complete_upload, initiate_upload, put_image, random_bytes, upload_part,
-    upload_part_range, Descriptor, Manifest, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
+    assert_code, complete_upload, initiate_upload, layer_download_url, put_image, random_bytes,
+    upload_part, upload_part_range, Descriptor, Manifest, OCI_CONFIG, OCI_LAYER, OCI_MANIFEST,
 };
 use crate::helpers::{sha256, TestApp, ACCOUNT, ECR_TARGET_PREFIX, JSON_11};
 
@@ -107,19 +107,6 @@ async fn check(
         })
         .collect();
     (layers, failures)
-}
-
-async fn download_url_for(app: &TestApp, repo: &str, digest: &str) -> String {
-    let out = app
-        .ecr
-        .get_download_url_for_layer()
-        .repository_name(repo)
-        .layer_digest(digest)
-        .send()
-        .await
-        .expect("download url");
-    assert_eq!(out.layer_digest(), Some(digest));
-    out.download_url().expect("url").to_owned()
 }
 
 /// Puts an image whose only layer is `layer` (already uploaded); the config is
@@ -313,7 +300,7 @@ async fn multipart_upload(app: TestApp) {
 
     // The stored bytes are exactly the parts, in order.
     reference_layer(&app, "big", &bytes, "v1").await;
-    let url = download_url_for(&app, "big", &digest).await;
+    let url = layer_download_url(&app.ecr, "big", &digest).await;
     let got = reqwest::get(&url).await.expect("download");
     assert_eq!(got.status(), 200);
     let got = got.bytes().await.expect("body");
@@ -424,7 +411,7 @@ async fn download_url(app: TestApp) {
     let digest = app.push_blob("dl", &layer).await;
     reference_layer(&app, "dl", &layer, "v1").await;
 
-    let url = download_url_for(&app, "dl", &digest).await;
+    let url = layer_download_url(&app.ecr, "dl", &digest).await;
     assert!(url.starts_with(&app.url), "{url} is on berth");
     // Plain HTTP, no credentials of any kind.
     let got = reqwest::get(&url).await.expect("download");
@@ -514,7 +501,7 @@ async fn download_url_errors(app: TestApp) {
 
     // Once an image references it, it is downloadable.
     reference_layer(&app, "dl", b"a loose layer", "v1").await;
-    let url = download_url_for(&app, "dl", &loose).await;
+    let url = layer_download_url(&app.ecr, "dl", &loose).await;
     let got = reqwest::get(&url).await.expect("download");
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.expect("body").as_ref(), b"a loose layer");
@@ -607,7 +594,7 @@ async fn layer_calls_need_credentials(app: TestApp) {
         assert!(reply.body.get("downloadUrl").is_none());
         assert!(reply.body.get("uploadId").is_none());
     }
-    let url = download_url_for(&app, "locked", &digest).await;
+    let url = layer_download_url(&app.ecr, "locked", &digest).await;
     let got = reqwest::get(&url).await.expect("download");
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.expect("body").as_ref(), layer);

@@ -18,8 +18,8 @@ use crate::two_accounts;
 use serde_json::json;
 
 use crate::fixtures::{
-    assert_code, batch_get_image, by_digest, by_tag, describe_repository, Format, Image, Manifest,
-    OCI_INDEX,
+    assert_code, batch_get_image, by_digest, by_tag, describe_repository, layer_download_url,
+    Format, Image, Manifest, OCI_INDEX,
 };
 use crate::helpers::{
     ecr_client_in, spawn_app_on, spawn_app_with, Backend, TestApp, ACCESS_KEY, ACCOUNT, REGION,
@@ -166,16 +166,7 @@ async fn assert_replica(
     );
     for blob in blobs {
         let layer = crate::helpers::sha256(blob);
-        let url = client
-            .get_download_url_for_layer()
-            .repository_name(repo)
-            .layer_digest(&layer)
-            .send()
-            .await
-            .expect("download url")
-            .download_url()
-            .expect("url")
-            .to_owned();
+        let url = layer_download_url(client, repo, &layer).await;
         let bytes = reqwest::get(&url)
             .await
             .expect("download")

@@ -2,8 +2,8 @@ use aws_sdk_ecr::types::ImageTagMutability;
 
 use crate::both_stores;
 use crate::fixtures::{
-    assert_code, by_tag, complete_upload, describe_repository, initiate_upload, put_image,
-    upload_part, wildcard,
+    assert_code, by_tag, complete_upload, describe_repository, initiate_upload, layer_download_url,
+    put_image, upload_part, wildcard,
 };
 use crate::helpers::{sha256, TestApp, ACCOUNT, REGION};
 
@@ -1386,17 +1386,7 @@ async fn second_server_on_the_same_store(app: TestApp) {
         .as_str()
         .expect("layer digest")
         .to_owned();
-    let url = app
-        .ecr
-        .get_download_url_for_layer()
-        .repository_name("kept")
-        .layer_digest(&layer)
-        .send()
-        .await
-        .expect("download url")
-        .download_url()
-        .expect("url")
-        .to_owned();
+    let url = layer_download_url(&app.ecr, "kept", &layer).await;
     let page = app
         .ecr
         .describe_repositories()
