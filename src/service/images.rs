@@ -335,7 +335,7 @@ impl Service {
                 subject: image.subject,
             });
         }
-        self.record_pull(caller, &registry, &pulled, at).await;
+        self.record_pull(caller, &registry, &pulled, at);
         Ok((images, failures))
     }
 
@@ -429,6 +429,7 @@ impl Service {
         let repo = self
             .authorized_repository(caller, &registry, name, "DescribeImages")
             .await?;
+        self.pulls_recorded().await;
         let images = if let Some(ids) = ids {
             if page.next_token.is_some() || page.max_results.is_some() {
                 return Err(Invalid::PagingWithImageIds.into());

@@ -212,6 +212,7 @@ impl Service {
             },
         };
         let at = now();
+        self.pulls_recorded().await;
         let images = self.store().lifecycle_images(repo.key).await?;
         let results: Vec<PreviewResult> = decide(&policy, &images, at)
             .iter()
@@ -323,6 +324,8 @@ impl Service {
         only: Option<&RepositoryName>,
         dry_run: bool,
     ) -> Result<Vec<LifecycleRun>> {
+        // Decided on the pull times of every pull answered so far.
+        self.pulls_recorded().await;
         let mut runs = Vec::new();
         for (repo, text) in self.store().lifecycle_repositories(only).await? {
             let policy = match LifecyclePolicy::parse(&text) {

@@ -47,10 +47,7 @@ impl Service {
                         .through_upstream(caller, &registry, name, selector, None)
                         .await?
                     {
-                        Some(found) => {
-                            self.pulled(caller, name, selector, found, record_pull)
-                                .await
-                        }
+                        Some(found) => self.pulled(caller, name, selector, found, record_pull),
                         None => Err(missing),
                     };
                 }
@@ -87,11 +84,10 @@ impl Service {
             }
         };
         self.pulled(caller, name, selector, found, record_pull)
-            .await
     }
 
     /// The image a pull found, its pull recorded when `record_pull`.
-    async fn pulled(
+    fn pulled(
         &self,
         caller: &Caller,
         name: &RepositoryName,
@@ -102,7 +98,7 @@ impl Service {
         let registry = caller.registry.clone();
         let at = now();
         if record_pull && pull_due(&image, at) {
-            self.record_pull(caller, &registry, &[key], at).await;
+            self.record_pull(caller, &registry, &[key], at);
         }
         Ok(StoredImage {
             registry,

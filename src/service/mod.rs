@@ -20,6 +20,7 @@ mod metrics;
 mod pagination;
 mod policies;
 mod public;
+mod pull_recorder;
 mod pull_through;
 mod pull_times;
 mod referrers;
@@ -165,6 +166,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// This process's name as a holder of job leases.
     instance: String,
+    pulls: Arc<pull_recorder::PullRecorder>,
 }
 
 impl Service {
@@ -187,8 +189,10 @@ impl Service {
         let authority = Authority::new(credentials, settings.region.clone(), sealer);
         let secrets = Secrets::new(settings.secrets_file.clone());
         let vuln_db = vuln_db::VulnDbCache::new(settings.vuln_db.clone());
+        let pulls = pull_recorder::PullRecorder::start(store.clone());
         Ok(Self {
             inner: Arc::new(Inner {
+                pulls,
                 store,
                 blobs,
                 settings,
@@ -246,6 +250,7 @@ impl Service {
 
     /// Closes the store's connections.
     pub async fn close(&self) {
+        self.inner.pulls.written().await;
         self.store().close().await;
     }
 
@@ -424,26 +429,21 @@ fn pull_due(image: &Image, at: DateTime<Utc>) -> bool {
 
 impl Service {
     /// Records that the images were pulled at `at`, unless the registry excludes the
-    /// caller from pull-time updates. Best effort: a read must not fail because its
-    /// bookkeeping write did (a full disk, say).
-    async fn record_pull(
+    /// caller from pull-time updates: behind the pull (`pull_recorder`).
+    fn record_pull(
         &self,
         caller: &Caller,
         registry: &Registry,
         images: &[Key<Image>],
         at: DateTime<Utc>,
     ) {
-        if images.is_empty() {
-            return;
-        }
-        let recorded = async {
-            if !self.pull_time_excluded(registry, &caller.principal).await? {
-                self.store().record_pull(images, at).await?;
-            }
-            Ok::<_, Error>(())
-        };
-        if let Err(e) = recorded.await {
-            tracing::warn!(error = ?e, "could not record a pull time");
-        }
+        self.inner
+            .pulls
+            .note(registry, &caller.principal.arn, images, at);
+    }
+
+    /// Returns once the pulls this process answered so far are recorded.
+    async fn pulls_recorded(&self) {
+        self.inner.pulls.written().await;
     }
 }

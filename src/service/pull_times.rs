@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 
 use super::{now, Caller, Error, Page, PageRequest, Result, Service, Target};
-use crate::domain::{Principal, Registry};
 use crate::store::{self, MAX_PULL_TIME_EXCLUSIONS};
 
 impl Service {
@@ -77,17 +76,5 @@ impl Service {
             .pull_time_exclusions(registry, after.as_deref(), limit + 1)
             .await?;
         Ok(self.paginate(&scope, arns, limit, String::clone))
-    }
-
-    /// Whether the registry leaves pull times alone when `principal` pulls.
-    pub(super) async fn pull_time_excluded(
-        &self,
-        registry: &Registry,
-        principal: &Principal,
-    ) -> Result<bool> {
-        Ok(self
-            .store()
-            .pull_time_excluded(registry, &principal.arn)
-            .await?)
     }
 }

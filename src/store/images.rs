@@ -3,7 +3,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::{Any, Row, Transaction};
 
 use super::sqlite_direct::at_once;
-use super::statements::{args, required, Arg, Columns, Statements};
+use super::statements::{args, bound, required, Arg, Columns, Statements};
 use super::{
     from_millis, millis, on_unique, placeholders, Deleted, Error, ImageListing, Key, NamedManifest,
     NewImage, Presence, Queued, Result, Store, Stored, TagWrite,
@@ -418,23 +418,31 @@ impl Store {
             .collect()
     }
 
-    pub async fn record_pull(
+    /// Records when each image was last pulled, in one statement per few hundred
+    /// images; a time never moves back (another process may have recorded a later
+    /// pull first).
+    pub async fn record_pulls(
         &self,
-        images: &[Key<Image>],
-        now: chrono::DateTime<chrono::Utc>,
+        pulls: &[(Key<Image>, chrono::DateTime<chrono::Utc>)],
     ) -> Result<()> {
-        if images.is_empty() {
-            return Ok(());
+        for chunk in pulls.chunks(500) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE manifests SET last_pulled_at = v.column2 FROM (VALUES {values}) AS v \
+                 WHERE manifests.id = v.column1 \
+                 AND (manifests.last_pulled_at IS NULL OR manifests.last_pulled_at < v.column2)"
+            );
+            let args: Vec<Arg> = chunk
+                .iter()
+                .flat_map(|(image, at)| [Arg::from(image.id()), Arg::from(millis(*at))])
+                .collect();
+            bound(&sql, &args)
+                .execute(&mut *self.writer().await?)
+                .await?;
         }
-        let sql = format!(
-            "UPDATE manifests SET last_pulled_at = $1 WHERE id IN ({})",
-            placeholders(2, images.len())
-        );
-        let mut q = sqlx::query(&sql).bind(millis(now));
-        for image in images {
-            q = q.bind(image.id());
-        }
-        q.execute(&mut *self.writer().await?).await?;
         Ok(())
     }
 

@@ -45,6 +45,7 @@ both_stores!(
     manifest_delete,
     subject_and_referrers,
     pull_time_recorded_by_get_not_head,
+    pulls_do_not_wait_for_their_pull_time,
     tags_list_paging,
     catalog_paging,
     listings_in_byte_order,
@@ -1652,6 +1653,94 @@ async fn pull_time_recorded_by_get_not_head(app: TestApp) {
     // Kept to the minute: pulling again right away is a read, not a write.
     assert_eq!(reg.get("/v2/pull/time/manifests/v1").await.status, 200);
     assert_eq!(pulled_at(&app, &digest).await, Some(first));
+}
+
+/// A pull is answered while the write recording it cannot run (SQLite's write lock or
+/// Postgres's lock on the image's row is held elsewhere); DescribeImages waits for that
+/// write, and shows the pull once it is made.
+async fn pulls_do_not_wait_for_their_pull_time(app: TestApp) {
+    app.create_repo("pull/time").await;
+    let reg = Registry::login(&app).await;
+    let (_, digest) = reg.push_image("pull/time", "v1").await;
+    let lock = hold_pull_times(&app, &digest).await;
+
+    let pull = reg.get("/v2/pull/time/manifests/v1");
+    let pulled = tokio::time::timeout(std::time::Duration::from_secs(5), pull)
+        .await
+        .expect("the pull is answered while its pull time cannot be written");
+    assert_eq!(pulled.status, 200);
+    let described = tokio::spawn({
+        let ecr = app.ecr.clone();
+        async move { describe_image(&ecr, "pull/time", by_digest(&digest)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !described.is_finished(),
+        "DescribeImages waits for the pull time"
+    );
+    lock.release().await;
+    let detail = described.await.expect("describe");
+    let at = detail
+        .last_recorded_pull_time()
+        .expect("the pull is recorded once the lock is released");
+    let age = unix_now() as f64 - at.as_secs_f64();
+    assert!((-5.0..60.0).contains(&age), "recent: {age}");
+}
+
+/// A lock that keeps a pull time from being written until released.
+enum PullTimeLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+async fn hold_pull_times(app: &TestApp, digest: &str) -> PullTimeLock {
+    match &app.database_url {
+        None => {
+            let database = app.data_dir.path().join("berth.db");
+            let mut conn =
+                sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+                    .await
+                    .expect("open the database");
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .expect("take the write lock");
+            PullTimeLock::Sqlite(conn)
+        }
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query("BEGIN")
+                .execute(&mut conn)
+                .await
+                .expect("begin");
+            let locked = sqlx::query("SELECT id FROM manifests WHERE digest = $1 FOR UPDATE")
+                .bind(digest)
+                .fetch_all(&mut conn)
+                .await
+                .expect("lock the image's row");
+            assert_eq!(locked.len(), 1);
+            PullTimeLock::Postgres(conn)
+        }
+    }
+}
+
+impl PullTimeLock {
+    async fn release(self) {
+        match self {
+            PullTimeLock::Sqlite(mut conn) => {
+                sqlx::query("COMMIT")
+                    .execute(&mut conn)
+                    .await
+                    .expect("commit");
+            }
+            PullTimeLock::Postgres(mut conn) => {
+                sqlx::query("COMMIT")
+                    .execute(&mut conn)
+                    .await
+                    .expect("commit");
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------
