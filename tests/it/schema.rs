@@ -191,6 +191,8 @@ async fn postgres_schema() -> BTreeSet<Fact> {
             required: row.get::<String, _>(3) == "NO",
         });
     }
+    // Keys copied in byte order (a column `COLLATE "C"`) are Postgres's alone: they let
+    // it page in the order SQLite's keys already give.
     for row in sqlx::query(
         "SELECT t.relname::text, ix.indisprimary, ix.indisunique, \
          array_agg(a.attname::text ORDER BY k.ord) \
@@ -199,6 +201,8 @@ async fn postgres_schema() -> BTreeSet<Fact> {
          JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public' \
          JOIN unnest(ix.indkey) WITH ORDINALITY AS k(attnum, ord) ON true \
          JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+         WHERE NOT 'C' = ANY (SELECT c.collname::text FROM unnest(ix.indcollation) AS u(oid) \
+                              JOIN pg_collation c ON c.oid = u.oid) \
          GROUP BY ix.indexrelid, t.relname, ix.indisprimary, ix.indisunique",
     )
     .fetch_all(&mut conn)
