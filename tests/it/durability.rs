@@ -472,7 +472,6 @@ async fn completion_retried_after_bytes_moved(app: TestApp) {
 /// every push keeps its own outcome, the refused ones leave nothing behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_sharing_a_commit_keep_their_own_outcomes() {
-    use sqlx::Connection as _;
     bounded(async {
         let app = helpers::spawn_app(Backend::Sqlite).await;
         let repo = "batch/app";
@@ -499,14 +498,7 @@ async fn pushes_sharing_a_commit_keep_their_own_outcomes() {
         };
         let before = written().await;
 
-        let database = app.data_dir.path().join("berth.db");
-        let mut lock = sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
-            .await
-            .expect("open the database");
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut lock)
-            .await
-            .expect("take the write lock");
+        let mut lock = helpers::sqlite_write_lock(&app).await;
         let tasks: Vec<_> = pushes
             .iter()
             .map(|(m, tag)| {

@@ -133,6 +133,20 @@ pub fn config(backend_url: Option<String>, data_dir: &std::path::Path) -> Config
     }
 }
 
+/// A connection to the app's SQLite database holding its write lock (`BEGIN IMMEDIATE`)
+/// until `COMMIT` is sent on it; the server's writes wait meanwhile.
+pub async fn sqlite_write_lock(app: &TestApp) -> sqlx::SqliteConnection {
+    let database = app.data_dir.path().join("berth.db");
+    let mut lock = sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .expect("open the database");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .expect("take the write lock");
+    lock
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }

@@ -17,8 +17,8 @@ use crate::fixtures::{
     OCI_MANIFEST,
 };
 use crate::helpers::{
-    postgres_admin_url, sha256, spawn_app_on, spawn_app_with, Backend, TestApp, ACCESS_KEY, ALIAS,
-    SECRET_KEY,
+    postgres_admin_url, sha256, spawn_app_on, spawn_app_with, sqlite_write_lock, Backend, TestApp,
+    ACCESS_KEY, ALIAS, SECRET_KEY,
 };
 use crate::oci_client::{basic, login, password_of, Registry};
 use crate::{both_stores, one_store};
@@ -1695,18 +1695,7 @@ enum PullTimeLock {
 
 async fn hold_pull_times(app: &TestApp, digest: &str) -> PullTimeLock {
     match &app.database_url {
-        None => {
-            let database = app.data_dir.path().join("berth.db");
-            let mut conn =
-                sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
-                    .await
-                    .expect("open the database");
-            sqlx::query("BEGIN IMMEDIATE")
-                .execute(&mut conn)
-                .await
-                .expect("take the write lock");
-            PullTimeLock::Sqlite(conn)
-        }
+        None => PullTimeLock::Sqlite(sqlite_write_lock(app).await),
         Some(url) => {
             let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
             sqlx::query("BEGIN")
