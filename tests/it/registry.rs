@@ -1715,20 +1715,12 @@ async fn hold_pull_times(app: &TestApp, digest: &str) -> PullTimeLock {
 
 impl PullTimeLock {
     async fn release(self) {
-        match self {
-            PullTimeLock::Sqlite(mut conn) => {
-                sqlx::query("COMMIT")
-                    .execute(&mut conn)
-                    .await
-                    .expect("commit");
-            }
-            PullTimeLock::Postgres(mut conn) => {
-                sqlx::query("COMMIT")
-                    .execute(&mut conn)
-                    .await
-                    .expect("commit");
-            }
-        }
+        use sqlx::Executor as _;
+        let committed = match self {
+            PullTimeLock::Sqlite(mut conn) => conn.execute("COMMIT").await.map(drop),
+            PullTimeLock::Postgres(mut conn) => conn.execute("COMMIT").await.map(drop),
+        };
+        committed.expect("commit");
     }
 }
 
