@@ -2,16 +2,21 @@
 //!
 //! Layout under the root:
 //! - `blobs/<algorithm>/<first two hex>/<hex>`: committed blobs, named by digest;
-//! - `uploads/<upload id>/<part id>`: the parts of unfinished uploads.
+//! - `uploads/<upload id>/data`: an unfinished upload's bytes, one file that each part
+//!   extends.
 //!
-//! No two requests ever write the same file: each part is a new file created by the
-//! request that received it, synced before the metadata store records it, and never
-//! written again. A blob is placed by linking a file to its name, which fails when
-//! the name exists: bytes under a digest are never replaced.
+//! Only the request holding an upload's file (an exclusive `flock`, `hold`) writes it,
+//! and only past the bytes the metadata store records for the upload, which the
+//! holder reads after taking the lock: recorded bytes are never written again, and a
+//! failed part's tail is cut before the next part. A part is synced before it is
+//! recorded. A completion, holding the file, moves it to the blob's name with a
+//! rename that fails when the name exists: bytes under a digest are never replaced,
+//! and a request that locks the file afterwards finds it gone from the upload's name
+//! and writes nothing.
 
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -19,8 +24,10 @@ use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
+use rustix::fs::FlockOperation;
+
 use super::{Assembled, BlobReader, Location, PartBody, PartError, Shelf, Source, CHUNK};
-use crate::domain::{Algorithm, Digest, Hasher, PartId, UploadId, UploadPart};
+use crate::domain::{Algorithm, Digest, Hasher, PartId, RunningSha256, UploadId, UploadPart};
 
 /// The most one sendfile call is asked to move: a bound on how long a read from disk
 /// holds the thread.
@@ -31,13 +38,26 @@ pub struct FileStore {
     pub(super) root: PathBuf,
 }
 
-/// Assembled bytes as a file.
+/// How long a request waits for another's hold on an upload's file before it is
+/// refused: long enough for a child this process forks to exec (until then it shares
+/// the lock), short beside a request that holds the file to write a part.
+const HOLD_WAIT: Duration = Duration::from_millis(250);
+
+/// The name of an upload's file in its area.
+const UPLOAD_FILE: &str = "data";
+
+/// Assembled bytes: the upload's file, still its own until placed.
 #[derive(Debug)]
 pub(super) struct Assembly {
     path: PathBuf,
-    /// A file joined from several parts, which is ours to remove; a single part is
-    /// the upload's and stays with it.
-    joined: bool,
+}
+
+/// An upload's file, locked (`flock`) by the request that holds this: only the holder
+/// writes it, completes it or moves it to a blob's name, and a process that dies lets
+/// go of it with its descriptors.
+pub struct Held {
+    file: File,
+    path: PathBuf,
 }
 
 impl FileStore {
@@ -90,119 +110,54 @@ impl FileStore {
         self.root.join("uploads").join(id.as_str())
     }
 
-    fn part_path(&self, upload: &UploadId, part: &PartId) -> PathBuf {
-        self.upload_dir(upload).join(part.as_str())
-    }
-
-    /// Streams `body` into a new part of the upload, hashing it as it is written, and
-    /// syncs it. With `expected`, a body of any other length is refused. On failure
-    /// the part's file is removed.
-    pub async fn write_part<S, E>(
-        &self,
-        upload: &UploadId,
-        body: S,
-        expected: Option<u64>,
-    ) -> Result<UploadPart, PartError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        let dir = self.upload_dir(upload);
+    /// Makes the new upload's area and its empty file.
+    pub async fn create_upload(&self, id: &UploadId) -> io::Result<()> {
+        let dir = self.upload_dir(id);
         ensure_dir(&dir).await?;
-        let id = PartId::new();
-        let path = dir.join(id.as_str());
-        let written = write_new(&path, body, expected).await;
-        if written.is_err() {
-            remove_if_present(&path).await?;
-        }
-        let (size, sha256) = written?;
-        // The part's name must survive a crash as its bytes do.
-        sync_dir(&dir).await?;
-        Ok(UploadPart { id, size, sha256 })
-    }
-
-    /// Removes a part that was written but not recorded.
-    pub async fn remove_part(&self, upload: &UploadId, part: &PartId) -> io::Result<()> {
-        remove_if_present(&self.part_path(upload, part)).await
-    }
-
-    /// The upload's `parts`, in order, as one file whose `algorithm` digest is known.
-    /// A single sha256 part is taken as it is; otherwise the parts are copied into a
-    /// new file, hashing the bytes read. A missing part is `NotFound`.
-    pub async fn assemble(
-        &self,
-        upload: &UploadId,
-        parts: &[UploadPart],
-        algorithm: Algorithm,
-    ) -> io::Result<Assembled> {
-        if let [part] = parts {
-            let path = self.part_path(upload, &part.id);
-            if algorithm == Algorithm::Sha256 && fs::metadata(&path).await?.len() == part.size {
-                return Ok(Assembled {
-                    location: Location::File(Assembly {
-                        path,
-                        joined: false,
-                    }),
-                    digest: part.sha256.clone(),
-                    size: part.size,
-                });
-            }
-        }
-        let dir = self.upload_dir(upload);
-        ensure_dir(&dir).await?;
-        let path = dir.join(format!("joined-{}", PartId::new()));
-        let joined = self.join(upload, parts, algorithm, &path).await;
-        if joined.is_err() {
-            remove_if_present(&path).await?;
-        }
-        let (size, digest) = joined?;
-        Ok(Assembled {
-            location: Location::File(Assembly { path, joined: true }),
-            digest,
-            size,
-        })
-    }
-
-    async fn join(
-        &self,
-        upload: &UploadId,
-        parts: &[UploadPart],
-        algorithm: Algorithm,
-        to: &Path,
-    ) -> io::Result<(u64, Digest)> {
-        let mut out = OpenOptions::new()
+        OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(to)
+            .open(dir.join(UPLOAD_FILE))
             .await?;
-        let mut hasher = Hasher::new(algorithm);
-        let mut buf = vec![0; CHUNK];
-        let mut size = 0;
-        for part in parts {
-            let file = File::open(self.part_path(upload, &part.id)).await?;
-            let mut reader = file.take(part.size);
-            let mut copied = 0;
-            loop {
-                let n = reader.read(&mut buf).await?;
-                if n == 0 {
-                    break;
+        // The file must survive a crash as the upload's row does.
+        sync_dir(&dir).await
+    }
+
+    /// Locks the upload's file for this request; None when another request holds it
+    /// past `HOLD_WAIT`.
+    /// `NotFound` when the upload has no file, or its file was moved to a blob's name
+    /// (completed) before this request could lock it.
+    pub async fn hold(&self, id: &UploadId) -> io::Result<Option<Held>> {
+        use std::os::unix::fs::MetadataExt as _;
+        let path = self.upload_dir(id).join(UPLOAD_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await?;
+        let deadline = tokio::time::Instant::now() + HOLD_WAIT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::WOULDBLOCK) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
                 }
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).await?;
-                copied += n as u64;
+                Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+                Err(e) => return Err(e.into()),
             }
-            if copied != part.size {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("upload part {} is shorter than recorded", part.id),
-                ));
-            }
-            size += copied;
         }
-        // Flush first: a buffered write's error would otherwise be lost.
-        out.flush().await?;
-        out.sync_all().await?;
-        Ok((size, hasher.finish()))
+        // Opened before a completion moved the file and locked after it let go: the
+        // file is a blob now, which nobody may write.
+        let (locked, named) = (file.metadata().await?, fs::metadata(&path).await?);
+        if (locked.dev(), locked.ino()) != (named.dev(), named.ino()) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the upload was completed",
+            ));
+        }
+        Ok(Some(Held { file, path }))
     }
 
     /// Places assembled bytes under their digest unless a blob already has it, in
@@ -216,25 +171,11 @@ impl FileStore {
             .parent()
             .ok_or_else(|| io::Error::other("blob path has no parent"))?;
         ensure_dir(dir).await?;
-        // A link fails when the name exists: never a replacement.
-        let placed = match fs::hard_link(&from.path, &to).await {
-            Ok(()) => true,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(e),
-        };
+        let placed = move_unless_named(from.path.clone(), to.clone()).await?;
         if placed {
             sync_dir(dir).await?;
         }
-        self.abandon(assembled).await?;
         Ok(placed)
-    }
-
-    /// Drops assembled bytes that will not be placed.
-    pub async fn abandon(&self, assembled: Assembled) -> io::Result<()> {
-        if let Location::File(Assembly { path, joined: true }) = assembled.location {
-            remove_if_present(&path).await?;
-        }
-        Ok(())
     }
 
     /// Removes everything an upload wrote.
@@ -357,31 +298,135 @@ impl FileStore {
     }
 }
 
-/// Writes `body` to a file that must not exist yet; returns its size and sha256.
-async fn write_new<S, E>(
-    path: &Path,
-    mut body: S,
-    expected: Option<u64>,
-) -> Result<(u64, Digest), PartError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .await?;
-    let mut part = PartBody::new(expected);
-    while let Some(chunk) = body.next().await {
-        file.write_all(&part.next(chunk)?).await?;
+impl Held {
+    /// Streams `body` into the file from `start` (the bytes the upload holds),
+    /// continuing `sha256`, and syncs it. A tail past `start` is a failed part's and
+    /// goes first. On failure the file is cut back to `start`.
+    pub(super) async fn write_part<S, E>(
+        &mut self,
+        start: u64,
+        sha256: RunningSha256,
+        mut body: S,
+        expected: Option<u64>,
+    ) -> Result<(UploadPart, RunningSha256), PartError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let len = self.file.metadata().await?.len();
+        if len < start {
+            return Err(lost().into());
+        }
+        if len > start {
+            self.file.set_len(start).await?;
+        }
+        self.file.seek(SeekFrom::Start(start)).await?;
+        let written = async {
+            let mut part = PartBody::new(sha256, expected);
+            while let Some(chunk) = body.next().await {
+                self.file.write_all(&part.next(chunk)?).await?;
+            }
+            let measured = part.finish()?;
+            // Flush first: tokio reports a write's error at the next operation, and
+            // `sync_data` alone would lose the last one (a full disk answered as
+            // success).
+            self.file.flush().await?;
+            self.file.sync_data().await?;
+            Ok(measured)
+        }
+        .await;
+        match written {
+            Ok((size, sha256)) => Ok((
+                UploadPart {
+                    id: PartId::new(),
+                    size,
+                },
+                sha256,
+            )),
+            Err(e) => {
+                self.cut(start).await?;
+                Err(e)
+            }
+        }
     }
-    let measured = part.finish()?;
-    // Flush first: tokio reports a write's error at the next operation, and
-    // `sync_data` alone would lose the last one (a full disk answered as success).
-    file.flush().await?;
-    file.sync_data().await?;
-    Ok(measured)
+
+    /// Cuts the file back to `start`, dropping a part written past it.
+    pub(super) async fn cut(&mut self, start: u64) -> io::Result<()> {
+        // Whatever was pending fails here rather than after the cut.
+        let _ = self.file.flush().await;
+        self.file.set_len(start).await
+    }
+
+    /// The file as the upload's `size` bytes, ready to be placed under their
+    /// `algorithm` digest: sha256's is `sha256`'s; another is read from the file.
+    pub(super) async fn assemble(
+        &mut self,
+        size: u64,
+        sha256: &RunningSha256,
+        algorithm: Algorithm,
+    ) -> io::Result<Assembled> {
+        let len = self.file.metadata().await?.len();
+        if len < size {
+            return Err(lost());
+        }
+        if len > size {
+            self.file.set_len(size).await?;
+            self.file.sync_all().await?;
+        }
+        let digest = match algorithm {
+            Algorithm::Sha256 => sha256.digest(),
+            other => {
+                self.file.seek(SeekFrom::Start(0)).await?;
+                let mut hasher = Hasher::new(other);
+                let mut reader = (&mut self.file).take(size);
+                let mut buf = vec![0; CHUNK];
+                loop {
+                    let n = reader.read(&mut buf).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                }
+                hasher.finish()
+            }
+        };
+        Ok(Assembled {
+            location: Location::File(Assembly {
+                path: self.path.clone(),
+            }),
+            digest,
+            size,
+        })
+    }
+}
+
+/// An upload's file shorter than the bytes recorded for it: its bytes are gone.
+fn lost() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        "the upload's file is shorter than its recorded bytes",
+    )
+}
+
+/// Moves `from` to the name `to` unless `to` exists; true when moved. Without
+/// `RENAME_NOREPLACE` (file systems such as NFS), a link then an unlink.
+async fn move_unless_named(from: PathBuf, to: PathBuf) -> io::Result<bool> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    tokio::task::spawn_blocking(move || {
+        match renameat_with(CWD, &from, CWD, &to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(true),
+            Err(rustix::io::Errno::EXIST) => return Ok(false),
+            Err(rustix::io::Errno::INVAL) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match std::fs::hard_link(&from, &to) {
+            Ok(()) => std::fs::remove_file(&from).map(|()| true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 /// Moves a reader to `start`.

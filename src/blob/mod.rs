@@ -4,9 +4,9 @@
 //! (`file.rs`) and S3-compatible object storage (`s3.rs`), chosen by `--blob-store`
 //! (`BlobLocation`). Every implementation keeps the same promises, which
 //! `tests/it/blob_store.rs` checks on each:
-//! - each upload part is a new object written by the request that received it, hashed
-//!   as it is written and durable before the call returns; a failed write leaves
-//!   nothing;
+//! - an upload's parts are written by the one request holding the upload
+//!   (`HeldUpload`), each continuing the upload's sha256 as its bytes arrive and
+//!   durable before the call returns; a failed write leaves nothing;
 //! - a blob is placed under its digest only if no blob has it: bytes under a digest
 //!   are never replaced;
 //! - bytes before references: the caller records a part or a blob only after its
@@ -31,7 +31,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::domain::{Algorithm, Digest, PartId, UploadId, UploadPart};
+use crate::domain::{Algorithm, Digest, RunningSha256, UploadId, UploadPart};
 
 pub use file::FileStore;
 pub use s3::{S3Location, S3Store};
@@ -85,17 +85,17 @@ pub enum PartError {
 }
 
 /// A part's body as it streams in: its length, checked against the announced one, and
-/// its sha256.
+/// the upload's sha256 continued over it.
 struct PartBody {
-    hasher: crate::domain::Hasher,
+    sha256: RunningSha256,
     received: u64,
     expected: Option<u64>,
 }
 
 impl PartBody {
-    fn new(expected: Option<u64>) -> Self {
+    fn new(sha256: RunningSha256, expected: Option<u64>) -> Self {
         Self {
-            hasher: crate::domain::Hasher::new(Algorithm::Sha256),
+            sha256,
             received: 0,
             expected,
         }
@@ -111,18 +111,19 @@ impl PartBody {
                 received: self.received,
             });
         }
-        self.hasher.update(&chunk);
+        self.sha256.update(&chunk);
         Ok(chunk)
     }
 
-    /// The whole body's size and sha256, if it was as long as announced.
-    fn finish(self) -> Result<(u64, Digest), PartError> {
+    /// The whole body's size and the upload's sha256 after it, if it was as long as
+    /// announced.
+    fn finish(self) -> Result<(u64, RunningSha256), PartError> {
         match self.expected {
             Some(expected) if expected != self.received => Err(PartError::Length {
                 expected,
                 received: self.received,
             }),
-            _ => Ok((self.received, self.hasher.finish())),
+            _ => Ok((self.received, self.sha256)),
         }
     }
 }
@@ -133,6 +134,65 @@ pub struct Assembled {
     location: Location,
     pub digest: Digest,
     pub size: u64,
+}
+
+/// An upload's bytes, held by one request. In the file store, where the parts extend
+/// one file, a lock on that file: no other request writes the file or completes the
+/// upload until this is dropped, and a process that dies lets go of it. In object
+/// storage, where each part is an object of its own, nothing is locked. The holder
+/// writes a part only at the upload's recorded size, read after taking the hold.
+pub enum HeldUpload {
+    File(file::Held),
+    S3(s3::Held),
+}
+
+impl HeldUpload {
+    /// Streams `body` into the upload's next part, from `start` (its recorded size),
+    /// continuing `sha256` over it, and makes it durable. With `expected`, a body of
+    /// any other length is refused. On failure nothing of the part remains. Returns the
+    /// part and the sha256 of the upload's bytes through it.
+    pub async fn write_part<S, E>(
+        &mut self,
+        start: u64,
+        sha256: RunningSha256,
+        body: S,
+        expected: Option<u64>,
+    ) -> Result<(UploadPart, RunningSha256), PartError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        match self {
+            Self::File(h) => h.write_part(start, sha256, body, expected).await,
+            Self::S3(h) => h.write_part(sha256, body, expected).await,
+        }
+    }
+
+    /// Removes a part that was written from `start` but not recorded.
+    pub async fn remove_part(&mut self, start: u64, part: &UploadPart) -> io::Result<()> {
+        match self {
+            Self::File(h) => h.cut(start).await,
+            Self::S3(h) => h.remove_part(part).await,
+        }
+    }
+
+    /// The upload's `parts`, in order, as one object whose `algorithm` digest is
+    /// known: sha256's is `sha256`, the hash of the recorded bytes; another is
+    /// computed from the bytes. A missing part is `NotFound`.
+    pub async fn assemble(
+        &mut self,
+        parts: &[UploadPart],
+        sha256: &RunningSha256,
+        algorithm: Algorithm,
+    ) -> io::Result<Assembled> {
+        match self {
+            Self::File(h) => {
+                let size = parts.iter().map(|p| p.size).sum();
+                h.assemble(size, sha256, algorithm).await
+            }
+            Self::S3(h) => h.assemble(parts, sha256, algorithm).await,
+        }
+    }
 }
 
 /// Where a reader's bytes come from.
@@ -179,46 +239,23 @@ impl BlobStore {
         Ok(Self::File(FileStore::open(root).await?))
     }
 
-    /// Streams `body` into a new part of the upload, hashing it as it is written, and
-    /// makes it durable. With `expected`, a body of any other length is refused. On
-    /// failure nothing of the part remains.
-    pub async fn write_part<S, E>(
-        &self,
-        upload: &UploadId,
-        body: S,
-        expected: Option<u64>,
-    ) -> Result<UploadPart, PartError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
+    /// Makes room for a new upload's bytes (the file store's file; nothing in object
+    /// storage), before its row is recorded.
+    pub async fn create_upload(&self, id: &UploadId) -> io::Result<()> {
         match self {
-            Self::File(s) => s.write_part(upload, body, expected).await,
-            Self::S3(s) => s.write_part(upload, body, expected).await,
+            Self::File(s) => s.create_upload(id).await,
+            Self::S3(_) => Ok(()),
         }
     }
 
-    /// Removes a part that was written but not recorded.
-    pub async fn remove_part(&self, upload: &UploadId, part: &PartId) -> io::Result<()> {
-        match self {
-            Self::File(s) => s.remove_part(upload, part).await,
-            Self::S3(s) => s.remove_part(upload, part).await,
-        }
-    }
-
-    /// The upload's `parts`, in order, as one object whose `algorithm` digest is
-    /// known: a single sha256 part as it is, otherwise joined into a new object while
-    /// hashing the bytes read. A missing part is `NotFound`.
-    pub async fn assemble(
-        &self,
-        upload: &UploadId,
-        parts: &[UploadPart],
-        algorithm: Algorithm,
-    ) -> io::Result<Assembled> {
-        match self {
-            Self::File(s) => s.assemble(upload, parts, algorithm).await,
-            Self::S3(s) => s.assemble(upload, parts, algorithm).await,
-        }
+    /// Holds the upload's bytes for this request until the value is dropped; None
+    /// when another request holds them (after a short wait). `NotFound` when the upload has no bytes here
+    /// (or was completed meanwhile).
+    pub async fn hold(&self, id: &UploadId) -> io::Result<Option<HeldUpload>> {
+        Ok(match self {
+            Self::File(s) => s.hold(id).await?.map(HeldUpload::File),
+            Self::S3(s) => Some(HeldUpload::S3(s.hold(id))),
+        })
     }
 
     /// Places assembled bytes under their digest unless a blob already has it, in
@@ -230,10 +267,11 @@ impl BlobStore {
         }
     }
 
-    /// Drops assembled bytes that will not be placed.
+    /// Drops assembled bytes that will not be placed (a file store's stay the
+    /// upload's).
     pub async fn abandon(&self, assembled: Assembled) -> io::Result<()> {
         match self {
-            Self::File(s) => s.abandon(assembled).await,
+            Self::File(_) => Ok(()),
             Self::S3(s) => s.abandon(assembled).await,
         }
     }

@@ -7,8 +7,9 @@
 //!   uploads.
 //!
 //! No layer is ever held in memory: a part streams into its object through a bounded
-//! buffer (a single PUT when small, a multipart upload past `PART_BUFFER`); joining
-//! parts streams them through the hasher into a new object the same way; a blob is
+//! buffer (a single PUT when small, a multipart upload past `PART_BUFFER`), continuing
+//! the upload's sha256; joining parts streams them into a new object the same way
+//! (through a hasher only for another algorithm's digest); a blob is
 //! placed by a server-side copy whose completion is conditional (`If-None-Match: *`),
 //! so bytes under a digest are never replaced and of racing placers exactly one wins;
 //! ranged reads are ranged GETs. An object is durable once S3 acknowledged it.
@@ -28,7 +29,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload
 use tokio::io::AsyncWriteExt;
 
 use super::{Assembled, BlobReader, Location, PartBody, PartError, Shelf, Source};
-use crate::domain::{Algorithm, Digest, Hasher, PartId, UploadId, UploadPart};
+use crate::domain::{Algorithm, Digest, Hasher, PartId, RunningSha256, UploadId, UploadPart};
 
 /// Bytes a part or a join holds before it goes out: a body that ends within it is
 /// one PUT, a longer one becomes a multipart upload in pieces of this size (S3's
@@ -178,36 +179,30 @@ impl S3Store {
         self.upload_dir(upload).join(part.as_str())
     }
 
-    pub async fn write_part<S, E>(
-        &self,
-        upload: &UploadId,
-        body: S,
-        expected: Option<u64>,
-    ) -> Result<UploadPart, PartError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        let id = PartId::new();
-        let key = self.part_key(upload, &id);
-        let (size, sha256) = self.write_new(&key, body, expected).await?;
-        Ok(UploadPart { id, size, sha256 })
+    /// An upload's parts, which need no lock: each is an object of its own.
+    pub(super) fn hold(&self, upload: &UploadId) -> Held {
+        Held {
+            store: self.clone(),
+            upload: upload.clone(),
+        }
     }
 
-    /// Streams `body` into a new object, hashing it; nothing remains on failure.
+    /// Streams `body` into a new object, continuing `sha256`; nothing remains on
+    /// failure.
     async fn write_new<S, E>(
         &self,
         key: &Key,
+        sha256: RunningSha256,
         mut body: S,
         expected: Option<u64>,
-    ) -> Result<(u64, Digest), PartError>
+    ) -> Result<(u64, RunningSha256), PartError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let mut writer = self.writer(key);
         let streamed = async {
-            let mut part = PartBody::new(expected);
+            let mut part = PartBody::new(sha256, expected);
             while let Some(chunk) = body.next().await {
                 writer.put(part.next(chunk)?).await.map_err(to_io)?;
             }
@@ -238,84 +233,6 @@ impl S3Store {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(to_io(e)),
         }
-    }
-
-    pub async fn remove_part(&self, upload: &UploadId, part: &PartId) -> io::Result<()> {
-        self.delete(&self.part_key(upload, part)).await
-    }
-
-    pub async fn assemble(
-        &self,
-        upload: &UploadId,
-        parts: &[UploadPart],
-        algorithm: Algorithm,
-    ) -> io::Result<Assembled> {
-        if let [part] = parts {
-            let key = self.part_key(upload, &part.id);
-            let meta = self.objects.head(&key).await.map_err(to_io)?;
-            if algorithm == Algorithm::Sha256 && meta.size == part.size {
-                return Ok(Assembled {
-                    location: Location::S3(Assembly { key, joined: false }),
-                    digest: part.sha256.clone(),
-                    size: part.size,
-                });
-            }
-        }
-        let key = self
-            .upload_dir(upload)
-            .join(format!("joined-{}", PartId::new()));
-        let mut writer = self.writer(&key);
-        let joined = self.join(upload, parts, algorithm, &mut writer).await;
-        let (size, digest) = match joined {
-            Ok(done) => done,
-            Err(e) => {
-                abort(writer, &key).await;
-                return Err(e);
-            }
-        };
-        if let Err(e) = writer.shutdown().await {
-            self.delete(&key).await?;
-            return Err(e);
-        }
-        Ok(Assembled {
-            location: Location::S3(Assembly { key, joined: true }),
-            digest,
-            size,
-        })
-    }
-
-    async fn join(
-        &self,
-        upload: &UploadId,
-        parts: &[UploadPart],
-        algorithm: Algorithm,
-        to: &mut BufWriter,
-    ) -> io::Result<(u64, Digest)> {
-        let mut hasher = Hasher::new(algorithm);
-        let mut size = 0;
-        for part in parts {
-            let key = self.part_key(upload, &part.id);
-            if part.size == 0 {
-                self.objects.head(&key).await.map_err(to_io)?;
-                continue;
-            }
-            let mut bytes = self.ranged(&key, 0, part.size).await?;
-            let mut copied = 0;
-            while let Some(chunk) = bytes.next().await {
-                let chunk = chunk?;
-                hasher.update(&chunk);
-                copied += chunk.len() as u64;
-                to.put(chunk).await.map_err(to_io)?;
-            }
-            if copied != part.size {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("upload part {} is shorter than recorded", part.id),
-                ));
-            }
-            size += copied;
-        }
-        Ok((size, hasher.finish()))
     }
 
     /// `len` bytes of the object from `start` (fewer if it is shorter).
@@ -516,6 +433,114 @@ impl Reading {
 }
 
 /// Drops what a writer that was never completed sent (a multipart upload's pieces).
+/// An upload's parts in the bucket, as one request writes and completes them.
+pub struct Held {
+    store: S3Store,
+    upload: UploadId,
+}
+
+impl Held {
+    pub(super) async fn write_part<S, E>(
+        &self,
+        sha256: RunningSha256,
+        body: S,
+        expected: Option<u64>,
+    ) -> Result<(UploadPart, RunningSha256), PartError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let id = PartId::new();
+        let key = self.store.part_key(&self.upload, &id);
+        let (size, sha256) = self.store.write_new(&key, sha256, body, expected).await?;
+        Ok((UploadPart { id, size }, sha256))
+    }
+
+    pub(super) async fn remove_part(&self, part: &UploadPart) -> io::Result<()> {
+        self.store
+            .delete(&self.store.part_key(&self.upload, &part.id))
+            .await
+    }
+
+    /// A single part as it is when its sha256 is wanted; otherwise the parts joined
+    /// into a new object, hashed on the way only for another algorithm.
+    pub(super) async fn assemble(
+        &self,
+        parts: &[UploadPart],
+        sha256: &RunningSha256,
+        algorithm: Algorithm,
+    ) -> io::Result<Assembled> {
+        let store = &self.store;
+        if let ([part], Algorithm::Sha256) = (parts, algorithm) {
+            let key = store.part_key(&self.upload, &part.id);
+            let meta = store.objects.head(&key).await.map_err(to_io)?;
+            if meta.size == part.size {
+                return Ok(Assembled {
+                    location: Location::S3(Assembly { key, joined: false }),
+                    digest: sha256.digest(),
+                    size: part.size,
+                });
+            }
+        }
+        let key = store
+            .upload_dir(&self.upload)
+            .join(format!("joined-{}", PartId::new()));
+        let mut writer = store.writer(&key);
+        let hasher = (algorithm != Algorithm::Sha256).then(|| Hasher::new(algorithm));
+        let (size, hasher) = match self.join(parts, hasher, &mut writer).await {
+            Ok(done) => done,
+            Err(e) => {
+                abort(writer, &key).await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = writer.shutdown().await {
+            store.delete(&key).await?;
+            return Err(e);
+        }
+        Ok(Assembled {
+            location: Location::S3(Assembly { key, joined: true }),
+            digest: hasher.map_or_else(|| sha256.digest(), Hasher::finish),
+            size,
+        })
+    }
+
+    async fn join(
+        &self,
+        parts: &[UploadPart],
+        mut hasher: Option<Hasher>,
+        to: &mut BufWriter,
+    ) -> io::Result<(u64, Option<Hasher>)> {
+        let store = &self.store;
+        let mut size = 0;
+        for part in parts {
+            let key = store.part_key(&self.upload, &part.id);
+            if part.size == 0 {
+                store.objects.head(&key).await.map_err(to_io)?;
+                continue;
+            }
+            let mut bytes = store.ranged(&key, 0, part.size).await?;
+            let mut copied = 0;
+            while let Some(chunk) = bytes.next().await {
+                let chunk = chunk?;
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                copied += chunk.len() as u64;
+                to.put(chunk).await.map_err(to_io)?;
+            }
+            if copied != part.size {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("upload part {} is shorter than recorded", part.id),
+                ));
+            }
+            size += copied;
+        }
+        Ok((size, hasher))
+    }
+}
+
 async fn abort(mut writer: BufWriter, key: &Key) {
     if let Err(e) = writer.abort().await {
         tracing::warn!(error = %e, key = %key, "could not abort a multipart upload");

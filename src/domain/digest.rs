@@ -1,6 +1,7 @@
 use std::fmt;
 
-use sha2::Digest as _;
+use sha2_11::digest::common::hazmat::SerializableState;
+use sha2_11::Digest as _;
 
 /// The digest algorithms berth accepts everywhere a digest appears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +34,8 @@ pub enum DigestError {
     UnsupportedAlgorithm(String),
     #[error("digest hex part must be {0} lower-case hexadecimal characters")]
     BadHex(usize),
+    #[error("not a stored sha256 state")]
+    BadState,
 }
 
 /// A content digest `<algorithm>:<lower-case hex>`, validated; safe to use in paths.
@@ -97,15 +100,15 @@ impl fmt::Display for Digest {
 
 /// A streaming hasher for one algorithm.
 pub enum Hasher {
-    Sha256(sha2::Sha256),
-    Sha512(sha2::Sha512),
+    Sha256(sha2_11::Sha256),
+    Sha512(sha2_11::Sha512),
 }
 
 impl Hasher {
     pub fn new(algorithm: Algorithm) -> Self {
         match algorithm {
-            Algorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
-            Algorithm::Sha512 => Self::Sha512(sha2::Sha512::new()),
+            Algorithm::Sha256 => Self::Sha256(sha2_11::Sha256::new()),
+            Algorithm::Sha512 => Self::Sha512(sha2_11::Sha512::new()),
         }
     }
 
@@ -122,6 +125,54 @@ impl Hasher {
             Self::Sha512(h) => ("sha512", hex::encode(h.finalize())),
         };
         Digest(format!("{name}:{hex}"))
+    }
+}
+
+/// The sha256 of an upload's bytes so far, as a state that can be stored with the
+/// upload and continued by its next part: each byte is hashed once, as it arrives.
+#[derive(Clone)]
+pub struct RunningSha256(sha2_11::Sha256);
+
+impl RunningSha256 {
+    /// Nothing hashed yet.
+    pub fn new() -> Self {
+        Self(sha2_11::Sha256::new())
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest of everything hashed so far.
+    pub fn digest(&self) -> Digest {
+        Digest(format!("sha256:{}", hex::encode(self.0.clone().finalize())))
+    }
+
+    /// The state as hex, to be stored.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.serialize())
+    }
+
+    /// A state `to_hex` wrote.
+    pub fn parse(hex: &str) -> Result<Self, DigestError> {
+        let malformed = || DigestError::BadState;
+        let bytes = hex::decode(hex).map_err(|_| malformed())?;
+        let state = bytes.as_slice().try_into().map_err(|_| malformed())?;
+        sha2_11::Sha256::deserialize(state)
+            .map(Self)
+            .map_err(|_| malformed())
+    }
+}
+
+impl Default for RunningSha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RunningSha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RunningSha256")
     }
 }
 
@@ -151,5 +202,24 @@ mod tests {
         assert_eq!(Digest::parse("sha256:ABC"), Err(DigestError::BadHex(64)));
         assert!(Digest::parse(&format!("sha256:{}", "A".repeat(64))).is_err());
         assert!(Digest::parse(&format!("sha256:../{}", "a".repeat(61))).is_err());
+    }
+
+    #[test]
+    fn a_running_sha256_continues_from_its_stored_state() {
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let whole = Digest::sha256_of(&bytes);
+        // Splits inside a block, on a block's edge, and at the ends.
+        for split in [0, 1, 63, 64, 65, 500, 1000] {
+            let mut first = RunningSha256::new();
+            first.update(&bytes[..split]);
+            assert_eq!(first.digest(), Digest::sha256_of(&bytes[..split]));
+            let mut resumed = RunningSha256::parse(&first.to_hex()).expect("a stored state");
+            resumed.update(&bytes[split..]);
+            assert_eq!(resumed.digest(), whole, "split at {split}");
+        }
+        let stored = RunningSha256::new().to_hex();
+        for bad in ["", "zz", &stored[2..], &format!("{stored}00")] {
+            assert!(RunningSha256::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -20,7 +20,7 @@ mod template;
 mod upload;
 
 pub use account_settings::{AccountSetting, PolicyScope};
-pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use digest::{Algorithm, Digest, DigestError, Hasher, RunningSha256};
 pub use image::{
     Image, ImageFilter, ImageSelector, ImageStatus, NotArchivable, StorageClass, TagDetail,
     TagStatus,

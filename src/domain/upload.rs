@@ -1,14 +1,13 @@
 //! An upload's parts, as the blob store writes them and the metadata store records
 //! them.
 
-use super::{Digest, PartId};
+use super::PartId;
 
-/// One part of an upload: a file in the upload's area, written and synced by the one
-/// request that created it, never written again.
+/// One part of an upload: bytes written and synced by the one request that held the
+/// upload, never written again once recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadPart {
+    /// Names the part's own object where parts are objects (S3).
     pub id: PartId,
     pub size: u64,
-    /// The sha256 of the part's bytes, computed as they were written.
-    pub sha256: Digest,
 }

@@ -1,22 +1,24 @@
 //! Upload sessions shared by both faces: ECR's parts and the registry API's chunks.
 //!
-//! Each part is written to a file of its own by the request that received it, hashed
-//! as it is written, and counts only once the store records it where the upload stood
-//! (one winner when requests race; the losers' files are removed). Completing seals
-//! the upload against further parts, assembles the parts and checks the digest of
-//! those bytes before anything is placed or made visible: bytes first, rows second.
+//! A part is written by the request holding the upload's bytes (`HeldUpload`), which
+//! reads the upload's row after taking the hold and writes only where the upload
+//! stands; it continues the upload's sha256 as its bytes arrive, and counts only once
+//! the store records it there with that sha256 (one winner when requests race; a
+//! loser's bytes are removed). Completing holds the bytes too, seals the upload
+//! against further parts, assembles them and checks their digest before anything is
+//! placed or made visible: bytes first, rows second.
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 
 use super::error::{Invalid, PartProblem};
 use super::{now, Caller, Error, Result, Service, MIN_PART_SIZE};
-use crate::blob::PartError;
+use crate::blob::{HeldUpload, PartError};
 use crate::domain::{
     Algorithm, Digest, Hasher, Registry, RegistryId, Repository, RepositoryName, UploadId,
     UploadPart,
 };
-use crate::store::{Stored, Upload};
+use crate::store::{Key, Stored, Upload};
 
 /// The most parts one upload may have.
 const MAX_PARTS: i64 = 4200;
@@ -87,9 +89,47 @@ impl Service {
         }
     }
 
+    /// A new upload in `repository`: its row, then room for its bytes.
+    pub(super) async fn new_upload(&self, repository: Key<Repository>) -> Result<UploadId> {
+        let id = UploadId::new();
+        self.store().create_upload(&id, repository, now()).await?;
+        if let Err(e) = self.blobs().create_upload(&id).await {
+            if let Err(e) = self.discard(&id).await {
+                tracing::warn!(error = ?e, upload = %id, "cannot discard a failed upload");
+            }
+            return Err(e.into());
+        }
+        Ok(id)
+    }
+
+    /// Holds the upload's bytes and reads its row anew, which must still stand where
+    /// the caller saw it (`upload`): while held, no other request writes or completes
+    /// the upload, so the row read is the one the holder writes after.
+    async fn hold(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+        upload: &Upload,
+    ) -> Result<(HeldUpload, Upload)> {
+        let raced = || misplaced(registry, name, upload, PartProblem::Raced);
+        let held = match self.blobs().hold(&upload.id).await {
+            Ok(Some(held)) => held,
+            Ok(None) => return Err(raced()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::UploadNotFound(upload.id.clone()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match self.store().upload(&upload.id).await? {
+            Some(now) if now.bytes_received == upload.bytes_received => Ok((held, now)),
+            Some(_) => Err(raced()),
+            None => Err(Error::UploadNotFound(upload.id.clone())),
+        }
+    }
+
     /// Writes `body` as the upload's next part, after the bytes it held when read;
-    /// with `expected`, the body must be exactly that long. Returns the new size. An
-    /// empty body adds nothing.
+    /// with `expected`, the body must be exactly that long. Returns the upload as it
+    /// stands after the part. An empty body adds nothing.
     pub(super) async fn append<S, E>(
         &self,
         registry: &Registry,
@@ -97,14 +137,27 @@ impl Service {
         upload: &Upload,
         body: S,
         expected: Option<u64>,
-    ) -> Result<u64>
+    ) -> Result<Upload>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let offset = u64::try_from(upload.bytes_received).unwrap_or(0);
-        let part = match self.blobs().write_part(&upload.id, body, expected).await {
-            Ok(part) => part,
+        // The hold is taken once bytes arrive: a request that sends its head and
+        // waits holds nothing meanwhile.
+        let mut body = body.peekable();
+        if std::pin::Pin::new(&mut body).peek().await.is_none() && expected.unwrap_or(0) == 0 {
+            return Ok(upload.clone());
+        }
+        let (mut held, now) = self.hold(registry, name, upload).await?;
+        if now.sealed {
+            return Err(misplaced(registry, name, upload, PartProblem::Raced));
+        }
+        let start = u64::try_from(upload.bytes_received).unwrap_or(0);
+        let (part, sha256) = match held
+            .write_part(start, upload.sha256.clone(), body, expected)
+            .await
+        {
+            Ok(written) => written,
             Err(PartError::Body(m)) => return Err(Error::IncompleteBody(m)),
             Err(PartError::Length { expected, received }) => {
                 let problem = PartProblem::Length {
@@ -113,32 +166,39 @@ impl Service {
                 };
                 return Err(misplaced(registry, name, upload, problem));
             }
+            Err(PartError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::UploadNotFound(upload.id.clone()))
+            }
             Err(PartError::Io(e)) => return Err(e.into()),
         };
         if part.size == 0 {
-            self.blobs().remove_part(&upload.id, &part.id).await?;
-            return Ok(offset);
+            held.remove_part(start, &part).await?;
+            return Ok(upload.clone());
         }
         let recorded = self
             .store()
-            .record_part(&upload.id, upload.bytes_received, &part)
+            .record_part(&upload.id, upload.bytes_received, &part, &sha256)
             .await;
         if !matches!(recorded, Ok(true)) {
-            self.blobs().remove_part(&upload.id, &part.id).await?;
+            held.remove_part(start, &part).await?;
         }
         if !recorded? {
             return Err(misplaced(registry, name, upload, PartProblem::Raced));
         }
-        Ok(offset + part.size)
+        Ok(Upload {
+            bytes_received: upload.bytes_received + size(part.size),
+            sha256,
+            parts: upload.parts + 1,
+            ..upload.clone()
+        })
     }
 
-    /// Completes an upload whose digest must be every one of `expected`: seals it
-    /// against further parts at the size it had when read, checks its parts with
-    /// `check`, assembles them, checks the digest, places the blob and links it to
-    /// the repository. When the digest
-    /// differs nothing is placed and the upload is unsealed (the caller may discard
-    /// it); when its bytes are gone (a completion moved them, then the process died)
-    /// the upload is forgotten.
+    /// Completes an upload whose digest must be every one of `expected`: holds its
+    /// bytes, seals it against further parts at the size it had when read, checks its
+    /// parts with `check`, assembles them, checks the digest, places the blob and
+    /// links it to the repository. When the digest differs nothing is placed and the
+    /// upload is unsealed (the caller may discard it); when its bytes are gone (a
+    /// completion moved them, then the process died) the upload is forgotten.
     pub(super) async fn complete(
         &self,
         registry: &Registry,
@@ -149,6 +209,24 @@ impl Service {
     ) -> Result<Completed> {
         let Some(wanted) = expected.first() else {
             return Err(Invalid::NoLayerDigest.into());
+        };
+        let gone = || async {
+            self.discard(&upload.id).await?;
+            let present = self
+                .store()
+                .blob_in_repository(upload.repository, wanted)
+                .await?;
+            Err(if present.is_some() {
+                Error::LayerAlreadyExists(wanted.clone())
+            } else {
+                Error::UploadNotFound(upload.id.clone())
+            })
+        };
+        // A sealed upload may be completed again: a completion that failed is retried.
+        let mut held = match self.hold(registry, name, upload).await {
+            Ok((held, _)) => held,
+            Err(Error::UploadNotFound(_)) => return gone().await,
+            Err(e) => return Err(e),
         };
         if !self
             .store()
@@ -162,24 +240,12 @@ impl Service {
             self.store().unseal_upload(&upload.id).await?;
             return Err(e);
         }
-        let assembled = match self
-            .blobs()
-            .assemble(&upload.id, &parts, wanted.algorithm())
+        let assembled = match held
+            .assemble(&parts, &upload.sha256, wanted.algorithm())
             .await
         {
             Ok(a) => a,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.discard(&upload.id).await?;
-                let present = self
-                    .store()
-                    .blob_in_repository(upload.repository, wanted)
-                    .await?;
-                return Err(if present.is_some() {
-                    Error::LayerAlreadyExists(wanted.clone())
-                } else {
-                    Error::UploadNotFound(upload.id.clone())
-                });
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return gone().await,
             Err(e) => {
                 self.store().unseal_upload(&upload.id).await?;
                 return Err(e.into());
@@ -211,6 +277,8 @@ impl Service {
             })
             .await?;
         self.blobs().discard_upload(&upload.id).await?;
+        // Let go only now: until the upload is gone, nobody else writes its bytes.
+        drop(held);
         Ok(if linked {
             Completed::Linked(actual)
         } else {
@@ -234,9 +302,7 @@ impl Service {
         let repo = self
             .pushed_repository(caller, &registry, name, "InitiateLayerUpload")
             .await?;
-        let id = UploadId::new();
-        self.store().create_upload(&id, repo.key, now()).await?;
-        Ok((registry, id))
+        Ok((registry, self.new_upload(repo.key).await?))
     }
 
     /// How many bytes the upload holds.
@@ -275,10 +341,10 @@ impl Service {
         }
         let expected = part_length(&upload, range)
             .map_err(|problem| misplaced(&registry, name, &upload, problem))?;
-        let size = self
+        let upload = self
             .append(&registry, name, &upload, body, expected)
             .await?;
-        Ok((registry, size))
+        Ok((registry, u64::try_from(upload.bytes_received).unwrap_or(0)))
     }
 
     /// ECR's completion: every part but the last at least `MIN_PART_SIZE`, the bytes'
@@ -327,15 +393,14 @@ impl Service {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let (registry, mut upload) = self
+        let (registry, upload) = self
             .upload(caller, None, name, id, "CompleteLayerUpload")
             .await?;
         let expected = part_length(&upload, range)
             .map_err(|problem| misplaced(&registry, name, &upload, problem))?;
-        upload.bytes_received = size(
-            self.append(&registry, name, &upload, last_chunk, expected)
-                .await?,
-        );
+        let upload = self
+            .append(&registry, name, &upload, last_chunk, expected)
+            .await?;
         match self
             .complete(
                 &registry,
@@ -407,11 +472,10 @@ impl Service {
         body: std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<Bytes>> + Send>>,
     ) -> Result<()> {
         let (registry, name) = (&repo.record.registry, &repo.record.name);
-        let Some(mut upload) = self.store().upload(id).await? else {
+        let Some(upload) = self.store().upload(id).await? else {
             return Err(Error::UploadNotFound(id.clone()));
         };
-        let received = self.append(registry, name, &upload, body, size).await?;
-        upload.bytes_received = i64::try_from(received).unwrap_or(i64::MAX);
+        let upload = self.append(registry, name, &upload, body, size).await?;
         match self
             .complete(
                 registry,
@@ -438,8 +502,7 @@ impl Service {
         let mut hasher = Hasher::new(Algorithm::Sha256);
         hasher.update(&bytes);
         let digest = hasher.finish();
-        let id = UploadId::new();
-        self.store().create_upload(&id, repo.key, now()).await?;
+        let id = self.new_upload(repo.key).await?;
         let size = bytes.len() as u64;
         let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(bytes))]);
         let filled = self

@@ -25,7 +25,6 @@ use super::pull_through::UpstreamFailure;
 use super::{now, Caller, Error, Result, Service, UpstreamProblem, UpstreamRead};
 use crate::domain::{
     AppliedFor, Digest, Image, ImageSelector, Namespace, Registry, Repository, RepositoryName,
-    UploadId,
 };
 use crate::remote::{Credential, Remote, RemoteError};
 use crate::store::{self, Presence, Queued, Stored, TagWrite};
@@ -309,8 +308,7 @@ impl Service {
         body: BoxStream<'static, std::io::Result<Bytes>>,
         client: Option<mpsc::Sender<std::io::Result<Bytes>>>,
     ) -> Result<()> {
-        let id = UploadId::new();
-        self.store().create_upload(&id, repo.key, now()).await?;
+        let id = self.new_upload(repo.key).await?;
         let held: Arc<Mutex<Option<Bytes>>> = Arc::default();
         let forwarded = {
             let client = client.clone();

@@ -6,7 +6,7 @@ use super::{Key, Stored};
 use crate::domain::lifecycle::PreviewResult;
 use crate::domain::{
     CatalogData, Descriptor, Destination, Digest, Image, ImageTag, Registry, Repository,
-    RepositoryName, ScanType, SigningProfileArn, TagMutability, UploadId,
+    RepositoryName, RunningSha256, ScanType, SigningProfileArn, TagMutability, UploadId,
 };
 
 /// The settings a new repository starts with.
@@ -85,8 +85,12 @@ pub struct Upload {
     pub id: UploadId,
     pub repository: Key<Repository>,
     pub bytes_received: i64,
+    /// The sha256 of the bytes received, to be continued by the next part.
+    pub sha256: RunningSha256,
     /// How many parts are recorded.
     pub parts: i64,
+    /// A completion has begun: no part may be added.
+    pub sealed: bool,
     pub created_at: DateTime<Utc>,
 }
 

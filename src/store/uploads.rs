@@ -2,7 +2,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{from_millis, millis, Error, Key, Result, Store, Upload};
-use crate::domain::{Digest, PartId, Repository, UploadId, UploadPart};
+use crate::domain::{Digest, PartId, Repository, RunningSha256, UploadId, UploadPart};
 
 fn decode<T, E: std::error::Error + Send + Sync + 'static>(r: Result<T, E>) -> Result<T> {
     r.map_err(|e| Error::Database(sqlx::Error::Decode(e.into())))
@@ -13,7 +13,9 @@ fn upload(row: &AnyRow) -> Result<Upload> {
         id: decode(UploadId::parse(row.try_get("id")?))?,
         repository: Key::new(row.try_get("repository_id")?),
         bytes_received: row.try_get("bytes_received")?,
+        sha256: decode(RunningSha256::parse(row.try_get("sha256_state")?))?,
         parts: row.try_get("parts")?,
+        sealed: row.try_get::<i64, _>("sealed")? != 0,
         created_at: from_millis(row.try_get("created_at")?),
     })
 }
@@ -22,7 +24,6 @@ fn part(row: &AnyRow) -> Result<UploadPart> {
     Ok(UploadPart {
         id: decode(PartId::parse(row.try_get("part_id")?))?,
         size: decode(u64::try_from(row.try_get::<i64, _>("size")?))?,
-        sha256: decode(Digest::parse(row.try_get("sha256")?))?,
     })
 }
 
@@ -33,10 +34,13 @@ impl Store {
         repository: Key<Repository>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO uploads (id, repository_id, created_at) VALUES ($1, $2, $3)")
-            .bind(id.as_str())
-            .bind(repository.id())
-            .bind(millis(now))
+        sqlx::query(
+            "INSERT INTO uploads (id, repository_id, created_at, sha256_state) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.as_str())
+        .bind(repository.id())
+        .bind(millis(now))
+        .bind(RunningSha256::new().to_hex())
             .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
@@ -44,7 +48,7 @@ impl Store {
 
     pub async fn upload(&self, id: &UploadId) -> Result<Option<Upload>> {
         let row = sqlx::query(
-            "SELECT id, repository_id, bytes_received, created_at, \
+            "SELECT id, repository_id, bytes_received, sha256_state, sealed, created_at, \
              (SELECT COUNT(*) FROM upload_parts p WHERE p.upload_id = u.id) AS parts \
              FROM uploads u WHERE id = $1",
         )
@@ -54,18 +58,26 @@ impl Store {
         row.as_ref().map(upload).transpose()
     }
 
-    /// Records `part` as the upload's bytes from `start`. False when the upload no
-    /// longer stands at `start` (another part was recorded first) or is being
-    /// completed: the part does not count, and its file is the caller's to remove.
-    pub async fn record_part(&self, id: &UploadId, start: i64, part: &UploadPart) -> Result<bool> {
+    /// Records `part` as the upload's bytes from `start`, and `sha256` as the hash of
+    /// all its bytes so far. False when the upload no longer stands at `start` (another
+    /// part was recorded first) or is being completed: the part does not count, and
+    /// its bytes are the caller's to remove.
+    pub async fn record_part(
+        &self,
+        id: &UploadId,
+        start: i64,
+        part: &UploadPart,
+        sha256: &RunningSha256,
+    ) -> Result<bool> {
         let size = i64::try_from(part.size).unwrap_or(i64::MAX);
         let mut conn = self.writer().await?;
         let mut tx = self.begin_write(&mut conn).await?;
         let moved = sqlx::query(
-            "UPDATE uploads SET bytes_received = bytes_received + $1 \
-             WHERE id = $2 AND bytes_received = $3 AND sealed = 0",
+            "UPDATE uploads SET bytes_received = bytes_received + $1, sha256_state = $2 \
+             WHERE id = $3 AND bytes_received = $4 AND sealed = 0",
         )
         .bind(size)
+        .bind(sha256.to_hex())
         .bind(id.as_str())
         .bind(start)
         .execute(&mut *tx)
@@ -75,13 +87,12 @@ impl Store {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO upload_parts (upload_id, start, size, part_id, sha256) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO upload_parts (upload_id, start, size, part_id) VALUES ($1, $2, $3, $4)",
         )
         .bind(id.as_str())
         .bind(start)
         .bind(size)
         .bind(part.id.as_str())
-        .bind(part.sha256.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -113,15 +124,13 @@ impl Store {
 
     /// The upload's recorded parts, in order.
     pub async fn upload_parts(&self, id: &UploadId) -> Result<Vec<UploadPart>> {
-        sqlx::query(
-            "SELECT part_id, size, sha256 FROM upload_parts WHERE upload_id = $1 ORDER BY start",
-        )
-        .bind(id.as_str())
-        .fetch_all(&mut *self.writer().await?)
-        .await?
-        .iter()
-        .map(part)
-        .collect()
+        sqlx::query("SELECT part_id, size FROM upload_parts WHERE upload_id = $1 ORDER BY start")
+            .bind(id.as_str())
+            .fetch_all(&mut *self.writer().await?)
+            .await?
+            .iter()
+            .map(part)
+            .collect()
     }
 
     pub async fn delete_upload(&self, id: &UploadId) -> Result<()> {

@@ -440,7 +440,7 @@ async fn completion_retried_after_bytes_moved(app: TestApp) {
     let unrecorded = random_bytes(4096);
     for (bytes, recorded) in [(&recorded, true), (&unrecorded, false)] {
         let id = upload_unfinished(&app, repo, bytes).await;
-        // The blob store's documented layout: `uploads/<upload id>/<part id>`.
+        // The blob store's documented layout: `uploads/<upload id>/data`.
         let path = app.data_dir.path().join("uploads").join(&id);
         std::fs::remove_dir_all(&path).expect("the upload's bytes are where documented");
         let r = complete_upload(&app.ecr, repo, &id, &sha256(bytes)).await;

@@ -21,6 +21,7 @@ both_stores!(
     failed_uploads_leave_nothing,
     out_of_order_last_chunk_keeps_the_session,
     check_finds_changed_and_missing_blobs,
+    chunks_become_the_blob_without_a_copy,
 );
 
 /// Every blob file under the data dir whose bytes do not hash to its name (after
@@ -46,14 +47,15 @@ fn blobs_not_matching_their_names(data_dir: &Path, at_least: usize) -> Vec<Strin
     wrong
 }
 
-/// Files left in an upload's area (`<data dir>/uploads/<id>/`).
-fn upload_area(app: &TestApp, location: &str) -> Vec<String> {
+/// Bytes held in an upload's area (`<data dir>/uploads/<id>/`).
+fn upload_area(app: &TestApp, location: &str) -> u64 {
     let id = location.rsplit('/').next().expect("upload id");
     std::fs::read_dir(app.data_dir.path().join("uploads").join(id))
         .map(|d| {
             d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
         })
         .unwrap_or_default()
 }
@@ -261,10 +263,10 @@ async fn failed_uploads_leave_nothing(app: TestApp) {
         .expect("part of the body");
     drop(held);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !upload_area(&app, &location).is_empty() {
+    while upload_area(&app, &location) != 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the broken chunk's bytes stay: {:?}",
+            "the broken chunk's bytes stay: {}",
             upload_area(&app, &location)
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -277,7 +279,7 @@ async fn failed_uploads_leave_nothing(app: TestApp) {
         reg.patch(&location, Some("0-99"), &body)
             .await
             .assert_error(416, "RANGE_INVALID");
-        assert!(upload_area(&app, &location).is_empty());
+        assert_eq!(upload_area(&app, &location), 0);
     }
     let data = random_bytes(100);
     assert_eq!(reg.patch(&location, Some("0-99"), &data).await.status, 202);
@@ -303,6 +305,40 @@ async fn failed_uploads_leave_nothing(app: TestApp) {
     assert_eq!(before, after, "the failed upload left its area behind");
     let wrong = blobs_not_matching_their_names(app.data_dir.path(), 1);
     assert!(wrong.is_empty(), "{wrong:?}");
+}
+
+/// A session's chunks extend one file, which becomes the blob as it is: the blob's file
+/// is the session's (the same inode), its bytes written once and never copied.
+async fn chunks_become_the_blob_without_a_copy(app: TestApp) {
+    use std::os::unix::fs::MetadataExt as _;
+    app.create_repo("once").await;
+    let reg = Registry::login(&app).await;
+    let data = random_bytes(3 * 64 * 1024 + 5);
+    let location = reg.start_upload("once").await;
+    let id = location.rsplit('/').next().expect("upload id");
+    let session_file = app.data_dir.path().join("uploads").join(id).join("data");
+    for (i, chunk) in data.chunks(64 * 1024).enumerate() {
+        let first = i * 64 * 1024;
+        let range = format!("{first}-{}", first + chunk.len() - 1);
+        let r = reg.patch(&location, Some(&range), chunk).await;
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    let inode = std::fs::metadata(&session_file)
+        .expect("the session's file")
+        .ino();
+    let digest = sha256(&data);
+    let done = reg.put(&format!("{location}?digest={digest}"), b"").await;
+    assert_eq!(done.status, 201, "{}", done.text());
+    let hex = digest.trim_start_matches("sha256:");
+    let blob = app
+        .data_dir
+        .path()
+        .join("blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
+    assert_eq!(std::fs::metadata(&blob).expect("the blob").ino(), inode);
+    assert_eq!(std::fs::read(&blob).expect("read"), data);
+    assert!(!session_file.exists(), "the session's file went with it");
 }
 
 /// The OCI spec: "If the final chunk is uploaded out of order, the registry MUST
@@ -415,10 +451,7 @@ async fn full_disk_stores_nothing_and_recovers() {
         .assert_error(507, "UNAVAILABLE");
     let status = reg.get(&session).await;
     assert_eq!((status.status, status.header("range")), (204, Some("0-0")));
-    assert!(
-        upload_area(&app, &session).is_empty(),
-        "a part file remains"
-    );
+    assert_eq!(upload_area(&app, &session), 0, "a part's bytes remain");
     let id = initiate_upload(&app.ecr, "full").await;
     let err = upload_part(&app.ecr, "full", &id, 0, &layer)
         .await
