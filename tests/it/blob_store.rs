@@ -181,9 +181,15 @@ impl Writing {
             .expect("part written")
     }
 
-    async fn assemble(&self, store: &BlobStore, algorithm: Algorithm) -> io::Result<Assembled> {
+    async fn try_assemble(&self, store: &BlobStore, algorithm: Algorithm) -> io::Result<Assembled> {
         let mut held = self.hold(store).await?;
         held.assemble(&self.parts, &self.sha256, algorithm).await
+    }
+
+    async fn assemble(&self, store: &BlobStore, algorithm: Algorithm) -> Assembled {
+        self.try_assemble(store, algorithm)
+            .await
+            .expect("assembled")
     }
 }
 
@@ -203,7 +209,7 @@ async fn put_blob(store: &BlobStore, parts: &[&[u8]], algorithm: Algorithm) -> D
     for bytes in parts {
         upload.part(store, bytes).await;
     }
-    let assembled = upload.assemble(store, algorithm).await.expect("assembled");
+    let assembled = upload.assemble(store, algorithm).await;
     let digest = assembled.digest.clone();
     assert!(store.place(assembled).await.expect("placed"));
     store.discard_upload(&upload.id).await.expect("discarded");
@@ -254,10 +260,7 @@ async fn parts_continue_the_uploads_sha256(s: Subject) {
         vec![upload.id.clone()]
     );
 
-    let assembled = upload
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("assembled");
+    let assembled = upload.assemble(&s.store, Algorithm::Sha256).await;
     assert_eq!(
         (&assembled.digest, assembled.size),
         (&Digest::sha256_of(b"hello worldabcd"), 15)
@@ -275,10 +278,7 @@ async fn parts_continue_the_uploads_sha256(s: Subject) {
         .write(&s.store, &chunks, Some(big.len() as u64))
         .await
         .expect("written");
-    let assembled = large
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("assembled");
+    let assembled = large.assemble(&s.store, Algorithm::Sha256).await;
     let digest = assembled.digest.clone();
     assert_eq!(
         (&digest, assembled.size),
@@ -328,10 +328,7 @@ async fn a_broken_or_mismeasured_part_leaves_nothing(s: Subject) {
     assert_file_sizes(&s, 0).await;
     // The upload goes on from where it stood.
     upload.part(&s.store, b"good").await;
-    let assembled = upload
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("assembled");
+    let assembled = upload.assemble(&s.store, Algorithm::Sha256).await;
     let digest = assembled.digest.clone();
     assert!(s.store.place(assembled).await.expect("placed"));
     assert_eq!(read_all(&s.store, &digest).await.expect("read"), b"good");
@@ -356,10 +353,7 @@ async fn parts_assemble_into_one_blob(s: Subject) {
     for bytes in [b"hello ".as_slice(), b"wor", b"ld"] {
         upload.part(&s.store, bytes).await;
     }
-    let joined = upload
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("assembled");
+    let joined = upload.assemble(&s.store, Algorithm::Sha256).await;
     let digest = Digest::sha256_of(b"hello world");
     assert_eq!((&joined.digest, joined.size), (&digest, 11));
     assert!(s.store.place(joined).await.expect("placed"));
@@ -372,10 +366,7 @@ async fn parts_assemble_into_one_blob(s: Subject) {
     // One part is the blob as it is.
     let mut single = Writing::new(&s.store).await;
     single.part(&s.store, b"hello ").await;
-    let assembled = single
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("assembled");
+    let assembled = single.assemble(&s.store, Algorithm::Sha256).await;
     assert_eq!(
         (&assembled.digest, assembled.size),
         (&Digest::sha256_of(b"hello "), 6)
@@ -385,7 +376,7 @@ async fn parts_assemble_into_one_blob(s: Subject) {
     // An upload whose bytes the store no longer has is NotFound.
     s.store.discard_upload(&single.id).await.expect("discarded");
     assert!(is_not_found(
-        &single.assemble(&s.store, Algorithm::Sha256).await
+        &single.try_assemble(&s.store, Algorithm::Sha256).await
     ));
     // What stays is the blob alone: the uploads' bytes are gone.
     assert_eq!(s.files().await.len(), 1, "{:?}", s.files().await);
@@ -395,17 +386,11 @@ async fn another_algorithms_digest_is_read_from_the_bytes(s: Subject) {
     let mut upload = Writing::new(&s.store).await;
     upload.part(&s.store, b"abc").await;
     // Even one part is read again when its sha256 is not the digest asked for.
-    let one = upload
-        .assemble(&s.store, Algorithm::Sha512)
-        .await
-        .expect("assembled");
+    let one = upload.assemble(&s.store, Algorithm::Sha512).await;
     assert_eq!((&one.digest, one.size), (&sha512_of(b"abc"), 3));
     s.store.abandon(one).await.expect("abandoned");
     upload.part(&s.store, b"def").await;
-    let sha512 = upload
-        .assemble(&s.store, Algorithm::Sha512)
-        .await
-        .expect("assembled");
+    let sha512 = upload.assemble(&s.store, Algorithm::Sha512).await;
     assert_eq!((&sha512.digest, sha512.size), (&sha512_of(b"abcdef"), 6));
     let digest = sha512.digest.clone();
     assert!(s.store.place(sha512).await.expect("placed"));
@@ -428,10 +413,7 @@ async fn an_upload_is_held_by_one_request_at_a_time(s: Subject) {
     assert_eq!(second.is_none(), locks, "held twice at once");
     drop((first, second));
     upload.part(&s.store, b"bytes").await;
-    let assembled = upload
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("assembled");
+    let assembled = upload.assemble(&s.store, Algorithm::Sha256).await;
     assert!(s.store.place(assembled).await.expect("placed"));
     if locks {
         assert!(is_not_found(&s.store.hold(&upload.id).await.map(|_| ())));
@@ -450,10 +432,7 @@ async fn place_never_replaces_bytes(s: Subject) {
     let mut upload = Writing::new(&s.store).await;
     upload.part(&s.store, b"forged ").await;
     upload.part(&s.store, b"bytes").await;
-    let mut forged = upload
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("assembled");
+    let mut forged = upload.assemble(&s.store, Algorithm::Sha256).await;
     forged.digest = digest.clone();
     assert!(!s.store.place(forged).await.expect("place answered"));
     assert_eq!(
@@ -464,10 +443,7 @@ async fn place_never_replaces_bytes(s: Subject) {
     // The same bytes again keep the blob too.
     let mut again = Writing::new(&s.store).await;
     again.part(&s.store, b"hello world").await;
-    let again_bytes = again
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("assembled");
+    let again_bytes = again.assemble(&s.store, Algorithm::Sha256).await;
     assert_eq!(again_bytes.digest, digest);
     assert!(!s.store.place(again_bytes).await.expect("place answered"));
     s.store.discard_upload(&again.id).await.expect("discarded");
@@ -487,10 +463,7 @@ async fn racing_places_have_one_winner(s: Subject) {
             let mut upload = Writing::new(&s.store).await;
             upload.part(&s.store, &bytes[..5]).await;
             upload.part(&s.store, &bytes[5..]).await;
-            let a = upload
-                .assemble(&s.store, Algorithm::Sha256)
-                .await
-                .expect("assembled");
+            let a = upload.assemble(&s.store, Algorithm::Sha256).await;
             assembled.push((upload.id, a));
         }
         let digest = Digest::sha256_of(&bytes);
@@ -663,10 +636,7 @@ async fn discarding_an_upload_removes_its_bytes(s: Subject) {
     dropped.part(&s.store, b"dro").await;
     dropped.part(&s.store, b"pped").await;
     // Assembled bytes not placed go with the upload as well.
-    let assembled = dropped
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("assembled");
+    let assembled = dropped.assemble(&s.store, Algorithm::Sha256).await;
     drop(assembled);
     s.store
         .discard_upload(&dropped.id)
@@ -685,13 +655,10 @@ async fn discarding_an_upload_removes_its_bytes(s: Subject) {
         vec![kept.id.clone()]
     );
     assert!(is_not_found(
-        &dropped.assemble(&s.store, Algorithm::Sha256).await
+        &dropped.try_assemble(&s.store, Algorithm::Sha256).await
     ));
     assert_eq!(s.files().await.len(), 1, "{:?}", s.files().await);
-    let kept_blob = kept
-        .assemble(&s.store, Algorithm::Sha256)
-        .await
-        .expect("the other upload is whole");
+    let kept_blob = kept.assemble(&s.store, Algorithm::Sha256).await;
     assert_eq!(kept_blob.digest, Digest::sha256_of(b"kept"));
 }
 
@@ -774,10 +741,7 @@ async fn a_dead_parts_bytes_are_cut_in_the_file_store() {
             upload.part(&s.store, more).await;
         }
         let expected = [b"kept ".as_slice(), more.unwrap_or_default()].concat();
-        let assembled = upload
-            .assemble(&s.store, Algorithm::Sha256)
-            .await
-            .expect("assembled");
+        let assembled = upload.assemble(&s.store, Algorithm::Sha256).await;
         assert_eq!(
             (&assembled.digest, assembled.size),
             (&Digest::sha256_of(&expected), expected.len() as u64)
@@ -804,6 +768,6 @@ async fn a_dead_parts_bytes_are_cut_in_the_file_store() {
         "{more:?}"
     );
     assert!(is_not_found(
-        &lost.assemble(&s.store, Algorithm::Sha256).await
+        &lost.try_assemble(&s.store, Algorithm::Sha256).await
     ));
 }
