@@ -20,11 +20,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use rustix::fs::FlockOperation;
 use tokio::fs::{self, File, OpenOptions};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
-
-use rustix::fs::FlockOperation;
 
 use super::{Assembled, BlobReader, Location, PartBody, PartError, Shelf, Source, CHUNK};
 use crate::domain::{Algorithm, Digest, Hasher, PartId, RunningSha256, UploadId, UploadPart};
@@ -124,9 +123,8 @@ impl FileStore {
     }
 
     /// Locks the upload's file for this request; None when another request holds it
-    /// past `HOLD_WAIT`.
-    /// `NotFound` when the upload has no file, or its file was moved to a blob's name
-    /// (completed) before this request could lock it.
+    /// past `HOLD_WAIT`. `NotFound` when the upload has no file, or its file was moved
+    /// to a blob's name (completed) before this request could lock it.
     pub async fn hold(&self, id: &UploadId) -> io::Result<Option<Held>> {
         use std::os::unix::fs::MetadataExt as _;
         let path = self.upload_dir(id).join(UPLOAD_FILE);
