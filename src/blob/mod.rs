@@ -249,8 +249,8 @@ impl BlobStore {
     }
 
     /// Holds the upload's bytes for this request until the value is dropped; None
-    /// when another request holds them (after a short wait). `NotFound` when the upload has no bytes here
-    /// (or was completed meanwhile).
+    /// when another request holds them (after a short wait). `NotFound` when the
+    /// upload has no bytes here (or was completed meanwhile).
     pub async fn hold(&self, id: &UploadId) -> io::Result<Option<HeldUpload>> {
         Ok(match self {
             Self::File(s) => s.hold(id).await?.map(HeldUpload::File),

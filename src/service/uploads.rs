@@ -102,28 +102,21 @@ impl Service {
         Ok(id)
     }
 
-    /// Holds the upload's bytes and reads its row anew, which must still stand where
-    /// the caller saw it (`upload`): while held, no other request writes or completes
-    /// the upload, so the row read is the one the holder writes after.
+    /// Holds the upload's bytes for this request: while held, no other request writes
+    /// or completes the upload.
     async fn hold(
         &self,
         registry: &Registry,
         name: &RepositoryName,
         upload: &Upload,
-    ) -> Result<(HeldUpload, Upload)> {
-        let raced = || misplaced(registry, name, upload, PartProblem::Raced);
-        let held = match self.blobs().hold(&upload.id).await {
-            Ok(Some(held)) => held,
-            Ok(None) => return Err(raced()),
+    ) -> Result<HeldUpload> {
+        match self.blobs().hold(&upload.id).await {
+            Ok(Some(held)) => Ok(held),
+            Ok(None) => Err(misplaced(registry, name, upload, PartProblem::Raced)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::UploadNotFound(upload.id.clone()))
+                Err(Error::UploadNotFound(upload.id.clone()))
             }
-            Err(e) => return Err(e.into()),
-        };
-        match self.store().upload(&upload.id).await? {
-            Some(now) if now.bytes_received == upload.bytes_received => Ok((held, now)),
-            Some(_) => Err(raced()),
-            None => Err(Error::UploadNotFound(upload.id.clone())),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -148,9 +141,13 @@ impl Service {
         if std::pin::Pin::new(&mut body).peek().await.is_none() && expected.unwrap_or(0) == 0 {
             return Ok(upload.clone());
         }
-        let (mut held, now) = self.hold(registry, name, upload).await?;
-        if now.sealed {
-            return Err(misplaced(registry, name, upload, PartProblem::Raced));
+        let mut held = self.hold(registry, name, upload).await?;
+        // Read again under the hold: the part goes after the bytes recorded now, and
+        // only while the upload stands where the caller saw it, open to parts.
+        match self.store().upload(&upload.id).await? {
+            Some(now) if !now.sealed && now.bytes_received == upload.bytes_received => {}
+            Some(_) => return Err(misplaced(registry, name, upload, PartProblem::Raced)),
+            None => return Err(Error::UploadNotFound(upload.id.clone())),
         }
         let start = u64::try_from(upload.bytes_received).unwrap_or(0);
         let (part, sha256) = match held
@@ -222,9 +219,8 @@ impl Service {
                 Error::UploadNotFound(upload.id.clone())
             })
         };
-        // A sealed upload may be completed again: a completion that failed is retried.
         let mut held = match self.hold(registry, name, upload).await {
-            Ok((held, _)) => held,
+            Ok(held) => held,
             Err(Error::UploadNotFound(_)) => return gone().await,
             Err(e) => return Err(e),
         };
