@@ -49,9 +49,12 @@ impl SqliteWriter {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // As sqlx's connections (`Pools::sqlite`): FULL syncs every commit.
+        // As sqlx's connections (`Pools::sqlite`): FULL syncs every commit. Each
+        // write's savepoint keeps its pages' old content in a sub-journal, a temporary
+        // file unless temp_store is MEMORY (an open, unlink and close per batch).
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA temp_store = MEMORY;",
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.set_prepared_statement_cache_capacity(64);
