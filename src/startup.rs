@@ -10,6 +10,7 @@ use actix_web::{web, App, HttpServer};
 
 use crate::api::access;
 use crate::api::awsjson::UnverifiedBodies;
+use crate::api::download_listener::Downloads;
 use crate::auth::Credentials;
 use crate::blob::BlobStore;
 use crate::config::{
@@ -36,8 +37,8 @@ pub struct Application {
     port: u16,
     public_port: u16,
     service: Service,
-    /// The download listener's accept loop, when it runs.
-    downloads: Option<tokio::task::JoinHandle<()>>,
+    /// The download listener, when it runs.
+    downloads: Option<Downloads>,
 }
 
 /// Binds `address`; the URL clients reach it at is `url` or else derived from it.
@@ -458,14 +459,16 @@ impl Application {
         )?;
         let downloads = match download {
             Some((listener, url)) => {
-                listener.set_nonblocking(true)?;
-                let listener = tokio::net::TcpListener::from_std(listener)?;
                 tracing::info!(address = %listener.local_addr()?, %url, "downloads are served");
                 let idle = Duration::from_secs(limits.idle_timeout);
                 let cap = usize::try_from(max_connections).unwrap_or(usize::MAX);
-                let serve =
-                    crate::api::download_listener::serve(listener, service.clone(), idle, cap);
-                Some(tokio::spawn(serve))
+                Some(Downloads::start(
+                    listener,
+                    service.clone(),
+                    idle,
+                    cap,
+                    workers,
+                )?)
             }
             None => None,
         };
@@ -522,9 +525,7 @@ impl Application {
         });
         let both = futures_util::future::try_join(self.server, self.public_server).await;
         stopper.abort();
-        if let Some(downloads) = self.downloads {
-            downloads.abort();
-        }
+        drop(self.downloads);
         if let Err(e) = self.service.leave_replicas().await {
             tracing::warn!(error = ?e, "could not record this process's stop");
         }

@@ -24,15 +24,55 @@ const HEAD_LIMIT: usize = 8 * 1024;
 const HEADERS: usize = 32;
 const PREFIX: &str = "/_berth/download/";
 
+/// The download listener, on a runtime of its own with `threads` worker threads. One
+/// thread's sendfile calls move what one core can (about 2 GiB/s over loopback here),
+/// so concurrent downloads are spread over several: on the process's main thread, four
+/// 1 GiB GETs together got no more than one alone (BENCHMARKS.md).
+pub struct Downloads {
+    /// `None` once dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Downloads {
+    /// Serves `listener` (see `serve`) until dropped.
+    pub fn start(
+        listener: std::net::TcpListener,
+        service: Service,
+        idle: Duration,
+        max_connections: usize,
+        threads: usize,
+    ) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("download")
+            .enable_all()
+            .build()?;
+        listener.set_nonblocking(true)?;
+        let listener = {
+            let _runtime = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
+        runtime.spawn(serve(listener, service, idle, max_connections));
+        Ok(Self {
+            runtime: Some(runtime),
+        })
+    }
+}
+
+impl Drop for Downloads {
+    /// Stops accepting and ends the downloads in progress, without waiting for them
+    /// (a runtime may not block on its tasks inside another's).
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// Accepts connections for as long as the task runs, serving each on a task of its own,
 /// at most `max_connections` at once; a connection idle for `idle` between requests is
 /// closed.
-pub async fn serve(
-    listener: TcpListener,
-    service: Service,
-    idle: Duration,
-    max_connections: usize,
-) {
+async fn serve(listener: TcpListener, service: Service, idle: Duration, max_connections: usize) {
     let open = Arc::new(Semaphore::new(max_connections));
     // The semaphore is never closed.
     while let Ok(slot) = open.clone().acquire_owned().await {
