@@ -365,6 +365,8 @@ fn serve(
         .unwrap_or(usize::MAX)
         .div_ceil(workers);
     Ok(HttpServer::new(move || {
+        // actix builds each worker's application on that worker's thread.
+        shared.service.open_worker_pool();
         let routes = routes.clone();
         App::new()
             .wrap_fn(access::wrap(name, metrics.clone(), body_idle))

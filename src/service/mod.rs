@@ -213,6 +213,12 @@ impl Service {
         &self.inner.store
     }
 
+    /// Gives the calling HTTP worker thread database connections of its own (see
+    /// `Store::open_worker_pool`).
+    pub fn open_worker_pool(&self) {
+        self.store().open_worker_pool();
+    }
+
     fn secrets(&self) -> &Secrets {
         &self.inner.secrets
     }
