@@ -119,14 +119,16 @@ impl std::ops::DerefMut for WriteConnection {
 }
 
 impl Pools {
-    /// Opens the Postgres pool: all of it, on the current runtime, which must outlive
-    /// the HTTP workers. A connection's socket belongs to the runtime that opened it,
-    /// and on SIGTERM idle workers stop their runtimes before busy ones finish; so no
-    /// connection is opened by a worker. Requests take an idle connection where they
-    /// are (untested: `sweep` has idle ones tested every second and the dead closed),
-    /// and only when none is idle ask this runtime for one, which opens a replacement
-    /// for any connection lost (a database restart) here. Hence no `min_connections`
-    /// either: sqlx would reopen those from whichever task released the broken one.
+    /// Opens the shared Postgres pool: all of it, on the current runtime, which must
+    /// outlive the HTTP workers. A connection's socket belongs to the runtime that
+    /// opened it, and on SIGTERM idle workers stop their runtimes before busy ones
+    /// finish; so no shared connection is opened by a worker (a worker's own,
+    /// `Store::open_worker_pool`, serve only its requests). Requests take an idle
+    /// shared connection where they are (untested: `sweep` has idle ones tested every
+    /// second and the dead closed), and only when none is idle ask this runtime for
+    /// one, which opens a replacement for any connection lost (a database restart)
+    /// here. Hence no `min_connections` either: sqlx would reopen those from whichever
+    /// task released the broken one.
     pub(super) async fn postgres(url: &str, acquire_timeout: Duration) -> anyhow::Result<Self> {
         let pool = postgres_options(POSTGRES_POOL, acquire_timeout).connect_lazy(url)?;
         let open = (0..POSTGRES_POOL).map(|_| pool.acquire());
@@ -375,15 +377,16 @@ impl Store {
         let Some(own) = self.worker_pool() else {
             return Ok(None);
         };
-        for _ in 0..2 {
-            if own.num_idle() > 0 || own.size() < WORKER_POOL {
-                return Ok(Some(own.acquire().await?));
-            }
+        let room = |pool: &AnyPool| pool.num_idle() > 0 || pool.size() < WORKER_POOL;
+        if !room(&own) {
             // sqlx puts a released connection back from a task of its own: one
-            // released a moment ago on this thread is idle once that task has run.
+            // released a moment ago on this thread may be idle once that task has run.
             tokio::task::yield_now().await;
+            if !room(&own) {
+                return Ok(None);
+            }
         }
-        Ok(None)
+        Ok(Some(own.acquire().await?))
     }
 
     /// A connection from `pool`: for Postgres one of the calling thread's own
