@@ -7,8 +7,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::pool::PoolConnection;
+use sqlx::pool::{PoolConnection, PoolConnectionMetadata};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -95,6 +96,19 @@ fn postgres_options(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
         })
 }
 
+/// Tests a pooled connection idle longer than `TRUSTED_IDLE` before it is handed out.
+fn ping_if_idle(
+    conn: &mut AnyConnection,
+    meta: PoolConnectionMetadata,
+) -> BoxFuture<'_, sqlx::Result<bool>> {
+    Box::pin(async move {
+        if meta.idle_for > TRUSTED_IDLE {
+            conn.ping().await?;
+        }
+        Ok(true)
+    })
+}
+
 /// The write connection, for as long as its holder has the turn to write.
 pub(super) struct WriteConnection {
     // Declared first: the connection is on its way back to the pool when the turn
@@ -167,14 +181,7 @@ impl Pools {
                 // to the pool, and by default again when it is taken out; here only one
                 // idle long enough to be worth it.
                 .test_before_acquire(false)
-                .before_acquire(|conn, meta| {
-                    Box::pin(async move {
-                        if meta.idle_for > TRUSTED_IDLE {
-                            conn.ping().await?;
-                        }
-                        Ok(true)
-                    })
-                })
+                .before_acquire(ping_if_idle)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // WAL lets readers run beside the writer; FULL syncs every commit
@@ -345,15 +352,8 @@ impl Store {
         };
         // Lazy: connecting waits for the first request, on this thread's runtime.
         let pool = postgres_options(WORKER_POOL, worker.acquire_timeout)
-            // Tested before use after a second idle, as `sweep` tests the shared ones.
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for > TRUSTED_IDLE {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
+            // As `sweep` tests the shared ones.
+            .before_acquire(ping_if_idle)
             .connect_lazy(&worker.url);
         match pool {
             Ok(pool) => WORKER.with(|w| *w.borrow_mut() = Some((worker.store, pool))),
