@@ -18,5 +18,6 @@ pub mod scan;
 pub mod secrets;
 pub mod service;
 pub mod startup;
+pub mod startup_code;
 pub mod store;
 pub mod telemetry;

@@ -107,10 +107,9 @@ async fn run() -> anyhow::Result<()> {
     };
     match command {
         Command::Serve(serve) => {
-            Application::build(serve.settings)
-                .await?
-                .run_until_stopped()
-                .await?
+            let application = Application::build(serve.settings).await?;
+            tokio::spawn(berth::startup_code::release_once_settled());
+            application.run_until_stopped().await?
         }
         Command::Config(ConfigCommand::Check(serve)) => {
             serve.settings.check()?;

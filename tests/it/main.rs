@@ -44,6 +44,7 @@ mod schema;
 mod signing;
 mod small_disk;
 mod spec;
+mod startup_code;
 mod store_faults;
 mod sweeper;
 mod templates;
