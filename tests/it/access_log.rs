@@ -8,11 +8,7 @@ use crate::process::{ServerProcess, ServerState};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_is_logged_with_its_id() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let state = ServerState {
-        data_dir: dir.path().join("data"),
-        database_url: None,
-        log: dir.path().join("berth.log"),
-    };
+    let state = ServerState::in_dir(dir.path());
     let server = ServerProcess::start(&state).await;
     let http = reqwest::Client::new();
     let header = |r: &reqwest::Response, name: &str| {

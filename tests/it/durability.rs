@@ -595,9 +595,8 @@ async fn fixture(backend: Backend) -> Fixture {
         Backend::Postgres => Some(helpers::fresh_postgres_database().await),
     };
     let state = ServerState {
-        data_dir: dir.path().join("data"),
         database_url,
-        log: dir.path().join("berth.log"),
+        ..ServerState::in_dir(dir.path())
     };
     Fixture { _dir: dir, state }
 }

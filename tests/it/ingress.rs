@@ -21,14 +21,6 @@ const JSON_11: &str = "application/x-amz-json-1.1";
 /// Generous waits for what the server does within about the body timeout.
 const ANSWER_WITHIN: Duration = Duration::from_secs(20);
 
-fn state(dir: &tempfile::TempDir) -> ServerState {
-    ServerState {
-        data_dir: dir.path().join("data"),
-        database_url: None,
-        log: dir.path().join("berth.log"),
-    }
-}
-
 /// A field of /proc/<pid>/status, in KiB.
 fn proc_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
@@ -153,9 +145,10 @@ async fn legit_calls(server: &ServerProcess, stop: tokio::sync::watch::Receiver<
 }
 
 /// Starts berth on a fresh SQLite store with a repository `repo`; answers it with its
-/// resident memory then, in KiB.
+/// resident memory then, in KiB, once start-up's code is unmapped, with the peak
+/// (`VmHWM`) reset to it so that the peak measures only what comes next.
 async fn start(dir: &tempfile::TempDir, launch: Launch<'_>, repo: &str) -> (ServerProcess, u64) {
-    let server = ServerProcess::launch(&state(dir), launch).await;
+    let server = ServerProcess::launch(&ServerState::in_dir(dir.path()), launch).await;
     server
         .ecr
         .create_repository()
@@ -163,6 +156,8 @@ async fn start(dir: &tempfile::TempDir, launch: Launch<'_>, repo: &str) -> (Serv
         .send()
         .await
         .expect("create repository");
+    server.wait_code_released().await;
+    std::fs::write(format!("/proc/{}/clear_refs", server.pid()), "5").expect("reset VmHWM");
     let rss = proc_kib(server.pid(), "VmRSS");
     (server, rss)
 }
@@ -387,7 +382,7 @@ async fn tls_handshakes_on_the_plain_port_are_not_errors() {
             log_filter,
             ..Default::default()
         };
-        let mut server = ServerProcess::launch(&state(&dir), launch).await;
+        let mut server = ServerProcess::launch(&ServerState::in_dir(dir.path()), launch).await;
         for port in [server.port, server.public_port] {
             let mut stream = TcpStream::connect(("127.0.0.1", port))
                 .await

@@ -20,6 +20,17 @@ pub struct ServerState {
     pub log: PathBuf,
 }
 
+impl ServerState {
+    /// Data (on SQLite) and log under `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            data_dir: dir.join("data"),
+            database_url: None,
+            log: dir.join("berth.log"),
+        }
+    }
+}
+
 /// How to start the child beyond the state: more `berth serve` arguments, the
 /// open-file limits (`soft:hard`) to start it under, through prlimit(1), and its
 /// `RUST_LOG` (default: berth's own default filter).
@@ -160,6 +171,51 @@ impl ServerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id().expect("child still running")
+    }
+
+    /// Waits until berth has unmapped the code its start-up touched
+    /// (`src/startup_code.rs`): its code mapping less than a quarter resident.
+    pub async fn wait_code_released(&self) {
+        let released = async {
+            loop {
+                let (size, resident) = self.code_kib();
+                if resident * 4 < size {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), released)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the code stayed mapped: {:?} (size, resident KiB)",
+                    self.code_kib()
+                )
+            });
+    }
+
+    /// The size and the resident part (KiB) of the child's code: its executable's
+    /// read-only executable mapping.
+    fn code_kib(&self) -> (u64, u64) {
+        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", self.pid())).expect("smaps");
+        let executable = env!("CARGO_BIN_EXE_berth");
+        let (mut size, mut resident, mut inside) = (0, 0, false);
+        for line in smaps.lines() {
+            let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+            match fields.as_slice() {
+                // A mapping's first line: its address range, permissions, offset,
+                // device, inode and (not for anonymous memory) path.
+                [range, permissions, _, _, _, rest @ ..] if range.contains('-') => {
+                    inside = *permissions == "r-xp" && rest == [executable];
+                }
+                ["Size:", kib, "kB"] if inside => size += kib.parse::<u64>().expect("size"),
+                ["Rss:", kib, "kB"] if inside => resident += kib.parse::<u64>().expect("rss"),
+                _ => {}
+            }
+        }
+        assert!(size > 0, "no code mapping of {executable} in\n{smaps}");
+        (size, resident)
     }
 
     /// SIGKILL (what `Child::kill` sends on unix) and reap.

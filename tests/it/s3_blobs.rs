@@ -39,11 +39,7 @@ impl OnBucket {
         let bucket = moto.bucket().await;
         let url = format!("s3://{bucket}/registry");
         let dir = tempfile::tempdir().expect("temp dir");
-        let state = ServerState {
-            data_dir: dir.path().join("data"),
-            database_url: None,
-            log: dir.path().join("berth.log"),
-        };
+        let state = ServerState::in_dir(dir.path());
         let mut args = vec!["--blob-store", url.as_str()];
         args.extend(more_args);
         let server = ServerProcess::launch(
