@@ -199,7 +199,9 @@ impl ServerProcess {
     /// read-only executable mapping.
     fn code_kib(&self) -> (u64, u64) {
         let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", self.pid())).expect("smaps");
-        let executable = env!("CARGO_BIN_EXE_berth");
+        // As the kernel names it: symbolic links resolved.
+        let executable = std::fs::canonicalize(env!("CARGO_BIN_EXE_berth")).expect("executable");
+        let executable = executable.to_str().expect("a UTF-8 path");
         let (mut size, mut resident, mut inside) = (0, 0, false);
         for line in smaps.lines() {
             let fields: Vec<&str> = line.split_ascii_whitespace().collect();
