@@ -461,11 +461,23 @@ async fn put_images_racing_collection_keep_their_layers(backend: Backend) {
             tag: Some(berth::domain::ImageTag::parse(&format!("r{round}")).expect("tag")),
             digest: None,
         };
+        // Either side starts late, by turns: a late collection lets the put win, a
+        // late put the collection (on a loaded machine one side may win every time
+        // when only the put waits).
+        let put_waits = round % 2 == 0;
         let putting = async {
-            jitter().await;
+            if put_waits {
+                jitter().await;
+            }
             pusher.put_image(&caller(), request).await
         };
-        let (done, collected) = tokio::join!(putting, collector.collect_garbage(false));
+        let collecting = async {
+            if !put_waits {
+                jitter().await;
+            }
+            collector.collect_garbage(false).await
+        };
+        let (done, collected) = tokio::join!(putting, collecting);
         collected.expect("collect");
         match done {
             Ok(_) => {
