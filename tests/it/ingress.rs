@@ -145,8 +145,10 @@ async fn legit_calls(server: &ServerProcess, stop: tokio::sync::watch::Receiver<
 }
 
 /// Starts berth on a fresh SQLite store with a repository `repo`; answers it with its
-/// resident memory then, in KiB, once start-up's code is unmapped, with the peak
-/// (`VmHWM`) reset to it so that the peak measures only what comes next.
+/// resident memory then, in KiB, with the peak (`VmHWM`) reset to it so that the peak
+/// measures only what comes next. Taken once start-up's code is unmapped and a small
+/// flood of every kind has run: the code a flood runs is mapped back by then, and the
+/// peak is the memory a flood holds.
 async fn start(dir: &tempfile::TempDir, launch: Launch<'_>, repo: &str) -> (ServerProcess, u64) {
     let server = ServerProcess::launch(&ServerState::in_dir(dir.path()), launch).await;
     server
@@ -157,6 +159,13 @@ async fn start(dir: &tempfile::TempDir, launch: Launch<'_>, repo: &str) -> (Serv
         .await
         .expect("create repository");
     server.wait_code_released().await;
+    let every = [
+        Claim::Nobody,
+        Claim::UnknownKey,
+        Claim::WrongSecret,
+        Claim::Genuine,
+    ];
+    flood(&server, 0, &every, 8, vec![b' '; 1024], 1024).await;
     std::fs::write(format!("/proc/{}/clear_refs", server.pid()), "5").expect("reset VmHWM");
     let rss = proc_kib(server.pid(), "VmRSS");
     (server, rss)
