@@ -951,13 +951,7 @@ async fn sigkill_mid_traffic_keeps_store_consistent(fx: Fixture) {
     const ROUNDS: usize = 3;
     bounded(async {
         let mut server = ServerProcess::start(&fx.state).await;
-        server
-            .ecr
-            .create_repository()
-            .repository_name(REPO)
-            .send()
-            .await
-            .expect("create");
+        server.create_repo(REPO).await;
         let mut acknowledged: Vec<(String, String)> = Vec::new();
         for round in 0..ROUNDS {
             // An upload with one acknowledged 5 MiB part, left open across the kill.
@@ -1113,13 +1107,7 @@ async fn sigterm_drains_inflight_upload(fx: Fixture) {
     const REPO: &str = "shutdown/app";
     bounded(async {
         let mut server = ServerProcess::start(&fx.state).await;
-        server
-            .ecr
-            .create_repository()
-            .repository_name(REPO)
-            .send()
-            .await
-            .expect("create");
+        server.create_repo(REPO).await;
         let id = initiate_upload(&server.ecr, REPO).await;
         let content = random_bytes(15 * MIB);
         let body = serde_json::json!({

@@ -151,13 +151,7 @@ async fn legit_calls(server: &ServerProcess, stop: tokio::sync::watch::Receiver<
 /// peak is the memory a flood holds.
 async fn start(dir: &tempfile::TempDir, launch: Launch<'_>, repo: &str) -> (ServerProcess, u64) {
     let server = ServerProcess::launch(&ServerState::in_dir(dir.path()), launch).await;
-    server
-        .ecr
-        .create_repository()
-        .repository_name(repo)
-        .send()
-        .await
-        .expect("create repository");
+    server.create_repo(repo).await;
     server.wait_code_released().await;
     let every = [
         Claim::Nobody,

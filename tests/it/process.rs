@@ -173,6 +173,11 @@ impl ServerProcess {
         self.child.id().expect("child still running")
     }
 
+    /// Creates the repository `name` through ECR, which must succeed.
+    pub async fn create_repo(&self, name: &str) {
+        crate::fixtures::create_repo_on(&self.ecr, name).await
+    }
+
     /// Waits until berth has unmapped the code its start-up touched
     /// (`src/startup_code.rs`): its code mapping less than a quarter resident.
     pub async fn wait_code_released(&self) {

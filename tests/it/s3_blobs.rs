@@ -51,13 +51,7 @@ impl OnBucket {
             },
         )
         .await;
-        server
-            .ecr
-            .create_repository()
-            .repository_name(repository)
-            .send()
-            .await
-            .expect("create");
+        server.create_repo(repository).await;
         let token = server
             .ecr
             .get_authorization_token()

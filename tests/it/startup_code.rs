@@ -1,11 +1,7 @@
 //! Once serving, berth unmaps the code its start-up touched (`src/startup_code.rs`);
 //! what it runs next comes back from the page cache, unchanged.
 
-use crate::fixtures::{
-    batch_get_image, by_tag, complete_upload, initiate_upload, put_image, upload_part, Format,
-    Image,
-};
-use crate::helpers::sha256;
+use crate::fixtures::{batch_get_image, by_tag, push_layer, put_image, Format, Image};
 use crate::process::{ServerProcess, ServerState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,22 +14,10 @@ async fn serves_on_once_its_startup_code_is_unmapped() {
     server.wait_code_released().await;
 
     const REPO: &str = "after/startup";
-    server
-        .ecr
-        .create_repository()
-        .repository_name(REPO)
-        .send()
-        .await
-        .expect("create repository");
+    server.create_repo(REPO).await;
     let image = Image::new(Format::Oci, &[4096, 4096]);
     for blob in image.blobs() {
-        let id = initiate_upload(&server.ecr, REPO).await;
-        upload_part(&server.ecr, REPO, &id, 0, blob)
-            .await
-            .expect("upload part");
-        complete_upload(&server.ecr, REPO, &id, &sha256(blob))
-            .await
-            .expect("complete upload");
+        push_layer(&server.ecr, REPO, blob).await;
     }
     put_image(&server.ecr, REPO, &image.manifest, Some("v1"))
         .await
