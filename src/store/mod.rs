@@ -33,6 +33,7 @@ mod statements;
 mod tags;
 mod templates;
 mod uploads;
+mod worker_connections;
 
 use std::path::Path;
 use std::time::Duration;
@@ -87,7 +88,7 @@ impl From<sqlx::Error> for Error {
     /// Sorts a failure into what the service must tell apart: no room, no database,
     /// and everything else.
     fn from(e: sqlx::Error) -> Self {
-        match &e {
+        let sorted = match &e {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
@@ -103,7 +104,14 @@ impl From<sqlx::Error> for Error {
                 _ => Error::Database(e),
             },
             _ => Error::Database(e),
+        };
+        if matches!(
+            sorted,
+            Error::Unavailable(_) | Error::Database(sqlx::Error::Protocol(_))
+        ) {
+            worker_connections::failed();
         }
+        sorted
     }
 }
 

@@ -17,14 +17,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::sqlite_readers::SqliteReaders;
 use super::sqlite_writer::{SqliteWriter, Turn};
 use super::statements::{bound, Arg, ReadRow};
+use super::worker_connections::{self, OwnConnection};
 use super::{Error, Result, Store};
 
 /// Connections berth holds open to Postgres, shared by every thread.
 const POSTGRES_POOL: u32 = 10;
-
-/// Connections each HTTP worker may hold of its own (`Store::open_worker_pool`), on top
-/// of the shared ones.
-const WORKER_POOL: u32 = 2;
 
 /// How often Postgres's idle connections are tested.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -35,8 +32,7 @@ const SQLITE_WRITE_QUEUE: Duration = Duration::from_secs(60);
 /// The SQLite migration whose table rebuild runs outside sqlx's transaction.
 const REBUILD_0008: i64 = 8;
 
-/// How long a pooled connection (SQLite's, a worker's own Postgres one) may sit idle
-/// and still be handed out untested.
+/// How long a pooled SQLite connection may sit idle and still be handed out untested.
 const TRUSTED_IDLE: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
@@ -60,37 +56,35 @@ pub(super) struct Pools {
     worker_pool: Option<WorkerPool>,
 }
 
-/// What a worker's own Postgres pool is opened with, and which store it belongs to.
+/// What a worker's own Postgres connections are opened with, and which store they
+/// belong to.
 #[derive(Clone)]
 struct WorkerPool {
     store: u64,
-    url: String,
+    options: AnyConnectOptions,
     acquire_timeout: Duration,
 }
 
-thread_local! {
-    /// The calling thread's own Postgres pool, with the store it belongs to (see
-    /// `Store::open_worker_pool`).
-    static WORKER: std::cell::RefCell<Option<(u64, AnyPool)>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Tells stores apart in `WORKER` (tests run several in one process).
+/// Tells stores apart among a thread's own connections (tests run several in one
+/// process).
 static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Postgres pool options: `max` connections, each with JIT off.
-fn postgres_options(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
+/// What every Postgres connection runs first. berth's statements each touch a few index
+/// entries; JIT compiling one, which Postgres does when stale statistics overstate its
+/// cost, took ~200 ms for a 0.4 ms query.
+pub(super) const SESSION: &str = "SET jit = off";
+
+/// The shared Postgres pool's options: each connection set up with `SESSION`.
+fn postgres_options(acquire_timeout: Duration) -> AnyPoolOptions {
     AnyPoolOptions::new()
-        .max_connections(max)
+        .max_connections(POSTGRES_POOL)
         .idle_timeout(None)
         .max_lifetime(None)
         .test_before_acquire(false)
         .acquire_timeout(acquire_timeout)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                // berth's statements each touch a few index entries; JIT compiling
-                // one, which Postgres does when stale statistics overstate its cost,
-                // took ~200 ms for a 0.4 ms query.
-                conn.execute("SET jit = off").await?;
+                conn.execute(SESSION).await?;
                 Ok(())
             })
         })
@@ -114,8 +108,34 @@ pub(super) struct WriteConnection {
     // Declared first: the connection is on its way back to the pool when the turn
     // passes. A rollback still queued on it (a dropped transaction) holds SQLite's
     // lock a moment longer, which the writer thread's busy timeout waits out.
-    conn: PoolConnection<Any>,
+    conn: Taken,
     _turn: Option<OwnedSemaphorePermit>,
+}
+
+/// A connection from a pool or one of the calling thread's own.
+pub(super) enum Taken {
+    Pooled(PoolConnection<Any>),
+    Own(OwnConnection),
+}
+
+impl std::ops::Deref for Taken {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Taken::Pooled(conn) => conn,
+            Taken::Own(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Taken {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Taken::Pooled(conn) => conn,
+            Taken::Own(conn) => conn,
+        }
+    }
 }
 
 impl std::ops::Deref for WriteConnection {
@@ -144,7 +164,7 @@ impl Pools {
     /// here. Hence no `min_connections` either: sqlx would reopen those from whichever
     /// task released the broken one.
     pub(super) async fn postgres(url: &str, acquire_timeout: Duration) -> anyhow::Result<Self> {
-        let pool = postgres_options(POSTGRES_POOL, acquire_timeout).connect_lazy(url)?;
+        let pool = postgres_options(acquire_timeout).connect_lazy(url)?;
         let open = (0..POSTGRES_POOL).map(|_| pool.acquire());
         futures_util::future::try_join_all(open)
             .await
@@ -164,7 +184,7 @@ impl Pools {
             sqlite_readers: None,
             worker_pool: Some(WorkerPool {
                 store: STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                url: url.to_owned(),
+                options: AnyConnectOptions::from_str(url)?,
                 acquire_timeout,
             }),
         })
@@ -339,68 +359,33 @@ async fn sweep(pool: AnyPool) {
 }
 
 impl Store {
-    /// Gives the calling thread, an HTTP worker, Postgres connections of its own (up to
-    /// `WORKER_POOL`), opened on its runtime as it first needs them; its requests take
-    /// those first. A reply to a statement then wakes the request's own thread, where a
-    /// shared connection's reply first wakes the home runtime's, which then wakes the
-    /// request's: one hop between threads fewer per statement. Only for threads whose
-    /// runtime runs all its tasks to the end (an HTTP worker's drains its requests
-    /// before it stops), since no other thread uses these connections.
+    /// Gives the calling thread, an HTTP worker, Postgres connections of its own
+    /// (`worker_connections`), opened on its runtime as it first needs them; its requests
+    /// take those first. A reply to a statement then wakes the request's own thread,
+    /// where a shared connection's reply first wakes the home runtime's, which then
+    /// wakes the request's: one hop between threads fewer per statement. Only for
+    /// threads whose runtime runs all its tasks to the end (an HTTP worker's drains its
+    /// requests before it stops), since no other thread uses these connections.
     pub fn open_worker_pool(&self) {
-        let Some(worker) = &self.pools.worker_pool else {
-            return;
-        };
-        // Lazy: connecting waits for the first request, on this thread's runtime.
-        let pool = postgres_options(WORKER_POOL, worker.acquire_timeout)
-            // As `sweep` tests the shared ones.
-            .before_acquire(ping_if_idle)
-            .connect_lazy(&worker.url);
-        match pool {
-            Ok(pool) => WORKER.with(|w| *w.borrow_mut() = Some((worker.store, pool))),
-            // The shared pool parsed the same URL; should this fail, the thread keeps to it.
-            Err(e) => tracing::warn!(error = %e, "worker's own Postgres pool not opened"),
+        if let Some(worker) = &self.pools.worker_pool {
+            worker_connections::open(worker.store, worker.options.clone(), worker.acquire_timeout);
         }
-    }
-
-    /// The calling thread's own pool (`open_worker_pool`), if it has one.
-    fn worker_pool(&self) -> Option<AnyPool> {
-        let store = self.pools.worker_pool.as_ref()?.store;
-        WORKER.with(|w| match &*w.borrow() {
-            Some((of, pool)) if *of == store => Some(pool.clone()),
-            _ => None,
-        })
-    }
-
-    /// A connection of the calling thread's own, when one is idle or there is room to
-    /// open one; `None` when its requests hold them all.
-    async fn own_connection(&self) -> Result<Option<PoolConnection<Any>>> {
-        let Some(own) = self.worker_pool() else {
-            return Ok(None);
-        };
-        let room = |pool: &AnyPool| pool.num_idle() > 0 || pool.size() < WORKER_POOL;
-        if !room(&own) {
-            // sqlx puts a released connection back from a task of its own: one
-            // released a moment ago on this thread may be idle once that task has run.
-            tokio::task::yield_now().await;
-            if !room(&own) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(own.acquire().await?))
     }
 
     /// A connection from `pool`: for Postgres one of the calling thread's own
     /// (`open_worker_pool`), else an idle shared one, else one taken (or opened) on the
     /// home runtime (see `Pools::postgres`).
-    async fn take(&self, pool: &AnyPool) -> Result<PoolConnection<Any>> {
+    async fn take(&self, pool: &AnyPool) -> Result<Taken> {
         let Some(home) = &self.pools.home else {
-            return Ok(pool.acquire().await?);
+            return Ok(Taken::Pooled(pool.acquire().await?));
         };
-        if let Some(own) = self.own_connection().await? {
-            return Ok(own);
+        if let Some(worker) = &self.pools.worker_pool {
+            if let Some(own) = worker_connections::take(worker.store).await? {
+                return Ok(Taken::Own(own));
+            }
         }
         if let Some(conn) = pool.try_acquire() {
-            return Ok(conn);
+            return Ok(Taken::Pooled(conn));
         }
         let pool = pool.clone();
         // A join error means the home runtime is shutting down.
@@ -408,11 +393,11 @@ impl Store {
             .spawn(async move { pool.acquire().await })
             .await
             .unwrap_or(Err(sqlx::Error::PoolClosed));
-        Ok(taken?)
+        Ok(Taken::Pooled(taken?))
     }
 
     /// A connection for reads.
-    pub(super) async fn reader(&self) -> Result<PoolConnection<Any>> {
+    pub(super) async fn reader(&self) -> Result<Taken> {
         self.take(&self.pools.read).await
     }
 

@@ -439,3 +439,56 @@ async fn startup_without_postgres_fails_clearly() {
     assert!(started.elapsed() < PROMPTLY, "took {:?}", started.elapsed());
     assert!(err.contains("cannot connect to the database"), "{err}");
 }
+
+/// A push refused inside its transaction (the immutable tag is taken) leaves no
+/// transaction open on Postgres: the rollback of the dropped transaction reaches the
+/// server at once, not with the connection's next use (until then a session idle in a
+/// transaction would hold the locks it took), and the connection serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_refused_mid_transaction_leaves_no_transaction_open() {
+    use aws_sdk_ecr::types::ImageTagMutability;
+    use sqlx::Connection as _;
+
+    let app = helpers::spawn_app(Backend::Postgres).await;
+    app.ecr
+        .create_repository()
+        .repository_name(REPO)
+        .image_tag_mutability(ImageTagMutability::Immutable)
+        .send()
+        .await
+        .expect("create repository");
+    app.push_image(REPO, Some("v1"), 1).await;
+    let database = app.database_url.clone().expect("a Postgres app");
+    let mut observer = sqlx::PgConnection::connect(&database)
+        .await
+        .expect("connect");
+
+    for round in 0..3 {
+        let other = app.image_manifest(REPO, 1).await;
+        let refused = crate::fixtures::put_image(&app.ecr, REPO, &other, Some("v1")).await;
+        assert_code(
+            refused,
+            "ImageTagAlreadyExistsException",
+            "the tag is immutable",
+        );
+        let started = Instant::now();
+        loop {
+            let open: Vec<(String,)> = sqlx::query_as(
+                "SELECT query FROM pg_stat_activity \
+                 WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+            )
+            .fetch_all(&mut observer)
+            .await
+            .expect("sessions");
+            if open.is_empty() {
+                break;
+            }
+            assert!(
+                started.elapsed() < PROMPTLY,
+                "round {round}: sessions left in a transaction: {open:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        app.put_ok(REPO, &other, Some(&format!("r{round}"))).await;
+    }
+}
