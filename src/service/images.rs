@@ -112,7 +112,7 @@ impl Service {
     /// rules, shared by every face.
     pub async fn put_image(&self, caller: &Caller, req: PutImage) -> Result<StoredImage> {
         let registry = self.registry(caller, req.registry.as_ref());
-        let repo = self
+        let (repo, rules) = self
             .pushed_repository(caller, &registry, &req.name, "PutImage")
             .await?;
         let mut hasher = Hasher::new(
@@ -136,7 +136,6 @@ impl Service {
         // signature, an SBOM) are not signed themselves.
         let (replicate_to, sign_with, scan) = match registry.namespace {
             Namespace::Private => {
-                let rules = self.store().push_rules(&registry).await?;
                 let sign_with = match (&new.subject, rules.signing) {
                     (None, Some(config)) => config.profiles_for(&req.name),
                     _ => Vec::new(),

@@ -53,7 +53,7 @@ use crate::metrics::Metrics;
 use crate::notary::SigningDirectory;
 use crate::replication_remotes::RemoteDestinations;
 use crate::secrets::Secrets;
-use crate::store::{Key, Store, Stored};
+use crate::store::{Key, PushRules, Store, Stored};
 use access::Target;
 
 pub use crate::blob::BlobReader;
@@ -298,19 +298,24 @@ impl Service {
         self.authorized(caller, registry, name, action, &[]).await
     }
 
-    /// The repository a push (`action`) goes to, once the caller may push to it. One
-    /// that does not exist is first created from the registry's CREATE_ON_PUSH
-    /// template for its name, if there is one (as the caller, who must be allowed
-    /// CreateRepository); otherwise it is not found, as for any other action.
+    /// The repository a push (`action`) goes to, once the caller may push to it, with
+    /// its registry's push rules (read with it). One that does not exist is first
+    /// created from the registry's CREATE_ON_PUSH template for its name, if there is one
+    /// (as the caller, who must be allowed CreateRepository); otherwise it is not found,
+    /// as for any other action.
     async fn pushed_repository(
         &self,
         caller: &Caller,
         registry: &Registry,
         name: &RepositoryName,
         action: &'static str,
-    ) -> Result<Stored<Repository>> {
+    ) -> Result<(Stored<Repository>, PushRules)> {
+        let (found, rules) = match self.store().repository_for_push(registry, name).await? {
+            Some((repo, registry_policy, rules)) => (Some((repo, registry_policy)), rules),
+            None => (None, PushRules::default()),
+        };
         let missing = match self
-            .authorized_repository(caller, registry, name, action)
+            .authorize_found(caller, registry, name, action, &[], found)
             .await
         {
             Err(missing @ Error::RepositoryNotFound { .. })
@@ -318,7 +323,7 @@ impl Service {
             {
                 missing
             }
-            found => return found,
+            found => return found.map(|repo| (repo, rules)),
         };
         let created = self
             .create_from_template(caller, registry, name, AppliedFor::CreateOnPush)
@@ -329,7 +334,7 @@ impl Service {
         // The template's repository policy governs the push from now on.
         self.authorize(caller, action, Target::Repository(&repo), &[])
             .await?;
-        Ok(repo)
+        Ok((repo, self.store().push_rules(registry).await?))
     }
 
     /// `authorized_repository` for a request that sets `request_tags` on it.
@@ -341,7 +346,22 @@ impl Service {
         action: &'static str,
         request_tags: &[(String, String)],
     ) -> Result<Stored<Repository>> {
-        match self.store().repository_governed(registry, name).await? {
+        let found = self.store().repository_governed(registry, name).await?;
+        self.authorize_found(caller, registry, name, action, request_tags, found)
+            .await
+    }
+
+    /// `authorized` for the repository as read (`found`, with its registry's policy).
+    async fn authorize_found(
+        &self,
+        caller: &Caller,
+        registry: &Registry,
+        name: &RepositoryName,
+        action: &'static str,
+        request_tags: &[(String, String)],
+        found: Option<(Stored<Repository>, Option<String>)>,
+    ) -> Result<Stored<Repository>> {
+        match found {
             Some((repo, registry_policy)) => {
                 let target = Target::Repository(&repo);
                 let governing = registry_policy.as_deref();

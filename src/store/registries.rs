@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use super::statements::{args, required, Columns};
+use super::statements::{args, Columns};
 use super::{capped, millis, replication, scanning, signing, Result, Store};
 use crate::domain::{
     AccountSetting, Registry, ReplicationConfiguration, ScanningConfiguration, SigningConfiguration,
@@ -197,30 +197,48 @@ pub struct PushRules {
     pub scanning: Option<ScanningConfiguration>,
 }
 
+/// The registry's push rules as columns `replication_rules`, `signing_rules` and
+/// `scanning_rules` (NULL where never put), for a statement whose placeholders
+/// `account` and `region` name the registry.
+pub(super) fn push_rules_columns(account: &str, region: &str) -> String {
+    ["replication", "signing", "scanning"]
+        .map(|kind| {
+            format!(
+                "(SELECT rules FROM {kind}_configurations \
+                 WHERE registry_id = {account} AND region = {region}) AS {kind}_rules"
+            )
+        })
+        .join(", ")
+}
+
+/// The rules of a row with `push_rules_columns`; those never put are empty.
+pub(super) fn push_rules(row: &impl Columns) -> Result<PushRules> {
+    Ok(PushRules {
+        replication: match row.text("replication_rules")? {
+            Some(text) => replication::from_json(&text)?,
+            None => ReplicationConfiguration::default(),
+        },
+        signing: row
+            .text("signing_rules")?
+            .map(|text| signing::from_json(&text))
+            .transpose()?,
+        scanning: row
+            .text("scanning_rules")?
+            .map(|text| scanning::from_json(&text))
+            .transpose()?,
+    })
+}
+
 impl Store {
-    /// The registry's push rules, in one statement; those never put are empty.
+    /// The registry's push rules, in one statement.
     pub async fn push_rules(&self, registry: &Registry) -> Result<PushRules> {
         let rows = self
             .point_read(
-                "SELECT 'replication' AS kind, rules FROM replication_configurations \
-                   WHERE registry_id = $1 AND region = $2 \
-                 UNION ALL SELECT 'signing', rules FROM signing_configurations \
-                   WHERE registry_id = $1 AND region = $2 \
-                 UNION ALL SELECT 'scanning', rules FROM scanning_configurations \
-                   WHERE registry_id = $1 AND region = $2",
+                &format!("SELECT {}", push_rules_columns("$1", "$2")),
                 &args![registry.account.as_str(), registry.region.as_str()],
             )
             .await?;
-        let mut rules = PushRules::default();
-        for row in rows {
-            let kind = required(row.text("kind")?, "kind")?;
-            let text = required(row.text("rules")?, "rules")?;
-            match kind.as_str() {
-                "replication" => rules.replication = replication::from_json(&text)?,
-                "signing" => rules.signing = Some(signing::from_json(&text)?),
-                _ => rules.scanning = Some(scanning::from_json(&text)?),
-            }
-        }
-        Ok(rules)
+        rows.first()
+            .map_or_else(|| Ok(PushRules::default()), push_rules)
     }
 }

@@ -1,9 +1,10 @@
 use sqlx::Row;
 
-use super::statements::{args, required, Columns};
+use super::registries::{push_rules, push_rules_columns};
+use super::statements::{args, required, Columns, ReadRow};
 use super::{
     from_millis, millis, on_unique, placeholders, CatalogData, Error, Key, NewRepository,
-    Repository, Result, Store, Stored,
+    PushRules, Repository, Result, Store, Stored,
 };
 use crate::domain::{
     Namespace, Region, Registry, RegistryId, RepositoryName, TagMutability, WildcardFilter,
@@ -120,24 +121,53 @@ impl Store {
         registry: &Registry,
         name: &RepositoryName,
     ) -> Result<Option<(Stored<Repository>, Option<String>)>> {
-        let rows = self
-            .point_read(
-                &format!(
-                    "SELECT {COLUMNS}, (SELECT p.policy_text FROM registry_policies p \
-                     WHERE p.registry_id = $1 AND p.region = $4 AND $2 = 'private') AS registry_policy \
-                     FROM repositories WHERE registry_id = $1 AND namespace = $2 AND region = $4 AND name = $3"
-                ),
-                &args![
-                    registry.account.as_str(),
-                    registry.namespace.as_str(),
-                    name.as_str(),
-                    registry.region.as_str(),
-                ],
-            )
-            .await?;
+        let rows = self.governed(registry, name, "").await?;
         rows.first()
             .map(|row| Ok((repository(row)?, row.text("registry_policy")?)))
             .transpose()
+    }
+
+    /// `repository_governed` with its registry's push rules, in the same statement.
+    pub async fn repository_for_push(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+    ) -> Result<Option<(Stored<Repository>, Option<String>, PushRules)>> {
+        let rules = format!(", {}", push_rules_columns("$1", "$4"));
+        let rows = self.governed(registry, name, &rules).await?;
+        rows.first()
+            .map(|row| {
+                Ok((
+                    repository(row)?,
+                    row.text("registry_policy")?,
+                    push_rules(row)?,
+                ))
+            })
+            .transpose()
+    }
+
+    /// The repository's row with its registry's policy as `registry_policy`, and the
+    /// `more` columns.
+    async fn governed(
+        &self,
+        registry: &Registry,
+        name: &RepositoryName,
+        more: &str,
+    ) -> Result<Vec<ReadRow>> {
+        self.point_read(
+            &format!(
+                "SELECT {COLUMNS}, (SELECT p.policy_text FROM registry_policies p \
+                 WHERE p.registry_id = $1 AND p.region = $4 AND $2 = 'private') AS registry_policy{more} \
+                 FROM repositories WHERE registry_id = $1 AND namespace = $2 AND region = $4 AND name = $3"
+            ),
+            &args![
+                registry.account.as_str(),
+                registry.namespace.as_str(),
+                name.as_str(),
+                registry.region.as_str(),
+            ],
+        )
+        .await
     }
 
     pub async fn repository(
