@@ -295,7 +295,9 @@ impl Service {
         name: &RepositoryName,
         action: &'static str,
     ) -> Result<Stored<Repository>> {
-        self.authorized(caller, registry, name, action, &[]).await
+        let found = self.store().repository_governed(registry, name).await?;
+        self.authorize_found(caller, registry, name, action, &[], found)
+            .await
     }
 
     /// The repository a push (`action`) goes to, once the caller may push to it, with
@@ -337,21 +339,8 @@ impl Service {
         Ok((repo, self.store().push_rules(registry).await?))
     }
 
-    /// `authorized_repository` for a request that sets `request_tags` on it.
-    async fn authorized(
-        &self,
-        caller: &Caller,
-        registry: &Registry,
-        name: &RepositoryName,
-        action: &'static str,
-        request_tags: &[(String, String)],
-    ) -> Result<Stored<Repository>> {
-        let found = self.store().repository_governed(registry, name).await?;
-        self.authorize_found(caller, registry, name, action, request_tags, found)
-            .await
-    }
-
-    /// `authorized` for the repository as read (`found`, with its registry's policy).
+    /// `authorized_repository` for a request that sets `request_tags` on it, over the
+    /// repository as read (`found`, with its registry's policy: `repository_governed`).
     async fn authorize_found(
         &self,
         caller: &Caller,

@@ -260,7 +260,8 @@ impl Service {
         let name = resource.strip_prefix("repository/").ok_or_else(invalid)?;
         let name = RepositoryName::parse(name).map_err(|_| invalid())?;
         let registry = self.registry(caller, Some(&account));
-        self.authorized(caller, &registry, &name, action, request_tags)
+        let found = self.store().repository_governed(&registry, &name).await?;
+        self.authorize_found(caller, &registry, &name, action, request_tags, found)
             .await
     }
 
