@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::helpers::{ecr_client, fresh_postgres_database, Backend, ACCOUNT};
-use crate::process::free_port;
+use crate::process::free_ports;
 
 const KEY: &str = "AKIDCONFIGFILE";
 const SECRET: &str = "config-file-secret-never-printed";
@@ -82,7 +82,7 @@ async fn serve_takes_the_file_and_flags_win(backend: Backend) {
         Backend::Sqlite => None,
         Backend::Postgres => Some(fresh_postgres_database().await),
     };
-    let (port, file_public, flag_public) = (free_port(), free_port(), free_port());
+    let [port, file_public, flag_public] = free_ports();
     let file = server_file(dir.path(), port, file_public, database_url.as_deref());
     let flag = format!("127.0.0.1:{flag_public}");
     let _server = berth(&["serve", "--config", &file, "--public-listen", &flag], &[])

@@ -56,10 +56,16 @@ pub struct ServerProcess {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    let [port] = free_ports();
+    port
+}
+
+/// `N` ports free at the time of the call, all different: each is held until all are
+/// found (ports found one at a time may repeat once the first is released).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: [std::net::TcpListener; N] =
+        std::array::from_fn(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"));
+    held.map(|l| l.local_addr().expect("free port").port())
 }
 
 impl ServerProcess {
@@ -69,7 +75,7 @@ impl ServerProcess {
     }
 
     pub async fn launch(state: &ServerState, launch: Launch<'_>) -> Self {
-        let (port, public_port) = (free_port(), free_port());
+        let [port, public_port] = free_ports();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
