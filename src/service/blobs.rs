@@ -121,7 +121,7 @@ impl Service {
         digest: &Digest,
         from: Option<&RepositoryName>,
     ) -> Result<bool> {
-        let (target, _rules) = self
+        let target = self
             .pushed_repository(caller, &caller.registry, name, "InitiateLayerUpload")
             .await?;
         if !self.blob_mounting(&caller.registry).await? {

@@ -113,7 +113,7 @@ impl Service {
     pub async fn put_image(&self, caller: &Caller, req: PutImage) -> Result<StoredImage> {
         let registry = self.registry(caller, req.registry.as_ref());
         let (repo, rules) = self
-            .pushed_repository(caller, &registry, &req.name, "PutImage")
+            .pushed_repository_with_rules(caller, &registry, &req.name, "PutImage")
             .await?;
         let mut hasher = Hasher::new(
             req.digest

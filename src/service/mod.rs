@@ -300,22 +300,55 @@ impl Service {
             .await
     }
 
-    /// The repository a push (`action`) goes to, once the caller may push to it, with
-    /// its registry's push rules (read with it). One that does not exist is first
-    /// created from the registry's CREATE_ON_PUSH template for its name, if there is one
-    /// (as the caller, who must be allowed CreateRepository); otherwise it is not found,
-    /// as for any other action.
+    /// The repository a push (`action`) goes to, once the caller may push to it. One
+    /// that does not exist is first created from the registry's CREATE_ON_PUSH
+    /// template for its name, if there is one (as the caller, who must be allowed
+    /// CreateRepository); otherwise it is not found, as for any other action.
     async fn pushed_repository(
         &self,
         caller: &Caller,
         registry: &Registry,
         name: &RepositoryName,
         action: &'static str,
+    ) -> Result<Stored<Repository>> {
+        let found = self.store().repository_governed(registry, name).await?;
+        self.pushed(caller, registry, name, action, found).await
+    }
+
+    /// `pushed_repository` with its registry's push rules, read with the repository
+    /// when it exists.
+    async fn pushed_repository_with_rules(
+        &self,
+        caller: &Caller,
+        registry: &Registry,
+        name: &RepositoryName,
+        action: &'static str,
     ) -> Result<(Stored<Repository>, PushRules)> {
-        let (found, rules) = match self.store().repository_for_push(registry, name).await? {
-            Some((repo, registry_policy, rules)) => (Some((repo, registry_policy)), rules),
-            None => (None, PushRules::default()),
-        };
+        match self.store().repository_for_push(registry, name).await? {
+            Some((repo, registry_policy, rules)) => {
+                let found = Some((repo, registry_policy));
+                Ok((
+                    self.pushed(caller, registry, name, action, found).await?,
+                    rules,
+                ))
+            }
+            None => {
+                let created = self.pushed(caller, registry, name, action, None).await?;
+                Ok((created, self.store().push_rules(registry).await?))
+            }
+        }
+    }
+
+    /// `pushed_repository` over the repository as read (`found`, with its registry's
+    /// policy).
+    async fn pushed(
+        &self,
+        caller: &Caller,
+        registry: &Registry,
+        name: &RepositoryName,
+        action: &'static str,
+        found: Option<(Stored<Repository>, Option<String>)>,
+    ) -> Result<Stored<Repository>> {
         let missing = match self
             .authorize_found(caller, registry, name, action, &[], found)
             .await
@@ -325,7 +358,7 @@ impl Service {
             {
                 missing
             }
-            found => return found.map(|repo| (repo, rules)),
+            found => return found,
         };
         let created = self
             .create_from_template(caller, registry, name, AppliedFor::CreateOnPush)
@@ -336,7 +369,7 @@ impl Service {
         // The template's repository policy governs the push from now on.
         self.authorize(caller, action, Target::Repository(&repo), &[])
             .await?;
-        Ok((repo, self.store().push_rules(registry).await?))
+        Ok(repo)
     }
 
     /// `authorized_repository` for a request that sets `request_tags` on it, over the

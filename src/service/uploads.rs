@@ -295,7 +295,7 @@ impl Service {
         name: &RepositoryName,
     ) -> Result<(Registry, UploadId)> {
         let registry = self.registry(caller, registry);
-        let (repo, _rules) = self
+        let repo = self
             .pushed_repository(caller, &registry, name, "InitiateLayerUpload")
             .await?;
         Ok((registry, self.new_upload(repo.key).await?))
