@@ -373,8 +373,9 @@ impl Store {
     }
 
     /// A connection from `pool`: for Postgres one of the calling thread's own
-    /// (`open_worker_pool`), else an idle shared one, else one taken (or opened) on the
-    /// home runtime (see `Pools::postgres`).
+    /// (`open_worker_pool`; waited for a moment when its other requests hold them), else
+    /// an idle shared one, else one taken (or opened) on the home runtime (see
+    /// `Pools::postgres`).
     async fn take(&self, pool: &AnyPool) -> Result<Taken> {
         let Some(home) = &self.pools.home else {
             return Ok(Taken::Pooled(pool.acquire().await?));
