@@ -132,21 +132,40 @@ static BLOB_STORE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 static SQLITE_COMMITS: LazyLock<IntCounter> = LazyLock::new(|| {
-    IntCounter::new(
+    counter(
         "berth_sqlite_commits_total",
         "Transactions SQLite's writer thread committed (image pushes)",
     )
-    .expect("a valid metric")
 });
 
 static SQLITE_COMMITTED_WRITES: LazyLock<IntCounter> = LazyLock::new(|| {
-    IntCounter::new(
+    counter(
         "berth_sqlite_committed_writes_total",
         "Writes those transactions held: over berth_sqlite_commits_total, how many \
          concurrent pushes shared one commit",
     )
-    .expect("a valid metric")
 });
+
+static PULL_TIME_WRITES: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "berth_pull_time_writes_total",
+        "Writes of gathered pull times (DescribeImages' lastRecordedPullTime)",
+    )
+});
+
+static PULL_TIMES_WRITTEN: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "berth_pull_times_written_total",
+        "Images' pull times those writes recorded: over berth_pull_time_writes_total, how \
+         many pulled images one write gathered",
+    )
+});
+
+/// Counts a write of gathered pull times recording `images` images'.
+pub fn pull_times_written(images: usize) {
+    PULL_TIME_WRITES.inc();
+    PULL_TIMES_WRITTEN.inc_by(images as u64);
+}
 
 /// Counts a commit of SQLite's writer thread holding `writes` writes.
 pub fn sqlite_commit(writes: usize) {
@@ -175,6 +194,10 @@ pub fn blob_store_fault(kind: FaultKind) {
 }
 
 // The names and labels below are fixed at compile time: building them cannot fail.
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("a valid metric")
+}
+
 fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric")
 }
@@ -278,6 +301,8 @@ impl Metrics {
             Box::new(BLOB_STORE_ERRORS.clone()),
             Box::new(SQLITE_COMMITS.clone()),
             Box::new(SQLITE_COMMITTED_WRITES.clone()),
+            Box::new(PULL_TIME_WRITES.clone()),
+            Box::new(PULL_TIMES_WRITTEN.clone()),
         ];
         // The standard `process_*` names (CPU, memory, open files, start time), as
         // every exporter reports them and dashboards expect; read from /proc.

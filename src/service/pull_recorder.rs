@@ -1,16 +1,17 @@
 //! Pull times on their way to the store. Recording a pull is a durable write, a
 //! commit and a sync; a pull does not wait for it. It notes the images here and
-//! answers; one task writes what was noted, batching whatever more arrives while it
-//! writes. ECR records pull times the same way, behind the pull ("at least once every
-//! 24 hours"). What reads the times (DescribeImages, lifecycle policies) first waits
-//! for the pulls this process noted before it (`written`), so a client sees its own
-//! pull. Best effort as before: a kill loses the pulls noted and not yet written, a
-//! failed write is logged and dropped, and so are pulls past `MAX_PENDING` while the
-//! store cannot keep up.
+//! answers; one task writes what was noted, gathered for up to `GATHER`: one commit for
+//! the pulls of that while, not one each. ECR records pull times the same way, behind
+//! the pull ("at least once every 24 hours"). What reads the times (DescribeImages,
+//! lifecycle policies) first has the pulls this process noted before it written at once
+//! and waits for them (`written`), so a client sees its own pull. Best effort: a kill
+//! loses the pulls noted and not yet written, a failed write is logged and dropped, and
+//! so are pulls past `MAX_PENDING` while the store cannot keep up.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
@@ -22,9 +23,15 @@ use crate::store::{Key, Store};
 /// writes catch up.
 const MAX_PENDING: usize = 100_000;
 
+/// How long the writer gathers pulls before it writes them, unless a reader of pull
+/// times asks for them sooner.
+const GATHER: Duration = Duration::from_secs(1);
+
 pub(super) struct PullRecorder {
     pending: Mutex<Pending>,
     wake: Notify,
+    /// A reader waits for pulls noted and not yet written.
+    hurry: Notify,
     /// The last note written (or given up on).
     written: watch::Sender<u64>,
 }
@@ -47,6 +54,7 @@ impl PullRecorder {
         let recorder = Arc::new(Self {
             pending: Mutex::default(),
             wake: Notify::new(),
+            hurry: Notify::new(),
             written: watch::Sender::new(0),
         });
         tokio::spawn(recorder.clone().write_all(store));
@@ -99,6 +107,9 @@ impl PullRecorder {
     pub(super) async fn written(&self) {
         let noted = self.pending().noted;
         let mut written = self.written.subscribe();
+        if *written.borrow() < noted {
+            self.hurry.notify_one();
+        }
         // The sender lives as long as `self`.
         let _ = written.wait_for(|w| *w >= noted).await;
     }
@@ -106,6 +117,8 @@ impl PullRecorder {
     async fn write_all(self: Arc<Self>, store: Store) {
         loop {
             self.wake.notified().await;
+            // Until the time is up or a reader hurries it.
+            let _gathered = tokio::time::timeout(GATHER, self.hurry.notified()).await;
             let (noted, pulls, dropped) = {
                 let mut pending = self.pending();
                 let taken = std::mem::take(&mut *pending);
@@ -145,5 +158,10 @@ async fn write(
         }
     }
     let latest: Vec<_> = latest.into_iter().collect();
-    store.record_pulls(&latest).await
+    if latest.is_empty() {
+        return Ok(());
+    }
+    store.record_pulls(&latest).await?;
+    crate::metrics::pull_times_written(latest.len());
+    Ok(())
 }

@@ -2,13 +2,18 @@
 //! latency, body bytes, open uploads, background job runs and the process, read back
 //! from the Prometheus text format as a scraper reads it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_parse::{Sample, Value};
 
-use crate::fixtures::{initiate_upload, Format, Image};
-use crate::helpers::{spawn_app_with, Backend, TestApp, ECR_TARGET_PREFIX};
+use crate::fixtures::{
+    batch_get_image, by_tag, describe_image, initiate_upload, push_layer, put_image, Format, Image,
+};
+use crate::helpers::{
+    fresh_postgres_database, spawn_app_with, Backend, TestApp, ECR_TARGET_PREFIX,
+};
 use crate::oci_client::Registry;
+use crate::process::{ServerProcess, ServerState};
 
 const REPO: &str = "metrics/app";
 
@@ -17,8 +22,11 @@ pub(crate) struct Scrape(Vec<Sample>);
 
 /// Scrapes the listener at `url`.
 async fn scrape_at(app: &TestApp, url: &str) -> Scrape {
-    let resp = app
-        .http
+    scrape_with(&app.http, url).await
+}
+
+async fn scrape_with(http: &reqwest::Client, url: &str) -> Scrape {
+    let resp = http
         .get(format!("{url}/metrics"))
         .send()
         .await
@@ -315,3 +323,88 @@ crate::both_stores!(
     uploads_and_the_process_are_reported,
 );
 crate::both_stores!(with super::spawn_quiet: job_runs_are_counted);
+
+/// Pull times are written behind the pulls, gathered: twenty images pulled one after
+/// another take one write a second at most (and one more for the DescribeImages that
+/// reads them), not one each. A reader of pull times has them written at once: five
+/// rounds of a pull and a DescribeImages showing it take far less than the second the
+/// writer otherwise gathers for. Counted in a berth process of its own (the counters are
+/// the process's).
+async fn pull_times_are_written_gathered_and_at_once_for_their_readers(state: ServerState) {
+    const GATHERED: usize = 20;
+    const READ_BACK: usize = 5;
+    let server = ServerProcess::start(&state).await;
+    let http = reqwest::Client::new();
+    server.create_repo(REPO).await;
+    // Distinct images: a pull time is refreshed once a minute at most.
+    for i in 0..GATHERED + READ_BACK {
+        let image = Image::new(Format::Oci, &[512]);
+        for blob in image.blobs() {
+            push_layer(&server.ecr, REPO, blob).await;
+        }
+        put_image(&server.ecr, REPO, &image.manifest, Some(&format!("t{i}")))
+            .await
+            .expect("put image");
+    }
+    let writes = |s: &Scrape| {
+        (
+            s.value("berth_pull_time_writes_total", &[]),
+            s.value("berth_pull_times_written_total", &[]),
+        )
+    };
+    let pulled_at = |i: usize| {
+        let ecr = &server.ecr;
+        async move {
+            describe_image(ecr, REPO, by_tag(&format!("t{i}")))
+                .await
+                .last_recorded_pull_time()
+                .cloned()
+        }
+    };
+
+    let (writes_before, images_before) = writes(&scrape_with(&http, &server.url).await);
+    let started = Instant::now();
+    for i in 0..GATHERED {
+        batch_get_image(&server.ecr, REPO, by_tag(&format!("t{i}"))).await;
+    }
+    let pulling = started.elapsed();
+    for i in 0..GATHERED {
+        assert!(pulled_at(i).await.is_some(), "t{i}'s pull is recorded");
+    }
+    let (writes_after, images_after) = writes(&scrape_with(&http, &server.url).await);
+    let written = writes_after - writes_before;
+    assert!(
+        (1.0..=pulling.as_secs_f64().ceil() + 1.0).contains(&written),
+        "{written} writes for {GATHERED} pulls over {pulling:?}"
+    );
+    assert_eq!(images_after - images_before, GATHERED as f64);
+
+    let started = Instant::now();
+    for i in GATHERED..GATHERED + READ_BACK {
+        assert_eq!(pulled_at(i).await, None, "t{i} not pulled yet");
+        batch_get_image(&server.ecr, REPO, by_tag(&format!("t{i}"))).await;
+        assert!(pulled_at(i).await.is_some(), "t{i}'s pull read back");
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{READ_BACK} pulls read back took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_times_are_written_gathered_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    pull_times_are_written_gathered_and_at_once_for_their_readers(ServerState::in_dir(dir.path()))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_times_are_written_gathered_on_postgres() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = ServerState {
+        database_url: Some(fresh_postgres_database().await),
+        ..ServerState::in_dir(dir.path())
+    };
+    pull_times_are_written_gathered_and_at_once_for_their_readers(state).await;
+}
