@@ -130,7 +130,22 @@ fn with_own<T>(store: u64, f: impl FnOnce(&mut WorkerConnections) -> T) -> Optio
 enum Next {
     Idle(Idle),
     Open(Slot, AnyConnectOptions, Duration),
-    Wait(oneshot::Receiver<Idle>),
+    Wait(Waiting),
+}
+
+/// A request's place in the queue. Given up (timed out, or the request dropped) after a
+/// connection was handed to it, it hands that one on.
+struct Waiting {
+    handed: oneshot::Receiver<Idle>,
+    store: u64,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Ok(idle) = self.handed.try_recv() {
+            give_back(self.store, idle.conn, idle.slot);
+        }
+    }
 }
 
 /// One of the calling thread's connections to `store`'s database: an idle one (tested
@@ -153,15 +168,15 @@ pub(super) async fn take(store: u64) -> sqlx::Result<Option<OwnConnection>> {
             if own.holders.contains(&me) {
                 return None;
             }
-            let (tx, rx) = oneshot::channel();
+            let (tx, handed) = oneshot::channel();
             own.waiting.push_back(tx);
-            Some(Next::Wait(rx))
+            Some(Next::Wait(Waiting { handed, store }))
         })
         .flatten();
         match next {
             None => return Ok(None),
-            Some(Next::Wait(handed)) => {
-                match tokio::time::timeout(WAIT_AT_MOST, handed).await {
+            Some(Next::Wait(mut waiting)) => {
+                match tokio::time::timeout(WAIT_AT_MOST, &mut waiting.handed).await {
                     Err(_elapsed) => return Ok(None),
                     Ok(Ok(idle)) => {
                         return Ok(Some(OwnConnection::lent(idle.conn, idle.slot, store)))
@@ -325,13 +340,19 @@ mod tests {
         (backend_of, task)
     }
 
-    #[test]
-    fn a_request_waits_for_the_first_of_its_workers_connections_back() {
+    /// Runs `test` as an HTTP worker runs its requests: on a current-thread runtime,
+    /// each request a local task.
+    fn on_a_worker(test: impl std::future::Future<Output = ()>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
-        LocalSet::new().block_on(&runtime, async {
+        LocalSet::new().block_on(&runtime, test);
+    }
+
+    #[test]
+    fn a_request_waits_for_the_first_of_its_workers_connections_back() {
+        on_a_worker(async {
             let store = u64::MAX;
             open(store, postgres(), Duration::from_secs(10));
             let (release_a, a_done) = oneshot::channel();
@@ -390,6 +411,34 @@ mod tests {
                 release.send(()).expect("holds on");
                 task.await.expect("holding request");
             }
+        });
+    }
+
+    #[test]
+    fn a_connection_handed_to_a_request_gone_meanwhile_goes_to_the_next() {
+        on_a_worker(async {
+            let store = u64::MAX - 1;
+            open(store, postgres(), Duration::from_secs(10));
+            // Taken outside a task: lent, never waited for.
+            let mut a = take(store).await.expect("take").expect("a worker's own");
+            let b = take(store).await.expect("take").expect("a worker's own");
+            let a_backend = backend(&mut a).await;
+            let gone = spawn_local(async move { take(store).await.map(|c| c.is_some()) });
+            let (release_next, next_done) = oneshot::channel();
+            let (next, next_task) = holding(store, next_done);
+            while with_own(store, |own| own.waiting.len()) != Some(2) {
+                tokio::task::yield_now().await;
+            }
+            // Handed to the first request, which is dropped before it runs again.
+            drop(a);
+            gone.abort();
+            assert_eq!(
+                next.await.expect("the next request has a connection"),
+                a_backend
+            );
+            release_next.send(()).expect("holds on");
+            next_task.await.expect("holding request");
+            drop(b);
         });
     }
 }
