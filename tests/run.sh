@@ -72,4 +72,17 @@ if ! python3 -c "import moto.server, werkzeug.serving" 2>/dev/null; then
 fi
 
 export BERTH_TEST_POSTGRES_URL="${BERTH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
-cargo test --locked "$@"
+# The Postgres databases the tests make carry this run's mark in their names and are
+# dropped as the run ends, passed or failed (one left behind by a killed run goes after
+# two hours: tests/it/helpers.rs).
+export BERTH_TEST_RUN="${BERTH_TEST_RUN:-$(date +%s)$$}"
+status=0
+cargo test --locked "$@" || status=$?
+if command -v psql >/dev/null 2>&1; then
+    psql "$BERTH_TEST_POSTGRES_URL" -Atq -c \
+        "SELECT datname FROM pg_database WHERE datname LIKE 'berth\_test\_%\_${BERTH_TEST_RUN}\_%'" |
+        while read -r db; do
+            psql "$BERTH_TEST_POSTGRES_URL" -q -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"
+        done || echo "tests/run.sh: could not drop this run's databases"
+fi
+exit "$status"

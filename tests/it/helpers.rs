@@ -40,15 +40,34 @@ pub fn postgres_admin_url() -> String {
 
 static CLEANED: AtomicBool = AtomicBool::new(false);
 
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A name for a test's own database, `berth_test_<created>_<run>_<id>`: its creation
+/// time lets a later run drop it after two hours, and the run's mark
+/// (`BERTH_TEST_RUN`, set by tests/run.sh) lets tests/run.sh drop the run's databases
+/// as it ends.
+pub fn test_database_name() -> String {
+    let run: String = std::env::var("BERTH_TEST_RUN")
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(20)
+        .collect();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("berth_test_{}_{run}_{}", unix_now(), &id[..16])
+}
+
 /// A fresh, empty database for one test.
 pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .expect("BERTH_TEST_POSTGRES_URL must reach Postgres");
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = unix_now();
     if !CLEANED.swap(true, Ordering::SeqCst) {
         // Databases left by earlier runs: names carry their creation time, and only
         // those over two hours old go, so suites running side by side are safe.
@@ -66,7 +85,7 @@ pub async fn fresh_postgres_database() -> String {
             }
         }
     }
-    let name = format!("berth_test_{now}_{}", uuid::Uuid::new_v4().simple());
+    let name = test_database_name();
     sqlx::query(&format!("CREATE DATABASE \"{name}\""))
         .execute(&mut conn)
         .await

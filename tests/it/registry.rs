@@ -17,8 +17,8 @@ use crate::fixtures::{
     OCI_MANIFEST,
 };
 use crate::helpers::{
-    postgres_admin_url, sha256, spawn_app_on, spawn_app_with, sqlite_write_lock, Backend, TestApp,
-    ACCESS_KEY, ALIAS, SECRET_KEY,
+    postgres_admin_url, sha256, spawn_app_on, spawn_app_with, sqlite_write_lock,
+    test_database_name, Backend, TestApp, ACCESS_KEY, ALIAS, SECRET_KEY,
 };
 use crate::oci_client::{basic, login, password_of, Registry};
 use crate::{both_stores, one_store};
@@ -1823,11 +1823,7 @@ async fn catalog_paging(app: TestApp) {
 async fn icu_database() -> String {
     let admin = postgres_admin_url();
     let mut conn = sqlx::PgConnection::connect(&admin).await.expect("postgres");
-    let name = format!(
-        "berth_test_{}_{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let name = test_database_name();
     sqlx::query(&format!(
         "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'"
     ))
