@@ -86,7 +86,9 @@ pub enum Error {
 
 impl From<sqlx::Error> for Error {
     /// Sorts a failure into what the service must tell apart: no room, no database,
-    /// and everything else.
+    /// and everything else. One that may have broken its connection is also counted
+    /// (`worker_connections::failed`), so that a worker's connections lent meanwhile
+    /// are tested before their next use.
     fn from(e: sqlx::Error) -> Self {
         let sorted = match &e {
             sqlx::Error::PoolTimedOut

@@ -32,8 +32,9 @@ const SQLITE_WRITE_QUEUE: Duration = Duration::from_secs(60);
 /// The SQLite migration whose table rebuild runs outside sqlx's transaction.
 const REBUILD_0008: i64 = 8;
 
-/// How long a pooled SQLite connection may sit idle and still be handed out untested.
-const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+/// How long an idle connection (SQLite's pooled ones, a worker's own Postgres ones) may
+/// sit and still be handed out untested.
+pub(super) const TRUSTED_IDLE: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub(super) struct Pools {

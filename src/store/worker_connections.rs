@@ -15,11 +15,10 @@ use sqlx::{AnyConnection, Connection, Executor};
 use tokio::sync::oneshot;
 use tokio::task;
 
+use super::pool::{SESSION, TRUSTED_IDLE};
+
 /// How many connections each worker may hold open.
 const MAX_OPEN: u32 = 2;
-
-/// How long a connection may sit idle and still be handed out untested.
-const TRUSTED_IDLE: Duration = Duration::from_secs(1);
 
 /// How long a request waits for one of its worker's connections when the worker's
 /// other requests hold them all; then it takes a shared one. Queued here, a worker's
@@ -211,7 +210,7 @@ pub(super) async fn take(store: u64) -> sqlx::Result<Option<OwnConnection>> {
 
 async fn connect(options: &AnyConnectOptions) -> sqlx::Result<AnyConnection> {
     let mut conn = AnyConnection::connect_with(options).await?;
-    conn.execute(super::pool::SESSION).await?;
+    conn.execute(SESSION).await?;
     Ok(conn)
 }
 
@@ -274,16 +273,18 @@ impl Drop for OwnConnection {
         if clean {
             return give_back(store, conn, slot);
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if conn.ping().await.is_ok() && !conn.is_in_transaction() {
-                    give_back(store, conn, slot);
-                } else {
-                    drop(conn);
-                    closed(store, slot);
-                }
-            });
-        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            drop(conn);
+            return closed(store, slot);
+        };
+        runtime.spawn(async move {
+            if conn.ping().await.is_ok() && !conn.is_in_transaction() {
+                give_back(store, conn, slot);
+            } else {
+                drop(conn);
+                closed(store, slot);
+            }
+        });
     }
 }
 
