@@ -122,7 +122,8 @@ impl Store {
     /// blob and child must be in the repository; a tag marked immutable may not exist
     /// yet at all (the primary key on tags settles races); a mutable one moves. A push
     /// that changes anything queues its `work` (copies, signatures, a new image's
-    /// scan) in the same transaction. On SQLite it runs on the writer thread.
+    /// scan) in the same transaction. On SQLite it runs on the writer thread; on
+    /// Postgres the usual push is one statement (`put_new`).
     pub async fn put_image(
         &self,
         repository: Key<Repository>,
@@ -151,6 +152,11 @@ impl Store {
                 .await;
         }
         let mut conn = self.writer().await?;
+        if self.postgres {
+            if let Some(image) = put_new(&mut conn, locks, repository, new, tag, work, now).await? {
+                return Ok(image);
+            }
+        }
         let mut tx = self.begin_write(&mut conn).await?;
         let image = put(&mut tx, locks, repository, new, tag, work, now).await?;
         tx.commit().await?;
@@ -646,19 +652,10 @@ async fn put(
         let inserted = tx
             .row(
                 &format!(
-                    "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
+                    "INSERT INTO manifests {MANIFEST_ROW} VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}"
                 ),
-                &args![
-                    repository.id(),
-                    new.digest.as_str(),
-                    new.media_type.as_str(),
-                    new.artifact_type.as_deref(),
-                    new.subject.as_ref().map(Digest::as_str),
-                    new.body.as_slice(),
-                    size,
-                    millis(now),
-                ],
+                &manifest_row(repository, new, size, now),
             )
             .await?;
         if let Some(row) = inserted {
@@ -747,6 +744,94 @@ async fn put(
         super::scanning::queue(tx, image.key, work.scan, now).await?;
     }
     Ok(image)
+}
+
+/// The columns of a new manifest row, as `manifest_row` binds them to `$1`..`$8`.
+const MANIFEST_ROW: &str =
+    "(repository_id, digest, media_type, artifact_type, subject_digest, body, image_size, pushed_at)";
+
+fn manifest_row<'a>(
+    repository: Key<Repository>,
+    new: &'a NewImage,
+    size: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> [Arg<'a>; 8] {
+    args![
+        repository.id(),
+        new.digest.as_str(),
+        new.media_type.as_str(),
+        new.artifact_type.as_deref(),
+        new.subject.as_ref().map(Digest::as_str),
+        new.body.as_slice(),
+        size,
+        millis(now),
+    ]
+}
+
+/// The most blobs `put_new` takes: its statement binds three values for each.
+const PUT_NEW_MOST_BLOBS: usize = 300;
+
+/// Postgres: the usual push (a new image whose blobs are all here, a tag that may move
+/// or none, nothing to queue) in one statement that is its own transaction: one round
+/// trip where `put` takes six (BEGIN, the blobs, the manifest, its references, the tag,
+/// COMMIT). It locks the blobs as `put` does and inserts the manifest only when it found
+/// every one of them. `None` when the push is not of that kind or the statement changed
+/// nothing (a blob missing, the manifest already here): `put` then decides, and words
+/// any error.
+async fn put_new(
+    conn: &mut sqlx::AnyConnection,
+    locks: Locks,
+    repository: Key<Repository>,
+    new: &NewImage,
+    tag: Option<&TagWrite>,
+    work: Queued<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Stored<Image>>> {
+    let usual = new.presence == Presence::Required
+        && new.children.is_empty()
+        && !new.blobs.is_empty()
+        && new.blobs.len() <= PUT_NEW_MOST_BLOBS
+        && tag.is_none_or(|t| !t.immutable)
+        && work.replicate_to.is_empty()
+        && work.sign_with.is_empty()
+        && work.scan.is_none();
+    if !usual {
+        return Ok(None);
+    }
+    let mut distinct: Vec<&str> = new.blobs.iter().map(|b| b.digest.as_str()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut args = manifest_row(repository, new, new.size.unwrap_or(0), now).to_vec();
+    args.push(Arg::from(tag.map(|t| t.tag.as_str())));
+    let first = args.len() + 1;
+    args.extend(distinct.iter().map(|&d| Arg::from(d)));
+    let references = (0..new.blobs.len())
+        .map(|i| format!("(${}, ${})", args.len() + 2 * i + 1, args.len() + 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for blob in &new.blobs {
+        args.extend([
+            Arg::from(blob.digest.as_str()),
+            Arg::from(Some(blob.media_type.as_str()).filter(|t| !t.is_empty())),
+        ]);
+    }
+    let sql = format!(
+        "WITH present AS (SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest IN ({}){}), \
+         inserted AS (INSERT INTO manifests {MANIFEST_ROW} SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT count(*) FROM present) = {} \
+           ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}), \
+         refs AS (INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) \
+           SELECT i.id, r.digest, 0, r.media_type FROM inserted i, (VALUES {references}) AS r (digest, media_type) \
+           ON CONFLICT DO NOTHING), \
+         tag AS (INSERT INTO tags (repository_id, tag, manifest_id, updated_at) \
+           SELECT $1, $9, i.id, $8 FROM inserted i WHERE $9 IS NOT NULL \
+           ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at) \
+         SELECT {COLUMNS} FROM inserted",
+        placeholders(first, distinct.len()),
+        locks.share,
+        distinct.len(),
+    );
+    let row = bound(&sql, &args).fetch_optional(conn).await?;
+    row.as_ref().map(image).transpose()
 }
 
 /// Moves an image to `status`, stamping when it was archived or activated.
