@@ -768,16 +768,17 @@ fn manifest_row<'a>(
     ]
 }
 
-/// The most blobs `put_new` takes: its statement binds three values for each.
-const PUT_NEW_MOST_BLOBS: usize = 300;
+/// The most references (blobs and children) `put_new` takes: its statement binds up to
+/// three values for each.
+const PUT_NEW_MOST_REFERENCES: usize = 300;
 
-/// Postgres: the usual push (a new image whose blobs are all here, a tag that may move
-/// or none, nothing to queue) in one statement that is its own transaction: one round
-/// trip where `put` takes six (BEGIN, the blobs, the manifest, its references, the tag,
-/// COMMIT). It locks the blobs as `put` does and inserts the manifest only when it found
-/// every one of them. `None` when the push is not of that kind or the statement changed
-/// nothing (a blob missing, the manifest already here): `put` then decides, and words
-/// any error.
+/// Postgres: the usual push (a new image or index whose blobs and children are all here,
+/// a tag that may move or none, nothing to queue) in one statement that is its own
+/// transaction: one round trip where `put` takes six (BEGIN, the blobs, the manifest,
+/// its references, the tag, COMMIT). It locks the blobs as `put` does and inserts the
+/// manifest only when it found every blob and child. `None` when the push is not of that
+/// kind or the statement changed nothing (a reference missing, the manifest already
+/// here): `put` then decides, and words any error.
 async fn put_new(
     conn: &mut sqlx::AnyConnection,
     locks: Locks,
@@ -788,9 +789,7 @@ async fn put_new(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Stored<Image>>> {
     let usual = new.presence == Presence::Required
-        && new.children.is_empty()
-        && !new.blobs.is_empty()
-        && new.blobs.len() <= PUT_NEW_MOST_BLOBS
+        && new.blobs.len() + new.children.len() <= PUT_NEW_MOST_REFERENCES
         && tag.is_none_or(|t| !t.immutable)
         && work.replicate_to.is_empty()
         && work.sign_with.is_empty()
@@ -798,40 +797,79 @@ async fn put_new(
     if !usual {
         return Ok(None);
     }
-    let mut distinct: Vec<&str> = new.blobs.iter().map(|b| b.digest.as_str()).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
     let mut args = manifest_row(repository, new, new.size.unwrap_or(0), now).to_vec();
     args.push(Arg::from(tag.map(|t| t.tag.as_str())));
-    let first = args.len() + 1;
-    args.extend(distinct.iter().map(|&d| Arg::from(d)));
-    let references = (0..new.blobs.len())
-        .map(|i| format!("(${}, ${})", args.len() + 2 * i + 1, args.len() + 2 * i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut parts = Vec::new();
+    let mut all_found = vec!["TRUE".to_owned()];
+    let blobs = distinct(new.blobs.iter().map(|b| b.digest.as_str()));
+    if !blobs.is_empty() {
+        parts.push(format!(
+            "blobs AS (SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest IN ({}){})",
+            placeholders(args.len() + 1, blobs.len()),
+            locks.share
+        ));
+        all_found.push(format!("(SELECT count(*) FROM blobs) = {}", blobs.len()));
+        args.extend(blobs.iter().map(|&d| Arg::from(d)));
+    }
+    let children = distinct(new.children.iter().map(Digest::as_str));
+    // An index's size is its largest child's, as `put` takes it.
+    let mut size = "$7";
+    if !children.is_empty() {
+        parts.push(format!(
+            "children AS (SELECT image_size FROM manifests WHERE repository_id = $1 AND digest IN ({}))",
+            placeholders(args.len() + 1, children.len())
+        ));
+        all_found.push(format!(
+            "(SELECT count(*) FROM children) = {}",
+            children.len()
+        ));
+        args.extend(children.iter().map(|&d| Arg::from(d)));
+        if new.size.is_none() {
+            size = "(SELECT COALESCE(MAX(image_size), 0) FROM children)";
+        }
+    }
+    parts.push(format!(
+        "inserted AS (INSERT INTO manifests {MANIFEST_ROW} SELECT $1, $2, $3, $4, $5, $6, {size}, $8 \
+         WHERE {} ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS})",
+        all_found.join(" AND ")
+    ));
+    let mut references = Vec::new();
     for blob in &new.blobs {
+        references.push(format!("(${}, 0, ${})", args.len() + 1, args.len() + 2));
         args.extend([
             Arg::from(blob.digest.as_str()),
             Arg::from(Some(blob.media_type.as_str()).filter(|t| !t.is_empty())),
         ]);
     }
-    let sql = format!(
-        "WITH present AS (SELECT digest FROM repository_blobs WHERE repository_id = $1 AND digest IN ({}){}), \
-         inserted AS (INSERT INTO manifests {MANIFEST_ROW} SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE (SELECT count(*) FROM present) = {} \
-           ON CONFLICT (repository_id, digest) DO NOTHING RETURNING {COLUMNS}), \
-         refs AS (INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) \
-           SELECT i.id, r.digest, 0, r.media_type FROM inserted i, (VALUES {references}) AS r (digest, media_type) \
-           ON CONFLICT DO NOTHING), \
-         tag AS (INSERT INTO tags (repository_id, tag, manifest_id, updated_at) \
-           SELECT $1, $9, i.id, $8 FROM inserted i WHERE $9 IS NOT NULL \
-           ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at) \
-         SELECT {COLUMNS} FROM inserted",
-        placeholders(first, distinct.len()),
-        locks.share,
-        distinct.len(),
+    for child in &new.children {
+        references.push(format!("(${}, 1, NULL)", args.len() + 1));
+        args.push(Arg::from(child.as_str()));
+    }
+    if !references.is_empty() {
+        parts.push(format!(
+            "refs AS (INSERT INTO manifest_references (manifest_id, child_digest, is_manifest, media_type) \
+             SELECT i.id, r.digest, r.is_manifest, r.media_type FROM inserted i, \
+             (VALUES {}) AS r (digest, is_manifest, media_type) ON CONFLICT DO NOTHING)",
+            references.join(", ")
+        ));
+    }
+    parts.push(
+        "tag AS (INSERT INTO tags (repository_id, tag, manifest_id, updated_at) \
+         SELECT $1, $9, i.id, $8 FROM inserted i WHERE $9 IS NOT NULL \
+         ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at)"
+            .to_owned(),
     );
+    let sql = format!("WITH {} SELECT {COLUMNS} FROM inserted", parts.join(", "));
     let row = bound(&sql, &args).fetch_optional(conn).await?;
     row.as_ref().map(image).transpose()
+}
+
+/// The values once each, in byte order.
+fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut all: Vec<&str> = values.collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// Moves an image to `status`, stamping when it was archived or activated.
