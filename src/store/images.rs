@@ -773,12 +773,13 @@ fn manifest_row<'a>(
 const PUT_NEW_MOST_REFERENCES: usize = 300;
 
 /// Postgres: the usual push (a new image or index whose blobs and children are all here,
-/// a tag that may move or none, nothing to queue) in one statement that is its own
-/// transaction: one round trip where `put` takes six (BEGIN, the blobs, the manifest,
-/// its references, the tag, COMMIT). It locks the blobs as `put` does and inserts the
-/// manifest only when it found every blob and child. `None` when the push is not of that
-/// kind or the statement changed nothing (a reference missing, the manifest already
-/// here): `put` then decides, and words any error.
+/// with a tag or none, nothing to queue) in one statement that is its own transaction:
+/// one round trip where `put` takes six (BEGIN, the blobs, the manifest, its references,
+/// the tag, COMMIT). It locks the blobs as `put` does and inserts the manifest only when
+/// it found every blob and child; an immutable tag that exists fails it whole
+/// (`TagAlreadyExists`). `None` when the push is not of that kind or the statement
+/// changed nothing (a reference missing, the manifest already here): `put` then decides,
+/// and words any error.
 async fn put_new(
     conn: &mut sqlx::AnyConnection,
     locks: Locks,
@@ -790,7 +791,6 @@ async fn put_new(
 ) -> Result<Option<Stored<Image>>> {
     let usual = new.presence == Presence::Required
         && new.blobs.len() + new.children.len() <= PUT_NEW_MOST_REFERENCES
-        && tag.is_none_or(|t| !t.immutable)
         && work.replicate_to.is_empty()
         && work.sign_with.is_empty()
         && work.scan.is_none();
@@ -853,14 +853,22 @@ async fn put_new(
             references.join(", ")
         ));
     }
-    parts.push(
+    // A tag that may move moves; an immutable one may not exist yet at all: the primary
+    // key refuses it, and the whole statement with it.
+    let moves = if tag.is_some_and(|t| t.immutable) {
+        ""
+    } else {
+        " ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at"
+    };
+    parts.push(format!(
         "tag AS (INSERT INTO tags (repository_id, tag, manifest_id, updated_at) \
-         SELECT $1, $9, i.id, $8 FROM inserted i WHERE $9 IS NOT NULL \
-         ON CONFLICT (repository_id, tag) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at)"
-            .to_owned(),
-    );
+         SELECT $1, $9, i.id, $8 FROM inserted i WHERE $9 IS NOT NULL{moves})"
+    ));
     let sql = format!("WITH {} SELECT {COLUMNS} FROM inserted", parts.join(", "));
-    let row = bound(&sql, &args).fetch_optional(conn).await?;
+    let row = bound(&sql, &args)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| on_unique(e, Error::TagAlreadyExists))?;
     row.as_ref().map(image).transpose()
 }
 
