@@ -9,8 +9,8 @@ use super::{
     NewImage, Presence, Queued, Result, Store, Stored, TagWrite,
 };
 use crate::domain::{
-    Digest, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Registry, Repository,
-    RepositoryName, TagStatus,
+    Descriptor, Digest, Image, ImageFilter, ImageSelector, ImageStatus, ImageTag, Registry,
+    Repository, RepositoryName, TagStatus,
 };
 
 const COLUMNS: &str = "id, digest, media_type, artifact_type, subject_digest, image_size, pushed_at, last_pulled_at, status, last_archived_at, last_activated_at";
@@ -147,18 +147,32 @@ impl Store {
                         sign_with: &sign_with,
                         scan,
                     };
-                    at_once(put(tx, locks, repository, &new, tag.as_ref(), work, now))
+                    let push = Push {
+                        repository,
+                        new: &new,
+                        tag: tag.as_ref(),
+                        work,
+                        now,
+                    };
+                    at_once(put(tx, locks, push))
                 })
                 .await;
         }
+        let push = Push {
+            repository,
+            new,
+            tag,
+            work,
+            now,
+        };
         let mut conn = self.writer().await?;
         if self.postgres {
-            if let Some(image) = put_new(&mut conn, locks, repository, new, tag, work, now).await? {
+            if let Some(image) = put_new(&mut conn, locks, push).await? {
                 return Ok(image);
             }
         }
         let mut tx = self.begin_write(&mut conn).await?;
-        let image = put(&mut tx, locks, repository, new, tag, work, now).await?;
+        let image = put(&mut tx, locks, push).await?;
         tx.commit().await?;
         Ok(image)
     }
@@ -591,16 +605,25 @@ fn filter_sql(filter: ImageFilter, m: &str) -> String {
     }
 }
 
-/// `Store::put_image`'s transaction, on whichever connection runs it.
-async fn put(
-    tx: &mut impl Statements,
-    locks: Locks,
+/// What `Store::put_image` was given.
+#[derive(Clone, Copy)]
+struct Push<'a> {
     repository: Key<Repository>,
-    new: &NewImage,
-    tag: Option<&TagWrite>,
-    work: Queued<'_>,
+    new: &'a NewImage,
+    tag: Option<&'a TagWrite>,
+    work: Queued<'a>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<Stored<Image>> {
+}
+
+/// `Store::put_image`'s transaction, on whichever connection runs it.
+async fn put(tx: &mut impl Statements, locks: Locks, push: Push<'_>) -> Result<Stored<Image>> {
+    let Push {
+        repository,
+        new,
+        tag,
+        work,
+        now,
+    } = push;
     let blob_digests: Vec<Digest> = new.blobs.iter().map(|d| d.digest.clone()).collect();
     // Only presence matters for blobs; the image's size comes from the manifest.
     // The links are read FOR SHARE: garbage collection drops a link only after
@@ -783,12 +806,9 @@ const PUT_NEW_MOST_REFERENCES: usize = 300;
 async fn put_new(
     conn: &mut sqlx::AnyConnection,
     locks: Locks,
-    repository: Key<Repository>,
-    new: &NewImage,
-    tag: Option<&TagWrite>,
-    work: Queued<'_>,
-    now: chrono::DateTime<chrono::Utc>,
+    push: Push<'_>,
 ) -> Result<Option<Stored<Image>>> {
+    let Push { new, tag, work, .. } = push;
     let usual = new.presence == Presence::Required
         && new.blobs.len() + new.children.len() <= PUT_NEW_MOST_REFERENCES
         && work.replicate_to.is_empty()
@@ -797,7 +817,7 @@ async fn put_new(
     if !usual {
         return Ok(None);
     }
-    let mut args = manifest_row(repository, new, new.size.unwrap_or(0), now).to_vec();
+    let mut args = manifest_row(push.repository, new, new.size.unwrap_or(0), push.now).to_vec();
     args.push(Arg::from(tag.map(|t| t.tag.as_str())));
     let mut parts = Vec::new();
     let mut all_found = vec!["TRUE".to_owned()];
@@ -838,7 +858,7 @@ async fn put_new(
         references.push(format!("(${}, 0, ${})", args.len() + 1, args.len() + 2));
         args.extend([
             Arg::from(blob.digest.as_str()),
-            Arg::from(Some(blob.media_type.as_str()).filter(|t| !t.is_empty())),
+            Arg::from(reference_media_type(blob)),
         ]);
     }
     for child in &new.children {
@@ -870,6 +890,11 @@ async fn put_new(
         .await
         .map_err(|e| on_unique(e, Error::TagAlreadyExists))?;
     row.as_ref().map(image).transpose()
+}
+
+/// The media type a manifest gives a blob, as its reference keeps it (none when empty).
+fn reference_media_type(blob: &Descriptor) -> Option<&str> {
+    Some(blob.media_type.as_str()).filter(|t| !t.is_empty())
 }
 
 /// The values once each, in byte order.
@@ -927,13 +952,7 @@ async fn insert_references(
     let refs: Vec<(&Digest, i64, Option<&str>)> = new
         .blobs
         .iter()
-        .map(|d| {
-            (
-                &d.digest,
-                0_i64,
-                Some(d.media_type.as_str()).filter(|t| !t.is_empty()),
-            )
-        })
+        .map(|d| (&d.digest, 0_i64, reference_media_type(d)))
         .chain(new.children.iter().map(|d| (d, 1, None)))
         .collect();
     for chunk in refs.chunks(300) {
