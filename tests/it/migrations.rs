@@ -47,6 +47,16 @@ async fn sqlite_store_from_0001_upgrades_with_its_data() {
         found.sort();
         assert_eq!(found, parents, "{table}");
     }
+    // A push's two busiest tables are their primary keys' B-trees (migration 0019).
+    for table in ["tags", "manifest_references"] {
+        let sql: String = sqlx::query("SELECT sql FROM sqlite_master WHERE name = $1")
+            .bind(table)
+            .fetch_one(&pool)
+            .await
+            .expect("table")
+            .get(0);
+        assert!(sql.ends_with("WITHOUT ROWID"), "{table}: {sql}");
+    }
     let violations = sqlx::query("PRAGMA foreign_key_check")
         .fetch_all(&pool)
         .await
