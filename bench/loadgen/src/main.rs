@@ -240,10 +240,10 @@ struct Ctx {
 }
 
 /// A keep-alive HTTP/1.1 connection for the small requests (ECR calls, manifests,
-/// listings). On this 2-core machine the load generator's CPU is taken from the server
-/// it measures, and reqwest spent 15-25 µs more of it on each small request (its URL
-/// parsing, pool and per-request timer); the blob flows, where a request's own cost is
-/// nothing beside its bytes, stay on reqwest.
+/// listings). On a 2-core machine the load generator's CPU is taken from the server it
+/// measures; through reqwest (its URL parsing, pool and per-request timer) a small
+/// request cost it 17-27 µs more (BENCHMARKS.md). The blob flows, where a request's own
+/// cost is nothing beside its bytes, stay on reqwest.
 type Lane = SendRequest<Full<Bytes>>;
 
 /// How long a small request may take before it counts as failed.
