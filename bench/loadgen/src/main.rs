@@ -288,16 +288,21 @@ impl Ctx {
     }
 }
 
-/// The body of a successful response, or an error naming `what` with the status and
-/// the body's start.
+/// The body of a successful response, or `refused`.
 fn success(what: &str, (status, body): (StatusCode, Bytes)) -> Result<Bytes> {
     if !status.is_success() {
-        bail!(
-            "{what}: HTTP {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(300)])
-        );
+        return Err(refused(what, status, &body));
     }
     Ok(body)
+}
+
+/// An error naming `what`, with the response's status and the start of its body.
+fn refused(what: &str, status: StatusCode, body: &[u8]) -> anyhow_lite::Error {
+    format!(
+        "{what}: HTTP {status}: {}",
+        String::from_utf8_lossy(&body[..body.len().min(300)])
+    )
+    .into()
 }
 
 fn sha256_digest(b: &[u8]) -> String {
@@ -403,11 +408,11 @@ fn v2_call(ctx: &Ctx, method: Method, path: &str) -> http::request::Builder {
 async fn expect_ok(resp: reqwest::Response, what: &str) -> Result<reqwest::Response> {
     let status = resp.status();
     if !status.is_success() {
-        let b = resp.bytes().await.unwrap_or_default();
-        bail!(
-            "{what}: HTTP {status}: {}",
-            String::from_utf8_lossy(&b[..b.len().min(300)])
-        );
+        return Err(refused(
+            what,
+            status,
+            &resp.bytes().await.unwrap_or_default(),
+        ));
     }
     Ok(resp)
 }
