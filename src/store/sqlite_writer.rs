@@ -187,8 +187,13 @@ fn run_batch(
 ) -> rusqlite::Result<()> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
+    // A write alone in its transaction needs no savepoint (SQLite would copy each page
+    // it changes into a sub-journal first): if it fails, the transaction is rolled back.
+    let alone = batch.len() == 1;
     for job in batch.iter_mut() {
-        conn.prepare_cached("SAVEPOINT write")?.execute([])?;
+        if !alone {
+            conn.prepare_cached("SAVEPOINT write")?.execute([])?;
+        }
         let mut tx = Direct::new(conn);
         // A write that panics fails alone (its caller hears the thread crashed); the
         // thread goes on serving the others.
@@ -199,10 +204,16 @@ fn run_batch(
                 .failed
                 .unwrap_or_else(|| failure(ffi::SQLITE_ABORT, "transaction ended")));
         }
-        if !ok {
-            conn.prepare_cached("ROLLBACK TO write")?.execute([])?;
+        match (ok, alone) {
+            (true, true) => {}
+            (false, true) => return conn.prepare_cached("ROLLBACK")?.execute([]).map(drop),
+            (ok, false) => {
+                if !ok {
+                    conn.prepare_cached("ROLLBACK TO write")?.execute([])?;
+                }
+                conn.prepare_cached("RELEASE write")?.execute([])?;
+            }
         }
-        conn.prepare_cached("RELEASE write")?.execute([])?;
     }
     conn.prepare_cached("COMMIT")?.execute([])?;
     Ok(())
@@ -256,7 +267,8 @@ mod tests {
     }
 
     /// Writes queued while another connection holds the lock share one commit; a
-    /// refused one (its own error, a statement's, a panic) leaves only itself out.
+    /// refused one (its own error, a statement's, a panic) leaves only itself out,
+    /// in a shared transaction or alone in one.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queued_writes_share_one_commit() {
         let dir = tempfile::tempdir().expect("dir");
@@ -322,6 +334,26 @@ mod tests {
         assert_eq!(keys, ["a", "d"]);
         assert_eq!(counter("berth_sqlite_commits_total"), commits + 1);
         assert_eq!(counter("berth_sqlite_committed_writes_total"), writes + 5);
+
+        // A write alone in its transaction has no savepoint: refused or panicking, it
+        // leaves nothing of itself, and the connection takes the next write.
+        let refused = writer.run(insert("f", || Err(Error::LimitReached))).await;
+        assert!(matches!(refused, Err(Error::LimitReached)), "{refused:?}");
+        let crashed = writer.run(insert("g", || panic!("a write's bug"))).await;
+        assert!(
+            matches!(crashed, Err(Error::Database(sqlx::Error::WorkerCrashed))),
+            "{crashed:?}"
+        );
+        writer
+            .run(insert("h", || Ok(())))
+            .await
+            .expect("next write");
+        let keys: Vec<String> = stmt
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(keys, ["a", "d", "h"]);
     }
 
     /// Writes still queued when the store closes are refused as unavailable.

@@ -1,5 +1,7 @@
 //! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default `info`).
 
+mod gathered;
+
 use std::fmt;
 use std::io::IsTerminal;
 
@@ -18,7 +20,7 @@ pub fn init() {
         .with(NotHttpIsDebug)
         .with(
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(gathered::Stderr::get())
                 // Colour codes only for a person at a terminal, not in a log file.
                 .with_ansi(std::io::stderr().is_terminal()),
         )
