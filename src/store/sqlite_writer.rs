@@ -252,6 +252,17 @@ mod tests {
             .unwrap_or_else(|| panic!("{name} in {text}"))
     }
 
+    /// The keys in the test table, in order.
+    fn keys(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn.prepare("SELECT k FROM t ORDER BY k").expect("select");
+        let keys = stmt
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        keys
+    }
+
     /// A write that inserts `key`, then ends as `then` says.
     fn insert(
         key: &'static str,
@@ -325,13 +336,7 @@ mod tests {
             "{:?}",
             outcomes[4]
         );
-        let mut stmt = other.prepare("SELECT k FROM t ORDER BY k").expect("select");
-        let keys: Vec<String> = stmt
-            .query_map([], |row| row.get(0))
-            .expect("query")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows");
-        assert_eq!(keys, ["a", "d"]);
+        assert_eq!(keys(&other), ["a", "d"]);
         assert_eq!(counter("berth_sqlite_commits_total"), commits + 1);
         assert_eq!(counter("berth_sqlite_committed_writes_total"), writes + 5);
 
@@ -348,12 +353,7 @@ mod tests {
             .run(insert("h", || Ok(())))
             .await
             .expect("next write");
-        let keys: Vec<String> = stmt
-            .query_map([], |row| row.get(0))
-            .expect("query")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows");
-        assert_eq!(keys, ["a", "d", "h"]);
+        assert_eq!(keys(&other), ["a", "d", "h"]);
     }
 
     /// Writes still queued when the store closes are refused as unavailable.
