@@ -204,16 +204,16 @@ fn run_batch(
                 .failed
                 .unwrap_or_else(|| failure(ffi::SQLITE_ABORT, "transaction ended")));
         }
-        match (ok, alone) {
-            (true, true) => {}
-            (false, true) => return conn.prepare_cached("ROLLBACK")?.execute([]).map(drop),
-            (ok, false) => {
-                if !ok {
-                    conn.prepare_cached("ROLLBACK TO write")?.execute([])?;
-                }
-                conn.prepare_cached("RELEASE write")?.execute([])?;
+        if alone {
+            if !ok {
+                return conn.prepare_cached("ROLLBACK")?.execute([]).map(drop);
             }
+            continue;
         }
+        if !ok {
+            conn.prepare_cached("ROLLBACK TO write")?.execute([])?;
+        }
+        conn.prepare_cached("RELEASE write")?.execute([])?;
     }
     conn.prepare_cached("COMMIT")?.execute([])?;
     Ok(())
