@@ -263,6 +263,34 @@ mod tests {
         keys
     }
 
+    /// SQLite is compiled as `.cargo/config.toml` says: its page caches and its
+    /// allocations take no process-wide lock for this thread and the readers to
+    /// contend on.
+    #[test]
+    fn sqlite_takes_no_process_wide_locks() {
+        let conn = Connection::open_in_memory().expect("open");
+        let mut stmt = conn.prepare("PRAGMA compile_options").expect("pragma");
+        let options = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .expect("query")
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .expect("rows");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            options
+                .iter()
+                .any(|o| o == "DISABLE_PAGECACHE_OVERFLOW_STATS"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
     /// A write that inserts `key`, then ends as `then` says.
     fn insert(
         key: &'static str,
