@@ -1,7 +1,10 @@
 # Build and run berth. `docker compose up` runs two replicas of it (docker-compose.yml).
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+# build.rs and .cargo/config.toml: linked and SQLite compiled as a cargo build in the
+# repository is.
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY .cargo .cargo
 COPY src src
 COPY migrations migrations
 COPY api-spec api-spec

@@ -275,20 +275,10 @@ mod tests {
             .expect("query")
             .collect::<rusqlite::Result<Vec<_>>>()
             .expect("rows");
-        assert!(
-            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
-            "{options:?}"
-        );
-        assert!(
-            options
-                .iter()
-                .any(|o| o == "DISABLE_PAGECACHE_OVERFLOW_STATS"),
-            "{options:?}"
-        );
-        assert!(
-            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
-            "{options:?}"
-        );
+        let has = |option: &str| options.iter().any(|o| o == option);
+        assert!(has("DEFAULT_MEMSTATUS=0"), "{options:?}");
+        assert!(has("DISABLE_PAGECACHE_OVERFLOW_STATS"), "{options:?}");
+        assert!(!has("ENABLE_MEMORY_MANAGEMENT"), "{options:?}");
     }
 
     /// A write that inserts `key`, then ends as `then` says.
