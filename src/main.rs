@@ -84,7 +84,9 @@ fn parse_repository(s: &str) -> Result<RepositoryName, String> {
 async fn main() {
     // One line that says what failed and why (the whole chain of causes): start-up
     // and `berth config check` refuse an unusable configuration in the same words.
-    if let Err(e) = run().await {
+    let ran = run().await;
+    berth::telemetry::flush();
+    if let Err(e) = ran {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -92,6 +92,12 @@ impl Write for Line {
     }
 }
 
+/// Writes out the lines gathered so far: before the process exits, so that the last
+/// requests' lines are not lost with it.
+pub(super) fn flush() {
+    let _ = write_out(&mut lock_gathered());
+}
+
 fn lock_gathered() -> MutexGuard<'static, Vec<u8>> {
     GATHERED.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -27,6 +27,12 @@ pub fn init() {
         .try_init();
 }
 
+/// Writes out the log lines still waiting to be written (the access log's): call it
+/// before the process exits.
+pub fn flush() {
+    gathered::flush();
+}
+
 /// actix logs a connection whose bytes do not parse as an HTTP request at ERROR, but
 /// it is the client's mistake (answered 400), and a routine one: docker and podman
 /// probe HTTPS first, sending a TLS ClientHello to the plain-HTTP port, before every

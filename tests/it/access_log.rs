@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::process::{ServerProcess, ServerState};
+use crate::process::{Launch, ServerProcess, ServerState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_is_logged_with_its_id() {
@@ -81,4 +81,37 @@ async fn every_request_is_logged_with_its_id() {
         let parsed = uuid::Uuid::parse_str(id).unwrap_or_else(|e| panic!("{id}: {e}"));
         assert_eq!(parsed.get_version_num(), 4, "{id}");
     }
+}
+
+/// A server stopped right after answering still writes that request's access-log line:
+/// what is gathered is written out before the process exits. Only the access log is
+/// on, so no other line writes it out first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_requests_are_logged_before_exit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = ServerState::in_dir(dir.path());
+    let launch = Launch {
+        log_filter: Some("error,berth::api::access=info"),
+        ..Launch::default()
+    };
+    let mut server = ServerProcess::launch(&state, launch).await;
+    let answered = reqwest::Client::new()
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .expect("health");
+    let id = answered
+        .headers()
+        .get("docker-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("request id")
+        .to_owned();
+    server.sigterm();
+    let status = server.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status}");
+    let log = std::fs::read_to_string(&state.log).expect("log");
+    assert!(
+        log.lines().any(|l| l.contains(&id) && l.contains("served")),
+        "no access-log line for {id} in:\n{log}"
+    );
 }
