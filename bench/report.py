@@ -171,6 +171,15 @@ def scenario_tables(run):
         dbs = OrderedDict((t, run.tag(sc, t, "db")) for _, t in groups)
         if any(dbs.values()):
             print("Data kept in: " + ", ".join(f"{t} {db}" for t, db in dbs.items() if db) + ".\n")
+        shared = OrderedDict()
+        for (conc, target), runs in sorted(groups.items(), key=lambda kv: kv[0][0]):
+            commits = sum(x.get("sqlite_commits", 0) for x in runs)
+            if commits:
+                shared.setdefault(target, []).append(
+                    f"c={conc} {sum(x['sqlite_writes'] for x in runs) / commits:.2f}")
+        if shared:
+            print("Writes a commit of SQLite's writer thread held (group commit; over the runs): "
+                  + "; ".join(f"{t} {', '.join(v)}" for t, v in shared.items()) + ".\n")
         if missing_peer and sc in ("describe-images", "list-images"):
             print("No peer at this size: moto is seeded and measured only up to "
                   "BENCH_MOTO_MAX_IMAGES images (it keeps images in a Python list and "

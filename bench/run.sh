@@ -294,11 +294,21 @@ fsync_calibrate() { # before|after
     done
 }
 
+# SQLite's writer thread's commits and the writes they held, as berth's /metrics counts
+# them ("0 0" for any other system): a cell's difference is how many pushes shared a
+# commit.
+writer_counts() { # system
+    case $1 in
+    berth*) curl -sf "${URL[$1]}/metrics" | awk '/^berth_sqlite_commits_total /{c=$2} /^berth_sqlite_committed_writes_total /{w=$2} END {print c+0, w+0}' ;;
+    *) echo 0 0 ;;
+    esac
+}
+
 # A measurement cell: label|scenario|repo|images|system|kind|tags (tags: JSON members
 # the report uses, e.g. "fs":"tmpfs"). measure runs every cell at every concurrency
 # level given, BENCH_RUNS times, round-robin over the cells so drift hits them all alike.
 measure() { # levels cell...
-    local levels=$1 c r cell label sc repo n sys k tags watch out
+    local levels=$1 c r cell label sc repo n sys k tags watch out before after writer
     shift
     for c in $levels; do
         for r in $(seq 1 "$RUNS"); do
@@ -306,10 +316,15 @@ measure() { # levels cell...
                 IFS='|' read -r label sc repo n sys k tags <<<"$cell"
                 watch=()
                 case $sc in blob-*) watch=(--watch-pid "${PID[$sys]}") ;; esac
+                read -ra before < <(writer_counts "$sys")
                 out=$("$LOADGEN" run --url "${URL[$sys]}" --system "$k" --repo "$repo" --images "$n" \
                     --blob-mib "$BLOB_MIB" --wide "$WIDE" --scenario "$sc" --concurrency "$c" \
                     --duration "$DURATION" "${watch[@]}")
-                echo "{\"label\":\"$label\",\"scenario\":\"$sc\",\"images\":$n,\"target\":\"$sys\",\"run\":$r${tags:+,$tags},\"result\":$out}" >>"$JSONL"
+                read -ra after < <(writer_counts "$sys")
+                writer=""
+                [ "${after[0]}" = "${before[0]}" ] ||
+                    writer=",\"sqlite_commits\":$((after[0] - before[0])),\"sqlite_writes\":$((after[1] - before[1]))"
+                echo "{\"label\":\"$label\",\"scenario\":\"$sc\",\"images\":$n,\"target\":\"$sys\",\"run\":$r${tags:+,$tags}$writer,\"result\":$out}" >>"$JSONL"
                 log "$label c=$c run $r $sys: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("%.1f req/s %.1f MiB/s p50 %.2f ms p99 %.2f ms errors %d" % (d["rps"], d["mb_per_s"], d["p50_ms"], d["p99_ms"], d["errors"]))' "$out")"
             done
         done
