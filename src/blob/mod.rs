@@ -258,6 +258,18 @@ impl BlobStore {
         })
     }
 
+    /// Puts verified bytes under their digest ahead of `place`, where putting them there
+    /// is slow: an object store's server-side copy, which would otherwise run while the
+    /// store holds the blob's lock (on SQLite, the turn of every write). The assembly
+    /// stays for `place`, which finds the bytes there, or copies them again if garbage
+    /// collection removed them meanwhile. A file store's rename is left to `place`.
+    pub async fn stage(&self, assembled: &Assembled) -> io::Result<()> {
+        match self {
+            Self::File(_) => Ok(()),
+            Self::S3(s) => s.stage(assembled).await,
+        }
+    }
+
     /// Places assembled bytes under their digest unless a blob already has it, in
     /// which case the blob is kept as it is. True when these bytes were placed.
     pub async fn place(&self, assembled: Assembled) -> io::Result<bool> {

@@ -250,14 +250,42 @@ impl S3Store {
             return Err(io::Error::other("bytes assembled by another blob store"));
         };
         let to = self.blob_key(&assembled.digest);
-        // Server-side: the bytes do not pass through berth again.
-        let placed = match self.objects.copy_if_not_exists(&from.key, &to).await {
-            Ok(()) => true,
-            Err(object_store::Error::AlreadyExists { .. }) => false,
-            Err(e) => return Err(to_io(e)),
-        };
+        // A conditional copy moves every byte before it learns the name is taken, so a
+        // name that is (the bytes staged, or another upload's) is looked up first.
+        let placed = !self.exists(&to).await? && self.copy_unless_named(&from.key, &to).await?;
         self.abandon(assembled).await?;
         Ok(placed)
+    }
+
+    /// Copies assembled bytes to their name unless a blob has it already, keeping the
+    /// assembly for `place`.
+    pub async fn stage(&self, assembled: &Assembled) -> io::Result<()> {
+        let Location::S3(from) = &assembled.location else {
+            return Err(io::Error::other("bytes assembled by another blob store"));
+        };
+        let to = self.blob_key(&assembled.digest);
+        if !self.exists(&to).await? {
+            self.copy_unless_named(&from.key, &to).await?;
+        }
+        Ok(())
+    }
+
+    /// Server-side, so the bytes do not pass through berth again; true when copied,
+    /// false when the name was taken meanwhile.
+    async fn copy_unless_named(&self, from: &Key, to: &Key) -> io::Result<bool> {
+        match self.objects.copy_if_not_exists(from, to).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(to_io(e)),
+        }
+    }
+
+    async fn exists(&self, key: &Key) -> io::Result<bool> {
+        match self.objects.head(key).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(to_io(e)),
+        }
     }
 
     pub async fn abandon(&self, assembled: Assembled) -> io::Result<()> {

@@ -256,20 +256,19 @@ impl Service {
                 actual,
             });
         }
-        // Placed under the blob's lock, in the transaction that records it: see
-        // `Store::complete_upload`.
+        // NotFound: the upload's bytes were removed under it (collected as stale).
+        let lost = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::UploadNotFound(upload.id.clone()),
+            _ => Error::from(e),
+        };
+        // Placed under the blob's lock, in the transaction that records it (see
+        // `Store::complete_upload`); staged first, so that a slow copy runs outside it.
         let blobs = self.blobs();
+        blobs.stage(&assembled).await.map_err(lost)?;
         let linked = self
             .store()
             .complete_upload(upload, &actual, now(), || async move {
-                match blobs.place(assembled).await {
-                    Ok(_) => Ok(()),
-                    // The upload's bytes were removed under it (collected as stale).
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        Err(Error::UploadNotFound(upload.id.clone()))
-                    }
-                    Err(e) => Err(Error::from(e)),
-                }
+                blobs.place(assembled).await.map(drop).map_err(lost)
             })
             .await?;
         self.blobs().discard_upload(&upload.id).await?;

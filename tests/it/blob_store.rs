@@ -111,6 +111,7 @@ every_blob_store!(
     another_algorithms_digest_is_read_from_the_bytes,
     an_upload_is_held_by_one_request_at_a_time,
     place_never_replaces_bytes,
+    staged_bytes_removed_before_placing_are_placed_again,
     racing_places_have_one_winner,
     ranged_reads,
     a_missing_blob_is_not_found,
@@ -452,6 +453,33 @@ async fn place_never_replaces_bytes(s: Subject) {
         s.store.rehash(&digest).await.expect("rehash"),
         (digest.clone(), 11)
     );
+}
+
+/// Staged bytes (an object store copies them to their name before the transaction
+/// that records them) that garbage collection removes before that transaction takes
+/// the blob's lock are put back by `place`, from the assembly staging kept.
+async fn staged_bytes_removed_before_placing_are_placed_again(s: Subject) {
+    let mut upload = Writing::new(&s.store).await;
+    upload.part(&s.store, b"staged ").await;
+    upload.part(&s.store, b"bytes").await;
+    let assembled = upload.assemble(&s.store, Algorithm::Sha256).await;
+    let digest = assembled.digest.clone();
+    s.store.stage(&assembled).await.expect("staged");
+    s.store.remove_blob(&digest, None).await.expect("removed");
+    assert!(s.store.place(assembled).await.expect("placed"));
+    assert_eq!(
+        read_all(&s.store, &digest).await.expect("read"),
+        b"staged bytes"
+    );
+    s.store.discard_upload(&upload.id).await.expect("discarded");
+    // Staged again where the blob stands, the same bytes leave it as it is.
+    let mut again = Writing::new(&s.store).await;
+    again.part(&s.store, b"staged bytes").await;
+    let again_bytes = again.assemble(&s.store, Algorithm::Sha256).await;
+    s.store.stage(&again_bytes).await.expect("staged");
+    assert!(!s.store.place(again_bytes).await.expect("place answered"));
+    s.store.discard_upload(&again.id).await.expect("discarded");
+    assert_eq!(s.files().await.len(), 1, "{:?}", s.files().await);
 }
 
 async fn racing_places_have_one_winner(s: Subject) {
