@@ -246,13 +246,7 @@ impl S3Store {
     }
 
     pub async fn place(&self, assembled: Assembled) -> io::Result<bool> {
-        let Location::S3(from) = &assembled.location else {
-            return Err(io::Error::other("bytes assembled by another blob store"));
-        };
-        let to = self.blob_key(&assembled.digest);
-        // A conditional copy moves every byte before it learns the name is taken, so a
-        // name that is (the bytes staged, or another upload's) is looked up first.
-        let placed = !self.exists(&to).await? && self.copy_unless_named(&from.key, &to).await?;
+        let placed = self.copy_to_name(&assembled).await?;
         self.abandon(assembled).await?;
         Ok(placed)
     }
@@ -260,20 +254,22 @@ impl S3Store {
     /// Copies assembled bytes to their name unless a blob has it already, keeping the
     /// assembly for `place`.
     pub async fn stage(&self, assembled: &Assembled) -> io::Result<()> {
+        self.copy_to_name(assembled).await.map(drop)
+    }
+
+    /// Server-side, so the bytes do not pass through berth again; true when these bytes
+    /// were copied. A conditional copy moves every byte before it learns the name is
+    /// taken, so a name that is (the bytes staged, or another upload's) is looked up
+    /// first.
+    async fn copy_to_name(&self, assembled: &Assembled) -> io::Result<bool> {
         let Location::S3(from) = &assembled.location else {
             return Err(io::Error::other("bytes assembled by another blob store"));
         };
         let to = self.blob_key(&assembled.digest);
-        if !self.exists(&to).await? {
-            self.copy_unless_named(&from.key, &to).await?;
+        if self.exists(&to).await? {
+            return Ok(false);
         }
-        Ok(())
-    }
-
-    /// Server-side, so the bytes do not pass through berth again; true when copied,
-    /// false when the name was taken meanwhile.
-    async fn copy_unless_named(&self, from: &Key, to: &Key) -> io::Result<bool> {
-        match self.objects.copy_if_not_exists(from, to).await {
+        match self.objects.copy_if_not_exists(&from.key, &to).await {
             Ok(()) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
             Err(e) => Err(to_io(e)),
