@@ -5,6 +5,7 @@
 
 use std::process::Command;
 
+use aws_sdk_ecr::error::ProvideErrorMetadata;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -708,13 +709,22 @@ async fn account_settings_and_blob_mounting(w: World) {
         assert_eq!((got.name(), got.value()), (Some(name), Some(value)));
     }
     let r = a.get_account_setting().name("NOT_A_SETTING").send().await;
-    assert_code(r, "InvalidParameterException", "unknown name");
-    for (name, value) in [
-        ("BLOB_MOUNTING", "MAYBE"),
-        ("BASIC_SCAN_TYPE_VERSION", "CLAIR"),
+    let err = assert_code(r, "InvalidParameterException", "unknown name");
+    assert_eq!(
+        err.message(),
+        Some("Invalid parameter at 'name' failed to satisfy constraint: 'Member must satisfy enum value set: [BASIC_SCAN_TYPE_VERSION, REGISTRY_POLICY_SCOPE, BLOB_MOUNTING]'")
+    );
+    for (name, value, set) in [
+        ("BLOB_MOUNTING", "MAYBE", "[ENABLED, DISABLED]"),
+        ("BASIC_SCAN_TYPE_VERSION", "CLAIR", "[AWS_NATIVE]"),
     ] {
         let r = a.put_account_setting().name(name).value(value).send().await;
-        assert_code(r, "InvalidParameterException", value);
+        let err = assert_code(r, "InvalidParameterException", value);
+        assert_eq!(
+            err.message(),
+            Some(format!("Invalid parameter at 'value' failed to satisfy constraint: 'Member must satisfy enum value set: {set}'").as_str()),
+            "{name}"
+        );
     }
 
     // Mounting across repositories only once enabled, per registry.

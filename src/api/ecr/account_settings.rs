@@ -28,10 +28,7 @@ fn setting(name: &str) -> Result<AccountSetting, ApiError> {
         let known: Vec<_> = AccountSetting::ALL.iter().map(|s| s.as_str()).collect();
         invalid(
             "name",
-            format!(
-                "'{name}' is not an account setting; valid: {}",
-                known.join(", ")
-            ),
+            format!("Member must satisfy enum value set: [{}]", known.join(", ")),
         )
     })
 }

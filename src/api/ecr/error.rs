@@ -331,11 +331,10 @@ fn invalid_parameter(invalid: &Invalid) -> String {
         format!("Invalid parameter at '{member}' failed to satisfy constraint: '{constraint}'")
     };
     match invalid {
-        Invalid::AccountSettingValue { setting, value } => at(
+        Invalid::AccountSettingValue { setting, .. } => at(
             "value",
             &format!(
-                "'{value}' is not a value {} takes; valid: {}",
-                setting.as_str(),
+                "Member must satisfy enum value set: [{}]",
                 setting.settable().join(", ")
             ),
         ),
