@@ -271,7 +271,8 @@ impl BlobStore {
     }
 
     /// Places assembled bytes under their digest unless a blob already has it, in
-    /// which case the blob is kept as it is. True when these bytes were placed.
+    /// which case the blob is kept as it is. True when these bytes were placed. What
+    /// is left of the upload, the assembly included, goes with `discard_upload`.
     pub async fn place(&self, assembled: Assembled) -> io::Result<bool> {
         match self {
             Self::File(s) => s.place(assembled).await,

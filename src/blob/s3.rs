@@ -245,10 +245,10 @@ impl S3Store {
         get_range(&self.objects, key, start, len).await
     }
 
+    /// The assembly stays among the upload's objects: `discard_upload` removes it once
+    /// the blob is recorded, outside the blob's lock (the upload sweep, after a crash).
     pub async fn place(&self, assembled: Assembled) -> io::Result<bool> {
-        let placed = self.copy_to_name(&assembled).await?;
-        self.abandon(assembled).await?;
-        Ok(placed)
+        self.copy_to_name(&assembled).await
     }
 
     /// Copies assembled bytes to their name unless a blob has it already, keeping the
