@@ -2,6 +2,7 @@
 //! all 23 actions and their error paths, and the public registry's `/v2/` (its own
 //! listener, names `<alias>/<name>`, anonymous pulls).
 
+use aws_sdk_ecrpublic::error::ProvideErrorMetadata;
 use aws_sdk_ecrpublic::primitives::Blob;
 use aws_sdk_ecrpublic::types::{ImageIdentifier, RepositoryCatalogDataInput, Tag};
 use serde_json::{json, Value};
@@ -1098,6 +1099,27 @@ async fn batch_delete_image(app: TestApp) {
         .send()
         .await;
     assert_code(r, "RepositoryNotFoundException", "BatchDeleteImage");
+    // Its model lists no RegistryNotFoundException: in a registry that is not here, the
+    // repository is not found, and nothing is deleted.
+    let r = app
+        .ecr_public
+        .batch_delete_image()
+        .registry_id("other-alias")
+        .repository_name("deleting")
+        .image_ids(ImageIdentifier::builder().image_tag("keep").build())
+        .send()
+        .await;
+    let err = assert_code(r, "RepositoryNotFoundException", "another registry");
+    assert_eq!(
+        err.message(),
+        Some("The repository with name 'deleting' does not exist in the registry with id 'other-alias'")
+    );
+    assert_eq!(
+        app.describe_public_image("deleting", "keep")
+            .await
+            .image_digest(),
+        Some(digest.as_str())
+    );
 }
 
 /// A `/v2/` request to the public listener, with Basic credentials when given.

@@ -2,6 +2,8 @@
 //! errors as ECR does, so both JSON faces render through this one mapping; the errors
 //! only one of them can meet (RegistryNotFound, catalog data) come only from its calls.
 
+use std::fmt;
+
 use actix_web::http::StatusCode;
 
 use crate::api::awsjson::ApiError;
@@ -36,10 +38,7 @@ impl From<Error> for ApiError {
                 "TooManyTagsException",
                 format!("A repository may carry at most {max} tags"),
             ),
-            Error::RepositoryNotFound { registry, name } => client(
-                "RepositoryNotFoundException",
-                format!("The repository with name '{name}' does not exist in the registry with id '{registry}'"),
-            ),
+            Error::RepositoryNotFound { registry, name } => repository_not_found(&registry, &name),
             Error::RepositoryAlreadyExists { registry, name } => client(
                 "RepositoryAlreadyExistsException",
                 format!("The repository with name '{name}' already exists in the registry with id '{registry}'"),
@@ -323,6 +322,19 @@ impl From<Error> for ApiError {
             Error::Internal(cause) => ApiError::internal(cause),
         }
     }
+}
+
+/// RepositoryNotFoundException for `name` in the registry `registry` names.
+pub(crate) fn repository_not_found(
+    registry: &dyn fmt::Display,
+    name: &dyn fmt::Display,
+) -> ApiError {
+    ApiError::client(
+        "RepositoryNotFoundException",
+        format!(
+            "The repository with name '{name}' does not exist in the registry with id '{registry}'"
+        ),
+    )
 }
 
 /// `InvalidParameterException`'s message for a broken rule, naming the member.

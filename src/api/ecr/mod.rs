@@ -26,6 +26,8 @@ use std::sync::LazyLock;
 use super::awsjson::{action, ApiError, Face, Handler};
 use crate::domain::{Digest, ImageTag, Namespace, RegistryId, RepositoryName, UploadId};
 
+pub(super) use error::repository_not_found;
+
 static SPEC: LazyLock<super::awsjson::spec::ServiceSpec> = LazyLock::new(|| {
     super::awsjson::spec::ServiceSpec::parse(include_str!("../../../api-spec/ecr.json"))
         .expect("api-spec/ecr.json is checked by the test suite")

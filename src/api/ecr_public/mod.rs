@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::awsjson::{action, run, ApiError, Ctx, Face, Handler};
 use super::ecr;
 use crate::domain::Namespace;
+use crate::service::Error;
 
 static SPEC: LazyLock<super::awsjson::spec::ServiceSpec> = LazyLock::new(|| {
     super::awsjson::spec::ServiceSpec::parse(include_str!("../../../api-spec/ecr-public.json"))
@@ -20,14 +21,22 @@ static SPEC: LazyLock<super::awsjson::spec::ServiceSpec> = LazyLock::new(|| {
 });
 
 /// An ECR action whose `registryId` ECR Public also accepts as the registry's alias:
-/// the alias is resolved to the account id, then ECR's handler runs.
+/// the alias is resolved to the account id, then ECR's handler runs. A registry that
+/// is not this one is RegistryNotFoundException, or (`no_registry_error`, for an
+/// action whose model lists no such error) a repository not found there.
 macro_rules! aliased {
     ($name:literal, $handler:path) => {
+        aliased!($name, $handler, UnknownRegistry::RegistryNotFound)
+    };
+    ($name:literal, $handler:path, no_registry_error) => {
+        aliased!($name, $handler, UnknownRegistry::RepositoryNotFound)
+    };
+    ($name:literal, $handler:path, $unknown:expr) => {
         (
             $name,
             (|ctx, body| {
                 Box::pin(async move {
-                    let body = resolve_alias(&ctx, body)?;
+                    let body = resolve_alias(&ctx, body, $unknown)?;
                     run(ctx, body, $handler).await
                 })
             }) as Handler,
@@ -41,7 +50,11 @@ pub const ACTIONS: &[(&str, Handler)] = &[
         "BatchCheckLayerAvailability",
         ecr::layers::batch_check_layer_availability
     ),
-    aliased!("BatchDeleteImage", ecr::images::batch_delete_image),
+    aliased!(
+        "BatchDeleteImage",
+        ecr::images::batch_delete_image,
+        no_registry_error
+    ),
     aliased!("CompleteLayerUpload", ecr::layers::complete_layer_upload),
     action!("CreateRepository", repositories::create_repository),
     action!("DeleteRepository", repositories::delete_repository),
@@ -107,11 +120,32 @@ pub fn spec() -> &'static super::awsjson::spec::ServiceSpec {
     &SPEC
 }
 
+/// How an aliased action answers a `registryId` that names no registry here.
+#[derive(Clone, Copy)]
+enum UnknownRegistry {
+    RegistryNotFound,
+    /// The action's model lists no RegistryNotFoundException: the repository it names
+    /// is not found in that registry.
+    RepositoryNotFound,
+}
+
 /// Replaces a `registryId` given as the alias (or the account id) with the account
 /// id; any other registry does not exist here.
-fn resolve_alias(ctx: &Ctx, mut body: Value) -> Result<Value, ApiError> {
+fn resolve_alias(ctx: &Ctx, mut body: Value, unknown: UnknownRegistry) -> Result<Value, ApiError> {
     if let Some(given) = body.get("registryId").and_then(Value::as_str) {
-        let account = ctx.service.public_registry_id(&ctx.caller, given)?;
+        let account = match ctx.service.public_registry_id(&ctx.caller, given) {
+            Ok(account) => account,
+            Err(Error::RegistryNotFound(given)) => {
+                let name = body.get("repositoryName").and_then(Value::as_str);
+                return Err(match (unknown, name) {
+                    (UnknownRegistry::RepositoryNotFound, Some(name)) => {
+                        ecr::repository_not_found(&given, &name)
+                    }
+                    _ => Error::RegistryNotFound(given).into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         body["registryId"] = Value::from(account.as_str());
     }
     Ok(body)
