@@ -23,6 +23,7 @@ mod layers;
 mod lifecycle;
 mod metrics;
 mod migrations;
+mod model_inputs;
 mod oci_client;
 mod postgres_server;
 mod process;

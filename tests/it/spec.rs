@@ -11,7 +11,7 @@ use crate::both_stores;
 use crate::helpers::{TestApp, ACCESS_KEY, SECRET_KEY};
 
 /// One JSON face as the tests see it.
-struct Face {
+pub(crate) struct Face {
     /// botocore's data directory and model version.
     model: (&'static str, &'static str),
     file: &'static str,
@@ -21,7 +21,7 @@ struct Face {
     at_least: usize,
 }
 
-fn faces() -> [Face; 2] {
+pub(crate) fn faces() -> [Face; 2] {
     [
         Face {
             model: ("ecr", "2015-09-21"),
@@ -84,7 +84,7 @@ fn botocore((service, version): (&str, &str)) -> Value {
 }
 
 impl Face {
-    fn file(&self) -> Value {
+    pub(crate) fn file(&self) -> Value {
         serde_json::from_str(self.file).expect("api-spec file is JSON")
     }
 }
