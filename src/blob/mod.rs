@@ -266,7 +266,7 @@ impl BlobStore {
     pub async fn stage(&self, assembled: &Assembled) -> io::Result<()> {
         match self {
             Self::File(_) => Ok(()),
-            Self::S3(s) => s.stage(assembled).await,
+            Self::S3(s) => s.place(assembled).await.map(drop),
         }
     }
 
@@ -276,7 +276,7 @@ impl BlobStore {
     pub async fn place(&self, assembled: Assembled) -> io::Result<bool> {
         match self {
             Self::File(s) => s.place(assembled).await,
-            Self::S3(s) => s.place(assembled).await,
+            Self::S3(s) => s.place(&assembled).await,
         }
     }
 

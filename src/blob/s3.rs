@@ -245,23 +245,14 @@ impl S3Store {
         get_range(&self.objects, key, start, len).await
     }
 
-    /// The assembly stays among the upload's objects: `discard_upload` removes it once
-    /// the blob is recorded, outside the blob's lock (the upload sweep, after a crash).
-    pub async fn place(&self, assembled: Assembled) -> io::Result<bool> {
-        self.copy_to_name(&assembled).await
-    }
-
-    /// Copies assembled bytes to their name unless a blob has it already, keeping the
-    /// assembly for `place`.
-    pub async fn stage(&self, assembled: &Assembled) -> io::Result<()> {
-        self.copy_to_name(assembled).await.map(drop)
-    }
-
-    /// Server-side, so the bytes do not pass through berth again; true when these bytes
-    /// were copied. A conditional copy moves every byte before it learns the name is
-    /// taken, so a name that is (the bytes staged, or another upload's) is looked up
-    /// first.
-    async fn copy_to_name(&self, assembled: &Assembled) -> io::Result<bool> {
+    /// Copies assembled bytes to their name unless a blob has it already; true when
+    /// these bytes were copied. Server-side, so the bytes do not pass through berth
+    /// again. A conditional copy moves every byte before it learns the name is taken,
+    /// so a name that is (the bytes staged, or another upload's) is looked up first.
+    /// The assembly stays among the upload's objects, for a second `place` after
+    /// staging and for `discard_upload` once the blob is recorded (the upload sweep,
+    /// after a crash).
+    pub async fn place(&self, assembled: &Assembled) -> io::Result<bool> {
         let Location::S3(from) = &assembled.location else {
             return Err(io::Error::other("bytes assembled by another blob store"));
         };

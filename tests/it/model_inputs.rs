@@ -154,13 +154,12 @@ fn value(shapes: &Value, name: &str, rng: &mut StdRng, depth: usize, wrong: bool
             Some(values) if rng.gen_bool(0.8) => pick(rng, values),
             Some(_) => json!("BOGUS"),
             None => {
-                let fits: Vec<String> = strings()
-                    .into_iter()
-                    .filter(|v| wrong || fits(shape, v))
-                    .collect();
-                match fits.choose(rng) {
+                let all = strings();
+                let fitting: Vec<&String> =
+                    all.iter().filter(|v| wrong || fits(shape, v)).collect();
+                match fitting.choose(rng) {
                     Some(v) => json!(v),
-                    None => json!(strings().choose(rng).expect("some")),
+                    None => json!(all.choose(rng).expect("some")),
                 }
             }
         },
