@@ -1,8 +1,9 @@
 """Turns bench/results/latest.jsonl into markdown: the machine's limits measured in the
 same run (SHA-256, loopback TCP, fdatasync), one table per scenario (each system's median
-over the runs, and berth's ratio to the peer), throughput against clients, latency
-against repository size, memory, seeding times, and a final table of issue #17's
-targets, met or not, computed from this run. It prints; it asserts nothing.
+over the runs, its CPU a request, and berth's ratio to the peer), throughput against
+clients, latency against repository size, memory, seeding times, a table of issue #17's
+targets, met or not, computed from this run, and what this machine allows for the
+targets that bound on it. It prints; it asserts nothing.
 
     python3 bench/report.py bench/results/latest.jsonl [meta.txt]
 """
@@ -58,6 +59,7 @@ class Run:
         self.seeds = [r for r in rows if r.get("kind") == "seed"]
         self.cal = next((r["result"] for r in rows if r.get("kind") == "calibrate"), None)
         self.fsync = [r for r in rows if r.get("kind") == "fsync"]
+        self.round_trip = next((r for r in rows if r.get("kind") == "round_trip"), None)
         # label -> (concurrency, target) -> [result]
         self.by_label = OrderedDict()
         self.label_of = {}
@@ -103,6 +105,19 @@ class Run:
                 return disk[0]
         return cands[0] if cands else None
 
+    def cpu_us(self, scenario, target, conc, field, **tags):
+        """Median over the runs of `field` (CPU seconds over a cell: server_cpu_s, db_cpu_s,
+        or the load generator's) per request, in µs; None where it was not measured."""
+        xs = []
+        for r in self.rows(scenario, target, **tags):
+            x = r["result"]
+            if x["concurrency"] != conc or not x["requests"]:
+                continue
+            secs = x["loadgen_cpu_share"] * x["duration_s"] if field == "loadgen" else x.get(field)
+            if secs is not None:
+                xs.append(secs * 1e6 / x["requests"])
+        return statistics.median(xs) if xs else None
+
     def loopback(self, streams):
         if not self.cal:
             return None
@@ -141,6 +156,10 @@ def scenario_tables(run):
         print(f"### {label}\n")
         rows = []
         missing_peer = False
+        tags = {"images": first["images"]}
+        for k in ("fs", "repos"):
+            if k in first:
+                tags[k] = first[k]
         for conc in sorted({c for c, _ in groups}):
             med = OrderedDict()
             for (c, target), runs in groups.items():
@@ -152,22 +171,19 @@ def scenario_tables(run):
                     statistics.median(x["p50_ms"] for x in res),
                     statistics.median(x["p99_ms"] for x in res),
                     sum(x["errors"] for x in res),
-                    statistics.median(x.get("loadgen_cpu_share", 0.0) for x in res),
+                    cpu_cell(run, sc, target, conc, tags),
                     len(res),
                 )
-            tags = {"images": first["images"]}
-            for k in ("fs", "repos"):
-                if k in first:
-                    tags[k] = first[k]
             missing_peer |= not any(not is_berth(t) and not is_plain(t) for t in med)
             for target, (tput, p50, p99, errs, cpu, n) in med.items():
                 ratio = ""
                 peer = run.peer(sc, target, **tags) if is_berth(target) else None
                 if peer in med and med[peer][0] > 0:
                     ratio = f"**{tput / med[peer][0]:.1f}x**" + (f" ({peer})" if len(med) > 3 else "")
-                rows.append([conc, target, f"{tput:,.1f}", f"{p50:.2f}", f"{p99:.2f}", errs, f"{cpu:.2f}", n, ratio])
+                rows.append([conc, target, f"{tput:,.1f}", f"{p50:.2f}", f"{p99:.2f}", errs, cpu, n, ratio])
         print(table(["#concurrency", "system", f"#{unit} (median)", "#p50 ms", "#p99 ms", "#errors",
-                     "#loadgen CPU (cores)", "#runs", "#berth / peer"], rows))
+                     "#CPU µs a request: system / its database / load generator", "#runs", "#berth / peer"],
+                    rows))
         dbs = OrderedDict((t, run.tag(sc, t, "db")) for _, t in groups)
         if any(dbs.values()):
             print("Data kept in: " + ", ".join(f"{t} {db}" for t, db in dbs.items() if db) + ".\n")
@@ -186,8 +202,19 @@ def scenario_tables(run):
                   "returns every one of them, whatever maxResults says).\n")
 
 
+def cpu_cell(run, sc, target, conc, tags):
+    """'system / database / load generator' CPU µs a request, '-' where not measured."""
+    vals = [run.cpu_us(sc, target, conc, f, **tags) for f in ("server_cpu_s", "db_cpu_s", "loadgen")]
+    return " / ".join("-" if v is None else f"{v:,.0f}" for v in vals)
+
+
 def calibration_table(run):
     rows = []
+    if run.round_trip:
+        x = run.round_trip["result"]
+        rows.append([f"loopback TCP round trip, {x['bytes']} B each way, nothing done at either end",
+                     f"{x['us']:.1f} µs ({1e6 / x['us']:,.0f}/s)",
+                     f"two threads, one round trip at a time, {x['seconds']:.0f} s"])
     if run.cal:
         rows.append(["SHA-256, one core (sha2 crate, as berth)", f"{run.cal['sha256_mib_per_s']:,.0f} MiB/s",
                      f"over {run.cal['sha256_mib']} MiB"])
@@ -506,6 +533,75 @@ def targets_table(run):
         print(table(["target", "system", "measured", "met?"], rows))
 
 
+def ceiling_rows(run):
+    """For the one-client targets: the most any server could answer here, from what this
+    run measured a request costs with no server work at all (a loopback round trip, one
+    fdatasync for a durable commit, the load generator's own CPU beyond the send and
+    receive the round trip holds; on Postgres one more round trip, to the database). For
+    PutImage at four clients: the rate at which the CPU this run measured a push to cost
+    (system, database and load generator) fills every core."""
+    if not run.round_trip:
+        return []
+    rt, cores = run.round_trip["result"]["us"], run.round_trip.get("cores")
+    # the client's half of the CPU a bare round trip costs both ends: in the round trip
+    client_side = run.round_trip["result"].get("cpu_us", 0.0) / 2
+    rows = []
+
+    def row(what, t, parts, needed, measured, rest, beyond="this machine"):
+        floor = sum(us for _, us in parts)
+        ceiling = 1e6 / floor
+        verdict = f"**beyond {beyond}**" if ceiling < needed else f"within it: the rest is {rest}"
+        rows.append([what, t, " + ".join(f"{name} {us:,.0f} µs" for name, us in parts) + f" = {floor:,.0f} µs",
+                     f"{ceiling:,.0f}/s", f"{needed:,.0f}/s", f"{measured:,.0f}/s", verdict])
+
+    sc = "put-image"
+    for t in run.targets_of(sc):
+        if not is_berth(t) or run.is_reference(sc, t):
+            continue
+        hops = [("round trip", rt)] * (2 if run.tag(sc, t, "db") == "postgres" else 1)
+        one, lg, f = run.median(sc, t, 1, "rps"), run.cpu_us(sc, t, 1, "loadgen"), run.fsync_rate(t)
+        if one is not None and lg is not None and f:
+            row(f"PutImage at 1 client >= {PUT_OF_FSYNC:.0%} of the fdatasync rate", t,
+                hops + [("fdatasync", 1e6 / f[0]), ("load generator CPU", lg - client_side)],
+                PUT_OF_FSYNC * f[0], one, "the system's own work")
+        four, moto = run.median(sc, t, 4, "rps"), run.median(sc, "moto", 4, "rps")
+        cpu = [run.cpu_us(sc, t, 4, k) for k in ("server_cpu_s", "db_cpu_s", "loadgen")]
+        if cores and four is not None and moto and cpu[0] is not None and cpu[2] is not None:
+            parts = [("system CPU", cpu[0])] + ([("database CPU", cpu[1])] if cpu[1] is not None else []) \
+                + [("load generator CPU", cpu[2])]
+            parts = [(f"{name} / {cores} cores", us / cores) for name, us in parts]
+            row(f"PutImage at 4 clients >= {PUT_X:.0f}x moto", t, parts, PUT_X * moto, four,
+                "waiting (for the disk, for a turn)", f"{cores} cores at this cost")
+    sc = "oci-get-manifest"
+    for t in run.targets_of(sc):
+        if not is_berth(t):
+            continue
+        peer, lg = run.peer(sc, t), run.cpu_us(sc, t, 1, "loadgen")
+        one, theirs = run.median(sc, t, 1, "rps"), run.median(sc, peer, 1, "rps") if peer else None
+        if one is not None and theirs and lg is not None:
+            hops = [("round trip", rt)] * (2 if t.startswith("berth-pg") else 1)
+            row(f"manifest GET at 1 client >= {OCI_GET_X:.0f}x distribution ({peer})", t,
+                hops + [("load generator CPU", lg - client_side)], OCI_GET_X * theirs, one,
+                "the system's own work")
+    return rows
+
+
+def ceilings_table(run):
+    rows = ceiling_rows(run)
+    if rows:
+        print("### What this machine allows, at the least a request costs here\n")
+        print("At one client, what a request costs with no work at all in the system measured, "
+              "one step after the other: a loopback round trip with nothing done (two for berth "
+              "on Postgres: client to berth, berth to Postgres), one fdatasync where the answer "
+              "must be durable, and the load generator's own CPU for the request, less its half "
+              "of the CPU the bare round trip spends on sending and receiving. At four clients, "
+              "the CPU this run measured a push to cost, shared by the cores. A ceiling below what "
+              "the target needs puts the target beyond this machine (at four clients: at that "
+              "cost).\n")
+        print(table(["target", "system", "the least a request costs here", "#ceiling", "#target needs",
+                     "#measured", "so"], rows))
+
+
 def main():
     rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
     if len(sys.argv) > 2:
@@ -520,6 +616,7 @@ def main():
     memory_table(run)
     seed_table(run)
     targets_table(run)
+    ceilings_table(run)
 
 
 if __name__ == "__main__":

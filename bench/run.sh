@@ -314,8 +314,9 @@ measure() { # levels cell...
         for r in $(seq 1 "$RUNS"); do
             for cell in "$@"; do
                 IFS='|' read -r label sc repo n sys k tags <<<"$cell"
-                watch=()
-                case $sc in blob-*) watch=(--watch-pid "${PID[$sys]}") ;; esac
+                watch=(--cpu-pid "${PID[$sys]}")
+                case $sc in blob-*) watch+=(--watch-pid "${PID[$sys]}") ;; esac
+                case $sys in berth-pg*) watch+=(--db-comm postgres) ;; esac
                 read -ra before < <(writer_counts "$sys")
                 out=$("$LOADGEN" run --url "${URL[$sys]}" --system "$k" --repo "$repo" --images "$n" \
                     --blob-mib "$BLOB_MIB" --wide "$WIDE" --scenario "$sc" --concurrency "$c" \
@@ -345,6 +346,10 @@ cells() {
     done
 }
 num() { echo "$1" | sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta'; }
+
+# What any server answering this load generator pays per request before doing anything.
+log "measuring a loopback round trip with nothing done at either end"
+echo "{\"kind\":\"round_trip\",\"cores\":$(nproc),\"result\":$("$LOADGEN" round-trip --duration 3)}" >>"$JSONL"
 
 for scenario in $SCENARIOS; do
     case $scenario in

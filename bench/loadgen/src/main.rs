@@ -170,6 +170,13 @@ enum Cmd {
         /// peak from VmHWM after resetting it, and sampled)
         #[arg(long)]
         watch_pid: Option<u32>,
+        /// the server's process id: report the CPU time it used while measured
+        #[arg(long)]
+        cpu_pid: Option<u32>,
+        /// a command name (as in /proc/<pid>/comm, e.g. postgres): report the CPU time
+        /// every process of that name used while measured (the server's database)
+        #[arg(long)]
+        db_comm: Option<String>,
     },
     /// measure the machine's limits; prints one JSON line
     Calibrate {
@@ -180,6 +187,13 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "1")]
         streams: Vec<usize>,
         /// seconds per loopback measurement
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
+    },
+    /// the time of a loopback TCP round trip with nothing done at either end: one thread
+    /// sends 64 bytes, another answers them, one at a time; prints one JSON line
+    RoundTrip {
+        /// seconds
         #[arg(long, default_value_t = 3.0)]
         duration: f64,
     },
@@ -911,12 +925,29 @@ fn is_blob(sc: Scenario) -> bool {
     )
 }
 
+/// Whose CPU time `run` reports besides its own.
+struct CpuWatch {
+    server_pid: Option<u32>,
+    db_comm: Option<String>,
+}
+
+impl CpuWatch {
+    fn read(&self) -> (Option<f64>, Option<f64>) {
+        (
+            self.server_pid
+                .and_then(|p| process_cpu_seconds(&p.to_string())),
+            self.db_comm.as_deref().map(named_processes_cpu_seconds),
+        )
+    }
+}
+
 async fn run(
     ctx: Arc<Ctx>,
     sc: Scenario,
     conc: usize,
     secs: f64,
     watch_pid: Option<u32>,
+    cpu_watch: CpuWatch,
 ) -> Result<Value> {
     let run_id = format!(
         "{:x}",
@@ -972,6 +1003,7 @@ async fn run(
     let watch = watch_pid.map(MemWatch::start);
     let stop = Arc::new(AtomicBool::new(false));
     let cpu0 = cpu_seconds();
+    let (server0, db0) = cpu_watch.read();
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
@@ -1021,6 +1053,8 @@ async fn run(
     // Elapsed runs to the last completion: a request in flight at the deadline is counted.
     let elapsed = (end - start).as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
+    let (server1, db1) = cpu_watch.read();
+    let used = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
     let mem = watch.map(MemWatch::finish);
     if let Some(e) = &first_err {
         eprintln!("loadgen: {err} errors, first: {e}");
@@ -1039,6 +1073,9 @@ async fn run(
         "first_error": first_err,
         // the load generator's own CPU use: on a small machine it competes with the target
         "loadgen_cpu_share": cpu / elapsed,
+        // CPU seconds over the measured stretch: the server's, and its database's
+        "server_cpu_s": used(server0, server1),
+        "db_cpu_s": used(db0, db1),
         "rss": mem,
     }))
 }
@@ -1351,14 +1388,69 @@ async fn seed_repos(ctx: Arc<Ctx>, count: usize, conc: usize) -> Result<()> {
 
 /// User + system CPU time of this process (Linux /proc; 0 elsewhere).
 fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    process_cpu_seconds("self").unwrap_or(0.0)
+}
+
+/// User and system CPU time of the process `pid` (a number or "self"), in seconds.
+fn process_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // fields after the parenthesised command name; utime and stime are fields 14 and 15
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// The CPU time of every process named `comm`, in seconds. A process that exits between
+/// two readings takes its time with it; one started between them counts all of its own.
+fn named_processes_cpu_seconds(comm: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0.0;
     };
-    // fields after the parenthesised command name; utime and stime are fields 14 and 15
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    dir.flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == comm)
+        })
+        .filter_map(|pid| process_cpu_seconds(&pid))
+        .sum()
+}
+
+/// The mean time of a loopback TCP round trip of 64 bytes each way with nothing done at
+/// either end (`TCP_NODELAY`, one at a time, blocking reads): what any server answering
+/// a client on this machine pays per request before doing anything; and the CPU both
+/// ends spend on it.
+fn round_trip(secs: f64) -> Value {
+    use std::io::{Read, Write};
+    const BYTES: usize = 64;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let echo = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept");
+        conn.set_nodelay(true).expect("nodelay");
+        let mut buf = [0u8; BYTES];
+        while conn.read_exact(&mut buf).is_ok() && conn.write_all(&buf).is_ok() {}
+    });
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let mut buf = [0x5au8; BYTES];
+    let cpu0 = cpu_seconds();
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        s.write_all(&buf).expect("send");
+        s.read_exact(&mut buf).expect("answer");
+        n += 1;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    drop(s);
+    let _ = echo.join();
+    json!({"bytes": BYTES, "round_trips": n, "seconds": elapsed, "us": elapsed * 1e6 / n as f64,
+           // both ends' CPU (their sends and receives) a round trip
+           "cpu_us": cpu * 1e6 / n as f64})
 }
 
 async fn make_ctx(t: Target) -> Result<Arc<Ctx>> {
@@ -1418,13 +1510,20 @@ async fn main() {
                 concurrency,
                 duration,
                 watch_pid,
+                cpu_pid,
+                db_comm,
             } => {
+                let cpu_watch = CpuWatch {
+                    server_pid: cpu_pid,
+                    db_comm,
+                };
                 let v = run(
                     make_ctx(t).await?,
                     scenario,
                     concurrency,
                     duration,
                     watch_pid,
+                    cpu_watch,
                 )
                 .await?;
                 println!("{v}");
@@ -1436,6 +1535,13 @@ async fn main() {
                 duration,
             } => {
                 let v = tokio::task::spawn_blocking(move || calibrate(sha_mib, &streams, duration))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("{v}");
+                Ok(())
+            }
+            Cmd::RoundTrip { duration } => {
+                let v = tokio::task::spawn_blocking(move || round_trip(duration))
                     .await
                     .map_err(|e| e.to_string())?;
                 println!("{v}");
