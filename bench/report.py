@@ -37,6 +37,10 @@ def is_berth(target):
     return target.startswith("berth")
 
 
+def is_postgres(target):
+    return target.startswith("berth-pg")
+
+
 def is_plain(target):
     return target.startswith("plain")
 
@@ -128,7 +132,7 @@ class Run:
         higher of the readings; for berth on Postgres, whose data directory is the
         server's, the on-disk directory's."""
         own = [f for f in self.fsync if f["target"] == target]
-        if not own and target.startswith("berth-pg"):
+        if not own and is_postgres(target):
             disk = next((f["target"] for f in self.fsync if f["fs"] != "tmpfs"), None)
             own = [f for f in self.fsync if f["target"] == disk]
         if not own:
@@ -558,7 +562,7 @@ def ceiling_rows(run):
     for t in run.targets_of(sc):
         if not is_berth(t) or run.is_reference(sc, t):
             continue
-        hops = [("round trip", rt)] * (2 if run.tag(sc, t, "db") == "postgres" else 1)
+        hops = [("round trip", rt)] * (2 if is_postgres(t) else 1)
         one, lg, f = run.median(sc, t, 1, "rps"), run.cpu_us(sc, t, 1, "loadgen"), run.fsync_rate(t)
         if one is not None and lg is not None and f:
             row(f"PutImage at 1 client >= {PUT_OF_FSYNC:.0%} of the fdatasync rate", t,
@@ -567,9 +571,8 @@ def ceiling_rows(run):
         four, moto = run.median(sc, t, 4, "rps"), run.median(sc, "moto", 4, "rps")
         cpu = [run.cpu_us(sc, t, 4, k) for k in ("server_cpu_s", "db_cpu_s", "loadgen")]
         if cores and four is not None and moto and cpu[0] is not None and cpu[2] is not None:
-            parts = [("system CPU", cpu[0])] + ([("database CPU", cpu[1])] if cpu[1] is not None else []) \
-                + [("load generator CPU", cpu[2])]
-            parts = [(f"{name} / {cores} cores", us / cores) for name, us in parts]
+            names = ("system CPU", "database CPU", "load generator CPU")
+            parts = [(f"{name} / {cores} cores", us / cores) for name, us in zip(names, cpu) if us is not None]
             row(f"PutImage at 4 clients >= {PUT_X:.0f}x moto", t, parts, PUT_X * moto, four,
                 "waiting (for the disk, for a turn)", f"{cores} cores at this cost")
     sc = "oci-get-manifest"
@@ -579,7 +582,7 @@ def ceiling_rows(run):
         peer, lg = run.peer(sc, t), run.cpu_us(sc, t, 1, "loadgen")
         one, theirs = run.median(sc, t, 1, "rps"), run.median(sc, peer, 1, "rps") if peer else None
         if one is not None and theirs and lg is not None:
-            hops = [("round trip", rt)] * (2 if t.startswith("berth-pg") else 1)
+            hops = [("round trip", rt)] * (2 if is_postgres(t) else 1)
             row(f"manifest GET at 1 client >= {OCI_GET_X:.0f}x distribution ({peer})", t,
                 hops + [("load generator CPU", lg - client_side)], OCI_GET_X * theirs, one,
                 "the system's own work")
